@@ -1,0 +1,20 @@
+//! The pure supervision model of tend.
+//!
+//! This crate owns every decision tend makes about its processes: when to spawn, when to
+//! restart and after how long, when to give up, how to stop. It does no I/O, reads no clock
+//! and holds no `unsafe`: the driver feeds it past-tense facts ([`Input`]) together with the
+//! current time, and carries out the imperatives it returns ([`Effect`]). Every behaviour can
+//! therefore be tested without a process.
+
+#![forbid(unsafe_code)]
+
+pub mod signal;
+pub mod spec;
+pub mod supervisor;
+
+pub use signal::Signal;
+pub use spec::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
+pub use supervisor::{
+    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, RunId, State, Supervisor,
+    Target,
+};

@@ -1,0 +1,179 @@
+//! The validated description of what tend supervises.
+//!
+//! A [`Spec`] is what the config file means once parsed and checked: every default applied,
+//! every path absolute, every value in range. The core trusts it; the config layer of the
+//! binary is what turns TOML into a `Spec` and reports errors with file, line and column.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::supervisor::{InstanceId, Target};
+use crate::Signal;
+
+/// Everything tend supervises, as one validated value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// Settings of the supervisor itself.
+    pub supervisor: SupervisorSpec,
+    /// The processes, in the order the config file lists them.
+    pub processes: Vec<Arc<ProcessSpec>>,
+}
+
+impl Spec {
+    /// Resolves a user's name: `all`, a process (`web`) or an instance (`web.1`).
+    pub fn resolve(&self, name: &str) -> Option<Target> {
+        if name == "all" {
+            return Some(Target::All);
+        }
+        let find = |n: &str| self.processes.iter().position(|p| p.name == n);
+        if let Some(process) = find(name) {
+            return Some(Target::Process(process));
+        }
+        let (process, replica) = name.rsplit_once('.')?;
+        let process = find(process)?;
+        let replica: u32 = replica.parse().ok()?;
+        (replica < self.processes[process].replicas)
+            .then_some(Target::Instance(InstanceId { process, replica }))
+    }
+}
+
+/// Settings of the supervisor itself (`[supervisor]` in tend.toml).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SupervisorSpec {
+    /// Directory of the per-instance log files (absolute).
+    pub log_dir: PathBuf,
+    /// The default stop timeout of processes that set none.
+    pub stop_timeout: Duration,
+}
+
+/// One `[process.NAME]` table: a command and how to keep it running.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSpec {
+    /// The process's name, the key of its table (`web` in `[process.web]`).
+    pub name: String,
+    /// The argv to execute; never empty. With `shell = true` in the config this is already
+    /// `["/bin/sh", "-c", "exec …"]`.
+    pub argv: Vec<String>,
+    /// Working directory (absolute), or tend's own when `None`.
+    pub cwd: Option<PathBuf>,
+    /// Variables set on top of tend's environment, `env_file` first, then `env`, later
+    /// entries winning. `TEND_PROCESS` and `TEND_INSTANCE` are added at spawn.
+    pub env: Vec<(String, String)>,
+    /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1.
+    pub replicas: u32,
+    /// Whether `tend up` without names starts this process.
+    pub autostart: bool,
+    /// When an exited instance is started again.
+    pub restart: RestartPolicy,
+    /// Exit codes that count as success for `restart = "on-failure"`.
+    pub success_codes: Vec<i32>,
+    /// How long an instance must stay up to count as started (and reset its backoff).
+    pub start_secs: Duration,
+    /// Delay before each restart.
+    pub backoff: Backoff,
+    /// When to give up restarting.
+    pub max_restarts: MaxRestarts,
+    /// Signal sent to the process group to ask it to stop.
+    pub stop_signal: Signal,
+    /// Time between the stop signal and SIGKILL to the process group.
+    pub stop_timeout: Duration,
+    /// Log file settings.
+    pub log: LogSpec,
+}
+
+/// When an exited instance is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Always, whatever the exit status.
+    Always,
+    /// Only when the exit was not a success code (a death by signal is a failure).
+    OnFailure,
+    /// Never.
+    Never,
+}
+
+/// Restart delay: `initial`, multiplied by `factor` after each restart, capped at `max`;
+/// back to `initial` after a run that stayed up `start_secs`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    /// The first delay. Zero is allowed: restart at once.
+    pub initial: Duration,
+    /// The largest delay.
+    pub max: Duration,
+    /// Growth per restart; at least 1.0.
+    pub factor: f64,
+}
+
+/// Give up (state `failed`) when a further restart would make more than `count` restarts
+/// within `within`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxRestarts {
+    /// Restarts allowed within the window.
+    pub count: u32,
+    /// The sliding window.
+    pub within: Duration,
+}
+
+/// Log file settings of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Size at which a log file is rotated, in bytes.
+    pub max_size: u64,
+    /// How many rotated files are kept.
+    pub keep: u32,
+    /// Whether each line is prefixed with the time it was read.
+    pub timestamps: bool,
+}
+
+impl ProcessSpec {
+    /// A spec with the documented defaults, for `argv`. Used by tests and by the config layer
+    /// as the base that keys override.
+    pub fn new(name: impl Into<String>, argv: Vec<String>) -> Self {
+        ProcessSpec {
+            name: name.into(),
+            argv,
+            cwd: None,
+            env: Vec::new(),
+            replicas: 1,
+            autostart: true,
+            restart: RestartPolicy::Always,
+            success_codes: vec![0],
+            start_secs: Duration::from_secs(1),
+            backoff: Backoff::default(),
+            max_restarts: MaxRestarts::default(),
+            stop_signal: Signal::Term,
+            stop_timeout: Duration::from_secs(10),
+            log: LogSpec::default(),
+        }
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(30),
+            factor: 2.0,
+        }
+    }
+}
+
+impl Default for MaxRestarts {
+    fn default() -> Self {
+        MaxRestarts {
+            count: 5,
+            within: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            max_size: 10 * 1024 * 1024,
+            keep: 5,
+            timestamps: false,
+        }
+    }
+}
