@@ -1,0 +1,102 @@
+//! Everything of tend that talks to the kernel and needs `unsafe`.
+//!
+//! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
+//! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
+//! signals to process groups ([`signal`]), the open-file limit ([`limits`]) and the standard fds
+//! of tend itself ([`fds`]). Linux only.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+pub mod fds;
+pub mod limits;
+pub mod reap;
+pub mod signal;
+pub mod spawn;
+
+pub use fds::ensure_std_fds_open;
+pub use limits::{original_nofile_limit, raise_nofile_limit};
+pub use reap::{reap_one, set_child_subreaper};
+pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
+pub use spawn::{spawn, Child, Command};
+
+/// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.
+pub type Pid = i32;
+
+/// A failed system call: which operation, on which path if any, and the OS error.
+///
+/// Match on the errno ([`OsError::errno`]), never on the text.
+#[derive(Debug)]
+pub struct OsError {
+    /// The operation that failed, such as `"spawn"` or `"killpg"`.
+    pub op: &'static str,
+    /// The path the operation was about, if any.
+    pub path: Option<PathBuf>,
+    /// The error the kernel (or std) reported.
+    pub source: io::Error,
+}
+
+impl OsError {
+    /// An error of `op` about no path.
+    pub fn new(op: &'static str, source: io::Error) -> Self {
+        OsError {
+            op,
+            path: None,
+            source,
+        }
+    }
+
+    /// An error of `op` about `path`.
+    pub fn with_path(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        OsError {
+            op,
+            path: Some(path.into()),
+            source,
+        }
+    }
+
+    /// The errno, if the error came from the OS.
+    pub fn errno(&self) -> Option<i32> {
+        self.source.raw_os_error()
+    }
+
+    /// An error of `op` carrying the errno `errno`.
+    pub(crate) fn from_errno(op: &'static str, errno: nix::errno::Errno) -> Self {
+        OsError::new(op, io::Error::from_raw_os_error(errno as i32))
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.op)?;
+        if let Some(path) = &self.path {
+            write!(f, " {}", path.display())?;
+        }
+        write!(f, ": {}", self.source)
+    }
+}
+
+impl std::error::Error for OsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_op_path_and_cause() {
+        let e = OsError::with_path(
+            "spawn",
+            "/no/such",
+            io::Error::from_raw_os_error(libc::ENOENT),
+        );
+        assert!(e.to_string().starts_with("spawn /no/such: "), "{e}");
+        assert_eq!(e.errno(), Some(libc::ENOENT));
+        let e = OsError::new("killpg", io::Error::from_raw_os_error(libc::EPERM));
+        assert!(e.to_string().starts_with("killpg: "), "{e}");
+    }
+}

@@ -1,0 +1,110 @@
+//! Signal numbers and sending signals to process groups. Every child of tend leads its own
+//! process group, so tend signals the group (reaching grandchildren), never a single pid.
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal as Nix};
+use nix::unistd::Pid as NixPid;
+use tend_core::Signal;
+
+use crate::{OsError, Pid};
+
+fn to_nix(sig: Signal) -> Nix {
+    match sig {
+        Signal::Hup => Nix::SIGHUP,
+        Signal::Int => Nix::SIGINT,
+        Signal::Quit => Nix::SIGQUIT,
+        Signal::Abrt => Nix::SIGABRT,
+        Signal::Kill => Nix::SIGKILL,
+        Signal::Usr1 => Nix::SIGUSR1,
+        Signal::Segv => Nix::SIGSEGV,
+        Signal::Usr2 => Nix::SIGUSR2,
+        Signal::Pipe => Nix::SIGPIPE,
+        Signal::Alrm => Nix::SIGALRM,
+        Signal::Term => Nix::SIGTERM,
+        Signal::Chld => Nix::SIGCHLD,
+        Signal::Cont => Nix::SIGCONT,
+        Signal::Stop => Nix::SIGSTOP,
+        Signal::Tstp => Nix::SIGTSTP,
+        Signal::Ttin => Nix::SIGTTIN,
+        Signal::Ttou => Nix::SIGTTOU,
+        Signal::Winch => Nix::SIGWINCH,
+    }
+}
+
+/// The kernel's number for `sig`.
+pub fn signal_number(sig: Signal) -> i32 {
+    to_nix(sig) as i32
+}
+
+/// The signal with kernel number `n`, if tend knows it by name.
+pub fn signal_from_number(n: i32) -> Option<Signal> {
+    Signal::ALL.iter().copied().find(|&s| signal_number(s) == n)
+}
+
+/// A name for display: `"SIGKILL"` for a known number, `"signal 42"` otherwise.
+pub fn signal_name(n: i32) -> String {
+    match Nix::try_from(n) {
+        Ok(sig) => sig.as_str().to_owned(),
+        Err(_) => format!("signal {n}"),
+    }
+}
+
+/// A pgid tend may signal. `killpg(0)` would hit tend's own group and `killpg(1)` is `kill(-1)`:
+/// every process tend may signal.
+fn checked(pgid: Pid) -> Result<NixPid, OsError> {
+    if pgid > 1 {
+        Ok(NixPid::from_raw(pgid))
+    } else {
+        Err(OsError::from_errno("killpg", Errno::EINVAL))
+    }
+}
+
+/// Sends `sig` to every process in the group `pgid`. `Ok(false)` when the group no longer
+/// exists (`ESRCH`). A pgid below 2 is refused with `EINVAL`.
+pub fn signal_group(pgid: Pid, sig: Signal) -> Result<bool, OsError> {
+    match killpg(checked(pgid)?, to_nix(sig)) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(OsError::from_errno("killpg", e)),
+    }
+}
+
+/// Whether any process (zombies included) is left in the group `pgid`; `EPERM` counts as alive.
+pub fn group_alive(pgid: Pid) -> bool {
+    match checked(pgid) {
+        Ok(pgid) => matches!(killpg(pgid, None), Ok(()) | Err(Errno::EPERM)),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_round_trips_through_its_number() {
+        for &sig in Signal::ALL {
+            assert_eq!(signal_from_number(signal_number(sig)), Some(sig), "{sig}");
+            assert_eq!(signal_name(signal_number(sig)), sig.name());
+        }
+        assert_eq!(signal_number(Signal::Kill), libc::SIGKILL);
+        assert_eq!(signal_number(Signal::Term), libc::SIGTERM);
+    }
+
+    #[test]
+    fn unknown_numbers_have_no_signal_but_a_name() {
+        assert_eq!(signal_from_number(0), None);
+        assert_eq!(signal_from_number(libc::SIGRTMIN()), None);
+        assert_eq!(signal_name(42), "signal 42");
+        assert_eq!(signal_name(libc::SIGKILL), "SIGKILL");
+    }
+
+    #[test]
+    fn refuses_own_group_and_broadcast() {
+        for pgid in [-5, 0, 1] {
+            let err = signal_group(pgid, Signal::Term).unwrap_err();
+            assert_eq!(err.errno(), Some(libc::EINVAL));
+            assert!(!group_alive(pgid));
+        }
+    }
+}

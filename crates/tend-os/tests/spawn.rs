@@ -1,0 +1,141 @@
+//! Contract tests of `spawn` against real processes: what state the child starts in.
+
+mod common;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use common::{argv, fds_of, read_all, readlink, spawn_guarded, wait_for, GroupGuard};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use nix::sys::wait::WaitStatus;
+use tend_os::{spawn, Command};
+
+#[test]
+fn child_has_only_fds_0_1_2_even_when_tend_holds_an_inheritable_fd() {
+    // dup() clears FD_CLOEXEC: this fd would leak into a child without the close_range mark.
+    // SAFETY: dup of fd 2, which the test harness keeps open; we own the new fd.
+    let leaky = unsafe { OwnedFd::from_raw_fd(libc::dup(2)) };
+    let flags = fcntl(leaky.as_raw_fd(), FcntlArg::F_GETFD).expect("F_GETFD");
+    assert_eq!(
+        flags & libc::FD_CLOEXEC,
+        0,
+        "the test fd must be inheritable"
+    );
+
+    let (child, _guard) = spawn_guarded(&["sleep", "30"]);
+    // sleep opens files briefly while it starts (ld.so, locale); a leaked fd would stay forever.
+    wait_for("the child's fds to be exactly 0, 1, 2", 5, || {
+        (fds_of(child.pid) == [0, 1, 2]).then_some(())
+    });
+    drop(leaky);
+}
+
+#[test]
+fn child_leads_its_own_process_group_with_stdin_from_dev_null() {
+    let (child, _guard) = spawn_guarded(&["sleep", "30"]);
+    let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(child.pid))).expect("getpgid");
+    assert_eq!(pgid.as_raw(), child.pid);
+    assert_ne!(pgid, nix::unistd::getpgrp());
+    assert_eq!(readlink(format!("/proc/{}/fd/0", child.pid)), "/dev/null");
+    assert!(readlink(format!("/proc/{}/fd/1", child.pid)).starts_with("pipe:"));
+    assert!(readlink(format!("/proc/{}/fd/2", child.pid)).starts_with("pipe:"));
+}
+
+#[test]
+fn stdout_and_stderr_arrive_separately_including_a_last_line_without_newline() {
+    let (child, mut guard) = spawn_guarded(&[
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2; printf 'no newline' >&2",
+    ]);
+    assert_eq!(read_all(child.stdout), "out1\nout2\n");
+    assert_eq!(read_all(child.stderr), "err1\nno newline");
+    assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn pipe_read_ends_are_cloexec() {
+    let (child, _guard) = spawn_guarded(&["sleep", "30"]);
+    for fd in [&child.stdout, &child.stderr] {
+        let flags = fcntl(fd.as_raw_fd(), FcntlArg::F_GETFD).expect("F_GETFD");
+        assert!(FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
+    }
+}
+
+#[test]
+fn pipe_eof_comes_only_after_a_grandchild_holding_it_exits() {
+    let (child, mut guard) = spawn_guarded(&["sh", "-c", "(sleep 0.3; echo late) & echo early"]);
+    // The shell exits at once; its background subshell still holds the write end.
+    assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+    assert_eq!(read_all(child.stdout), "early\nlate\n");
+}
+
+#[test]
+fn missing_program_is_a_spawn_error_with_path_and_enoent() {
+    for program in [
+        "/nonexistent/tend-test-program",
+        "tend-test-no-such-program",
+    ] {
+        let argv = argv(&[program]);
+        let err = spawn(&Command {
+            argv: &argv,
+            cwd: None,
+            env: &[],
+        })
+        .expect_err("spawn must fail");
+        assert_eq!(err.op, "spawn");
+        assert_eq!(err.path.as_deref(), Some(Path::new(program)));
+        assert_eq!(err.errno(), Some(libc::ENOENT), "{err}");
+    }
+}
+
+#[test]
+fn missing_cwd_is_a_chdir_error() {
+    let argv = argv(&["true"]);
+    let dir = PathBuf::from("/nonexistent/tend-test-dir");
+    let err = spawn(&Command {
+        argv: &argv,
+        cwd: Some(&dir),
+        env: &[],
+    })
+    .expect_err("spawn must fail");
+    assert_eq!(err.op, "chdir");
+    assert_eq!(err.path.as_deref(), Some(dir.as_path()));
+    assert_eq!(err.errno(), Some(libc::ENOENT));
+}
+
+#[test]
+fn empty_argv_is_einval() {
+    let err = spawn(&Command {
+        argv: &[],
+        cwd: None,
+        env: &[],
+    })
+    .expect_err("spawn must fail");
+    assert_eq!(err.errno(), Some(libc::EINVAL));
+}
+
+#[test]
+fn cwd_and_env_apply_on_top_of_the_inherited_environment() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let argv = argv(&[
+        "sh",
+        "-c",
+        "pwd -P; printf '%s\\n' \"$TEND_TEST_VAR\" \"$PATH\"",
+    ]);
+    let env = [("TEND_TEST_VAR".to_owned(), "set by tend".to_owned())];
+    let child = spawn(&Command {
+        argv: &argv,
+        cwd: Some(dir.path()),
+        env: &env,
+    })
+    .expect("spawn");
+    let mut guard = GroupGuard::new(child.pid);
+    let expected = format!(
+        "{}\nset by tend\n{}\n",
+        dir.path().canonicalize().expect("canonicalize").display(),
+        std::env::var("PATH").expect("PATH is set"),
+    );
+    assert_eq!(read_all(child.stdout), expected);
+    assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+}
