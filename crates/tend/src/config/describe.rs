@@ -1,0 +1,113 @@
+//! What `tend check` prints: the spec in words, one block per process.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use tend_core::{ProcessSpec, RestartPolicy, Spec};
+
+use super::units::{format_duration, format_size};
+
+/// See [`super::describe`].
+pub(super) fn describe(spec: &Spec, path: &Path) -> String {
+    let mut out = String::new();
+    let count = spec.processes.len();
+    let noun = if count == 1 { "process" } else { "processes" };
+    let _ = writeln!(
+        out,
+        "{}: {count} {noun}, logs in {}, default stop timeout {}",
+        path.display(),
+        spec.supervisor.log_dir.display(),
+        format_duration(spec.supervisor.stop_timeout),
+    );
+    if count == 0 {
+        out.push_str("nothing to run: add a [process.NAME] table with a command\n");
+    }
+    for process in &spec.processes {
+        out.push('\n');
+        describe_process(&mut out, process);
+    }
+    out
+}
+
+fn describe_process(out: &mut String, p: &ProcessSpec) {
+    let _ = writeln!(out, "{}: {}", instances(p), command_line(&p.argv));
+    let mut line = |label: &str, text: String| {
+        let _ = writeln!(out, "  {label:<10} {text}");
+    };
+    if let Some(cwd) = &p.cwd {
+        line("cwd", cwd.display().to_string());
+    }
+    if !p.env.is_empty() {
+        let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
+        line("env", names.join(", "));
+    }
+    if !p.autostart {
+        line(
+            "autostart",
+            format!("no (start it with: tend start {})", p.name),
+        );
+    }
+    let restart = match p.restart {
+        RestartPolicy::Always => "always".to_owned(),
+        RestartPolicy::Never => "never".to_owned(),
+        RestartPolicy::OnFailure => {
+            let codes: Vec<String> = p.success_codes.iter().map(i32::to_string).collect();
+            format!("on-failure (success: exit {})", codes.join(", "))
+        }
+    };
+    line("restart", restart);
+    if p.restart != RestartPolicy::Never {
+        let (b, m) = (&p.backoff, &p.max_restarts);
+        line(
+            "backoff",
+            format!(
+                "{}, x{} up to {}; reset after {} up; fail after {} restarts within {}",
+                format_duration(b.initial),
+                b.factor,
+                format_duration(b.max),
+                format_duration(p.start_secs),
+                m.count,
+                format_duration(m.within),
+            ),
+        );
+    }
+    line(
+        "stop",
+        format!(
+            "{}, then SIGKILL after {}",
+            p.stop_signal,
+            format_duration(p.stop_timeout)
+        ),
+    );
+    let timestamps = if p.log.timestamps { ", timestamps" } else { "" };
+    line(
+        "log",
+        format!(
+            "rotate at {}, keep {} rotated files{timestamps}",
+            format_size(p.log.max_size),
+            p.log.keep
+        ),
+    );
+}
+
+/// `web`, `web (2 replicas: web.0, web.1)` or `web (8 replicas: web.0 … web.7)`.
+fn instances(p: &ProcessSpec) -> String {
+    let n = p.replicas;
+    match n {
+        1 => p.name.clone(),
+        2 | 3 => {
+            let names: Vec<String> = (0..n).map(|i| format!("{}.{i}", p.name)).collect();
+            format!("{} ({n} replicas: {})", p.name, names.join(", "))
+        }
+        _ => format!("{0} ({n} replicas: {0}.0 … {0}.{1})", p.name, n - 1),
+    }
+}
+
+/// The argv as a shell would need it typed.
+fn command_line(argv: &[String]) -> String {
+    let words: Vec<String> = argv
+        .iter()
+        .map(|word| shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), Into::into))
+        .collect();
+    words.join(" ")
+}

@@ -1,0 +1,361 @@
+//! The meaning of each key: from the checked tree to a [`Spec`], defaults applied.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tend_core::SupervisorSpec;
+use tend_core::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Signal, Spec};
+
+use super::env_file;
+use super::error::ConfigError;
+use super::read::{Field, Source, Table};
+use super::tree::{self, Kind};
+use super::units::format_duration;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+const TOP_KEYS: &[&str] = &["supervisor", "process"];
+const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout"];
+const PROCESS_KEYS: &[&str] = &[
+    "command",
+    "shell",
+    "cwd",
+    "env",
+    "env_file",
+    "replicas",
+    "autostart",
+    "restart",
+    "success_codes",
+    "start_secs",
+    "backoff",
+    "max_restarts",
+    "stop_signal",
+    "stop_timeout",
+    "log",
+];
+/// Keys of the product's plan that this version does not implement yet.
+const PLANNED_KEYS: &[&str] = &["depends_on", "ready"];
+
+/// Characters with which a shell joins or groups commands.
+const SHELL_CONTROL: &[char] = &[';', '&', '|', '(', ')', '\n'];
+/// Characters that mean something only to a shell, so are a mistake in a command without one.
+/// (A newline is fine there: it separates words, so a long command can be wrapped.)
+const SHELL_SYNTAX: &[char] = &[';', '&', '|', '(', ')', '<', '>', '`'];
+/// Words that `exec` cannot precede: those that start a compound command, and the builtins
+/// that exist only inside a shell (`exec exit 1` fails: there is no program `exit`).
+const NOT_EXECUTABLE: &[&str] = &[
+    "if", "for", "while", "until", "case", "{", "!", "[[", ".", ":", "alias", "bg", "break", "cd",
+    "command", "continue", "eval", "exec", "exit", "export", "fg", "getopts", "hash", "jobs",
+    "local", "read", "readonly", "return", "set", "shift", "source", "times", "trap", "type",
+    "ulimit", "umask", "unalias", "unset", "wait",
+];
+
+/// Builds the spec of a config file's text; relative paths resolve against `base`.
+pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
+    let root = tree::parse(src.text).map_err(|e| syntax_error(src, &e))?;
+    let root = Field::root(src, &root).table()?;
+    root.allow(TOP_KEYS)?;
+    let supervisor = supervisor(root.get("supervisor"), base)?;
+    let mut processes = Vec::new();
+    if let Some(field) = root.get("process") {
+        for (key, field) in field.table()?.entries() {
+            processes.push(Arc::new(process(&key.name, &field, &supervisor, base)?));
+        }
+    }
+    Ok(Spec {
+        supervisor,
+        processes,
+    })
+}
+
+/// A TOML syntax error, with toml's message on one line.
+fn syntax_error(src: &Source<'_>, error: &toml::de::Error) -> ConfigError {
+    let message: Vec<&str> = error.message().lines().filter(|l| !l.is_empty()).collect();
+    let message = format!("invalid TOML: {}", message.join("; "));
+    ConfigError::at(src.file, src.text, error.span(), "", message)
+}
+
+fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
+    let mut spec = SupervisorSpec {
+        log_dir: base.join(".tend/logs"),
+        stop_timeout: Duration::from_secs(10),
+    };
+    if let Some(field) = field {
+        let table = field.table()?;
+        table.allow(SUPERVISOR_KEYS)?;
+        if let Some(f) = table.get("log_dir") {
+            spec.log_dir = f.path(base)?;
+        }
+        if let Some(f) = table.get("stop_timeout") {
+            spec.stop_timeout = f.duration()?;
+        }
+    }
+    Ok(spec)
+}
+
+/// One `[process.NAME]` table.
+fn process(
+    name: &str,
+    field: &Field<'_>,
+    supervisor: &SupervisorSpec,
+    base: &Path,
+) -> Result<ProcessSpec> {
+    if name.is_empty()
+        || name == "all"
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(field.key_error(
+            "invalid process name: use letters, digits, _ and - (it names the log files), \
+             and not \"all\" (it means every process on the command line)",
+        ));
+    }
+    let table = field.table()?;
+    if let Some(f) = PLANNED_KEYS.iter().find_map(|key| table.get(key)) {
+        return Err(f.key_error("not supported yet by this version of tend; remove it"));
+    }
+    table.allow(PROCESS_KEYS)?;
+    let shell = table.get("shell").map(|f| f.boolean()).transpose()?;
+    let command = table.get("command").ok_or_else(|| {
+        table.field().key_error(
+            "missing key \"command\"; add the program to run, \
+             e.g. command = [\"python3\", \"-m\", \"http.server\"]",
+        )
+    })?;
+    let mut spec = ProcessSpec::new(name, argv(&command, shell.unwrap_or(false))?);
+    spec.stop_timeout = supervisor.stop_timeout;
+    spec.env = env(&table, base)?;
+    for (key, f) in table.entries() {
+        match key.name.as_str() {
+            "cwd" => spec.cwd = Some(f.path(base)?),
+            "replicas" => spec.replicas = f.count(1)?,
+            "autostart" => spec.autostart = f.boolean()?,
+            "restart" => spec.restart = restart(&f)?,
+            "success_codes" => spec.success_codes = success_codes(&f)?,
+            "start_secs" => spec.start_secs = f.duration()?,
+            "backoff" => spec.backoff = backoff(&f.table()?)?,
+            "max_restarts" => spec.max_restarts = max_restarts(&f.table()?)?,
+            "stop_signal" => spec.stop_signal = signal(&f)?,
+            "stop_timeout" => spec.stop_timeout = f.duration()?,
+            "log" => spec.log = log(&f.table()?)?,
+            _ => {} // command, shell, env, env_file: read above.
+        }
+    }
+    Ok(spec)
+}
+
+/// The argv of `command`: an array as is, a string split into words as a shell would (but
+/// no shell runs), or with `shell = true` a string given to `/bin/sh -c`.
+fn argv(f: &Field<'_>, shell: bool) -> Result<Vec<String>> {
+    let empty = || f.error("the command is empty; give the program to run and its arguments");
+    let argv: Vec<String> = match &f.node.kind {
+        Kind::String(_) if shell => {
+            let command = f.string()?;
+            if command.trim().is_empty() {
+                return Err(empty());
+            }
+            return Ok(shell_argv(command));
+        }
+        Kind::String(_) => split_words(f)?,
+        Kind::Array(_) if shell => {
+            return Err(f.error(
+                "with shell = true, command must be a string, \
+                 e.g. command = \"cd web && exec ./server\"",
+            ))
+        }
+        Kind::Array(_) => {
+            let items = f.array()?.into_iter();
+            items
+                .map(|item| item.string().map(str::to_owned))
+                .collect::<Result<_>>()?
+        }
+        _ => return Err(f.expected("an array of strings or a string")),
+    };
+    match argv.first() {
+        None => Err(empty()),
+        Some(program) if program.is_empty() => Err(f.error("the program name is empty")),
+        Some(program) if is_assignment(program) => Err(f.error(format!(
+            "the command starts with the variable assignment {program:?}, but no shell runs it; \
+             set the variable in env = {{ ... }}, or set shell = true"
+        ))),
+        Some(_) => Ok(argv),
+    }
+}
+
+/// Splits a command string into words as a shell would, refusing what only a shell can do.
+fn split_words(f: &Field<'_>) -> Result<Vec<String>> {
+    let command = f.string()?;
+    if let Some(c) = first_unquoted(command, SHELL_SYNTAX) {
+        return Err(f.error(format!(
+            "{c:?} is shell syntax, but no shell runs the command; \
+             set shell = true, or quote the character if it is an argument"
+        )));
+    }
+    shlex::split(command).ok_or_else(|| {
+        f.error(
+            "unbalanced quote or trailing backslash; close the quote, \
+             or write command as an array of strings",
+        )
+    })
+}
+
+/// `/bin/sh -c` running `command`, with `exec` before it when it is one simple command, so
+/// that the stop signal reaches the program itself rather than a shell waiting for it.
+/// A compound command (`a && b`, `a; b`, `if …`) or a builtin (`exit 3`) keeps its shell, which must run the rest;
+/// the stop signal still reaches every process, as tend signals the whole process group.
+fn shell_argv(command: &str) -> Vec<String> {
+    let first = command.split_whitespace().next().unwrap_or("");
+    let simple = !is_assignment(first)
+        && !NOT_EXECUTABLE.contains(&first)
+        && first_unquoted(command, SHELL_CONTROL).is_none();
+    let script = if simple {
+        format!("exec {}", command.trim_start())
+    } else {
+        command.to_owned()
+    };
+    vec!["/bin/sh".into(), "-c".into(), script]
+}
+
+/// Whether `word` is a shell variable assignment such as `PORT=8000`.
+fn is_assignment(word: &str) -> bool {
+    word.split_once('=')
+        .is_some_and(|(name, _)| env_file::valid_name(name))
+}
+
+/// The first character of `set` in `command` outside quotes and backslash escapes.
+fn first_unquoted(command: &str, set: &[char]) -> Option<char> {
+    let mut quote = None;
+    let mut escaped = false;
+    for c in command.chars() {
+        match (quote, c) {
+            _ if escaped => escaped = false,
+            (Some('\''), '\'') | (Some('"'), '"') => quote = None,
+            (Some('\''), _) => {}
+            (_, '\\') => escaped = true,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, c) if set.contains(&c) => return Some(c),
+            (None, _) => {}
+        }
+    }
+    None
+}
+
+/// `env_file` entries first, then `env`; a later value replaces an earlier one in place.
+fn env(table: &Table<'_>, base: &Path) -> Result<Vec<(String, String)>> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    let mut set = |key: String, value: String| match vars.iter_mut().find(|(k, _)| *k == key) {
+        Some(var) => var.1 = value,
+        None => vars.push((key, value)),
+    };
+    if let Some(f) = table.get("env_file") {
+        let path = f.path(base)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| f.error(format!("cannot read env file {}: {e}", path.display())))?;
+        let entries = env_file::parse(&text)
+            .map_err(|(line, why)| f.error(format!("{}:{line}: {why}", path.display())))?;
+        for (key, value) in entries {
+            set(key, value);
+        }
+    }
+    if let Some(f) = table.get("env") {
+        for (key, value) in f.table()?.entries() {
+            if !env_file::valid_name(&key.name) {
+                return Err(value.key_error(
+                    "not a variable name; use letters, digits and _, not starting with a digit",
+                ));
+            }
+            if !matches!(value.node.kind, Kind::String(_)) {
+                return Err(value.expected("a string (put the value in quotes)"));
+            }
+            set(key.name.clone(), value.string()?.to_owned());
+        }
+    }
+    Ok(vars)
+}
+
+fn restart(f: &Field<'_>) -> Result<RestartPolicy> {
+    match f.string()? {
+        "always" => Ok(RestartPolicy::Always),
+        "on-failure" => Ok(RestartPolicy::OnFailure),
+        "never" => Ok(RestartPolicy::Never),
+        other => Err(f.error(format!(
+            "unknown restart policy {other:?}; expected one of always, on-failure, never"
+        ))),
+    }
+}
+
+fn success_codes(f: &Field<'_>) -> Result<Vec<i32>> {
+    let codes = f.array()?.into_iter().map(|code| code.integer(0..=255));
+    codes.map(|code| code.map(|c| c as i32)).collect()
+}
+
+fn signal(f: &Field<'_>) -> Result<Signal> {
+    f.string()?
+        .parse::<Signal>()
+        .map_err(|e| f.error(e.to_string()))
+}
+
+fn backoff(table: &Table<'_>) -> Result<Backoff> {
+    table.allow(&["initial", "max", "factor"])?;
+    let mut backoff = Backoff::default();
+    if let Some(f) = table.get("initial") {
+        backoff.initial = f.duration()?;
+    }
+    if let Some(f) = table.get("max") {
+        backoff.max = f.duration()?;
+    }
+    if let Some(f) = table.get("factor") {
+        backoff.factor = f.float()?;
+        if !(backoff.factor.is_finite() && backoff.factor >= 1.0) {
+            return Err(f.error(format!(
+                "factor {} is less than 1.0; use 1.0 for a constant delay, 2.0 to double it",
+                backoff.factor
+            )));
+        }
+    }
+    if backoff.initial > backoff.max {
+        let f = table.get("initial").or_else(|| table.get("max"));
+        return Err(f.expect("one was set").error(format!(
+            "initial ({}) is longer than max ({}); lower initial or raise max",
+            format_duration(backoff.initial),
+            format_duration(backoff.max)
+        )));
+    }
+    Ok(backoff)
+}
+
+fn max_restarts(table: &Table<'_>) -> Result<MaxRestarts> {
+    table.allow(&["count", "within"])?;
+    let mut max = MaxRestarts::default();
+    if let Some(f) = table.get("count") {
+        max.count = f.count(0)?;
+    }
+    if let Some(f) = table.get("within") {
+        max.within = f.duration()?;
+        if max.within.is_zero() {
+            return Err(f.error("within must be longer than 0s, e.g. \"60s\""));
+        }
+    }
+    Ok(max)
+}
+
+fn log(table: &Table<'_>) -> Result<LogSpec> {
+    table.allow(&["max_size", "keep", "timestamps"])?;
+    let mut log = LogSpec::default();
+    if let Some(f) = table.get("max_size") {
+        log.max_size = f.size()?;
+        if log.max_size == 0 {
+            return Err(f.error("max_size must be larger than 0, e.g. \"10MiB\""));
+        }
+    }
+    if let Some(f) = table.get("keep") {
+        log.keep = f.count(0)?;
+    }
+    if let Some(f) = table.get("timestamps") {
+        log.timestamps = f.boolean()?;
+    }
+    Ok(log)
+}

@@ -1,0 +1,472 @@
+//! Tests of the whole layer: config text in, `Spec` or `ConfigError` out.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tend_core::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Signal, Spec};
+
+use super::{describe, load, ConfigError};
+
+/// A temporary directory holding `tend.toml` (and whatever else a test writes).
+struct Dir {
+    tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.tmp.path().to_path_buf()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.tmp.path().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn load(&self, text: &str) -> Result<Spec, ConfigError> {
+        load(&self.write("tend.toml", text))
+    }
+
+    /// The error of `text`, displayed with the file name relative to the directory.
+    fn error(&self, text: &str) -> String {
+        let err = self.load(text).unwrap_err();
+        let file = err.file.as_deref().unwrap();
+        assert_eq!(file.parent(), Some(self.tmp.path()));
+        err.to_string()
+            .replacen(&format!("{}/", self.tmp.path().display()), "", 1)
+    }
+
+    fn process(&self, text: &str) -> ProcessSpec {
+        let spec = self.load(text).unwrap();
+        assert_eq!(spec.processes.len(), 1);
+        (*spec.processes[0]).clone()
+    }
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn var(key: &str, value: &str) -> (String, String) {
+    (key.to_owned(), value.to_owned())
+}
+
+const FULL: &str = r#"
+[supervisor]
+log_dir = "logs"
+stop_timeout = "20s"
+
+[process.web]
+command = ["python3", "-m", "http.server", "8000"]
+cwd = "./web"
+env = { PORT = "8000", FROM_FILE = "overridden" }
+env_file = ".env"
+replicas = 2
+autostart = false
+restart = "on-failure"
+success_codes = [0, 3]
+start_secs = "1.5s"
+backoff = { initial = "0s", max = "1m", factor = 1.5 }
+max_restarts = { count = 3, within = "1m30s" }
+stop_signal = "int"
+stop_timeout = "250ms"
+log = { max_size = "1MB", keep = 0, timestamps = true }
+
+[process.worker]
+command = "./worker --queue 'high prio'"
+
+[process.cron]
+command = "sleep 60 && ./job"
+shell = true
+log.max_size = 4096
+"#;
+
+#[test]
+fn a_full_config_maps_to_the_expected_spec() {
+    let dir = Dir::new();
+    dir.write(".env", "FROM_FILE=file\nexport ONLY_FILE='x y'\n");
+    let spec = dir.load(FULL).unwrap();
+    let root = dir.path();
+
+    let mut web = ProcessSpec::new("web", strings(&["python3", "-m", "http.server", "8000"]));
+    web.cwd = Some(root.join("web"));
+    web.env = vec![
+        var("FROM_FILE", "overridden"),
+        var("ONLY_FILE", "x y"),
+        var("PORT", "8000"),
+    ];
+    web.replicas = 2;
+    web.autostart = false;
+    web.restart = RestartPolicy::OnFailure;
+    web.success_codes = vec![0, 3];
+    web.start_secs = Duration::from_millis(1500);
+    web.backoff = Backoff {
+        initial: Duration::ZERO,
+        max: Duration::from_secs(60),
+        factor: 1.5,
+    };
+    web.max_restarts = MaxRestarts {
+        count: 3,
+        within: Duration::from_secs(90),
+    };
+    web.stop_signal = Signal::Int;
+    web.stop_timeout = Duration::from_millis(250);
+    web.log = LogSpec {
+        max_size: 1_000_000,
+        keep: 0,
+        timestamps: true,
+    };
+
+    let mut worker = ProcessSpec::new("worker", strings(&["./worker", "--queue", "high prio"]));
+    worker.stop_timeout = Duration::from_secs(20);
+
+    let mut cron = ProcessSpec::new("cron", strings(&["/bin/sh", "-c", "sleep 60 && ./job"]));
+    cron.stop_timeout = Duration::from_secs(20);
+    cron.log.max_size = 4096;
+
+    assert_eq!(spec.supervisor.log_dir, root.join("logs"));
+    assert_eq!(spec.supervisor.stop_timeout, Duration::from_secs(20));
+    let processes: Vec<&ProcessSpec> = spec.processes.iter().map(Arc::as_ref).collect();
+    assert_eq!(processes, [&web, &worker, &cron]);
+}
+
+#[test]
+fn an_empty_config_is_valid_with_defaults() {
+    let dir = Dir::new();
+    let spec = dir.load("").unwrap();
+    assert!(spec.processes.is_empty());
+    assert_eq!(spec.supervisor.log_dir, dir.path().join(".tend/logs"));
+    assert_eq!(spec.supervisor.stop_timeout, Duration::from_secs(10));
+    let text = describe(&spec, Path::new("tend.toml"));
+    assert!(text.contains("0 processes"), "{text}");
+    assert!(text.contains("nothing to run"), "{text}");
+}
+
+#[test]
+fn defaults_match_process_spec_new() {
+    let p = Dir::new().process("[process.a]\ncommand = \"run\"\n");
+    assert_eq!(p, ProcessSpec::new("a", strings(&["run"])));
+}
+
+#[test]
+fn absolute_paths_stay_and_relative_paths_resolve_against_the_config() {
+    let dir = Dir::new();
+    let sub = dir.path().join("sub");
+    fs::create_dir(&sub).unwrap();
+    fs::write(
+        sub.join("tend.toml"),
+        "[process.a]\ncommand = \"x\"\ncwd = \"../w\"\n",
+    )
+    .unwrap();
+    let spec = load(&sub.join("tend.toml")).unwrap();
+    assert_eq!(spec.processes[0].cwd, Some(sub.join("../w")));
+    assert_eq!(spec.supervisor.log_dir, sub.join(".tend/logs"));
+
+    let p = dir.process("[process.a]\ncommand = \"x\"\ncwd = \"/srv/./app\"\n");
+    assert_eq!(p.cwd, Some(PathBuf::from("/srv/app")));
+}
+
+#[test]
+fn the_process_order_is_the_file_order() {
+    let text = "[process.zeta]\ncommand = \"z\"\n[process.alpha]\ncommand = \"a\"\n\
+                [process]\nmid.command = \"m\"\n";
+    let spec = Dir::new().load(text).unwrap();
+    let names: Vec<&str> = spec.processes.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["zeta", "alpha", "mid"]);
+}
+
+#[test]
+fn command_strings_split_like_a_shell_without_one() {
+    let argv = |command: &str| {
+        let text = format!("[process.a]\ncommand = '''{command}'''\n");
+        Dir::new().process(&text).argv
+    };
+    assert_eq!(argv("a  b\tc"), strings(&["a", "b", "c"]));
+    assert_eq!(
+        argv(r#"echo "a b" 'c d' e\ f"#),
+        strings(&["echo", "a b", "c d", "e f"])
+    );
+    assert_eq!(
+        argv("grep 'a|b' \"x > y\""),
+        strings(&["grep", "a|b", "x > y"])
+    );
+    assert_eq!(argv("app $HOME"), strings(&["app", "$HOME"]));
+    assert_eq!(argv("app # a comment"), strings(&["app"]));
+    assert_eq!(
+        argv("\n  ./server\n  --port 80\n"),
+        strings(&["./server", "--port", "80"])
+    );
+}
+
+#[test]
+fn shell_true_runs_sh_and_execs_a_simple_command() {
+    let argv = |command: &str| {
+        let text = format!("[process.a]\nshell = true\ncommand = '''{command}'''\n");
+        Dir::new().process(&text).argv
+    };
+    let sh = |script: &str| strings(&["/bin/sh", "-c", script]);
+    assert_eq!(argv("./server > out.log"), sh("exec ./server > out.log"));
+    assert_eq!(argv("exec ./server"), sh("exec ./server"));
+    assert_eq!(argv("echo 'a;b'"), sh("exec echo 'a;b'"));
+    // The shell must stay to run the rest, or to set the variable.
+    assert_eq!(argv("cd web && ./server"), sh("cd web && ./server"));
+    assert_eq!(argv("a | b"), sh("a | b"));
+    assert_eq!(argv("a; b"), sh("a; b"));
+    assert_eq!(argv("PORT=1 ./server"), sh("PORT=1 ./server"));
+    assert_eq!(argv("while true; do x; done"), sh("while true; do x; done"));
+    // Builtins are no programs: `exec exit 3` would fail with 127.
+    assert_eq!(argv("exit 3"), sh("exit 3"));
+    assert_eq!(argv("trap '' TERM"), sh("trap '' TERM"));
+}
+
+#[test]
+fn env_file_comes_first_and_env_overrides_it() {
+    let dir = Dir::new();
+    dir.write(
+        "vars",
+        "# defaults\nA=file\nB=file\n\nexport C=\"file c\"\n",
+    );
+    let text =
+        "[process.a]\ncommand = \"x\"\nenv_file = \"vars\"\nenv = { B = \"env\", D = \"env\" }\n";
+    let p = dir.process(text);
+    assert_eq!(
+        p.env,
+        [
+            var("A", "file"),
+            var("B", "env"),
+            var("C", "file c"),
+            var("D", "env")
+        ]
+    );
+}
+
+/// Each case: the config text, and the exact error message.
+#[test]
+fn errors_name_file_line_column_and_key() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[process.web]\ncommand = \"x\"\nstop_signal = \"SIGFOO\"\n",
+            "tend.toml:3:15: process.web.stop_signal: unknown signal \"SIGFOO\"; expected one of \
+             SIGHUP, SIGINT, SIGQUIT, SIGABRT, SIGKILL, SIGUSR1, SIGSEGV, SIGUSR2, SIGPIPE, \
+             SIGALRM, SIGTERM, SIGCHLD, SIGCONT, SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU, SIGWINCH",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ncomand = \"y\"\n",
+            "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
+             shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
+             backoff, max_restarts, stop_signal, stop_timeout, log",
+        ),
+        (
+            "[supervisor]\nlogdir = \"x\"\n",
+            "tend.toml:2:1: supervisor.logdir: unknown key \"logdir\"; expected one of log_dir, \
+             stop_timeout",
+        ),
+        (
+            "[processes.web]\n",
+            "tend.toml:1:2: processes: unknown key \"processes\"; expected one of supervisor, \
+             process",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nbackoff = { initial = \"1s\", grow = 2 }\n",
+            "tend.toml:3:29: process.web.backoff.grow: unknown key \"grow\"; expected one of \
+             initial, max, factor",
+        ),
+        (
+            "\n[process.web]\nreplicas = 2\n",
+            "tend.toml:2:10: process.web: missing key \"command\"; add the program to run, \
+             e.g. command = [\"python3\", \"-m\", \"http.server\"]",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nreplicas = 0\n",
+            "tend.toml:3:12: process.web.replicas: 0 is out of range; expected 1 to 4294967295",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nreplicas = \"2\"\n",
+            "tend.toml:3:12: process.web.replicas: expected an integer, found a string",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nstop_timeout = 10\n",
+            "tend.toml:3:16: process.web.stop_timeout: expected a duration string such as \"10s\" \
+             or \"250ms\", found an integer",
+        ),
+        (
+            "[supervisor]\nstop_timeout = \"10\"\n",
+            "tend.toml:2:16: supervisor.stop_timeout: invalid duration \"10\": a number has no \
+             unit; write e.g. \"10s\", \"250ms\" or \"1m30s\" (units: ns, us, ms, s, m, h)",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nlog = { max_size = \"10 parsecs\" }\n",
+            "tend.toml:3:20: process.web.log.max_size: invalid size \"10 parsecs\": unknown unit \
+             \" parsecs\"; write e.g. \"10MiB\", \"512KiB\" or \"100B\", or an integer number of \
+             bytes",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nsuccess_codes = [0, 256]\n",
+            "tend.toml:3:21: process.web.success_codes[1]: 256 is out of range; expected 0 to 255",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nrestart = \"sometimes\"\n",
+            "tend.toml:3:11: process.web.restart: unknown restart policy \"sometimes\"; expected \
+             one of always, on-failure, never",
+        ),
+        (
+            "[process.web]\ncommand = \"x\nreplicas = 1\n",
+            "tend.toml:2:13: invalid TOML: invalid basic string",
+        ),
+        (
+            "[process.web]\ncommand = 'say \"hi'\n",
+            "tend.toml:2:11: process.web.command: unbalanced quote or trailing backslash; close \
+             the quote, or write command as an array of strings",
+        ),
+        (
+            "[process.\"web app\"]\ncommand = \"x\"\n",
+            "tend.toml:1:10: process.\"web app\": invalid process name: use letters, digits, _ \
+             and - (it names the log files), and not \"all\" (it means every process on the \
+             command line)",
+        ),
+    ];
+    let dir = Dir::new();
+    for (text, expected) in cases {
+        assert_eq!(&dir.error(text), expected, "config:\n{text}");
+    }
+}
+
+/// Each case: a `[process.p]` body, the expected "line:column: key" and a part of the message.
+#[rustfmt::skip]
+const CHECKS: &[(&str, &str, &str)] = &[
+    ("command = []", "4:11: process.p.command", "the command is empty"),
+    ("command = \"\"", "4:11: process.p.command", "the command is empty"),
+    ("command = \" \"\nshell = true", "4:11: process.p.command", "the command is empty"),
+    ("command = 5", "4:11: process.p.command", "expected an array of strings or a string"),
+    ("command = [\"a\", 1]", "4:17: process.p.command[1]", "expected a string"),
+    ("command = \"a && b\"", "4:11: process.p.command", "'&' is shell syntax"),
+    ("command = \"PORT=1 app\"", "4:11: process.p.command", "variable assignment"),
+    ("command = [\"x\"]\nshell = true", "4:11: process.p.command", "must be a string"),
+    ("command = \"x\"\nshell = \"yes\"", "5:9: process.p.shell", "expected true or false"),
+    ("command = \"x\"\ncwd = \"\"", "5:7: process.p.cwd", "the path is empty"),
+    ("command = \"x\"\nenv = { PORT = 80 }", "5:16: process.p.env.PORT", "put the value"),
+    ("command = \"x\"\nenv = { 1X = \"a\" }", "5:9: process.p.env.1X", "not a variable"),
+    ("command = \"x\"\nenv = [\"A=1\"]", "5:7: process.p.env", "expected a table"),
+    ("command = \"x\"\nbackoff = { factor = 0.5 }", "5:22: process.p.backoff.factor", "less than 1.0"),
+    ("command = \"x\"\nbackoff = { initial = \"40s\" }", "5:23: process.p.backoff.initial", "initial (40s) is longer than max (30s)"),
+    ("command = \"x\"\nbackoff = { max = \"50ms\" }", "5:19: process.p.backoff.max", "initial (100ms) is longer than max (50ms)"),
+    ("command = \"x\"\nbackoff = \"fast\"", "5:11: process.p.backoff", "expected a table"),
+    ("command = \"x\"\nmax_restarts = { count = -1 }", "5:26: process.p.max_restarts.count", "out of range"),
+    ("command = \"x\"\nmax_restarts = { within = \"0s\" }", "5:27: process.p.max_restarts.within", "longer than 0s"),
+    ("command = \"x\"\nlog = { max_size = 0 }", "5:20: process.p.log.max_size", "larger than 0"),
+    ("command = \"x\"\nlog = { max_size = -5 }", "5:20: process.p.log.max_size", "negative"),
+    ("command = \"x\"\nlog = { keep = 1.5 }", "5:16: process.p.log.keep", "expected an integer"),
+    ("command = \"x\"\nlog.timestamps = 1", "5:18: process.p.log.timestamps", "expected true or false"),
+    ("command = \"x\"\nstart_secs = \"1.5.3s\"", "5:14: process.p.start_secs", "not a valid number"),
+    ("command = \"x\"\nautostart = 1979-05-27", "5:13: process.p.autostart", "found a datetime"),
+    ("command = \"x\"\ndepends_on = { db = \"ready\" }", "5:1: process.p.depends_on", "not supported yet"),
+    ("command = \"x\"\nenv_file = \"missing.env\"", "5:12: process.p.env_file", "cannot read env file"),
+    ("command = \"x\\u0000\"", "4:11: process.p.command", "NUL"),
+];
+
+#[test]
+fn every_check_reports_its_key() {
+    let dir = Dir::new();
+    for (body, position, part) in CHECKS {
+        let text = format!("# comment\n\n[process.p]\n{body}\n");
+        let message = dir.error(&text);
+        let prefix = format!("tend.toml:{position}: ");
+        assert!(message.starts_with(&prefix), "{message}\nexpected {prefix}");
+        assert!(message.contains(part), "{message}\nexpected {part:?}");
+    }
+}
+
+#[test]
+fn top_level_shapes_are_checked() {
+    let dir = Dir::new();
+    assert_eq!(
+        dir.error("process = 5\n"),
+        "tend.toml:1:11: process: expected a table, found an integer"
+    );
+    assert_eq!(
+        dir.error("[[process]]\ncommand = \"x\"\n"),
+        "tend.toml:1:1: process: expected a table, found an array"
+    );
+    assert_eq!(
+        dir.error("[process]\nweb.replicas = 2\n"),
+        "tend.toml:2:1: process.web: missing key \"command\"; add the program to run, \
+         e.g. command = [\"python3\", \"-m\", \"http.server\"]"
+    );
+    assert!(dir
+        .error("[process]\nall.command = \"x\"\n")
+        .contains("process.all: invalid process name"));
+}
+
+#[test]
+fn a_bad_env_file_line_names_the_env_file_and_its_line() {
+    let dir = Dir::new();
+    let env = dir.write("app.env", "A=1\n# ok\nnot a pair\n");
+    let message = dir.error("[process.a]\ncommand = \"x\"\nenv_file = \"app.env\"\n");
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3:12: process.a.env_file: {}:3: expected KEY=VALUE, found \"not a pair\"",
+            env.display()
+        )
+    );
+}
+
+#[test]
+fn an_unreadable_file_names_the_path_and_the_os_error() {
+    let err = load(Path::new("/nonexistent/tend.toml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/tend.toml: cannot read the config file: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn describe_says_what_would_run() {
+    let dir = Dir::new();
+    dir.write(".env", "FROM_FILE=1\n");
+    let spec = dir.load(FULL).unwrap();
+    let text = describe(&spec, Path::new("/srv/tend.toml"));
+    let root = dir.path();
+    let expected = format!(
+        "/srv/tend.toml: 3 processes, logs in {root}/logs, default stop timeout 20s
+
+web (2 replicas: web.0, web.1): python3 -m http.server 8000
+  cwd        {root}/web
+  env        FROM_FILE, PORT
+  autostart  no (start it with: tend start web)
+  restart    on-failure (success: exit 0, 3)
+  backoff    0s, x1.5 up to 1m; reset after 1.5s up; fail after 3 restarts within 1m30s
+  stop       SIGINT, then SIGKILL after 250ms
+  log        rotate at 1MB, keep 0 rotated files, timestamps
+
+worker: ./worker --queue 'high prio'
+  restart    always
+  backoff    100ms, x2 up to 30s; reset after 1s up; fail after 5 restarts within 1m
+  stop       SIGTERM, then SIGKILL after 20s
+  log        rotate at 10MiB, keep 5 rotated files
+
+cron: /bin/sh -c 'sleep 60 && ./job'
+  restart    always
+  backoff    100ms, x2 up to 30s; reset after 1s up; fail after 5 restarts within 1m
+  stop       SIGTERM, then SIGKILL after 20s
+  log        rotate at 4KiB, keep 5 rotated files
+",
+        root = root.display()
+    );
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn the_example_config_of_the_repository_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tend.toml");
+    let spec = load(&path).unwrap();
+    assert!(!spec.processes.is_empty());
+}

@@ -1,0 +1,103 @@
+//! Splits a byte stream into lines for the terminal, with a cap so that a huge line without a
+//! newline cannot grow memory without bound.
+
+/// Collects bytes and hands out complete lines (without their newline).
+#[derive(Debug)]
+pub struct LineSplitter {
+    partial: Vec<u8>,
+    cap: usize,
+    /// A capped piece of the current line was already emitted: its newline ends no new line.
+    cut: bool,
+}
+
+impl LineSplitter {
+    /// A splitter that emits a piece of at most `cap` bytes when a line grows longer.
+    pub fn new(cap: usize) -> Self {
+        LineSplitter {
+            partial: Vec::new(),
+            cap: cap.max(1),
+            cut: false,
+        }
+    }
+
+    /// Feeds `data`, calling `emit` with each line it completes.
+    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8])) {
+        while let Some(newline) = data.iter().position(|&b| b == b'\n') {
+            let (line, rest) = (&data[..newline], &data[newline + 1..]);
+            if self.partial.is_empty() {
+                if !(self.cut && line.is_empty()) {
+                    self.emit_capped(line, &mut emit);
+                }
+            } else {
+                self.partial.extend_from_slice(line);
+                let whole = std::mem::take(&mut self.partial);
+                self.emit_capped(&whole, &mut emit);
+            }
+            self.cut = false;
+            data = rest;
+        }
+        self.partial.extend_from_slice(data);
+        while self.partial.len() >= self.cap {
+            let rest = self.partial.split_off(self.cap);
+            emit(&self.partial);
+            self.partial = rest;
+            self.cut = true;
+        }
+    }
+
+    /// The stream ended: emits what is left of a last line without newline.
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+        if !self.partial.is_empty() {
+            emit(&std::mem::take(&mut self.partial));
+        }
+    }
+
+    fn emit_capped(&self, line: &[u8], emit: &mut impl FnMut(&[u8])) {
+        if line.is_empty() {
+            emit(line);
+        }
+        for piece in line.chunks(self.cap) {
+            emit(piece);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(cap: usize, chunks: &[&[u8]]) -> Vec<Vec<u8>> {
+        let mut s = LineSplitter::new(cap);
+        let mut out = Vec::new();
+        for c in chunks {
+            s.feed(c, |l| out.push(l.to_vec()));
+        }
+        s.finish(|l| out.push(l.to_vec()));
+        out
+    }
+
+    #[test]
+    fn joins_lines_across_chunks_and_keeps_the_last_partial_line() {
+        let out = split(100, &[b"a\nb", b"c\n\nd"]);
+        assert_eq!(
+            out,
+            vec![b"a".to_vec(), b"bc".to_vec(), b"".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn caps_long_lines() {
+        let out = split(4, &[b"0123456789", b"ab\n"]);
+        assert_eq!(
+            out,
+            vec![b"0123".to_vec(), b"4567".to_vec(), b"89ab".to_vec()]
+        );
+        assert!(out.iter().all(|l| l.len() <= 4));
+        let out = split(4, &[b"0123", b"\n", b"x\n"]);
+        assert_eq!(
+            out,
+            vec![b"0123".to_vec(), b"x".to_vec()],
+            "no empty line after a cut"
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! One rotating log file: appends every byte it is given, optionally stamps each line with
+//! the time it was read, and rotates at `max_size`, keeping `keep` old files.
+//!
+//! Rotation renames `web.0.log` to `web.0.log.1` (and `.1` to `.2`, and so on, dropping the
+//! oldest beyond `keep`), so the concatenation `.keep … .1, current` is the output in order.
+//! A rotation prefers to cut after a newline; a line longer than the whole file is cut where
+//! the file is full.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use tend_core::LogSpec;
+
+/// An append-only log file that rotates itself.
+#[derive(Debug)]
+pub struct LogFile {
+    path: PathBuf,
+    file: File,
+    /// Bytes in the current file.
+    size: u64,
+    spec: LogSpec,
+    /// Whether the next byte starts a line (and so gets a timestamp).
+    at_line_start: bool,
+}
+
+impl LogFile {
+    /// Opens (creating it and its directory if needed) the log at `path` for appending.
+    pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        let file = open_append(&path)?;
+        let size = file.metadata()?.len();
+        Ok(LogFile {
+            path,
+            file,
+            size,
+            spec,
+            at_line_start: true,
+        })
+    }
+
+    /// The path of the current file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `data`, read at `now`, advancing `data` past what was written. On error the
+    /// caller may retry with what is left: nothing is written twice (with timestamps, a line
+    /// cut by the error may get a second stamp).
+    pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
+        let max = self.spec.max_size.max(1);
+        while !data.is_empty() {
+            if self.size >= max {
+                self.rotate()?;
+            }
+            let room = usize::try_from(max - self.size).unwrap_or(usize::MAX);
+            let take = if data.len() <= room {
+                data.len()
+            } else {
+                match data[..room].iter().rposition(|&b| b == b'\n') {
+                    Some(newline) => newline + 1,
+                    // A line longer than the file: cut it where the file is full.
+                    None if self.size == 0 || !self.at_line_start => room,
+                    // Start the next line in a fresh file.
+                    None => {
+                        self.rotate()?;
+                        continue;
+                    }
+                }
+            };
+            self.append(data, take, now)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the first `take` bytes of `data` and advances `data` past them.
+    fn append(&mut self, data: &mut &[u8], take: usize, now: SystemTime) -> io::Result<()> {
+        let piece = &data[..take];
+        if !self.spec.timestamps {
+            let mut written = 0;
+            let result = write_counting(&mut self.file, piece, &mut written);
+            self.size += written as u64;
+            if written > 0 {
+                self.at_line_start = piece[written - 1] == b'\n';
+            }
+            *data = &data[written..];
+            return result;
+        }
+        let stamp = format!("{} ", rfc3339_millis(now));
+        let mut out = Vec::with_capacity(piece.len() + 64);
+        let mut at_line_start = self.at_line_start;
+        for line in piece.split_inclusive(|&b| b == b'\n') {
+            if at_line_start {
+                out.extend_from_slice(stamp.as_bytes());
+            }
+            out.extend_from_slice(line);
+            at_line_start = line.last() == Some(&b'\n');
+        }
+        self.file.write_all(&out)?;
+        self.size += out.len() as u64;
+        self.at_line_start = at_line_start;
+        *data = &data[take..];
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let numbered = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if self.spec.keep == 0 {
+            fs::remove_file(&self.path).or_else(ignore_not_found)?;
+        } else {
+            for n in (1..self.spec.keep).rev() {
+                fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_not_found)?;
+            }
+            fs::rename(&self.path, numbered(1)).or_else(ignore_not_found)?;
+        }
+        self.file = open_append(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// `write_all` that tells how much was written before an error.
+fn write_counting(file: &mut File, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.write(buf) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                *written += n;
+                buf = &buf[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn open_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn ignore_not_found(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// `2026-11-24T06:49:41.123Z` for `t` (UTC; times before 1970 print as 1970).
+pub fn rfc3339_millis(t: SystemTime) -> String {
+    let since = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Howard Hinnant's days-to-civil: the proleptic Gregorian date `days` after 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn spec(max_size: u64, keep: u32, timestamps: bool) -> LogSpec {
+        LogSpec {
+            max_size,
+            keep,
+            timestamps,
+        }
+    }
+
+    /// The rotated files oldest first, then the current one, concatenated.
+    fn all_bytes(path: &Path, keep: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        for n in (1..=keep).rev() {
+            if let Ok(b) = fs::read(format!("{}.{n}", path.display())) {
+                out.extend(b);
+            }
+        }
+        out.extend(fs::read(path).unwrap());
+        out
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_506_581_123);
+        assert_eq!(rfc3339_millis(t), "2026-11-24T07:49:41.123Z");
+        assert_eq!(
+            rfc3339_millis(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rotation_keeps_every_byte_in_order_and_prefers_line_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(100, 50, false)).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..200 {
+            let line = format!("line {i} {}\n", "x".repeat(i % 17));
+            expected.extend(line.as_bytes());
+            log.write(&mut &line.as_bytes()[..], SystemTime::now())
+                .unwrap();
+        }
+        assert_eq!(all_bytes(&path, 50), expected);
+        for n in 1..=10 {
+            let old = fs::read(format!("{}.{n}", path.display())).unwrap();
+            assert!(old.len() <= 100, "rotated at max_size");
+            assert_eq!(old.last(), Some(&b'\n'), "cut after a newline");
+        }
+    }
+
+    #[test]
+    fn keep_bounds_the_number_of_old_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(10, 2, false)).unwrap();
+        for _ in 0..20 {
+            log.write(&mut &b"0123456789\n"[..], SystemTime::now())
+                .unwrap();
+        }
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(!dir.path().join("w.0.log.3").exists());
+    }
+
+    #[test]
+    fn a_line_longer_than_the_file_is_split_and_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(1000, 100, false)).unwrap();
+        let long: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        log.write(&mut &b"short\n"[..], SystemTime::now()).unwrap();
+        log.write(&mut &long[..], SystemTime::now()).unwrap();
+        let mut expected = b"short\n".to_vec();
+        expected.extend(&long);
+        assert_eq!(
+            all_bytes(&path, 100),
+            expected,
+            "binary, no newline, byte-exact"
+        );
+    }
+
+    #[test]
+    fn timestamps_prefix_each_line_once_even_across_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(1 << 20, 1, true)).unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(86_400);
+        log.write(&mut &b"hel"[..], t).unwrap();
+        log.write(&mut &b"lo\nwor"[..], t).unwrap();
+        log.write(&mut &b"ld\n"[..], t).unwrap();
+        let text = String::from_utf8(fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            "1970-01-02T00:00:00.000Z hello\n1970-01-02T00:00:00.000Z world\n"
+        );
+    }
+
+    #[test]
+    fn keep_zero_truncates_instead_of_renaming() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(8, 0, false)).unwrap();
+        log.write(&mut &b"aaaaaaa\nbbbbbbb\n"[..], SystemTime::now())
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"bbbbbbb\n");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

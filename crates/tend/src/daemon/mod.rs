@@ -1,0 +1,406 @@
+//! The supervisor at run time: one loop that owns the [`Supervisor`], turns signals, exits and
+//! timers into its inputs, and carries out its effects.
+//!
+//! Everything runs on one thread (a tokio `current_thread` runtime): the loop, the reaper and
+//! the pipe drainers. The reaper is the only caller of `waitpid` in tend; because it runs on
+//! the same thread as spawning, a PID is always registered before its exit can be reaped, and
+//! a run's process group is never signalled after its leader was reaped (its PID may be reused).
+
+pub mod drain;
+pub mod lines;
+pub mod logfile;
+pub mod output;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use tend_core::{
+    Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, Spec, State, Supervisor,
+    Target,
+};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use self::drain::{drain, Sink};
+use self::logfile::LogFile;
+use self::output::Terminal;
+
+/// How long tend waits, once every run has ended, for pipes still held open by processes that
+/// left their group, before it exits anyway.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// What `tend up` was asked to do.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Instances to start; `None` starts the autostart processes.
+    pub targets: Option<Vec<Target>>,
+    /// Print only tend's own notices, not the children's lines.
+    pub quiet: bool,
+}
+
+/// A run the driver has spawned and not yet reaped.
+struct LiveRun {
+    run: RunId,
+    instance: InstanceId,
+    /// A signal was sent to the group: leftovers are killed when the leader is reaped.
+    signalled: bool,
+}
+
+/// The two log files of an instance, shared by the drainers of all its runs (a grandchild of
+/// an earlier run may still write while a later run does).
+#[derive(Clone)]
+struct InstanceLogs {
+    stdout: Arc<Mutex<LogFile>>,
+    stderr: Arc<Mutex<LogFile>>,
+    prefix: Arc<str>,
+}
+
+struct Driver {
+    sup: Supervisor,
+    terminal: Terminal,
+    /// Live runs by PID (= process group).
+    by_pid: HashMap<i32, LiveRun>,
+    /// PID of each live run.
+    by_run: HashMap<RunId, i32>,
+    /// Groups whose leader exited on its own while other members lived on.
+    lingering: HashSet<i32>,
+    logs: HashMap<InstanceId, InstanceLogs>,
+    drainers: JoinSet<()>,
+    effects: VecDeque<Effect>,
+    exit: bool,
+}
+
+/// Runs the supervisor in the foreground until it is told to stop; returns tend's exit code.
+pub fn run_foreground(spec: Spec, options: UpOptions) -> Result<u8> {
+    tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
+    tend_os::raise_nofile_limit().context("raising the open-files limit")?;
+    tend_os::set_child_subreaper().context("becoming a child subreaper")?;
+    std::fs::create_dir_all(&spec.supervisor.log_dir).with_context(|| {
+        format!(
+            "creating the log directory {}",
+            spec.supervisor.log_dir.display()
+        )
+    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let width = spec
+        .processes
+        .iter()
+        .map(|p| p.name.len() + 1 + (p.replicas - 1).to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let (terminal, writer) = Terminal::start(width, options.quiet);
+    let code = runtime.block_on(async {
+        let mut driver = Driver {
+            sup: Supervisor::new(spec),
+            terminal,
+            by_pid: HashMap::new(),
+            by_run: HashMap::new(),
+            lingering: HashSet::new(),
+            logs: HashMap::new(),
+            drainers: JoinSet::new(),
+            effects: VecDeque::new(),
+            exit: false,
+        };
+        driver.run(options.targets).await
+    });
+    writer.finish();
+    code
+}
+
+impl Driver {
+    async fn run(&mut self, targets: Option<Vec<Target>>) -> Result<u8> {
+        // Signal streams first: an exit or a Ctrl+C from now on is never missed.
+        let mut sigchld = signal(SignalKind::child()).context("listening for SIGCHLD")?;
+        let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut sighup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        let mut shutdown_asked = false;
+
+        self.feed(Input::Up(targets));
+        while !self.exit {
+            let deadline = self.sup.next_deadline().map(Instant::from_std);
+            tokio::select! {
+                biased;
+                Some(()) = sigchld.recv() => self.reap(),
+                Some(()) = sigint.recv() => self.shutdown(&mut shutdown_asked, "SIGINT"),
+                Some(()) = sigterm.recv() => self.shutdown(&mut shutdown_asked, "SIGTERM"),
+                Some(()) = sighup.recv() => {
+                    self.terminal.notice("SIGHUP received; reloading comes with the control socket, so nothing changes".into());
+                }
+                () = sleep_until(deadline) => self.feed(Input::Tick),
+            }
+        }
+        self.finish_output().await;
+        Ok(0)
+    }
+
+    fn shutdown(&mut self, asked: &mut bool, name: &str) {
+        let force = *asked;
+        *asked = true;
+        if force {
+            self.terminal
+                .notice(format!("{name} again: killing every process group now"));
+        } else {
+            self.terminal.notice(format!(
+                "{name} received: stopping everything ({name} again to kill at once)"
+            ));
+            for &pgid in &self.lingering {
+                let _ = tend_os::signal_group(pgid, Signal::Term);
+            }
+        }
+        self.feed(Input::ShutdownRequested { force });
+    }
+
+    /// Reaps every exited child: SIGCHLD is coalesced, so one signal may stand for many exits.
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match tend_os::reap_one() {
+                Ok(Some(exit)) => exit,
+                Ok(None) => return,
+                Err(e) => {
+                    self.terminal
+                        .notice(format!("reaping children failed: {e}"));
+                    return;
+                }
+            };
+            // An unknown PID is an orphaned grandchild that was re-parented to tend: reaped, done.
+            let Some(live) = self.by_pid.remove(&pid) else {
+                continue;
+            };
+            self.by_run.remove(&live.run);
+            if live.signalled {
+                // A stop was asked for; what is left of the group goes with its leader. This
+                // is the last moment the group id is known to be ours.
+                let _ = tend_os::signal_group(pid, Signal::Kill);
+            } else if tend_os::group_alive(pid) {
+                self.lingering.insert(pid);
+            }
+            self.feed(Input::Exited {
+                run: live.run,
+                status,
+            });
+        }
+    }
+
+    /// Gives one input to the supervisor and carries out everything that follows from it.
+    fn feed(&mut self, input: Input) {
+        let now = Instant::now().into_std();
+        self.effects.extend(self.sup.handle(now, input));
+        while let Some(effect) = self.effects.pop_front() {
+            match effect {
+                Effect::Spawn {
+                    run,
+                    instance,
+                    spec,
+                } => {
+                    let input = self.spawn(run, instance, &spec);
+                    let now = Instant::now().into_std();
+                    self.effects.extend(self.sup.handle(now, input));
+                }
+                Effect::Signal { run, signal } => {
+                    if let Some(&pid) = self.by_run.get(&run) {
+                        if let Some(live) = self.by_pid.get_mut(&pid) {
+                            live.signalled = true;
+                        }
+                        if let Err(e) = tend_os::signal_group(pid, signal) {
+                            let name = self.sup.instance_name(self.by_pid[&pid].instance);
+                            self.terminal.notice(format!(
+                                "sending {signal} to {name} (group {pid}) failed: {e}"
+                            ));
+                        }
+                    }
+                }
+                Effect::Notify(notice) => {
+                    let text = self.describe(&notice);
+                    self.terminal.notice(text);
+                }
+                Effect::Exit => {
+                    for &pgid in &self.lingering {
+                        let _ = tend_os::signal_group(pgid, Signal::Kill);
+                    }
+                    self.exit = true;
+                }
+            }
+        }
+    }
+
+    fn spawn(&mut self, run: RunId, instance: InstanceId, spec: &tend_core::ProcessSpec) -> Input {
+        let logs = match self.instance_logs(instance, spec) {
+            Ok(logs) => logs,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    run,
+                    error: format!("{e:#}"),
+                }
+            }
+        };
+        let mut env = spec.env.clone();
+        env.push(("TEND_PROCESS".into(), spec.name.clone()));
+        env.push(("TEND_INSTANCE".into(), instance.replica.to_string()));
+        let command = tend_os::Command {
+            argv: &spec.argv,
+            cwd: spec.cwd.as_deref(),
+            env: &env,
+        };
+        let child = match tend_os::spawn(&command) {
+            Ok(child) => child,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    run,
+                    error: e.to_string(),
+                }
+            }
+        };
+        let pid = child.pid;
+        self.by_pid.insert(
+            pid,
+            LiveRun {
+                run,
+                instance,
+                signalled: false,
+            },
+        );
+        self.by_run.insert(run, pid);
+        for (fd, file) in [(child.stdout, &logs.stdout), (child.stderr, &logs.stderr)] {
+            let sink = Sink::new(
+                Arc::clone(file),
+                self.terminal.clone(),
+                Arc::clone(&logs.prefix),
+            );
+            match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+                Ok(pipe) => {
+                    self.drainers.spawn(drain(pipe, sink));
+                }
+                Err(e) => self.terminal.notice(format!(
+                    "cannot read the output of {}: {e}",
+                    self.sup.instance_name(instance)
+                )),
+            }
+        }
+        Input::Spawned {
+            run,
+            pid: pid as u32,
+        }
+    }
+
+    fn instance_logs(
+        &mut self,
+        instance: InstanceId,
+        spec: &tend_core::ProcessSpec,
+    ) -> Result<InstanceLogs> {
+        if let Some(logs) = self.logs.get(&instance) {
+            return Ok(logs.clone());
+        }
+        let name = self.sup.instance_name(instance);
+        let dir = &self.sup.spec().supervisor.log_dir;
+        let open = |file: PathBuf| {
+            LogFile::open(file.clone(), spec.log)
+                .map(|f| Arc::new(Mutex::new(f)))
+                .with_context(|| format!("opening the log file {}", file.display()))
+        };
+        let logs = InstanceLogs {
+            stdout: open(dir.join(format!("{name}.log")))?,
+            stderr: open(dir.join(format!("{name}.err.log")))?,
+            prefix: self.terminal.prefix(&spec.name, &name),
+        };
+        self.logs.insert(instance, logs.clone());
+        Ok(logs)
+    }
+
+    /// One line for the terminal about what the supervisor did.
+    fn describe(&self, notice: &Notice) -> String {
+        let name = |id: &InstanceId| self.sup.instance_name(*id);
+        match notice {
+            Notice::Started { instance, pid } => format!("{} started (pid {pid})", name(instance)),
+            Notice::Running { instance } => format!("{} is running", name(instance)),
+            Notice::Ended {
+                instance,
+                how,
+                next,
+            } => {
+                let how = match how {
+                    Ok(status) => describe_exit(*status),
+                    Err(error) => format!("could not start: {error}"),
+                };
+                let next = match next {
+                    Next::Restart(d) if d.is_zero() => "restarting now".to_owned(),
+                    Next::Restart(d) => format!("restarting in {}", human_duration(*d)),
+                    Next::Stay(State::Failed) => {
+                        let p = &self.sup.spec().processes[instance.process];
+                        format!(
+                            "giving up: {} restarts within {} (state failed; `tend start {}` tries again)",
+                            p.max_restarts.count,
+                            human_duration(p.max_restarts.within),
+                            p.name
+                        )
+                    }
+                    Next::Stay(state) => format!("now {state}"),
+                };
+                format!("{} {how}; {next}", name(instance))
+            }
+            Notice::Stopping { instance, signal } => {
+                format!("{} stopping ({signal} sent)", name(instance))
+            }
+            Notice::Killed { instance, after } => format!(
+                "{} still running {} after the stop signal: SIGKILL sent to its process group",
+                name(instance),
+                human_duration(*after)
+            ),
+            Notice::Cancelled { instance } => {
+                format!("{} restart cancelled; now stopped", name(instance))
+            }
+        }
+    }
+
+    /// Waits until every pipe is drained, or for [`DRAIN_GRACE`] when something outside the
+    /// supervised groups still holds one open.
+    async fn finish_output(&mut self) {
+        let drained = async { while self.drainers.join_next().await.is_some() {} };
+        if tokio::time::timeout(DRAIN_GRACE, drained).await.is_err() {
+            self.terminal.notice(format!(
+                "{} output pipes are still held open by processes that left their group; not waiting for them",
+                self.drainers.len()
+            ));
+            self.drainers.abort_all();
+        }
+        self.terminal
+            .notice("all processes stopped; exiting".into());
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// "exited with status 1" or "was killed by SIGKILL".
+pub fn describe_exit(status: ExitStatus) -> String {
+    match status {
+        ExitStatus::Code(code) => format!("exited with status {code}"),
+        ExitStatus::Signaled(n) => format!("was killed by {}", tend_os::signal_name(n)),
+    }
+}
+
+/// "250ms", "2s", "1.5s", "2m".
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(60_000) {
+        format!("{}m", ms / 60_000)
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

@@ -1,0 +1,4 @@
+//! tend, the library behind the `tend` binary: the config layer and the supervisor at run time.
+
+pub mod config;
+pub mod daemon;

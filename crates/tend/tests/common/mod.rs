@@ -1,0 +1,269 @@
+//! A harness for end-to-end tests: runs the real `tend` binary in a temp dir and watches what it
+//! prints. Every process a test starts dies with the test: tend is killed on drop, and so is
+//! the process group of every child tend reported starting.
+
+#![allow(dead_code, missing_docs)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+/// The deadline for anything a test waits on; generous, since CI machines may be loaded.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub fn tend_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tend")
+}
+
+#[derive(Default)]
+struct Transcript {
+    lines: Vec<String>,
+    closed: bool,
+}
+
+pub struct Tend {
+    pub child: Child,
+    pub dir: tempfile::TempDir,
+    out: Arc<(Mutex<Transcript>, Condvar)>,
+    err: Arc<Mutex<String>>,
+    exited: Option<ExitStatus>,
+}
+
+/// Writes `config` to tend.toml in a fresh temp dir.
+pub fn project(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("tend.toml"), config).expect("writing tend.toml");
+    dir
+}
+
+impl Tend {
+    /// `tend -c DIR/tend.toml up ARGS…` with `config` as tend.toml.
+    pub fn up(config: &str, args: &[&str]) -> Tend {
+        Tend::up_in(project(config), args)
+    }
+
+    pub fn up_in(dir: tempfile::TempDir, args: &[&str]) -> Tend {
+        let config = dir.path().join("tend.toml");
+        let mut cmd = Command::new(tend_bin());
+        cmd.arg("-c").arg(&config).arg("up").args(args);
+        Tend::spawn(dir, cmd)
+    }
+
+    /// Runs `cmd` (which must end up exec'ing tend) and starts watching its output.
+    pub fn spawn(dir: tempfile::TempDir, mut cmd: Command) -> Tend {
+        cmd.current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_remove("TEND_CONFIG")
+            .env_remove("NO_COLOR");
+        let mut child = cmd.spawn().expect("starting tend");
+        let out = Arc::new((Mutex::new(Transcript::default()), Condvar::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = Arc::clone(&out);
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let (lock, cv) = &*sink;
+                lock.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .lines
+                    .push(line);
+                cv.notify_all();
+            }
+            let (lock, cv) = &*sink;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+            cv.notify_all();
+        });
+        let err = Arc::new(Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let err_sink = Arc::clone(&err);
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            err_sink
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        });
+        Tend {
+            child,
+            dir,
+            out,
+            err,
+            exited: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Everything tend printed on stdout so far.
+    pub fn transcript(&self) -> Vec<String> {
+        self.out
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines
+            .clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Waits until `n` printed lines satisfy `pred`; returns them. Panics with the transcript
+    /// when the deadline passes.
+    pub fn wait_lines(&self, n: usize, what: &str, pred: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        let (lock, cv) = &*self.out;
+        let mut t = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let found: Vec<String> = t.lines.iter().filter(|l| pred(l)).cloned().collect();
+            if found.len() >= n {
+                return found;
+            }
+            let now = Instant::now();
+            if now >= deadline || t.closed {
+                let printed = t.lines.join("\n");
+                drop(t);
+                panic!(
+                    "waited for {n} lines of {what:?}, saw {}; tend printed:\n{printed}\nstderr:\n{}",
+                    found.len(),
+                    self.stderr()
+                );
+            }
+            t = cv.wait_timeout(t, deadline - now).unwrap().0;
+        }
+    }
+
+    pub fn wait_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_lines(1, what, pred).remove(0)
+    }
+
+    /// PIDs of the children tend reported starting (`… started (pid N)`), in order.
+    pub fn child_pids(&self) -> Vec<i32> {
+        self.transcript()
+            .iter()
+            .filter_map(|l| started_pid(l))
+            .collect()
+    }
+
+    pub fn signal(&self, sig: Signal) {
+        kill(Pid::from_raw(self.pid()), sig).expect("signalling tend");
+    }
+
+    /// Waits for tend to exit, within the deadline.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for tend") {
+                self.exited = Some(status);
+                // Let the reader threads catch the last lines.
+                let (lock, cv) = &*self.out;
+                let mut t = lock.lock().unwrap_or_else(|e| e.into_inner());
+                while !t.closed && Instant::now() < deadline {
+                    t = cv.wait_timeout(t, Duration::from_millis(100)).unwrap().0;
+                }
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tend did not exit; it printed:\n{}",
+                self.transcript().join("\n")
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Tend {
+    fn drop(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        for pid in self.child_pids() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}
+
+/// The PID in a line such as `tend | web.0 started (pid 1234)`.
+pub fn started_pid(line: &str) -> Option<i32> {
+    let rest = line.split(" started (pid ").nth(1)?;
+    rest.strip_suffix(')')?.parse().ok()
+}
+
+/// Whether a process exists (a zombie counts as not running).
+pub fn is_running(pid: i32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => proc_state(&stat) != Some('Z'),
+        Err(_) => false,
+    }
+}
+
+/// The state letter of a /proc/PID/stat line.
+pub fn proc_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Field `n` (1-based, as in proc(5)) of a /proc/PID/stat line.
+pub fn stat_field(stat: &str, n: usize) -> Option<i64> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(n - 3)?
+        .parse()
+        .ok()
+}
+
+/// Every process whose parent is `ppid`, with its state letter.
+pub fn children_of(ppid: i32) -> Vec<(i32, char)> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if stat_field(&stat, 4) == Some(i64::from(ppid)) {
+            out.push((pid, proc_state(&stat).unwrap_or('?')));
+        }
+    }
+    out
+}
+
+/// Waits until `cond` holds, polling, within the deadline; panics with `what` otherwise.
+pub fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Reads a log and its rotated files, oldest first.
+pub fn read_rotated(path: &Path, keep: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for n in (1..=keep).rev() {
+        if let Ok(bytes) = fs::read(format!("{}.{n}", path.display())) {
+            out.extend(bytes);
+        }
+    }
+    out.extend(fs::read(path).unwrap_or_default());
+    out
+}

@@ -1,0 +1,131 @@
+//! End to end: a bad config is reported with file:line:column and key, exits 78, starts nothing.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn run(dir: &tempfile::TempDir, verb: &str) -> (Option<i32>, String, String) {
+    let out = Command::new(tend_bin())
+        .arg("-c")
+        .arg(dir.path().join("tend.toml"))
+        .arg(verb)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Each case: a config whose first process would leave a marker file if it ran, and what the
+/// error must say.
+const CASES: &[(&str, &[&str])] = &[
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\n\n[process.b]\ncommnd = [\"true\"]\n",
+        &["tend.toml:6:1", "commnd"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nstop_signal = \"SIGFOO\"\n",
+        &["tend.toml:4:15", "stop_signal", "SIGFOO"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nreplicas = 0\n",
+        &["tend.toml:4:12", "replicas"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\n\n[process.b]\nrestart = \"never\"\n",
+        &["tend.toml:5:", "command"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nstart_secs = 5\n",
+        &["tend.toml:4:14", "start_secs"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = \"yes\"\n",
+        &["tend.toml:3:9", "shell"],
+    ),
+    ("[process.a\ncommand = \"touch started\"\n", &["tend.toml:1:"]),
+];
+
+#[test]
+fn bad_configs_exit_78_with_position_and_key_and_start_nothing() {
+    for (config, wanted) in CASES {
+        for verb in ["check", "up"] {
+            let dir = project(config);
+            let (code, _, stderr) = run(&dir, verb);
+            assert_eq!(code, Some(78), "{verb} on {config:?}: {stderr}");
+            for w in *wanted {
+                assert!(
+                    stderr.contains(w),
+                    "{verb} on {config:?}: {stderr:?} lacks {w:?}"
+                );
+            }
+            assert!(!dir.path().join("started").exists(), "nothing started");
+            assert!(!dir.path().join(".tend").exists(), "nothing created");
+        }
+    }
+}
+
+#[test]
+fn missing_config_says_where_it_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tend_bin())
+        .arg("check")
+        .current_dir(dir.path())
+        .env_remove("TEND_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("tend.toml"), "{stderr}");
+}
+
+#[test]
+fn check_prints_what_would_run() {
+    let dir = project("[process.web]\ncommand = [\"sleep\", \"5\"]\nreplicas = 2\n");
+    let (code, stdout, stderr) = run(&dir, "check");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("web.0") && stdout.contains("web.1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sleep 5"), "{stdout}");
+}
+
+#[test]
+fn the_example_config_of_the_readme_is_valid() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tend.toml");
+    let out = Command::new(tend_bin())
+        .args(["-c", example, "check"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn unknown_name_on_the_command_line_is_a_usage_error() {
+    let dir = project("[process.web]\ncommand = \"touch started\"\nshell = true\n");
+    let out = Command::new(tend_bin())
+        .arg("-c")
+        .arg(dir.path().join("tend.toml"))
+        .args(["up", "wbe"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\"wbe\"") && stderr.contains("web"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("started").exists());
+}
