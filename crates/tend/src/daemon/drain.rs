@@ -1,13 +1,18 @@
 //! Pipe drainers: one task per child pipe reads until EOF (a grandchild may hold the pipe
 //! after the child exited) and hands every byte to the instance's log file and the terminal.
 //!
-//! No byte is dropped: when the disk refuses a write, the drainer reports it, waits and
-//! retries the same bytes, and meanwhile the child waits on its full pipe.
+//! A drainer holds no buffer while it waits: it waits for the pipe to be readable, then reads
+//! into one scratch buffer shared by all drainers of the thread, so a thousand idle children
+//! cost a thousand small tasks, not a thousand read buffers.
+//!
+//! No byte is dropped: when the disk refuses a write, the drainer keeps what is left, reports
+//! it, waits and retries, and meanwhile the child waits on its full pipe.
 
+use std::cell::RefCell;
+use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe::Receiver;
 
 use super::lines::LineSplitter;
@@ -21,69 +26,128 @@ const TERMINAL_LINE_CAP: usize = 16 * 1024;
 /// Wait before retrying a failed log write.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
+thread_local! {
+    /// The read buffer of every drainer on this thread; borrowed only between two awaits.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; CHUNK]);
+}
+
 /// Where one pipe's bytes go.
 pub struct Sink {
     log: Arc<Mutex<LogFile>>,
     terminal: Terminal,
     prefix: Arc<str>,
-    lines: LineSplitter,
+    /// Splits lines for the terminal; `None` when the terminal shows no child output.
+    lines: Option<LineSplitter>,
 }
 
 impl Sink {
     /// A sink writing to `log` and showing lines on `terminal` behind `prefix`.
     pub fn new(log: Arc<Mutex<LogFile>>, terminal: Terminal, prefix: Arc<str>) -> Self {
+        let lines = terminal
+            .shows_output()
+            .then(|| LineSplitter::new(TERMINAL_LINE_CAP));
         Sink {
             log,
             terminal,
             prefix,
-            lines: LineSplitter::new(TERMINAL_LINE_CAP),
+            lines,
         }
     }
 
-    async fn write(&mut self, data: &[u8]) {
-        let now = SystemTime::now();
+    /// Writes `data` to the log and the terminal; returns what the log refused, if anything.
+    fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
+        if let Some(lines) = &mut self.lines {
+            let (terminal, prefix) = (&self.terminal, &self.prefix);
+            lines.feed(data, |line| terminal.child_line(prefix, line));
+        }
         let mut rest = data;
+        let result = self
+            .log
+            .lock()
+            .expect("log lock")
+            .write(&mut rest, SystemTime::now());
+        result.err().map(|e| (rest.to_vec(), e))
+    }
+
+    /// Retries a refused write until the log takes it, reporting each failure.
+    async fn retry(&mut self, mut pending: Vec<u8>, mut error: io::Error) {
         loop {
-            let result = self.log.lock().expect("log lock").write(&mut rest, now);
+            let path = self
+                .log
+                .lock()
+                .expect("log lock")
+                .path()
+                .display()
+                .to_string();
+            self.terminal.notice(format!(
+                "writing {path} failed: {error}; retrying in {}s (the process waits meanwhile)",
+                RETRY_AFTER.as_secs()
+            ));
+            tokio::time::sleep(RETRY_AFTER).await;
+            let mut rest = &pending[..];
+            let result = self
+                .log
+                .lock()
+                .expect("log lock")
+                .write(&mut rest, SystemTime::now());
             match result {
-                Ok(()) => break,
+                Ok(()) => return,
                 Err(e) => {
-                    let path = self
-                        .log
-                        .lock()
-                        .expect("log lock")
-                        .path()
-                        .display()
-                        .to_string();
-                    self.terminal.notice(format!(
-                        "writing {path} failed: {e}; retrying in {}s (the process waits meanwhile)",
-                        RETRY_AFTER.as_secs()
-                    ));
-                    tokio::time::sleep(RETRY_AFTER).await;
+                    pending = rest.to_vec();
+                    error = e;
                 }
             }
         }
-        let (terminal, prefix) = (&self.terminal, &self.prefix);
-        self.lines
-            .feed(data, |line| terminal.child_line(prefix, line));
+    }
+
+    fn finish(&mut self) {
+        if let Some(lines) = &mut self.lines {
+            let (terminal, prefix) = (&self.terminal, &self.prefix);
+            lines.finish(|line| terminal.child_line(prefix, line));
+        }
     }
 }
 
+/// What one read of a ready pipe came to.
+enum Step {
+    /// Bytes went where they belong; read again.
+    Wrote,
+    /// The pipe is empty for now; wait for it.
+    Empty,
+    /// The log refused these bytes.
+    Refused(Vec<u8>, io::Error),
+    /// EOF or an error: the drainer is done.
+    Done(Option<io::Error>),
+}
+
 /// Copies `pipe` into `sink` until EOF.
-pub async fn drain(mut pipe: Receiver, mut sink: Sink) {
-    let mut buf = vec![0u8; CHUNK];
+pub async fn drain(pipe: Receiver, mut sink: Sink) {
     loop {
-        match pipe.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => sink.write(&buf[..n]).await,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+        if let Err(e) = pipe.readable().await {
+            sink.terminal
+                .notice(format!("waiting for a child's output failed: {e}"));
+            break;
+        }
+        let step = SCRATCH.with_borrow_mut(|buf| match pipe.try_read(buf) {
+            Ok(0) => Step::Done(None),
+            Ok(n) => match sink.write(&buf[..n]) {
+                None => Step::Wrote,
+                Some((rest, e)) => Step::Refused(rest, e),
+            },
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Empty,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Wrote,
+            Err(e) => Step::Done(Some(e)),
+        });
+        match step {
+            Step::Wrote | Step::Empty => {}
+            Step::Refused(rest, e) => sink.retry(rest, e).await,
+            Step::Done(None) => break,
+            Step::Done(Some(e)) => {
                 sink.terminal
                     .notice(format!("reading a child's output failed: {e}"));
                 break;
             }
         }
     }
-    let (terminal, prefix) = (&sink.terminal, &sink.prefix);
-    sink.lines.finish(|line| terminal.child_line(prefix, line));
+    sink.finish();
 }

@@ -100,6 +100,11 @@ impl Terminal {
         .into()
     }
 
+    /// Whether children's lines are shown (not with `--quiet`).
+    pub fn shows_output(&self) -> bool {
+        !self.quiet
+    }
+
     /// Prints one line of a child's output (unless quiet).
     pub fn child_line(&self, prefix: &Arc<str>, text: &[u8]) {
         if !self.quiet {
