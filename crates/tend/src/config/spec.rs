@@ -69,8 +69,8 @@ pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
     })
 }
 
-/// A TOML syntax error, with toml's message on one line.
-fn syntax_error(src: &Source<'_>, error: &toml::de::Error) -> ConfigError {
+/// A TOML syntax error, with the parser's message on one line.
+fn syntax_error(src: &Source<'_>, error: &toml_edit::TomlError) -> ConfigError {
     let message: Vec<&str> = error.message().lines().filter(|l| !l.is_empty()).collect();
     let message = format!("invalid TOML: {}", message.join("; "));
     ConfigError::at(src.file, src.text, error.span(), "", message)
@@ -310,8 +310,13 @@ fn backoff(table: &Table<'_>) -> Result<Backoff> {
     if let Some(f) = table.get("factor") {
         backoff.factor = f.float()?;
         if !(backoff.factor.is_finite() && backoff.factor >= 1.0) {
+            let problem = if backoff.factor.is_finite() {
+                "is less than 1.0"
+            } else {
+                "is not a finite number"
+            };
             return Err(f.error(format!(
-                "factor {} is less than 1.0; use 1.0 for a constant delay, 2.0 to double it",
+                "factor {} {problem}; use 1.0 for a constant delay, 2.0 to double it",
                 backoff.factor
             )));
         }

@@ -356,6 +356,7 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("command = \"x\"\nenv = { 1X = \"a\" }", "5:9: process.p.env.1X", "not a variable"),
     ("command = \"x\"\nenv = [\"A=1\"]", "5:7: process.p.env", "expected a table"),
     ("command = \"x\"\nbackoff = { factor = 0.5 }", "5:22: process.p.backoff.factor", "less than 1.0"),
+    ("command = \"x\"\nbackoff = { factor = inf }", "5:22: process.p.backoff.factor", "not a finite number"),
     ("command = \"x\"\nbackoff = { initial = \"40s\" }", "5:23: process.p.backoff.initial", "initial (40s) is longer than max (30s)"),
     ("command = \"x\"\nbackoff = { max = \"50ms\" }", "5:19: process.p.backoff.max", "initial (100ms) is longer than max (50ms)"),
     ("command = \"x\"\nbackoff = \"fast\"", "5:11: process.p.backoff", "expected a table"),
@@ -469,4 +470,25 @@ fn the_example_config_of_the_repository_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tend.toml");
     let spec = load(&path).unwrap();
     assert!(!spec.processes.is_empty());
+}
+
+#[test]
+fn syntax_errors_point_at_the_place_with_the_message_on_one_line() {
+    let dir = Dir::new();
+    assert_eq!(
+        dir.error("[process.web]\ncommand = \"x\"\n\n[process.web]\n"),
+        "tend.toml:4:1: invalid TOML: invalid table header; duplicate key `web` in table `process`"
+    );
+    assert_eq!(
+        dir.error("[process.web]\ncommand = [\"a\",, \"b\"]\n"),
+        "tend.toml:2:16: invalid TOML: invalid array; expected `]`"
+    );
+}
+
+#[test]
+fn an_array_of_process_tables_is_refused_where_it_starts() {
+    assert_eq!(
+        Dir::new().error("# web\n[[process.web]]\ncommand = \"x\"\n"),
+        "tend.toml:2:1: process.web: expected a table, found an array"
+    );
 }

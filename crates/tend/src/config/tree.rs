@@ -1,25 +1,10 @@
-//! A TOML document as a tree that remembers where every key and value is.
-//!
-//! `toml::Spanned<T>` cannot wrap a table that has no span of its own (the implicit `process`
-//! table of `[process.web]`, or `web` in `web.command = …`): it fails with a confusing error.
-//! So this module speaks the `Spanned` protocol itself and accepts both answers: a value with a
-//! span, or a plain value when the parser has none. Every value is then checked by
-//! [`super::read`] with its key path at hand, which gives better errors than serde's.
+//! A TOML document as a tree that remembers where every key and value is. [`parse`] reads the
+//! text with `toml_edit` and keeps each key's and value's byte span, in document order, so that
+//! [`super::read`] can check every value with its key path and its place in the file at hand.
 
-use std::fmt;
 use std::ops::Range;
 
-use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
-// The names of serde_spanned's protocol (version 0.6, used by toml 0.8): asking for a struct
-// of this name and fields makes the toml deserializer answer with start, end and value.
-const SPANNED: &str = "$__serde_spanned_private_Spanned";
-const START: &str = "$__serde_spanned_private_start";
-const END: &str = "$__serde_spanned_private_end";
-const VALUE: &str = "$__serde_spanned_private_value";
-const FIELDS: &[&str] = &[START, END, VALUE];
-// toml's datetimes arrive as a one-entry map with this key.
-const DATETIME: &str = "$__toml_private_datetime";
+use toml_edit::{ImDocument, Item, TableLike, TomlError, Value};
 
 /// A value and where it is in the document, when the parser knows.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,189 +47,67 @@ impl Kind {
     }
 }
 
-/// Parses a whole document. A syntax error keeps toml's span and message.
-pub(super) fn parse(text: &str) -> Result<Node, toml::de::Error> {
-    let kind: Kind = toml::from_str(text)?;
+/// Parses a whole document, which spans the whole text. A syntax error keeps the parser's span
+/// and message.
+pub(super) fn parse(text: &str) -> Result<Node, TomlError> {
+    let document = ImDocument::parse(text)?;
     Ok(Node {
         span: Some(0..text.len()),
-        kind,
+        kind: table(document.as_table()),
     })
 }
 
-/// Reads the rest of a spanned answer, whose first key (START) was just read.
-fn read_spanned<'de, A, T>(mut map: A) -> Result<(Range<usize>, T), A::Error>
-where
-    A: MapAccess<'de>,
-    T: Deserialize<'de>,
-{
-    let start: usize = map.next_value()?;
-    expect_key(&mut map, END)?;
-    let end: usize = map.next_value()?;
-    expect_key(&mut map, VALUE)?;
-    let value = map.next_value()?;
-    Ok((start..end, value))
-}
-
-fn expect_key<'de, A: MapAccess<'de>>(map: &mut A, name: &'static str) -> Result<(), A::Error> {
-    match map.next_key::<String>()? {
-        Some(key) if key == name => Ok(()),
-        _ => Err(de::Error::missing_field(name)),
-    }
-}
-
-impl<'de> Deserialize<'de> for Node {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct NodeVisitor;
-
-        impl<'de> Visitor<'de> for NodeVisitor {
-            type Value = Node;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any TOML value")
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
-                let Some(first) = map.next_key::<Key>()? else {
-                    return Ok(Node::unspanned(Kind::Table(Vec::new())));
-                };
-                if first.name == START {
-                    let (span, kind) = read_spanned(map)?;
-                    return Ok(Node {
-                        span: Some(span),
-                        kind,
-                    });
-                }
-                // A table without a span of its own: the map is the table itself.
-                KindVisitor::table(first, map).map(Node::unspanned)
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Node, E> {
-                Ok(Node::unspanned(Kind::String(v.to_owned())))
-            }
-
-            fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
-                Ok(Node::unspanned(Kind::Integer(v)))
-            }
-
-            fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
-                Ok(Node::unspanned(Kind::Float(v)))
-            }
-
-            fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
-                Ok(Node::unspanned(Kind::Boolean(v)))
-            }
-
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Node, A::Error> {
-                KindVisitor.visit_seq(seq).map(Node::unspanned)
-            }
-        }
-
-        deserializer.deserialize_struct(SPANNED, FIELDS, NodeVisitor)
-    }
-}
-
-impl Node {
-    fn unspanned(kind: Kind) -> Node {
-        Node { span: None, kind }
-    }
-}
-
-struct KindVisitor;
-
-impl KindVisitor {
-    /// Collects a table whose first key was already read.
-    fn table<'de, A: MapAccess<'de>>(first: Key, mut map: A) -> Result<Kind, A::Error> {
-        if first.name == DATETIME {
-            map.next_value::<IgnoredAny>()?;
-            return Ok(Kind::Datetime);
-        }
-        let mut entries = vec![(first, map.next_value()?)];
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Kind::Table(entries))
-    }
-}
-
-impl<'de> Visitor<'de> for KindVisitor {
-    type Value = Kind;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any TOML value")
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
-        Ok(Kind::String(v.to_owned()))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Kind, E> {
-        Ok(Kind::Integer(v))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Kind, E> {
-        Ok(Kind::Float(v))
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Kind, E> {
-        Ok(Kind::Boolean(v))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Kind, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Kind::Array(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Kind, A::Error> {
-        match map.next_key::<Key>()? {
-            Some(first) => KindVisitor::table(first, map),
-            None => Ok(Kind::Table(Vec::new())),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Kind {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(KindVisitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for Key {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-
-        impl<'de> Visitor<'de> for KeyVisitor {
-            type Value = Key;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a TOML key")
-            }
-
-            fn visit_str<E>(self, v: &str) -> Result<Key, E> {
-                Ok(Key {
-                    name: v.to_owned(),
-                    span: None,
+/// An item of a table: a value, a `[table]` or an `[[array of tables]]`.
+///
+/// Tables created implicitly (`process` in `[process.web]`, or `web` in `web.command = …`)
+/// have no span of their own; the reader then points at their key.
+fn item(item: &Item) -> Node {
+    let kind = match item {
+        Item::Value(v) => return value(v),
+        Item::Table(t) => table(t),
+        Item::ArrayOfTables(tables) => Kind::Array(
+            tables
+                .iter()
+                .map(|t| Node {
+                    span: t.span(),
+                    kind: table(t),
                 })
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
-                match map.next_key::<String>()? {
-                    Some(first) if first == START => {
-                        let (span, name) = read_spanned(map)?;
-                        Ok(Key {
-                            name,
-                            span: Some(span),
-                        })
-                    }
-                    _ => Err(de::Error::custom("expected a spanned key")),
-                }
-            }
-        }
-
-        deserializer.deserialize_struct(SPANNED, FIELDS, KeyVisitor)
+                .collect(),
+        ),
+        Item::None => unreachable!("a parsed document has no empty items"),
+    };
+    Node {
+        span: item.span(),
+        kind,
     }
+}
+
+fn value(value: &Value) -> Node {
+    let kind = match value {
+        Value::String(s) => Kind::String(s.value().clone()),
+        Value::Integer(n) => Kind::Integer(*n.value()),
+        Value::Float(x) => Kind::Float(*x.value()),
+        Value::Boolean(b) => Kind::Boolean(*b.value()),
+        Value::Datetime(_) => Kind::Datetime,
+        Value::Array(items) => Kind::Array(items.iter().map(self::value).collect()),
+        Value::InlineTable(t) => table(t),
+    };
+    Node {
+        span: value.span(),
+        kind,
+    }
+}
+
+/// The entries of a `[table]` or an `{ inline = "table" }`, in document order.
+fn table(table: &dyn TableLike) -> Kind {
+    let entries = table.iter().map(|(name, node)| {
+        let key = Key {
+            name: name.to_owned(),
+            span: table.key(name).and_then(toml_edit::Key::span),
+        };
+        (key, item(node))
+    });
+    Kind::Table(entries.collect())
 }
 
 #[cfg(test)]
@@ -298,6 +161,25 @@ mod tests {
         assert_eq!(table(log)[0].1.kind, Kind::Float(1.5));
         assert_eq!(table(log)[1].1.kind, Kind::Boolean(true));
         assert_eq!(table(process)[1].1.kind, Kind::Datetime);
+    }
+
+    #[test]
+    fn an_array_of_tables_is_an_array_of_tables_with_their_spans() {
+        let text = "[[job]]\nname = \"a\"\n\n[[job]]\n[[other]]\n";
+        let root = parse(text).unwrap();
+        let (job_key, jobs) = &table(&root)[0];
+        assert_eq!(at(text, &job_key.span), "job");
+        let Kind::Array(items) = &jobs.kind else {
+            panic!("expected an array, found {jobs:?}")
+        };
+        assert_eq!(at(text, &jobs.span), "[[job]]\nname = \"a\"\n\n[[job]]");
+        assert_eq!(at(text, &items[0].span), "[[job]]\nname = \"a\"");
+        assert_eq!(at(text, &items[1].span), "[[job]]");
+        let (name_key, name) = &table(&items[0])[0];
+        assert_eq!(at(text, &name_key.span), "name");
+        assert_eq!(name.kind, Kind::String("a".into()));
+        assert!(table(&items[1]).is_empty());
+        assert_eq!(table(&root)[1].0.name, "other");
     }
 
     #[test]
