@@ -192,6 +192,10 @@ impl Tend {
 impl Drop for Tend {
     fn drop(&mut self) {
         if self.exited.is_none() {
+            // tend may run below what the test started (a shell, `script`): kill them all.
+            for pid in descendants(self.pid()) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
@@ -242,6 +246,19 @@ pub fn children_of(ppid: i32) -> Vec<(i32, char)> {
         };
         if stat_field(&stat, 4) == Some(i64::from(ppid)) {
             out.push((pid, proc_state(&stat).unwrap_or('?')));
+        }
+    }
+    out
+}
+
+/// Every descendant of `pid`, parents before children.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for (child, _) in children_of(p) {
+            out.push(child);
+            queue.push(child);
         }
     }
     out
