@@ -15,6 +15,6 @@ pub mod supervisor;
 pub use signal::Signal;
 pub use spec::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
 pub use supervisor::{
-    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, RunId, State, Supervisor,
-    Target,
+    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, ReloadSummary, RunId, State,
+    Supervisor, Target,
 };

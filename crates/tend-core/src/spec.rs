@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::supervisor::{InstanceId, Target};
 use crate::Signal;
 
 /// Everything tend supervises, as one validated value.
@@ -18,24 +17,6 @@ pub struct Spec {
     pub supervisor: SupervisorSpec,
     /// The processes, in the order the config file lists them.
     pub processes: Vec<Arc<ProcessSpec>>,
-}
-
-impl Spec {
-    /// Resolves a user's name: `all`, a process (`web`) or an instance (`web.1`).
-    pub fn resolve(&self, name: &str) -> Option<Target> {
-        if name == "all" {
-            return Some(Target::All);
-        }
-        let find = |n: &str| self.processes.iter().position(|p| p.name == n);
-        if let Some(process) = find(name) {
-            return Some(Target::Process(process));
-        }
-        let (process, replica) = name.rsplit_once('.')?;
-        let process = find(process)?;
-        let replica: u32 = replica.parse().ok()?;
-        (replica < self.processes[process].replicas)
-            .then_some(Target::Instance(InstanceId { process, replica }))
-    }
 }
 
 /// Settings of the supervisor itself (`[supervisor]` in tend.toml).

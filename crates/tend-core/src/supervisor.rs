@@ -5,13 +5,16 @@
 //! delays, start_secs, stop timeouts) are kept here; the driver asks [`Supervisor::next_deadline`]
 //! and feeds [`Input::Tick`] when it passes, so no timer handle ever outlives the decision that
 //! armed it.
+//!
+//! Processes live in slots that keep their number for as long as the process is supervised,
+//! across reloads, so an [`InstanceId`] never comes to mean another instance.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::spec::{ProcessSpec, RestartPolicy, Spec};
+use crate::spec::{ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
 use crate::Signal;
 
 /// Identifies one spawn of one instance. Strictly increasing over the supervisor's life, so a
@@ -19,10 +22,11 @@ use crate::Signal;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RunId(pub u64);
 
-/// One instance of a process: the process's position in the spec and the replica index.
+/// One instance of a process: the process's slot and the replica index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InstanceId {
-    /// Index of the process in [`Spec::processes`].
+    /// The process's slot in the supervisor: at first its index in [`Spec::processes`]; a
+    /// process added by a reload gets a new slot, and a slot is never reused.
     pub process: usize,
     /// Replica index, `0..replicas`; `$TEND_INSTANCE` of the child.
     pub replica: u32,
@@ -61,7 +65,7 @@ pub enum State {
 pub enum Target {
     /// Every instance of every process.
     All,
-    /// Every instance of the process at this index.
+    /// Every instance of the process in this slot.
     Process(usize),
     /// One instance.
     Instance(InstanceId),
@@ -78,6 +82,9 @@ pub enum Input {
     StopRequested(Target),
     /// The user asked for these instances to be stopped and started again.
     RestartRequested(Target),
+    /// The user asked for the config to be applied: start added processes, stop removed ones,
+    /// restart changed ones, leave the others alone. Answered by [`Effect::Reloaded`].
+    ReloadRequested(Spec),
     /// The user asked tend to stop everything and exit. With `force`, SIGKILL every group now.
     ShutdownRequested {
         /// Skip the graceful stop.
@@ -129,6 +136,8 @@ pub enum Effect {
     },
     /// Tell the user what happened.
     Notify(Notice),
+    /// A reload was applied: what it changed.
+    Reloaded(ReloadSummary),
     /// Everything is stopped after a shutdown request: the driver may exit.
     Exit,
 }
@@ -178,6 +187,20 @@ pub enum Notice {
     },
 }
 
+/// What a reload did, by process name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// Processes new in the config: started if autostart.
+    pub added: Vec<String>,
+    /// Processes gone from the config: stopped, then forgotten.
+    pub removed: Vec<String>,
+    /// Processes whose settings changed: their instances restart with the new ones (or, when
+    /// only `replicas` changed, instances are added or removed and the others stay).
+    pub changed: Vec<String>,
+    /// Processes left alone, with the same PIDs.
+    pub unchanged: Vec<String>,
+}
+
 /// What the supervisor does after a run ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Next {
@@ -210,6 +233,8 @@ struct Instance {
     deadline: Option<Instant>,
     /// Start it again once the current run has ended (a restart request).
     restart_pending: bool,
+    /// Gone from the config: forgotten as soon as no run of it is live.
+    retired: bool,
     /// The delay before the next restart.
     next_backoff: Duration,
     /// When each recent restart was decided, for `max_restarts`.
@@ -217,6 +242,32 @@ struct Instance {
     /// Restarts over the instance's whole life, for status.
     restarts: u64,
     last_exit: Option<Result<ExitStatus, String>>,
+}
+
+impl Instance {
+    fn new(spec: &ProcessSpec) -> Self {
+        Instance {
+            want_up: false,
+            state: State::Stopped,
+            run: None,
+            deadline: None,
+            restart_pending: false,
+            retired: false,
+            next_backoff: spec.backoff.initial,
+            recent_restarts: VecDeque::new(),
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+}
+
+/// A supervised process: its spec and its instances by replica index.
+#[derive(Debug, Clone)]
+struct Slot {
+    spec: Arc<ProcessSpec>,
+    instances: BTreeMap<u32, Instance>,
+    /// Gone from the config; the slot is emptied once its last instance is forgotten.
+    removed: bool,
 }
 
 /// A read-only view of one instance, for status and display.
@@ -230,6 +281,8 @@ pub struct InstanceView<'a> {
     pub state: State,
     /// Whether it is wanted up.
     pub want_up: bool,
+    /// The live run, if any.
+    pub run: Option<RunId>,
     /// The PID of the live run, once spawned.
     pub pid: Option<u32>,
     /// When the live run was spawned.
@@ -243,9 +296,11 @@ pub struct InstanceView<'a> {
 /// The supervision state machine. See the module documentation.
 #[derive(Debug)]
 pub struct Supervisor {
-    spec: Spec,
-    /// `instances[p][r]` is replica `r` of `spec.processes[p]`.
-    instances: Vec<Vec<Instance>>,
+    settings: SupervisorSpec,
+    /// `slots[p]` is the process of [`InstanceId::process`] `p`; `None` once forgotten.
+    slots: Vec<Option<Slot>>,
+    /// Slot numbers in config order, for listings.
+    order: Vec<usize>,
     /// The instance of every live run, so that a fact about a run finds it at once.
     live_runs: HashMap<RunId, InstanceId>,
     next_run: u64,
@@ -258,85 +313,130 @@ impl Supervisor {
     /// A supervisor for `spec` with every instance stopped. Nothing runs until
     /// [`Input::Up`] or a start request.
     pub fn new(spec: Spec) -> Self {
-        let instances = spec
-            .processes
-            .iter()
-            .map(|p| {
-                (0..p.replicas)
-                    .map(|_| Instance {
-                        want_up: false,
-                        state: State::Stopped,
-                        run: None,
-                        deadline: None,
-                        restart_pending: false,
-                        next_backoff: p.backoff.initial,
-                        recent_restarts: VecDeque::new(),
-                        restarts: 0,
-                        last_exit: None,
-                    })
-                    .collect()
-            })
-            .collect();
-        Supervisor {
-            spec,
-            instances,
+        let mut sup = Supervisor {
+            settings: spec.supervisor,
+            slots: Vec::new(),
+            order: Vec::new(),
             live_runs: HashMap::new(),
             next_run: 1,
             shutting_down: false,
             force_kill: false,
             exit_sent: false,
+        };
+        for process in spec.processes {
+            sup.add_slot(process);
         }
+        sup
     }
 
-    /// The spec being supervised.
-    pub fn spec(&self) -> &Spec {
-        &self.spec
+    /// The supervisor's own settings.
+    pub fn settings(&self) -> &SupervisorSpec {
+        &self.settings
+    }
+
+    /// The spec of the process in slot `process`, while it is supervised.
+    pub fn process(&self, process: usize) -> Option<&Arc<ProcessSpec>> {
+        self.slot(process).map(|slot| &slot.spec)
+    }
+
+    /// The supervised processes in config order, with their slots (removed ones last, until
+    /// their instances have stopped).
+    pub fn processes(&self) -> impl Iterator<Item = (usize, &Arc<ProcessSpec>)> + '_ {
+        self.order
+            .iter()
+            .filter_map(|&p| self.slot(p).map(|slot| (p, &slot.spec)))
     }
 
     /// The display name of an instance, such as `web.0`.
     pub fn instance_name(&self, id: InstanceId) -> String {
-        format!("{}.{}", self.spec.processes[id.process].name, id.replica)
+        match self.process(id.process) {
+            Some(spec) => format!("{}.{}", spec.name, id.replica),
+            None => format!("#{}.{}", id.process, id.replica),
+        }
     }
 
-    /// Resolves a user's name: `all`, a process (`web`) or an instance (`web.1`).
+    /// Resolves a user's name: `all`, a process (`web`) or an instance (`web.1`). Processes
+    /// that a reload removed are not found.
     pub fn resolve(&self, name: &str) -> Option<Target> {
-        self.spec.resolve(name)
+        if name == "all" {
+            return Some(Target::All);
+        }
+        let find = |n: &str| {
+            self.order.iter().copied().find(|&p| {
+                self.slot(p)
+                    .is_some_and(|slot| !slot.removed && slot.spec.name == n)
+            })
+        };
+        if let Some(process) = find(name) {
+            return Some(Target::Process(process));
+        }
+        let (process, replica) = name.rsplit_once('.')?;
+        let process = find(process)?;
+        let replica: u32 = replica.parse().ok()?;
+        let slot = self.slot(process)?;
+        slot.instances
+            .get(&replica)
+            .is_some_and(|i| !i.retired)
+            .then_some(Target::Instance(InstanceId { process, replica }))
     }
 
-    /// Every instance, in spec order.
+    /// Every instance, in config order.
     pub fn instances(&self) -> impl Iterator<Item = InstanceView<'_>> {
-        self.instances
+        self.order
             .iter()
-            .enumerate()
-            .flat_map(move |(p, list)| {
-                list.iter().enumerate().map(move |(r, inst)| InstanceView {
-                    id: InstanceId {
-                        process: p,
-                        replica: r as u32,
-                    },
-                    spec: &self.spec.processes[p],
-                    state: inst.state,
-                    want_up: inst.want_up,
-                    pid: inst.run.as_ref().and_then(|run| run.pid),
-                    since: inst.run.as_ref().map(|run| run.since),
-                    restarts: inst.restarts,
-                    last_exit: inst.last_exit.as_ref(),
+            .filter_map(move |&p| self.slot(p).map(|slot| (p, slot)))
+            .flat_map(move |(p, slot)| {
+                slot.instances.iter().map(move |(&replica, inst)| {
+                    view(
+                        InstanceId {
+                            process: p,
+                            replica,
+                        },
+                        &slot.spec,
+                        inst,
+                    )
                 })
             })
     }
 
-    /// The view of one instance.
-    pub fn instance(&self, id: InstanceId) -> InstanceView<'_> {
-        self.instances()
-            .find(|v| v.id == id)
-            .expect("instance ids come from this supervisor")
+    /// The view of one instance, while it exists.
+    pub fn instance(&self, id: InstanceId) -> Option<InstanceView<'_>> {
+        let slot = self.slot(id.process)?;
+        let inst = slot.instances.get(&id.replica)?;
+        Some(view(id, &slot.spec, inst))
+    }
+
+    /// The instances a target names, in config order.
+    pub fn targets(&self, target: &Target) -> Vec<InstanceId> {
+        let of = |process: usize| -> Vec<InstanceId> {
+            self.slot(process)
+                .map(|slot| {
+                    slot.instances
+                        .keys()
+                        .map(|&replica| InstanceId { process, replica })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        match *target {
+            Target::All => self.order.iter().flat_map(|&p| of(p)).collect(),
+            Target::Process(process) => of(process),
+            Target::Instance(id) => {
+                if self.instance(id).is_some() {
+                    vec![id]
+                } else {
+                    Vec::new()
+                }
+            }
+        }
     }
 
     /// The earliest deadline, if any: the driver feeds [`Input::Tick`] once it has passed.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.instances
+        self.slots
             .iter()
             .flatten()
+            .flat_map(|slot| slot.instances.values())
             .filter_map(|i| i.deadline)
             .min()
     }
@@ -346,38 +446,42 @@ impl Supervisor {
         let mut out = Vec::new();
         match input {
             Input::Up(None) => {
-                for id in self.ids(&Target::All) {
-                    if self.spec.processes[id.process].autostart {
+                for id in self.targets(&Target::All) {
+                    if self.spec_of(id).autostart {
                         self.start(id, now, &mut out);
                     }
                 }
             }
             Input::Up(Some(targets)) => {
                 for target in targets {
-                    for id in self.ids(&target) {
+                    for id in self.targets(&target) {
                         self.start(id, now, &mut out);
                     }
                 }
             }
             Input::StartRequested(target) => {
-                for id in self.ids(&target) {
+                for id in self.targets(&target) {
                     self.start(id, now, &mut out);
                 }
             }
             Input::StopRequested(target) => {
-                for id in self.ids(&target) {
+                for id in self.targets(&target) {
                     self.stop(id, now, &mut out);
                 }
             }
             Input::RestartRequested(target) => {
-                for id in self.ids(&target) {
+                for id in self.targets(&target) {
                     self.restart(id, now, &mut out);
                 }
+            }
+            Input::ReloadRequested(spec) => {
+                let summary = self.reload(spec, now, &mut out);
+                out.push(Effect::Reloaded(summary));
             }
             Input::ShutdownRequested { force } => {
                 self.shutting_down = true;
                 self.force_kill |= force;
-                for id in self.ids(&Target::All) {
+                for id in self.targets(&Target::All) {
                     self.stop(id, now, &mut out);
                     if self.force_kill {
                         self.kill_now(id, &mut out);
@@ -400,7 +504,7 @@ impl Supervisor {
                 }
             }
             Input::Tick => {
-                for id in self.ids(&Target::All) {
+                for id in self.targets(&Target::All) {
                     if self.inst(id).deadline.is_some_and(|d| d <= now) {
                         self.deadline_passed(id, now, &mut out);
                     }
@@ -414,44 +518,196 @@ impl Supervisor {
         out
     }
 
-    fn ids(&self, target: &Target) -> Vec<InstanceId> {
-        let replicas = |process: usize| {
-            (0..self.spec.processes[process].replicas)
-                .map(move |replica| InstanceId { process, replica })
-        };
-        match *target {
-            Target::All => (0..self.spec.processes.len()).flat_map(replicas).collect(),
-            Target::Process(process) if process < self.spec.processes.len() => {
-                replicas(process).collect()
-            }
-            Target::Instance(id)
-                if id.process < self.spec.processes.len()
-                    && id.replica < self.spec.processes[id.process].replicas =>
-            {
-                vec![id]
-            }
-            _ => Vec::new(),
-        }
+    fn slot(&self, process: usize) -> Option<&Slot> {
+        self.slots.get(process)?.as_ref()
+    }
+
+    fn add_slot(&mut self, spec: Arc<ProcessSpec>) -> usize {
+        let instances = (0..spec.replicas)
+            .map(|r| (r, Instance::new(&spec)))
+            .collect();
+        self.slots.push(Some(Slot {
+            spec,
+            instances,
+            removed: false,
+        }));
+        let process = self.slots.len() - 1;
+        self.order.push(process);
+        process
+    }
+
+    fn spec_of(&self, id: InstanceId) -> Arc<ProcessSpec> {
+        Arc::clone(&self.slot(id.process).expect("a live slot").spec)
     }
 
     fn inst(&self, id: InstanceId) -> &Instance {
-        &self.instances[id.process][id.replica as usize]
+        &self.slot(id.process).expect("a live slot").instances[&id.replica]
     }
 
     fn inst_mut(&mut self, id: InstanceId) -> &mut Instance {
-        &mut self.instances[id.process][id.replica as usize]
+        self.slots[id.process]
+            .as_mut()
+            .expect("a live slot")
+            .instances
+            .get_mut(&id.replica)
+            .expect("a live instance")
     }
 
     fn find_run(&self, run: RunId) -> Option<InstanceId> {
         self.live_runs.get(&run).copied()
     }
 
+    /// Forgets a retired instance once nothing of it runs, and its slot once empty.
+    fn forget_if_retired(&mut self, id: InstanceId) {
+        let Some(slot) = self.slots[id.process].as_mut() else {
+            return;
+        };
+        if slot
+            .instances
+            .get(&id.replica)
+            .is_some_and(|i| i.retired && i.run.is_none())
+        {
+            slot.instances.remove(&id.replica);
+        }
+        if slot.removed && slot.instances.is_empty() {
+            self.slots[id.process] = None;
+            self.order.retain(|&p| p != id.process);
+        }
+    }
+
+    /// Applies a new config; see [`Input::ReloadRequested`].
+    fn reload(&mut self, spec: Spec, now: Instant, out: &mut Vec<Effect>) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        self.settings = spec.supervisor;
+        let old: HashMap<String, usize> = self
+            .order
+            .iter()
+            .filter_map(|&p| {
+                let slot = self.slot(p)?;
+                (!slot.removed).then(|| (slot.spec.name.clone(), p))
+            })
+            .collect();
+        let mut kept = Vec::new();
+        for new in spec.processes {
+            let name = new.name.clone();
+            match old.get(&name) {
+                None => {
+                    let process = self.add_slot(new);
+                    kept.push(process);
+                    if !self.shutting_down && self.slot(process).expect("just added").spec.autostart
+                    {
+                        for id in self.targets(&Target::Process(process)) {
+                            self.start(id, now, out);
+                        }
+                    }
+                    summary.added.push(name);
+                }
+                Some(&process) => {
+                    kept.push(process);
+                    let current = Arc::clone(&self.slot(process).expect("a live slot").spec);
+                    if *current == *new {
+                        summary.unchanged.push(name);
+                    } else {
+                        self.change(process, new, now, out);
+                        summary.changed.push(name);
+                    }
+                }
+            }
+        }
+        for (name, &process) in &old {
+            if !kept.contains(&process) {
+                self.remove(process, now, out);
+                summary.removed.push(name.clone());
+            }
+        }
+        summary.removed.sort();
+        // Config order for the processes kept and added; removed ones last while they stop.
+        let removed: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&p| !kept.contains(&p) && self.slot(p).is_some())
+            .collect();
+        self.order = kept;
+        self.order.extend(removed);
+        summary
+    }
+
+    /// Gives a process new settings: scales it when only `replicas` changed, else restarts
+    /// every instance that is not stopped with the new spec.
+    fn change(
+        &mut self,
+        process: usize,
+        new: Arc<ProcessSpec>,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let slot = self.slots[process].as_mut().expect("a live slot");
+        let only_replicas = ProcessSpec {
+            replicas: new.replicas,
+            ..(*slot.spec).clone()
+        } == *new;
+        let active = slot
+            .instances
+            .values()
+            .any(|i| i.want_up || i.state != State::Stopped)
+            || (new.autostart && !slot.spec.autostart);
+        slot.spec = Arc::clone(&new);
+        let existing: Vec<u32> = slot.instances.keys().copied().collect();
+        for r in existing.iter().copied().filter(|&r| r >= new.replicas) {
+            let id = InstanceId {
+                process,
+                replica: r,
+            };
+            self.inst_mut(id).retired = true;
+            self.stop(id, now, out);
+            self.forget_if_retired(id);
+        }
+        if !only_replicas {
+            for r in existing.iter().copied().filter(|&r| r < new.replicas) {
+                let id = InstanceId {
+                    process,
+                    replica: r,
+                };
+                if self.inst(id).state != State::Stopped {
+                    self.restart(id, now, out);
+                }
+            }
+        }
+        for r in 0..new.replicas {
+            let slot = self.slots[process].as_mut().expect("a live slot");
+            if !slot.instances.contains_key(&r) {
+                slot.instances.insert(r, Instance::new(&new));
+                if active {
+                    self.start(
+                        InstanceId {
+                            process,
+                            replica: r,
+                        },
+                        now,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Stops every instance of a process gone from the config, forgetting each once stopped.
+    fn remove(&mut self, process: usize, now: Instant, out: &mut Vec<Effect>) {
+        self.slots[process].as_mut().expect("a live slot").removed = true;
+        for id in self.targets(&Target::Process(process)) {
+            self.inst_mut(id).retired = true;
+            self.stop(id, now, out);
+            self.forget_if_retired(id);
+        }
+    }
+
     /// Asks for `id` to be up, with a fresh restart budget if it is down.
     fn start(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        if self.shutting_down {
+        if self.shutting_down || self.inst(id).retired {
             return;
         }
-        let initial = self.spec.processes[id.process].backoff.initial;
+        let initial = self.spec_of(id).backoff.initial;
         let inst = self.inst_mut(id);
         inst.want_up = true;
         match inst.state {
@@ -481,7 +737,7 @@ impl Supervisor {
     }
 
     fn restart(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        if self.shutting_down {
+        if self.shutting_down || self.inst(id).retired {
             return;
         }
         match self.inst(id).state {
@@ -504,7 +760,7 @@ impl Supervisor {
 
     /// Sends the stop signal to a live run (once its PID is known) and arms the kill deadline.
     fn begin_stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        let spec = Arc::clone(&self.spec.processes[id.process]);
+        let spec = self.spec_of(id);
         let inst = self.inst_mut(id);
         let Some(run) = &inst.run else { return };
         let Some(_pid) = run.pid else {
@@ -544,6 +800,7 @@ impl Supervisor {
         let run = RunId(self.next_run);
         self.next_run += 1;
         self.live_runs.insert(run, id);
+        let spec = self.spec_of(id);
         let inst = self.inst_mut(id);
         inst.state = State::Starting;
         inst.deadline = None;
@@ -555,12 +812,12 @@ impl Supervisor {
         out.push(Effect::Spawn {
             run,
             instance: id,
-            spec: Arc::clone(&self.spec.processes[id.process]),
+            spec,
         });
     }
 
     fn spawned(&mut self, id: InstanceId, pid: u32, now: Instant, out: &mut Vec<Effect>) {
-        let start_secs = self.spec.processes[id.process].start_secs;
+        let start_secs = self.spec_of(id).start_secs;
         let inst = self.inst_mut(id);
         let run = inst.run.as_mut().expect("find_run found a live run");
         run.pid = Some(pid);
@@ -587,7 +844,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
-        let spec = Arc::clone(&self.spec.processes[id.process]);
+        let spec = self.spec_of(id);
         let shutting_down = self.shutting_down;
         let inst = self.inst_mut(id);
         let run = inst.run.take().expect("find_run found a live run");
@@ -599,7 +856,7 @@ impl Supervisor {
         inst.last_exit = Some(how.clone());
 
         let next = if was_stopping {
-            if restart_pending && !shutting_down {
+            if restart_pending && !shutting_down && !inst.retired {
                 inst.want_up = true;
                 inst.restarts += 1;
                 inst.next_backoff = spec.backoff.initial;
@@ -658,10 +915,11 @@ impl Supervisor {
         if next == Next::Restart(Duration::ZERO) {
             self.spawn(id, now, out);
         }
+        self.forget_if_retired(id);
     }
 
     fn deadline_passed(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        let stop_timeout = self.spec.processes[id.process].stop_timeout;
+        let stop_timeout = self.spec_of(id).stop_timeout;
         let inst = self.inst_mut(id);
         inst.deadline = None;
         match inst.state {
@@ -679,6 +937,20 @@ impl Supervisor {
             }
             State::Running | State::Stopped | State::Exited | State::Failed => {}
         }
+    }
+}
+
+fn view<'a>(id: InstanceId, spec: &'a ProcessSpec, inst: &'a Instance) -> InstanceView<'a> {
+    InstanceView {
+        id,
+        spec,
+        state: inst.state,
+        want_up: inst.want_up,
+        run: inst.run.as_ref().map(|run| run.id),
+        pid: inst.run.as_ref().and_then(|run| run.pid),
+        since: inst.run.as_ref().map(|run| run.since),
+        restarts: inst.restarts,
+        last_exit: inst.last_exit.as_ref(),
     }
 }
 

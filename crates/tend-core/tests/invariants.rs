@@ -18,6 +18,7 @@ enum Step {
     Stop(usize),
     Restart(usize),
     Shutdown(bool),
+    Reload(u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -25,10 +26,11 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0u64..3000).prop_map(Step::Advance),
         4 => (0usize..8, 0i32..3).prop_map(|(i, c)| Step::ExitOne(i, c)),
         1 => (0usize..8).prop_map(Step::SpawnFailOne),
-        1 => (0usize..3).prop_map(Step::Start),
-        1 => (0usize..3).prop_map(Step::Stop),
-        1 => (0usize..3).prop_map(Step::Restart),
+        1 => (0usize..6).prop_map(Step::Start),
+        1 => (0usize..6).prop_map(Step::Stop),
+        1 => (0usize..6).prop_map(Step::Restart),
         1 => any::<bool>().prop_map(Step::Shutdown),
+        1 => (0u8..4).prop_map(Step::Reload),
     ]
 }
 
@@ -53,6 +55,22 @@ fn procs() -> Vec<ProcessSpec> {
     c.restart = RestartPolicy::Never;
     c.stop_timeout = ms(0);
     vec![a, b, c]
+}
+
+/// Variations of `procs()` for reloads: unchanged, `a` edited, `b` scaled, `c` removed and
+/// `d` added.
+fn variant(v: u8) -> Vec<ProcessSpec> {
+    let mut list = procs();
+    match v {
+        1 => list[0].argv.push("--edited".into()),
+        2 => list[1].replicas = if list[1].replicas == 2 { 3 } else { 1 },
+        3 => {
+            list.pop();
+            list.push(proc("d"));
+        }
+        _ => {}
+    }
+    list
 }
 
 /// The fake OS: which runs exist, which are spawned, and since when each is stopping.
@@ -93,7 +111,7 @@ proptest! {
                                 "signal only runs that were spawned and not reported ended: {:?}", run);
                         }
                         Effect::Notify(Notice::Ended { instance, next: Next::Restart(d), .. }) => {
-                            let max = h.sup.spec().processes[instance.process].backoff.max;
+                            let max = h.sup.process(instance.process).map_or(ms(1000), |p| p.backoff.max);
                             prop_assert!(*d <= max, "backoff bounded");
                             last_delay.insert(*instance, *d);
                         }
@@ -160,6 +178,7 @@ proptest! {
                 Step::Stop(p) => h.feed(Input::StopRequested(Target::Process(p))),
                 Step::Restart(p) => h.feed(Input::RestartRequested(Target::Process(p))),
                 Step::Shutdown(force) => h.feed(Input::ShutdownRequested { force }),
+                Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v)))),
             };
         }
     }

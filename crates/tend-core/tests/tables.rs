@@ -45,10 +45,13 @@ fn restart_policy_and_success_codes() {
             expected,
             "{policy:?} {codes:?} {exit:?}: {e:?}"
         );
-        let view = h.sup.instance(InstanceId {
-            process: 0,
-            replica: 0,
-        });
+        let view = h
+            .sup
+            .instance(InstanceId {
+                process: 0,
+                replica: 0,
+            })
+            .unwrap();
         assert_eq!(view.last_exit, Some(&Ok(exit)));
     }
 }

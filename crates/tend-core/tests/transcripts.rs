@@ -283,6 +283,7 @@ fn stale_exit_of_an_earlier_run_is_ignored() {
                 process: 0,
                 replica: 0
             })
+            .unwrap()
             .restarts,
         1
     );
@@ -314,10 +315,13 @@ fn spawn_failure_is_a_failed_start_that_backs_off() {
         error: "No such file or directory".into(),
     });
     assert_eq!(h.state(0, 0), State::Failed);
-    let view = h.sup.instance(InstanceId {
-        process: 0,
-        replica: 0,
-    });
+    let view = h
+        .sup
+        .instance(InstanceId {
+            process: 0,
+            replica: 0,
+        })
+        .unwrap();
     assert_eq!(
         view.last_exit,
         Some(&Err("No such file or directory".to_owned()))

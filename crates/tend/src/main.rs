@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tend::config::{self, ConfigError};
 use tend::daemon::{self, UpOptions};
+use tend_core::Supervisor;
 
 /// Exit code for a bad config file (sysexits' EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -75,19 +76,20 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
         Verb::Up { quiet, names } => {
+            let sup = Supervisor::new(spec);
             let targets = if names.is_empty() {
                 None
             } else {
                 let mut targets = Vec::new();
                 for name in &names {
-                    let target = spec
+                    let target = sup
                         .resolve(name)
-                        .ok_or_else(|| unknown_name(name, &spec, &path))?;
+                        .ok_or_else(|| unknown_name(name, &sup, &path))?;
                     targets.push(target);
                 }
                 Some(targets)
             };
-            daemon::run_foreground(spec, UpOptions { targets, quiet }).map_err(|e| Failure {
+            daemon::run_foreground(sup, UpOptions { targets, quiet }).map_err(|e| Failure {
                 code: 1,
                 message: format!("{e:#}"),
             })
@@ -95,8 +97,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
-fn unknown_name(name: &str, spec: &tend_core::Spec, path: &std::path::Path) -> Failure {
-    let known: Vec<&str> = spec.processes.iter().map(|p| p.name.as_str()).collect();
+fn unknown_name(name: &str, sup: &Supervisor, path: &std::path::Path) -> Failure {
+    let known: Vec<&str> = sup.processes().map(|(_, p)| p.name.as_str()).collect();
     Failure {
         code: EX_USAGE,
         message: format!(

@@ -75,7 +75,10 @@ impl Harness {
     }
 
     pub fn state(&self, process: usize, replica: u32) -> State {
-        self.sup.instance(InstanceId { process, replica }).state
+        self.sup
+            .instance(InstanceId { process, replica })
+            .unwrap()
+            .state
     }
 }
 

@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use tend_core::{
-    Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, Spec, State, Supervisor,
-    Target,
+    Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, State, Supervisor, Target,
 };
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinSet;
@@ -75,31 +74,27 @@ struct Driver {
 }
 
 /// Runs the supervisor in the foreground until it is told to stop; returns tend's exit code.
-pub fn run_foreground(spec: Spec, options: UpOptions) -> Result<u8> {
+pub fn run_foreground(sup: Supervisor, options: UpOptions) -> Result<u8> {
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
-    std::fs::create_dir_all(&spec.supervisor.log_dir).with_context(|| {
-        format!(
-            "creating the log directory {}",
-            spec.supervisor.log_dir.display()
-        )
-    })?;
+    let log_dir = &sup.settings().log_dir;
+    std::fs::create_dir_all(log_dir)
+        .with_context(|| format!("creating the log directory {}", log_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let width = spec
-        .processes
-        .iter()
-        .map(|p| p.name.len() + 1 + (p.replicas - 1).to_string().len())
+    let width = sup
+        .processes()
+        .map(|(_, p)| p.name.len() + 1 + (p.replicas - 1).to_string().len())
         .max()
         .unwrap_or(0)
         .max(4);
     let (terminal, writer) = Terminal::start(width, options.quiet);
     let code = runtime.block_on(async {
         let mut driver = Driver {
-            sup: Supervisor::new(spec),
+            sup,
             terminal,
             by_pid: HashMap::new(),
             by_run: HashMap::new(),
@@ -222,6 +217,7 @@ impl Driver {
                     let text = self.describe(&notice);
                     self.terminal.notice(text);
                 }
+                Effect::Reloaded(_) => {}
                 Effect::Exit => {
                     for &pgid in &self.lingering {
                         let _ = tend_os::signal_group(pgid, Signal::Kill);
@@ -300,7 +296,7 @@ impl Driver {
             return Ok(logs.clone());
         }
         let name = self.sup.instance_name(instance);
-        let dir = &self.sup.spec().supervisor.log_dir;
+        let dir = &self.sup.settings().log_dir;
         let open = |file: PathBuf| {
             LogFile::open(file.clone(), spec.log)
                 .map(|f| Arc::new(Mutex::new(f)))
@@ -334,13 +330,15 @@ impl Driver {
                     Next::Restart(d) if d.is_zero() => "restarting now".to_owned(),
                     Next::Restart(d) => format!("restarting in {}", human_duration(*d)),
                     Next::Stay(State::Failed) => {
-                        let p = &self.sup.spec().processes[instance.process];
-                        format!(
-                            "giving up: {} restarts within {} (state failed; `tend start {}` tries again)",
-                            p.max_restarts.count,
-                            human_duration(p.max_restarts.within),
-                            p.name
-                        )
+                        match self.sup.process(instance.process) {
+                            Some(p) => format!(
+                                "giving up: {} restarts within {} (state failed; `tend start {}` tries again)",
+                                p.max_restarts.count,
+                                human_duration(p.max_restarts.within),
+                                p.name
+                            ),
+                            None => "giving up (state failed)".to_owned(),
+                        }
                     }
                     Next::Stay(state) => format!("now {state}"),
                 };

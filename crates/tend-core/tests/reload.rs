@@ -1,0 +1,206 @@
+//! Reload: the supervisor applies a new spec, touching only what changed.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use tend_core::*;
+
+fn reload(h: &mut Harness, procs: Vec<ProcessSpec>) -> (ReloadSummary, Vec<Effect>) {
+    let effects = h.feed(Input::ReloadRequested(spec_of(procs)));
+    let summary = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Reloaded(s) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("a reload is answered");
+    (summary, effects)
+}
+
+fn sleeper(name: &str) -> ProcessSpec {
+    ProcessSpec::new(name, vec!["sleep".into(), "1000".into()])
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn unchanged_stays_changed_restarts_added_starts_removed_stops() {
+    let mut h = Harness::new(vec![sleeper("keep"), sleeper("edit"), sleeper("drop")]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    let mut edited = sleeper("edit");
+    edited.argv.push("--new".into());
+    let (summary, e) = reload(&mut h, vec![sleeper("keep"), edited, sleeper("new")]);
+    assert_eq!(summary.unchanged, names(&["keep"]));
+    assert_eq!(summary.changed, names(&["edit"]));
+    assert_eq!(summary.added, names(&["new"]));
+    assert_eq!(summary.removed, names(&["drop"]));
+    // keep: untouched. edit and drop: stop signal. new: spawned.
+    let signalled: Vec<RunId> = signals(&e).into_iter().map(|(r, _)| r).collect();
+    assert_eq!(signalled, vec![runs[1], runs[2]]);
+    let spawned: Vec<_> = e
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Spawn { spec, .. } => Some(spec.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(spawned, names(&["new"]));
+
+    // The edited process comes back with the new argv once its old run ended.
+    let e = h.feed(Input::Exited {
+        run: runs[1],
+        status: ExitStatus::Signaled(15),
+    });
+    let respawn = e.iter().find_map(|e| match e {
+        Effect::Spawn { spec, .. } => Some(Arc::clone(spec)),
+        _ => None,
+    });
+    assert_eq!(
+        respawn
+            .expect("edit restarts")
+            .argv
+            .last()
+            .map(String::as_str),
+        Some("--new")
+    );
+
+    // The dropped process is forgotten once its run ended.
+    assert!(
+        h.sup.resolve("drop").is_none(),
+        "a removed name no longer resolves"
+    );
+    let e = h.feed(Input::Exited {
+        run: runs[2],
+        status: ExitStatus::Signaled(15),
+    });
+    assert!(spawns(&e).is_empty());
+    let listed: Vec<String> = h
+        .sup
+        .instances()
+        .map(|v| h.sup.instance_name(v.id))
+        .collect();
+    assert_eq!(
+        listed,
+        names(&["keep.0", "edit.0", "new.0"]),
+        "config order"
+    );
+}
+
+#[test]
+fn replicas_only_scales_without_touching_the_others() {
+    let mut web = sleeper("web");
+    web.replicas = 2;
+    let mut h = Harness::new(vec![web.clone()]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    web.replicas = 4;
+    let (summary, e) = reload(&mut h, vec![web.clone()]);
+    assert_eq!(summary.changed, names(&["web"]));
+    assert!(
+        signals(&e).is_empty(),
+        "web.0 and web.1 keep running: {e:?}"
+    );
+    assert_eq!(spawns(&e).len(), 2, "web.2 and web.3 start");
+    h.spawn_all(&e);
+
+    web.replicas = 1;
+    let (_, e) = reload(&mut h, vec![web]);
+    assert_eq!(signals(&e).len(), 3, "web.1..web.3 stop: {e:?}");
+    assert!(
+        !signals(&e).iter().any(|(r, _)| *r == runs[0]),
+        "web.0 stays"
+    );
+    assert!(h.sup.resolve("web.1").is_none());
+}
+
+#[test]
+fn a_stopped_process_stays_stopped_when_changed() {
+    let mut h = Harness::new(vec![sleeper("web")]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    h.feed(Input::StopRequested(Target::All));
+    h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(15),
+    });
+    let mut edited = sleeper("web");
+    edited.stop_timeout = ms(1);
+    let (summary, e) = reload(&mut h, vec![edited]);
+    assert_eq!(summary.changed, names(&["web"]));
+    assert!(spawns(&e).is_empty(), "{e:?}");
+    assert_eq!(h.state(0, 0), State::Stopped);
+}
+
+#[test]
+fn a_failed_process_is_started_again_when_changed() {
+    let mut bad = proc("job");
+    bad.max_restarts.count = 0;
+    let mut h = Harness::new(vec![bad]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Code(1),
+    });
+    assert_eq!(h.state(0, 0), State::Failed);
+    let mut fixed = proc("job");
+    fixed.argv = vec!["sleep".into(), "1".into()];
+    let (_, e) = reload(&mut h, vec![fixed]);
+    assert_eq!(
+        spawns(&e).len(),
+        1,
+        "the fixed config gets its chance: {e:?}"
+    );
+}
+
+#[test]
+fn reload_while_shutting_down_starts_nothing() {
+    let mut h = Harness::new(vec![sleeper("a")]);
+    let (_runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    h.feed(Input::ShutdownRequested { force: false });
+    let (summary, e) = reload(&mut h, vec![sleeper("a"), sleeper("b")]);
+    assert_eq!(summary.added, names(&["b"]));
+    assert!(spawns(&e).is_empty(), "{e:?}");
+}
+
+#[test]
+fn a_name_removed_then_added_again_is_a_new_process() {
+    let mut h = Harness::new(vec![sleeper("a")]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    reload(&mut h, vec![]);
+    let (summary, e) = reload(&mut h, vec![sleeper("a")]);
+    assert_eq!(summary.added, names(&["a"]));
+    let new_run = spawns(&e);
+    assert_eq!(new_run.len(), 1);
+    // The old run's exit still finds the old, retired instance and restarts nothing.
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(15),
+    });
+    assert!(spawns(&e).is_empty(), "{e:?}");
+    let listed: Vec<String> = h
+        .sup
+        .instances()
+        .map(|v| h.sup.instance_name(v.id))
+        .collect();
+    assert_eq!(listed, names(&["a.0"]));
+}
