@@ -9,7 +9,7 @@
 //! Processes live in slots that keep their number for as long as the process is supervised,
 //! across reloads, so an [`InstanceId`] never comes to mean another instance.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -674,19 +674,12 @@ impl Supervisor {
                 }
             }
         }
-        for r in 0..new.replicas {
+        for replica in 0..new.replicas {
             let slot = self.slots[process].as_mut().expect("a live slot");
-            if !slot.instances.contains_key(&r) {
-                slot.instances.insert(r, Instance::new(&new));
+            if let btree_map::Entry::Vacant(entry) = slot.instances.entry(replica) {
+                entry.insert(Instance::new(&new));
                 if active {
-                    self.start(
-                        InstanceId {
-                            process,
-                            replica: r,
-                        },
-                        now,
-                        out,
-                    );
+                    self.start(InstanceId { process, replica }, now, out);
                 }
             }
         }

@@ -89,7 +89,6 @@ proptest! {
         let mut h = Harness::new(procs());
         let mut world = World::default();
         let mut stopping_since: HashMap<InstanceId, Instant> = HashMap::new();
-        let mut last_delay: HashMap<InstanceId, Duration> = HashMap::new();
         let mut exited = false;
         let mut killed: HashSet<RunId> = HashSet::new();
         let mut effects = h.feed(Input::Up(None));
@@ -113,7 +112,6 @@ proptest! {
                         Effect::Notify(Notice::Ended { instance, next: Next::Restart(d), .. }) => {
                             let max = h.sup.process(instance.process).map_or(ms(1000), |p| p.backoff.max);
                             prop_assert!(*d <= max, "backoff bounded");
-                            last_delay.insert(*instance, *d);
                         }
                         Effect::Exit => {
                             prop_assert!(!exited, "exit once");

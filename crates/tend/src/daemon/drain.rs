@@ -139,7 +139,10 @@ pub async fn drain(pipe: Receiver, mut sink: Sink) {
             Err(e) => Step::Done(Some(e)),
         });
         match step {
-            Step::Wrote | Step::Empty => {}
+            // Readiness does not count against tokio's budget: yield now and then, so a pipe
+            // that is never empty cannot starve the rest of the supervisor.
+            Step::Wrote => tokio::task::consume_budget().await,
+            Step::Empty => {}
             Step::Refused(rest, e) => sink.retry(rest, e).await,
             Step::Done(None) => break,
             Step::Done(Some(e)) => {

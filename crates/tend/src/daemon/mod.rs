@@ -4,14 +4,16 @@
 //! Everything runs on one thread (a tokio `current_thread` runtime): the loop, the reaper and
 //! the pipe drainers. The reaper is the only caller of `waitpid` in tend; because it runs on
 //! the same thread as spawning, a PID is always registered before its exit can be reaped, and
-//! a run's process group is never signalled after its leader was reaped (its PID may be reused).
+//! a group is signalled through its run only while the leader is unreaped. A group that outlives
+//! its leader is tracked as a leftover and forgotten, on this same thread, as soon as tend
+//! reaps the orphan that was its last member.
 
 pub mod drain;
 pub mod lines;
 pub mod logfile;
 pub mod output;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,8 +47,21 @@ pub struct UpOptions {
 struct LiveRun {
     run: RunId,
     instance: InstanceId,
-    /// A signal was sent to the group: leftovers are killed when the leader is reaped.
-    signalled: bool,
+    /// The run is being stopped: when its group is due for SIGKILL.
+    kill_at: Option<Instant>,
+}
+
+/// A process group whose leader was reaped while other members lived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leftover {
+    /// The leader exited on its own (a background job may still write): left alone until
+    /// tend shuts down.
+    Lingering,
+    /// The run was being stopped: the members got the stop signal and may finish their own
+    /// graceful stop until this deadline, then SIGKILL.
+    Draining(Instant),
+    /// SIGKILL was sent; waiting for the members to be gone.
+    Killed,
 }
 
 /// The two log files of an instance, shared by the drainers of all its runs (a grandchild of
@@ -65,12 +80,14 @@ struct Driver {
     by_pid: HashMap<i32, LiveRun>,
     /// PID of each live run.
     by_run: HashMap<RunId, i32>,
-    /// Groups whose leader exited on its own while other members lived on.
-    lingering: HashSet<i32>,
+    /// Groups whose leader was reaped while members lived on, by group id. An entry is
+    /// dropped as soon as its group is empty, which tend notices when it reaps an orphan.
+    leftovers: HashMap<i32, Leftover>,
+    /// The supervisor said everything has stopped; tend exits once no leftover group lives.
+    exit_requested: bool,
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
     effects: VecDeque<Effect>,
-    exit: bool,
 }
 
 /// Runs the supervisor in the foreground until it is told to stop; returns tend's exit code.
@@ -98,11 +115,11 @@ pub fn run_foreground(sup: Supervisor, options: UpOptions) -> Result<u8> {
             terminal,
             by_pid: HashMap::new(),
             by_run: HashMap::new(),
-            lingering: HashSet::new(),
+            leftovers: HashMap::new(),
+            exit_requested: false,
             logs: HashMap::new(),
             drainers: JoinSet::new(),
             effects: VecDeque::new(),
-            exit: false,
         };
         driver.run(options.targets).await
     });
@@ -120,8 +137,8 @@ impl Driver {
         let mut shutdown_asked = false;
 
         self.feed(Input::Up(targets));
-        while !self.exit {
-            let deadline = self.sup.next_deadline().map(Instant::from_std);
+        while !(self.exit_requested && self.leftovers.is_empty()) {
+            let deadline = self.next_wake();
             tokio::select! {
                 biased;
                 Some(()) = sigchld.recv() => self.reap(),
@@ -130,7 +147,7 @@ impl Driver {
                 Some(()) = sighup.recv() => {
                     self.terminal.notice("SIGHUP received; reloading comes with the control socket, so nothing changes".into());
                 }
-                () = sleep_until(deadline) => self.feed(Input::Tick),
+                () = sleep_until(deadline) => self.tick(),
             }
         }
         self.finish_output().await;
@@ -147,15 +164,68 @@ impl Driver {
             self.terminal.notice(format!(
                 "{name} received: stopping everything ({name} again to kill at once)"
             ));
-            for &pgid in &self.lingering {
-                let _ = tend_os::signal_group(pgid, Signal::Term);
+            let grace = self.sup.settings().stop_timeout;
+            let kill_at = Instant::now() + grace;
+            for (&pgid, leftover) in &mut self.leftovers {
+                if *leftover == Leftover::Lingering {
+                    let _ = tend_os::signal_group(pgid, Signal::Term);
+                    *leftover = Leftover::Draining(kill_at);
+                }
             }
+        }
+        if force {
+            self.kill_leftovers(|_| true);
         }
         self.feed(Input::ShutdownRequested { force });
     }
 
+    /// When the loop must wake: the supervisor's next deadline or a draining group's.
+    fn next_wake(&self) -> Option<Instant> {
+        let draining = self.leftovers.values().filter_map(|l| match l {
+            Leftover::Draining(at) => Some(*at),
+            _ => None,
+        });
+        self.sup
+            .next_deadline()
+            .map(Instant::from_std)
+            .into_iter()
+            .chain(draining)
+            .min()
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.kill_leftovers(|l| matches!(l, Leftover::Draining(at) if at <= now));
+        if self
+            .sup
+            .next_deadline()
+            .is_some_and(|d| d <= now.into_std())
+        {
+            self.feed(Input::Tick);
+        }
+    }
+
+    /// SIGKILLs the leftover groups that `which` selects, and forgets the empty ones.
+    fn kill_leftovers(&mut self, which: impl Fn(Leftover) -> bool) {
+        for (&pgid, leftover) in &mut self.leftovers {
+            if which(*leftover) {
+                let _ = tend_os::signal_group(pgid, Signal::Kill);
+                *leftover = Leftover::Killed;
+            }
+        }
+        self.forget_empty_groups();
+    }
+
+    /// Drops leftover groups that have no member any more. Runs on the thread that spawns, so
+    /// no new group can take a group id between the check and the removal.
+    fn forget_empty_groups(&mut self) {
+        self.leftovers.retain(|&pgid, _| tend_os::group_alive(pgid));
+    }
+
     /// Reaps every exited child: SIGCHLD is coalesced, so one signal may stand for many exits.
     fn reap(&mut self) {
+        // Drainers of earlier runs that reached EOF: collect them, so the set stays small.
+        while self.drainers.try_join_next().is_some() {}
         loop {
             let (pid, status) = match tend_os::reap_one() {
                 Ok(Some(exit)) => exit,
@@ -166,17 +236,25 @@ impl Driver {
                     return;
                 }
             };
-            // An unknown PID is an orphaned grandchild that was re-parented to tend: reaped, done.
+            // An unknown PID is an orphaned grandchild that was re-parented to tend: reaped,
+            // and perhaps the last member of a leftover group.
             let Some(live) = self.by_pid.remove(&pid) else {
+                if !self.leftovers.is_empty() {
+                    self.forget_empty_groups();
+                }
                 continue;
             };
             self.by_run.remove(&live.run);
-            if live.signalled {
-                // A stop was asked for; what is left of the group goes with its leader. This
-                // is the last moment the group id is known to be ours.
-                let _ = tend_os::signal_group(pid, Signal::Kill);
-            } else if tend_os::group_alive(pid) {
-                self.lingering.insert(pid);
+            if tend_os::group_alive(pid) {
+                let leftover = match live.kill_at {
+                    None => Leftover::Lingering,
+                    Some(at) if at <= Instant::now() => {
+                        let _ = tend_os::signal_group(pid, Signal::Kill);
+                        Leftover::Killed
+                    }
+                    Some(at) => Leftover::Draining(at),
+                };
+                self.leftovers.insert(pid, leftover);
             }
             self.feed(Input::Exited {
                 run: live.run,
@@ -202,8 +280,21 @@ impl Driver {
                 }
                 Effect::Signal { run, signal } => {
                     if let Some(&pid) = self.by_run.get(&run) {
+                        // The core signals a run only to stop it: the stop signal, then SIGKILL
+                        // after stop_timeout. Leftovers of the group get the same deadline.
                         if let Some(live) = self.by_pid.get_mut(&pid) {
-                            live.signalled = true;
+                            let now = Instant::now();
+                            let kill_at = match signal {
+                                Signal::Kill => now,
+                                _ => {
+                                    let timeout = self
+                                        .sup
+                                        .process(live.instance.process)
+                                        .map_or(Duration::ZERO, |p| p.stop_timeout);
+                                    now + timeout
+                                }
+                            };
+                            live.kill_at = Some(live.kill_at.map_or(kill_at, |t| t.min(kill_at)));
                         }
                         if let Err(e) = tend_os::signal_group(pid, signal) {
                             let name = self.sup.instance_name(self.by_pid[&pid].instance);
@@ -219,10 +310,9 @@ impl Driver {
                 }
                 Effect::Reloaded(_) => {}
                 Effect::Exit => {
-                    for &pgid in &self.lingering {
-                        let _ = tend_os::signal_group(pgid, Signal::Kill);
-                    }
-                    self.exit = true;
+                    // Every leader is gone; groups still draining get until their deadline.
+                    self.exit_requested = true;
+                    self.forget_empty_groups();
                 }
             }
         }
@@ -261,7 +351,7 @@ impl Driver {
             LiveRun {
                 run,
                 instance,
-                signalled: false,
+                kill_at: None,
             },
         );
         self.by_run.insert(run, pid);
@@ -368,6 +458,9 @@ impl Driver {
                 self.drainers.len()
             ));
             self.drainers.abort_all();
+            // Aborting only asks: wait until they are gone, so their handles on the terminal
+            // are dropped and its thread can finish.
+            while self.drainers.join_next().await.is_some() {}
         }
         self.terminal
             .notice("all processes stopped; exiting".into());

@@ -219,6 +219,11 @@ pub fn is_running(pid: i32) -> bool {
     }
 }
 
+/// The state letter of a process, or `None` when it does not exist (was reaped).
+pub fn proc_state_of(pid: i32) -> Option<char> {
+    proc_state(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
 /// The state letter of a /proc/PID/stat line.
 pub fn proc_state(stat: &str) -> Option<char> {
     stat.rsplit_once(')')?.1.trim_start().chars().next()
