@@ -48,62 +48,128 @@ impl LogFile {
     }
 
     /// Appends `data`, read at `now`, advancing `data` past what was written. On error the
-    /// caller may retry with what is left: nothing is written twice (with timestamps, a line
-    /// cut by the error may get a second stamp).
+    /// caller may retry with what is left: no byte of `data` is written twice (with
+    /// timestamps, a line whose stamp was cut by the error gets a whole stamp again).
     pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
+        let stamp = self
+            .spec
+            .timestamps
+            .then(|| format!("{} ", rfc3339_millis(now)));
         let max = self.spec.max_size.max(1);
         while !data.is_empty() {
             if self.size >= max {
                 self.rotate()?;
             }
             let room = usize::try_from(max - self.size).unwrap_or(usize::MAX);
-            let take = if data.len() <= room {
-                data.len()
-            } else {
-                match data[..room].iter().rposition(|&b| b == b'\n') {
-                    Some(newline) => newline + 1,
-                    // A line longer than the file: cut it where the file is full.
-                    None if self.size == 0 || !self.at_line_start => room,
-                    // Start the next line in a fresh file.
-                    None => {
-                        self.rotate()?;
-                        continue;
-                    }
-                }
+            let take = match &stamp {
+                None => self.fit_plain(data, room),
+                Some(stamp) => self.fit_stamped(data, room, stamp.len()),
             };
-            self.append(data, take, now)?;
+            match (take, &stamp) {
+                // Nothing fits after what the file holds: start the line in a fresh file.
+                (0, _) => self.rotate()?,
+                (take, None) => self.append_plain(data, take)?,
+                (take, Some(stamp)) => self.append_stamped(data, take, stamp)?,
+            }
         }
         Ok(())
     }
 
-    /// Writes the first `take` bytes of `data` and advances `data` past them.
-    fn append(&mut self, data: &mut &[u8], take: usize, now: SystemTime) -> io::Result<()> {
-        let piece = &data[..take];
-        if !self.spec.timestamps {
-            let mut written = 0;
-            let result = write_counting(&mut self.file, piece, &mut written);
-            self.size += written as u64;
-            if written > 0 {
-                self.at_line_start = piece[written - 1] == b'\n';
+    /// How many bytes of `data` go into the `room` left in this file: all, or up to the last
+    /// newline that fits, or (a line longer than a file) as many as fit.
+    fn fit_plain(&self, data: &[u8], room: usize) -> usize {
+        if data.len() <= room {
+            return data.len();
+        }
+        match data[..room].iter().rposition(|&b| b == b'\n') {
+            Some(newline) => newline + 1,
+            None if self.size == 0 || !self.at_line_start => room,
+            None => 0,
+        }
+    }
+
+    /// Like [`Self::fit_plain`], counting a stamp of `stamp_len` bytes before each line.
+    fn fit_stamped(&self, data: &[u8], room: usize, stamp_len: usize) -> usize {
+        let mut used = 0;
+        let mut taken = 0;
+        let mut at_line_start = self.at_line_start;
+        for segment in data.split_inclusive(|&b| b == b'\n') {
+            let stamp = if at_line_start { stamp_len } else { 0 };
+            if used + stamp + segment.len() <= room {
+                used += stamp + segment.len();
+                taken += segment.len();
+                at_line_start = segment.last() == Some(&b'\n');
+                continue;
             }
-            *data = &data[written..];
+            if taken == 0 && (self.size == 0 || !at_line_start) {
+                // A line longer than a file: cut it where the file is full.
+                return room.saturating_sub(stamp).clamp(1, segment.len());
+            }
+            break;
+        }
+        taken
+    }
+
+    /// Writes the first `take` bytes of `data` as they are and advances `data` past them.
+    fn append_plain(&mut self, data: &mut &[u8], take: usize) -> io::Result<()> {
+        let piece = &data[..take];
+        let mut written = 0;
+        let result = write_counting(&mut self.file, piece, &mut written);
+        self.size += written as u64;
+        if written > 0 {
+            self.at_line_start = piece[written - 1] == b'\n';
+        }
+        *data = &data[written..];
+        result
+    }
+
+    /// Writes the first `take` bytes of `data` with `stamp` before each line, and advances
+    /// `data` past the bytes that reached the file, even when the write fails part way.
+    fn append_stamped(&mut self, data: &mut &[u8], take: usize, stamp: &str) -> io::Result<()> {
+        let piece = &data[..take];
+        let mut out = Vec::with_capacity(piece.len() + 64);
+        // For each segment: where its stamp starts in `out`, the stamp's length, where the
+        // segment starts in `piece`.
+        let mut segments = Vec::new();
+        let mut at_line_start = self.at_line_start;
+        let mut offset = 0;
+        for segment in piece.split_inclusive(|&b| b == b'\n') {
+            let stamp_len = if at_line_start { stamp.len() } else { 0 };
+            segments.push((out.len(), stamp_len, offset));
+            out.extend_from_slice(&stamp.as_bytes()[..stamp_len]);
+            out.extend_from_slice(segment);
+            offset += segment.len();
+            at_line_start = segment.last() == Some(&b'\n');
+        }
+        let mut written = 0;
+        let result = write_counting(&mut self.file, &out, &mut written);
+        self.size += written as u64;
+        if result.is_ok() {
+            self.at_line_start = at_line_start;
+            *data = &data[take..];
             return result;
         }
-        let stamp = format!("{} ", rfc3339_millis(now));
-        let mut out = Vec::with_capacity(piece.len() + 64);
-        let mut at_line_start = self.at_line_start;
-        for line in piece.split_inclusive(|&b| b == b'\n') {
-            if at_line_start {
-                out.extend_from_slice(stamp.as_bytes());
-            }
-            out.extend_from_slice(line);
-            at_line_start = line.last() == Some(&b'\n');
+        // Map the bytes written back to input bytes: whole segments, then the part of the last
+        // one after its stamp. A stamp cut short is stamped again on retry.
+        let &(out_start, stamp_len, in_start) = segments
+            .iter()
+            .rev()
+            .find(|&&(out_start, _, _)| out_start <= written)
+            .expect("the first segment starts at 0");
+        let into_segment = written - out_start;
+        let consumed = if into_segment > stamp_len {
+            in_start + (into_segment - stamp_len)
+        } else {
+            in_start
+        };
+        if consumed > 0 {
+            self.at_line_start = piece[consumed - 1] == b'\n';
         }
-        self.file.write_all(&out)?;
-        self.size += out.len() as u64;
-        self.at_line_start = at_line_start;
-        *data = &data[take..];
-        Ok(())
+        if into_segment > 0 && into_segment <= stamp_len {
+            self.at_line_start = true;
+        }
+        *data = &data[consumed..];
+        result
     }
 
     fn rotate(&mut self) -> io::Result<()> {
@@ -288,6 +354,68 @@ mod tests {
             text,
             "1970-01-02T00:00:00.000Z hello\n1970-01-02T00:00:00.000Z world\n"
         );
+    }
+
+    #[test]
+    fn timestamps_count_toward_max_size_and_survive_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(100, 1000, true)).unwrap();
+        let t = SystemTime::UNIX_EPOCH;
+        let mut expected = String::new();
+        for i in 0..90 {
+            let line = if i % 3 == 0 {
+                String::from("\n")
+            } else {
+                format!("l{i}\n")
+            };
+            expected.push_str("1970-01-01T00:00:00.000Z ");
+            expected.push_str(&line);
+            log.write(&mut line.as_bytes(), t).unwrap();
+        }
+        let all = String::from_utf8(all_bytes(&path, 1000)).unwrap();
+        assert_eq!(all, expected, "each line stamped once, in order");
+        for n in 1..=20 {
+            let old = fs::read(format!("{}.{n}", path.display())).unwrap();
+            assert!(old.len() <= 100, "file .{n} has {} bytes", old.len());
+        }
+    }
+
+    #[test]
+    fn a_stamped_line_longer_than_the_file_is_cut_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(40, 1000, true)).unwrap();
+        let t = SystemTime::UNIX_EPOCH;
+        log.write(&mut &b"0123456789abcdefghijklmnopqrstuvwxyz\nok\n"[..], t)
+            .unwrap();
+        let all = String::from_utf8(all_bytes(&path, 1000)).unwrap();
+        assert_eq!(
+            all,
+            "1970-01-01T00:00:00.000Z 0123456789abcde\
+             fghijklmnopqrstuvwxyz\n\
+             1970-01-01T00:00:00.000Z ok\n"
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_rest_to_retry_and_repeats_nothing() {
+        // /dev/full refuses every write: nothing is consumed, the data stays for the retry.
+        let spec = spec(1 << 20, 1, true);
+        let mut log = LogFile {
+            path: PathBuf::from("/dev/full"),
+            file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
+            size: 0,
+            spec,
+            at_line_start: true,
+        };
+        let mut data = &b"one\ntwo\n"[..];
+        assert!(log.write(&mut data, SystemTime::now()).is_err());
+        assert_eq!(
+            data, b"one\ntwo\n",
+            "nothing was written, so nothing is consumed"
+        );
+        assert!(log.at_line_start, "the next try stamps the line again");
     }
 
     #[test]
