@@ -2,23 +2,31 @@
 //!
 //! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
 //! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
-//! signals to process groups ([`signal`]), the open-file limit ([`limits`]) and the standard fds
-//! of tend itself ([`fds`]). Linux only.
+//! signals to process groups ([`signal`]), the open-file limit ([`limits`]), the standard fds
+//! of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the lock file that keeps a second
+//! tend away ([`lock`]) and the control socket's directory, binding and peer check ([`socket`]).
+//! Linux only.
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+pub mod daemon;
 pub mod fds;
 pub mod limits;
+pub mod lock;
 pub mod reap;
 pub mod signal;
+pub mod socket;
 pub mod spawn;
 
+pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide, ReadySender};
 pub use fds::ensure_std_fds_open;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
+pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper};
 pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
+pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
 pub use spawn::{spawn, Child, Command};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.

@@ -12,6 +12,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Stdio;
 use std::ptr;
+use std::sync::OnceLock;
 
 use crate::limits::original_nofile_limit;
 use crate::{OsError, Pid};
@@ -105,6 +106,35 @@ static KERNEL_DEFAULT: [u64; 8] = [0; 8];
 /// then fails harmlessly.
 const KERNEL_SIGSET_SIZE: usize = 8;
 
+/// Whether this kernel has `close_range` with `CLOSE_RANGE_CLOEXEC` (Linux 5.11), asked once.
+fn close_range_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        // An empty range above every fd: a no-op where supported, ENOSYS or EINVAL where not.
+        // SAFETY: close_range on a range with no open fd changes nothing.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_uint::MAX - 1,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        rc == 0
+    })
+}
+
+/// The highest fd open in this process, from `/proc/self/fd` (2 if that cannot be read).
+fn highest_open_fd() -> libc::c_int {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::c_int>().ok())
+                .max()
+                .unwrap_or(2)
+        })
+        .unwrap_or(2)
+}
+
 /// Everything the child needs to reset itself, computed before the fork.
 struct ChildReset {
     /// A `sigaction` with `SIG_DFL`, no flags and an empty mask.
@@ -115,7 +145,8 @@ struct ChildReset {
     max_signal: libc::c_int,
     /// The limits to restore, if tend raised its own.
     nofile: Option<libc::rlimit>,
-    /// One past the highest fd that may be open, for kernels without `close_range`.
+    /// One past the highest fd open at the fork, for kernels without `close_range` (0 when
+    /// `close_range` works). Not the fd limit: after `raise_nofile_limit` that can be 10^9.
     fd_limit: libc::c_int,
 }
 
@@ -131,8 +162,6 @@ impl ChildReset {
             libc::sigemptyset(&mut default_action.sa_mask);
             libc::sigemptyset(&mut empty_mask);
         }
-        // SAFETY: sysconf has no preconditions.
-        let open_max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
         ChildReset {
             default_action,
             empty_mask,
@@ -141,7 +170,11 @@ impl ChildReset {
                 rlim_cur: soft,
                 rlim_max: hard,
             }),
-            fd_limit: libc::c_int::try_from(open_max).unwrap_or(libc::c_int::MAX),
+            fd_limit: if close_range_works() {
+                0
+            } else {
+                highest_open_fd() + 1
+            },
         }
     }
 

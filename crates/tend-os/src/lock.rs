@@ -1,0 +1,146 @@
+//! The lock file that keeps a second tend off the same configuration.
+//!
+//! [`LockFile`] holds an exclusive `flock` on an open file for as long as the value lives, and
+//! the file says which pid holds it (for the message a second tend prints). The kernel releases
+//! the lock when the last fd of that open file is closed, including when the holder is killed
+//! with SIGKILL: a lock file left behind by a crash is never stale.
+//!
+//! A `flock` belongs to the open file, not to the process: it survives `fork`, and every copy of
+//! the fd shares it, so the lock lasts until the *last* copy is closed. Hence the order tend uses:
+//! [`daemonize`](crate::daemonize) first, then [`LockFile::acquire`] in the daemon. (Acquiring
+//! before daemonizing works too — the daemon inherits the lock when the parent exits — but the
+//! file then names the parent's pid until [`LockFile::write_pid`] rewrites it.) The same holds
+//! for a fork by another thread, such as any `std::process::Command` spawn: the child holds a copy
+//! of every fd, `O_CLOEXEC` or not, until it execs, so dropping a [`LockFile`] while another
+//! thread spawns may release the lock a moment later.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::OsError;
+
+/// An open lock file (`O_CLOEXEC`, mode 0600 when created) with an exclusive `flock` held for
+/// the life of the value. Dropping it closes the fd, which releases the lock unless a forked
+/// copy of the fd is still open.
+#[derive(Debug)]
+pub struct LockFile {
+    file: File,
+    path: PathBuf,
+}
+
+/// Why [`LockFile::acquire`] failed.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another live process holds the lock: the pid it wrote in the file, if it has written one
+    /// (a holder that has just acquired it may not have yet, and other tools write none).
+    Held {
+        /// The pid read from the file.
+        pid: Option<u32>,
+    },
+    /// Opening, locking, reading or writing the file failed.
+    Os(OsError),
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Held { pid: Some(pid) } => {
+                write!(f, "the lock is held by another process (pid {pid})")
+            }
+            LockError::Held { pid: None } => f.write_str("the lock is held by another process"),
+            LockError::Os(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Held { .. } => None,
+            LockError::Os(e) => Some(e),
+        }
+    }
+}
+
+impl From<OsError> for LockError {
+    fn from(e: OsError) -> Self {
+        LockError::Os(e)
+    }
+}
+
+impl LockFile {
+    /// Opens (creating it if needed) and locks `path` without blocking, then writes our pid and
+    /// a newline into it in place of what was there.
+    ///
+    /// Fails with [`LockError::Held`] when another open file holds the lock — another process,
+    /// or another `LockFile` of this one — and [`LockError::Os`] with op `"open"`, `"flock"`,
+    /// `"read"` or `"write"` and the path otherwise.
+    pub fn acquire(path: &Path) -> Result<LockFile, LockError> {
+        // Not truncated on open: until we hold the lock, the content is the holder's pid.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| OsError::with_path("open", path, e))?;
+        loop {
+            // SAFETY: flock only acts on the open file behind a valid fd, which `file` owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                break;
+            }
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EWOULDBLOCK) => {
+                    return Err(LockError::Held {
+                        pid: read_pid(&mut file),
+                    })
+                }
+                _ => return Err(OsError::with_path("flock", path, err).into()),
+            }
+        }
+        let mut lock = LockFile {
+            file,
+            path: path.to_owned(),
+        };
+        lock.write_pid()?;
+        Ok(lock)
+    }
+
+    /// Replaces the file's content with our pid and a newline: call it after a fork, whose
+    /// child inherits the lock under a new pid.
+    ///
+    /// Fails with op `"write"` and the path.
+    pub fn write_pid(&mut self) -> Result<(), OsError> {
+        let text = format!("{}\n", std::process::id());
+        self.file
+            .set_len(0)
+            .and_then(|()| self.file.write_all_at(text.as_bytes(), 0))
+            .map_err(|e| OsError::with_path("write", &self.path, e))
+    }
+
+    /// The path the lock was acquired at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsFd for LockFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+/// The pid the holder wrote, if the file holds one.
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(64).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}

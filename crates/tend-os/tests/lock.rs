@@ -1,0 +1,158 @@
+//! Contract tests of `LockFile`: one holder at a time, across processes and with flock(1), and a
+//! holder killed with SIGKILL leaves nothing stale behind.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use common::{adopt_orphans, probe, read_report, run_with_deadline, wait_for, PidGuard};
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+use tend_os::{LockError, LockFile};
+
+/// A child process in its own process group, SIGKILLed as a group and reaped on drop.
+struct ChildGuard(Child);
+
+impl ChildGuard {
+    fn spawn(cmd: &mut Command) -> ChildGuard {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        ChildGuard(child)
+    }
+
+    /// The first line the child prints (the probe and the flock command below print one as soon
+    /// as they hold the lock, or exit).
+    fn first_line(&mut self) -> String {
+        let mut line = String::new();
+        BufReader::new(self.0.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .expect("read");
+        line
+    }
+
+    fn kill_group_and_reap(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill_group_and_reap();
+    }
+}
+
+fn held_pid(path: &std::path::Path) -> Option<u32> {
+    match LockFile::acquire(path) {
+        Err(LockError::Held { pid }) => pid,
+        Ok(_) => panic!("acquired a lock that should be held"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn acquire_writes_our_pid_and_a_second_acquire_is_held_until_the_first_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+    let me = std::process::id();
+    let mut lock = LockFile::acquire(&path).expect("acquire");
+    assert_eq!(lock.path(), path);
+    assert_eq!(fs::read_to_string(&path).unwrap(), format!("{me}\n"));
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let flags = fcntl(lock.as_fd().as_raw_fd(), FcntlArg::F_GETFD).unwrap();
+    assert!(FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
+
+    // Another open file of the same process conflicts too, and did not touch the content.
+    assert_eq!(held_pid(&path), Some(me));
+    fs::write(&path, "garbage, longer than a pid\n").unwrap();
+    lock.write_pid().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), format!("{me}\n"));
+
+    drop(lock);
+    // Not at once: a process forked by another test thread holds a copy of every fd of ours,
+    // the lock's included, until it execs.
+    wait_for("the lock to be released after drop", 5, || {
+        LockFile::acquire(&path).ok()
+    });
+}
+
+#[test]
+fn lock_of_a_process_killed_with_sigkill_is_released() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+    let mut holder = ChildGuard::spawn(probe().arg("hold-lock").arg(&path));
+    assert_eq!(holder.first_line(), "locked\n");
+    assert_eq!(held_pid(&path), Some(holder.0.id()));
+
+    holder.kill_group_and_reap();
+    // The file still names the dead holder; the lock is gone with its fd.
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        format!("{}\n", holder.0.id())
+    );
+    let _lock = LockFile::acquire(&path).expect("acquire after SIGKILL");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        format!("{}\n", std::process::id())
+    );
+}
+
+#[test]
+fn flock_1_and_lockfile_exclude_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+
+    // flock(1) on an fd of the shell, which then becomes the sleep: one process holds the lock.
+    let mut holder = ChildGuard::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec 9>"$1"; flock -n 9 && echo locked && exec sleep 60"#)
+            .arg("sh")
+            .arg(&path),
+    );
+    assert_eq!(holder.first_line(), "locked\n");
+    // flock(1) writes no pid.
+    assert_eq!(held_pid(&path), None);
+    holder.kill_group_and_reap();
+    let lock = LockFile::acquire(&path).expect("acquire after flock(1) died");
+
+    let mut cmd = Command::new("flock");
+    cmd.arg("-n").arg(&path).arg("true");
+    let run = run_with_deadline(cmd, 10);
+    assert_eq!(run.output.status.code(), Some(1), "flock -n got our lock");
+    drop(lock);
+}
+
+#[test]
+fn lock_acquired_after_daemonizing_is_held_by_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+    let report_path = dir.path().join("report");
+    adopt_orphans();
+    let mut cmd = probe();
+    cmd.arg("daemon").arg(&report_path).arg("--lock").arg(&path);
+    let run = run_with_deadline(cmd, 10);
+    assert!(run.output.status.success());
+    let report = read_report(&report_path);
+    let daemon_pid: u32 = report["pid"].parse().unwrap();
+    let daemon = PidGuard::new(daemon_pid as i32);
+    assert_eq!(report["lock"], "acquired");
+
+    assert_eq!(held_pid(&path), Some(daemon_pid));
+    daemon.kill();
+    let _lock = LockFile::acquire(&path).expect("acquire after the daemon died");
+}
