@@ -1,0 +1,102 @@
+//! The status of one process instance, as the supervisor reports it.
+//!
+//! [`InstanceStatus`] is the element of the `instances` array in the answers to `status`,
+//! `start`, `stop` and `restart`, and `tend status --json` prints an array of exactly these
+//! objects. It is a stable format: fields may be added (readers ignore fields they do not
+//! know), but none is renamed, removed or given another meaning without a new protocol version.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The state of one instance, as in supervisord.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Not running, and not wanted up.
+    Stopped,
+    /// Spawned, and not yet up for `start_secs` (or not yet ready).
+    Starting,
+    /// Up.
+    Running,
+    /// Ended unexpectedly; waiting for the backoff delay before the next start.
+    Backoff,
+    /// The stop signal was sent; waiting for the instance to exit.
+    Stopping,
+    /// Finished, and not to be restarted by its restart policy.
+    Exited,
+    /// Gave up after `max_restarts`; only a `start` or `restart` runs it again.
+    Failed,
+}
+
+impl State {
+    /// Every state, in the order of a life cycle.
+    pub const ALL: &'static [State] = &[
+        State::Stopped,
+        State::Starting,
+        State::Running,
+        State::Backoff,
+        State::Stopping,
+        State::Exited,
+        State::Failed,
+    ];
+
+    /// The name on the wire and in tables, such as `"running"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Backoff => "backoff",
+            State::Stopping => "stopping",
+            State::Exited => "exited",
+            State::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the last run of an instance ended. On the wire exactly one of `{"code":1}`,
+/// `{"signal":"SIGKILL"}` or `{"spawn_error":"No such file or directory"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastExit {
+    /// It exited with this status code.
+    Code(i32),
+    /// A signal killed it; the signal's name, such as `"SIGKILL"`.
+    Signal(String),
+    /// It could not be started; the operating system's reason.
+    SpawnError(String),
+}
+
+/// One process instance as `tend status` shows it. See the module documentation: this is the
+/// stable `tend status --json` element.
+///
+/// ```json
+/// {"name":"web.0","process":"web","instance":0,"state":"running","pid":1234,
+///  "uptime_ms":5021,"restarts":2,"last_exit":{"code":1}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// The instance's name, `<process>.<instance>`, such as `"web.0"`.
+    pub name: String,
+    /// The process's name from the config, such as `"web"`.
+    pub process: String,
+    /// The instance index, `0..replicas`; the child's `$TEND_INSTANCE`.
+    pub instance: u32,
+    /// The current state.
+    pub state: State,
+    /// The PID of the live run; `null` when no run is live (or it is not spawned yet).
+    pub pid: Option<u32>,
+    /// Milliseconds since the live run was spawned; `null` when no run is live.
+    pub uptime_ms: Option<u64>,
+    /// How many times tend has started this instance again since it was first started.
+    pub restarts: u32,
+    /// How the previous run ended; `null` if none has ended yet.
+    pub last_exit: Option<LastExit>,
+}

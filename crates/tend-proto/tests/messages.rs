@@ -1,0 +1,493 @@
+//! Every message round-trips through the codec, and a few have their exact JSON pinned.
+
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tend_proto::*;
+
+/// Encodes, checks the framing, decodes, and compares.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(msg: T) -> String {
+    let line = encode(&msg);
+    assert_eq!(line.last(), Some(&b'\n'), "a line ends with \\n");
+    assert_eq!(
+        line.iter().filter(|&&b| b == b'\n').count(),
+        1,
+        "exactly one newline"
+    );
+    let back: T = decode(&line).unwrap();
+    assert_eq!(back, msg);
+    String::from_utf8(line[..line.len() - 1].to_vec()).unwrap()
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn web0() -> InstanceStatus {
+    InstanceStatus {
+        name: "web.0".into(),
+        process: "web".into(),
+        instance: 0,
+        state: State::Running,
+        pid: Some(1234),
+        uptime_ms: Some(5021),
+        restarts: 2,
+        last_exit: Some(LastExit::Code(1)),
+    }
+}
+
+fn stopped_worker() -> InstanceStatus {
+    InstanceStatus {
+        name: "worker.1".into(),
+        process: "worker".into(),
+        instance: 1,
+        state: State::Stopped,
+        pid: None,
+        uptime_ms: None,
+        restarts: 0,
+        last_exit: None,
+    }
+}
+
+#[test]
+fn handshake_round_trips() {
+    let hello = round_trip(ClientHelloLine::from(ClientHello::new("tend 0.1.0")));
+    assert_eq!(hello, r#"{"hello":{"protocol":1,"client":"tend 0.1.0"}}"#);
+    let server = round_trip(HandshakeReply::Hello(ServerHello::new(
+        "tend 0.1.0",
+        1234,
+        "/abs/tend.toml",
+    )));
+    assert_eq!(
+        server,
+        r#"{"hello":{"protocol":1,"server":"tend 0.1.0","pid":1234,"config":"/abs/tend.toml"}}"#
+    );
+    let mismatch = ErrorBody::protocol_mismatch("tend 0.2.0", 2, "tend 0.1.0", 1);
+    let json = round_trip(HandshakeReply::Error(mismatch.clone()));
+    assert!(json.starts_with(r#"{"error":{"code":"protocol_mismatch","message":"#));
+    // The error line of the handshake is an answer line without id.
+    let as_answer: AnswerLine = decode(json.as_bytes()).unwrap();
+    assert_eq!(as_answer, AnswerLine::error(None, mismatch));
+}
+
+#[test]
+fn hellos_tolerate_fields_of_later_versions() {
+    let hello: ClientHelloLine =
+        decode(br#"{"hello":{"protocol":2,"client":"tend 0.9.0","token":"x"},"extra":true}"#)
+            .unwrap();
+    assert_eq!(hello.hello.protocol, 2);
+    let err = hello.hello.check("tend 0.1.0").unwrap_err();
+    assert_eq!(err.code, ErrorCode::ProtocolMismatch);
+    for needle in [
+        "tend 0.9.0",
+        "protocol 2",
+        "tend 0.1.0",
+        "protocol 1",
+        "same version",
+    ] {
+        assert!(
+            err.message.contains(needle),
+            "{needle:?} in {:?}",
+            err.message
+        );
+    }
+    assert!(ClientHello::new("tend 0.1.0").check("tend 0.1.0").is_ok());
+
+    let reply: HandshakeReply = decode(
+        br#"{"hello":{"protocol":1,"server":"tend 0.1.0","pid":1,"config":"/t.toml","http":"x"}}"#,
+    )
+    .unwrap();
+    assert!(matches!(reply, HandshakeReply::Hello(h) if h.pid == 1));
+}
+
+#[test]
+fn every_request_round_trips() {
+    let requests = [
+        Request::Status(StatusArgs::default()),
+        Request::Status(StatusArgs {
+            names: names(&["web", "worker.1"]),
+        }),
+        Request::Start(TargetArgs {
+            names: names(&["all"]),
+            wait: true,
+        }),
+        Request::Stop(TargetArgs {
+            names: names(&["web.1"]),
+            wait: false,
+        }),
+        Request::Restart(TargetArgs::default()),
+        Request::Signal(SignalArgs {
+            signal: "SIGUSR1".into(),
+            names: names(&["web"]),
+        }),
+        Request::Logs(LogsArgs::default()),
+        Request::Logs(LogsArgs {
+            names: names(&["web"]),
+            lines: 100,
+            follow: true,
+        }),
+        Request::Reload(NoArgs {}),
+        Request::Down(NoArgs {}),
+    ];
+    for (id, request) in requests.into_iter().enumerate() {
+        round_trip(RequestLine::new(id as u64, request));
+    }
+}
+
+#[test]
+fn exact_request_json() {
+    let status = RequestLine::new(
+        1,
+        Request::Status(StatusArgs {
+            names: names(&["web", "worker.1"]),
+        }),
+    );
+    assert_eq!(
+        round_trip(status),
+        r#"{"id":1,"request":{"status":{"names":["web","worker.1"]}}}"#
+    );
+    let start = RequestLine::new(
+        2,
+        Request::Start(TargetArgs {
+            names: names(&["web"]),
+            wait: true,
+        }),
+    );
+    assert_eq!(
+        round_trip(start),
+        r#"{"id":2,"request":{"start":{"names":["web"],"wait":true}}}"#
+    );
+    assert_eq!(
+        round_trip(RequestLine::new(3, Request::Reload(NoArgs {}))),
+        r#"{"id":3,"request":{"reload":{}}}"#
+    );
+    assert_eq!(
+        round_trip(RequestLine::new(4, Request::Logs(LogsArgs::default()))),
+        r#"{"id":4,"request":{"logs":{"names":[],"lines":10,"follow":false}}}"#
+    );
+    assert_eq!(
+        round_trip(RequestLine::new(
+            5,
+            Request::Signal(SignalArgs {
+                signal: "SIGUSR1".into(),
+                names: names(&["web"]),
+            })
+        )),
+        r#"{"id":5,"request":{"signal":{"signal":"SIGUSR1","names":["web"]}}}"#
+    );
+}
+
+#[test]
+fn request_defaults() {
+    let line: RequestLine = decode(br#"{"id":1,"request":{"status":{}}}"#).unwrap();
+    assert_eq!(line.request, Request::Status(StatusArgs { names: vec![] }));
+    let line: RequestLine = decode(br#"{"id":1,"request":{"stop":{"names":["web"]}}}"#).unwrap();
+    assert_eq!(
+        line.request,
+        Request::Stop(TargetArgs {
+            names: names(&["web"]),
+            wait: true
+        })
+    );
+    let line: RequestLine = decode(br#"{"id":1,"request":{"logs":{"follow":true}}}"#).unwrap();
+    assert_eq!(
+        line.request,
+        Request::Logs(LogsArgs {
+            names: vec![],
+            lines: 10,
+            follow: true
+        })
+    );
+    let line: RequestLine = decode(b"{\"id\":1,\"request\":{\"down\":{}}}\n").unwrap();
+    assert_eq!(line.request, Request::Down(NoArgs {}));
+    // A terminal that sends \r\n: the \r is JSON whitespace.
+    let line: RequestLine = decode(b"{\"id\":1,\"request\":{\"down\":{}}}\r").unwrap();
+    assert_eq!(line.request, Request::Down(NoArgs {}));
+}
+
+#[test]
+fn every_answer_round_trips() {
+    let answers = [
+        AnswerLine::ok(
+            1,
+            Instances {
+                instances: vec![web0(), stopped_worker()],
+            },
+        ),
+        AnswerLine::ok(1, Instances::default()),
+        AnswerLine::ok(
+            2,
+            Signalled {
+                signalled: names(&["web.0", "web.1"]),
+            },
+        ),
+        AnswerLine::ok(
+            3,
+            Reloaded {
+                added: names(&["db"]),
+                removed: names(&[]),
+                changed: names(&["web"]),
+                unchanged: names(&["worker"]),
+            },
+        ),
+        AnswerLine::ok(3, Reloaded::default()),
+        AnswerLine::ok(4, Done {}),
+        AnswerLine::log(
+            5,
+            LogLine::from_bytes("web.0", Stream::Stderr, b"listening on :8000\n"),
+        ),
+        AnswerLine::error(
+            Some(6),
+            ErrorBody::unknown_name("no process 'wbe'", names(&["web"])),
+        ),
+        AnswerLine::error(None, ErrorBody::new(ErrorCode::BadRequest, "garbage")),
+    ];
+    for answer in answers {
+        round_trip(answer);
+    }
+    for &code in ErrorCode::ALL {
+        round_trip(AnswerLine::error(Some(9), ErrorBody::new(code, "why")));
+        let json = String::from_utf8(encode(&code)).unwrap();
+        assert_eq!(json.trim(), format!("\"{code}\""));
+    }
+    for &state in State::ALL {
+        round_trip(InstanceStatus { state, ..web0() });
+        let json = String::from_utf8(encode(&state)).unwrap();
+        assert_eq!(json.trim(), format!("\"{state}\""));
+    }
+    for exit in [
+        LastExit::Code(0),
+        LastExit::Code(-1),
+        LastExit::Signal("SIGKILL".into()),
+        LastExit::SpawnError("No such file or directory".into()),
+    ] {
+        round_trip(InstanceStatus {
+            last_exit: Some(exit),
+            ..web0()
+        });
+    }
+}
+
+#[test]
+fn exact_instance_status_json() {
+    assert_eq!(
+        round_trip(web0()),
+        r#"{"name":"web.0","process":"web","instance":0,"state":"running","pid":1234,"uptime_ms":5021,"restarts":2,"last_exit":{"code":1}}"#
+    );
+    assert_eq!(
+        round_trip(stopped_worker()),
+        r#"{"name":"worker.1","process":"worker","instance":1,"state":"stopped","pid":null,"uptime_ms":null,"restarts":0,"last_exit":null}"#
+    );
+    let killed = InstanceStatus {
+        last_exit: Some(LastExit::Signal("SIGKILL".into())),
+        ..stopped_worker()
+    };
+    assert!(round_trip(killed).ends_with(r#""last_exit":{"signal":"SIGKILL"}}"#));
+    let unspawnable = InstanceStatus {
+        state: State::Failed,
+        last_exit: Some(LastExit::SpawnError("No such file or directory".into())),
+        ..stopped_worker()
+    };
+    assert!(round_trip(unspawnable)
+        .ends_with(r#""state":"failed","pid":null,"uptime_ms":null,"restarts":0,"last_exit":{"spawn_error":"No such file or directory"}}"#));
+}
+
+#[test]
+fn instance_status_tolerates_added_fields() {
+    let status: InstanceStatus = decode(
+        br#"{"name":"web.0","process":"web","instance":0,"state":"running","pid":1,"uptime_ms":2,"restarts":0,"last_exit":null,"memory_bytes":1024}"#,
+    )
+    .unwrap();
+    assert_eq!(status.pid, Some(1));
+}
+
+#[test]
+fn exact_answer_json() {
+    let unknown = AnswerLine::error(
+        Some(7),
+        ErrorBody::unknown_name(
+            "no process or instance named 'wbe'",
+            names(&["web", "worker"]),
+        ),
+    );
+    assert_eq!(
+        round_trip(unknown),
+        r#"{"id":7,"error":{"code":"unknown_name","message":"no process or instance named 'wbe'","known":["web","worker"]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::error(
+            Some(8),
+            ErrorBody::new(ErrorCode::ShuttingDown, "tend is shutting down")
+        )),
+        r#"{"id":8,"error":{"code":"shutting_down","message":"tend is shutting down"}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(9, Done {})),
+        r#"{"id":9,"ok":{}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(
+            10,
+            Signalled {
+                signalled: names(&["web.0"])
+            }
+        )),
+        r#"{"id":10,"ok":{"signalled":["web.0"]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(11, Reloaded::default())),
+        r#"{"id":11,"ok":{"added":[],"removed":[],"changed":[],"unchanged":[]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(12, Instances::default())),
+        r#"{"id":12,"ok":{"instances":[]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::log(
+            13,
+            LogLine::from_bytes("web.0", Stream::Stdout, b"hello\n")
+        )),
+        r#"{"id":13,"log":{"instance":"web.0","stream":"stdout","line":"hello"}}"#
+    );
+}
+
+#[test]
+fn ok_payloads_are_told_apart_by_their_fields() {
+    let decode_ok = |json: &str| match decode::<AnswerLine>(json.as_bytes()).unwrap().answer {
+        Answer::Ok(body) => body,
+        other => panic!("not ok: {other:?}"),
+    };
+    assert!(matches!(decode_ok(r#"{"id":1,"ok":{}}"#), OkBody::Done(_)));
+    assert!(matches!(
+        decode_ok(r#"{"id":1,"ok":{"instances":[]}}"#),
+        OkBody::Instances(_)
+    ));
+    assert!(matches!(
+        decode_ok(r#"{"id":1,"ok":{"signalled":[]}}"#),
+        OkBody::Signalled(_)
+    ));
+    assert!(matches!(
+        decode_ok(r#"{"id":1,"ok":{"added":[],"removed":[],"changed":[],"unchanged":[]}}"#),
+        OkBody::Reloaded(_)
+    ));
+    // Answers tolerate fields added later, at every level.
+    let line: AnswerLine =
+        decode(br#"{"id":1,"ok":{"signalled":["web.0"],"skipped":[]},"elapsed_ms":3}"#).unwrap();
+    assert_eq!(
+        line,
+        AnswerLine::ok(
+            1,
+            Signalled {
+                signalled: names(&["web.0"])
+            }
+        )
+    );
+    assert!(line.answer.is_terminal());
+    assert!(
+        !AnswerLine::log(1, LogLine::from_bytes("a.0", Stream::Stdout, b""))
+            .answer
+            .is_terminal()
+    );
+}
+
+#[test]
+fn log_lines_are_lossy_and_lose_their_newline() {
+    let line = LogLine::from_bytes("web.0", Stream::Stdout, b"caf\xc3\xa9 \xff\xfe end\n");
+    assert_eq!(line.line, "café \u{fffd}\u{fffd} end");
+    let no_newline = LogLine::from_bytes("web.0", Stream::Stdout, b"partial");
+    assert_eq!(no_newline.line, "partial");
+    // Only one newline goes; a line that is itself a newline stays empty, not negative.
+    assert_eq!(LogLine::from_bytes("w.0", Stream::Stdout, b"\n").line, "");
+    // Control characters and newlines inside the text are escaped: still one line.
+    let odd = LogLine::from_bytes("w.0", Stream::Stderr, b"a\rb\x1b[31mc\x00");
+    let json = round_trip(AnswerLine::log(1, odd));
+    assert!(json.contains(r#""line":"a\rb\u001b[31mc\u0000""#), "{json}");
+}
+
+fn bad_request<T: DeserializeOwned + Debug>(line: &[u8]) -> String {
+    let err = decode::<T>(line).unwrap_err();
+    assert!(matches!(err, ProtoError::Decode(_)), "{err:?}");
+    assert_eq!(err.code(), Some(ErrorCode::BadRequest));
+    let body = ErrorBody::from(&err);
+    assert_eq!(body.code, ErrorCode::BadRequest);
+    body.message
+}
+
+#[test]
+fn bad_lines_are_bad_requests() {
+    // Not JSON, not UTF-8, empty, two objects on a line, not an object.
+    for garbage in [
+        &b"hello"[..],
+        b"{\"id\":1,",
+        b"\xff\xfe{}",
+        b"{\"id\":1,\"request\":{\"status\":{\"names\":[\"\xff\"]}}}",
+        b"",
+        b"{}{}",
+        b"[1,2]",
+    ] {
+        bad_request::<RequestLine>(garbage);
+    }
+    // An unknown request names the known ones.
+    let msg = bad_request::<RequestLine>(br#"{"id":1,"request":{"statsu":{}}}"#);
+    assert!(msg.contains("statsu") && msg.contains("status"), "{msg}");
+    // Missing fields.
+    let msg = bad_request::<RequestLine>(br#"{"request":{"status":{}}}"#);
+    assert!(msg.contains("id"), "{msg}");
+    bad_request::<RequestLine>(br#"{"id":1}"#);
+    let msg = bad_request::<RequestLine>(br#"{"id":1,"request":{"signal":{"names":["web"]}}}"#);
+    assert!(msg.contains("signal"), "{msg}");
+    // Unknown fields are typos, at every level of a request.
+    let msg = bad_request::<RequestLine>(br#"{"id":1,"request":{"logs":{"folow":true}}}"#);
+    assert!(msg.contains("folow"), "{msg}");
+    bad_request::<RequestLine>(br#"{"id":1,"request":{"status":{}},"x":1}"#);
+    let msg = bad_request::<RequestLine>(br#"{"id":1,"request":{"status":{},"stop":{}}}"#);
+    assert!(
+        msg.contains("exactly one key") && msg.contains("`stop`"),
+        "{msg}"
+    );
+    let msg = bad_request::<RequestLine>(br#"{"id":1,"request":{}}"#);
+    assert!(
+        msg.contains("exactly one key") && msg.contains("empty"),
+        "{msg}"
+    );
+    bad_request::<RequestLine>(br#"{"id":1,"request":{"reload":{"force":true}}}"#);
+    // Wrong types.
+    bad_request::<RequestLine>(br#"{"id":-1,"request":{"status":{}}}"#);
+    bad_request::<RequestLine>(br#"{"id":1,"request":{"logs":{"lines":"ten"}}}"#);
+    bad_request::<RequestLine>(br#"{"id":1,"request":"status"}"#);
+    // A hello must have a protocol number.
+    bad_request::<ClientHelloLine>(br#"{"hello":{"client":"x"}}"#);
+    bad_request::<ClientHelloLine>(br#"{"id":1,"request":{"status":{}}}"#);
+}
+
+#[test]
+fn decode_request_keeps_the_id_of_a_bad_request() {
+    let ok = decode_request(br#"{"id":3,"request":{"down":{}}}"#).unwrap();
+    assert_eq!(ok, RequestLine::new(3, Request::Down(NoArgs {})));
+
+    let bad = decode_request(br#"{"id":42,"request":{"explode":{}}}"#).unwrap_err();
+    assert_eq!(bad.id, Some(42));
+    let answer = bad.answer();
+    assert_eq!(answer.id, Some(42));
+    assert!(matches!(&answer.answer, Answer::Error(e) if e.code == ErrorCode::BadRequest));
+
+    let bad = decode_request(b"not json").unwrap_err();
+    assert_eq!(bad.id, None);
+    let json = String::from_utf8(encode(&bad.answer())).unwrap();
+    assert!(
+        json.starts_with(r#"{"error":{"code":"bad_request","message":"bad request: "#),
+        "{json}"
+    );
+}
+
+#[test]
+fn line_too_long_maps_to_its_code() {
+    let err = ProtoError::LineTooLong;
+    assert_eq!(err.code(), Some(ErrorCode::LineTooLong));
+    let body = ErrorBody::from(&err);
+    assert_eq!(body.code, ErrorCode::LineTooLong);
+    assert!(body.message.contains(&MAX_LINE.to_string()));
+    let io = ProtoError::from(std::io::Error::other("boom"));
+    assert_eq!(io.code(), None);
+}
