@@ -26,6 +26,8 @@ pub struct SupervisorSpec {
     pub log_dir: PathBuf,
     /// The default stop timeout of processes that set none.
     pub stop_timeout: Duration,
+    /// The file mode creation mask of the daemon (`tend up -d`) and so of its children.
+    pub umask: u32,
 }
 
 /// One `[process.NAME]` table: a command and how to keep it running.

@@ -16,7 +16,7 @@ use super::units::format_duration;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 const TOP_KEYS: &[&str] = &["supervisor", "process"];
-const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout"];
+const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask"];
 const PROCESS_KEYS: &[&str] = &[
     "command",
     "shell",
@@ -80,6 +80,7 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
     let mut spec = SupervisorSpec {
         log_dir: base.join(".tend/logs"),
         stop_timeout: Duration::from_secs(10),
+        umask: 0o022,
     };
     if let Some(field) = field {
         let table = field.table()?;
@@ -89,6 +90,17 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
         }
         if let Some(f) = table.get("stop_timeout") {
             spec.stop_timeout = f.duration()?;
+        }
+        if let Some(f) = table.get("umask") {
+            let text = f.string()?;
+            spec.umask = u32::from_str_radix(text, 8)
+                .ok()
+                .filter(|&m| m <= 0o777 && !text.is_empty())
+                .ok_or_else(|| {
+                    f.error(format!(
+                        "invalid umask {text:?}: write it in octal as a string, e.g. \"022\" or \"077\""
+                    ))
+                })?;
         }
     }
     Ok(spec)

@@ -267,7 +267,12 @@ fn errors_name_file_line_column_and_key() {
         (
             "[supervisor]\nlogdir = \"x\"\n",
             "tend.toml:2:1: supervisor.logdir: unknown key \"logdir\"; expected one of log_dir, \
-             stop_timeout",
+             stop_timeout, umask",
+        ),
+        (
+            "[supervisor]\numask = \"0999\"\n",
+            "tend.toml:2:9: supervisor.umask: invalid umask \"0999\": write it in octal as a \
+             string, e.g. \"022\" or \"077\"",
         ),
         (
             "[processes.web]\n",
