@@ -192,6 +192,9 @@ pub enum ErrorCode {
     Failed,
     /// The supervisor is shutting down and takes no more requests of this kind.
     ShuttingDown,
+    /// The peer's uid is neither the supervisor's own nor root (handshake only; the server
+    /// closes).
+    PermissionDenied,
 }
 
 impl ErrorCode {
@@ -204,6 +207,7 @@ impl ErrorCode {
         ErrorCode::Config,
         ErrorCode::Failed,
         ErrorCode::ShuttingDown,
+        ErrorCode::PermissionDenied,
     ];
 
     /// The name on the wire, such as `"unknown_name"`.
@@ -216,6 +220,7 @@ impl ErrorCode {
             ErrorCode::Config => "config",
             ErrorCode::Failed => "failed",
             ErrorCode::ShuttingDown => "shutting_down",
+            ErrorCode::PermissionDenied => "permission_denied",
         }
     }
 }

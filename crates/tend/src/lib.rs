@@ -1,4 +1,6 @@
 //! tend, the library behind the `tend` binary: the config layer and the supervisor at run time.
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod paths;

@@ -1,14 +1,19 @@
-//! The `tend` command: parses the command line, then runs the verb.
+//! The `tend` command: parses the command line, then runs the verb, as the supervisor
+//! (`up`), as a client of a running one (`status`, `start`, …), or on its own (`check`).
 //!
-//! Exit codes: 0 ok, 1 a requested operation failed, 2 usage error, 78 config error.
+//! Exit codes: 0 ok, 1 a requested operation failed, 2 usage error, 3 no supervisor running,
+//! 78 config error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tend::cli::{self, ClientVerb};
 use tend::config::{self, ConfigError};
 use tend::daemon::{self, UpOptions};
+use tend::paths::RuntimePaths;
 use tend_core::Supervisor;
+use tend_os::Daemon;
 
 /// Exit code for a bad config file (sysexits' EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -23,20 +28,84 @@ struct Cli {
     /// The config file (default: $TEND_CONFIG, else tend.toml here or in a parent directory).
     #[arg(short = 'c', long = "config", global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// The control socket, instead of the one derived from the config's path.
+    #[arg(long = "socket", global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
 
 #[derive(Subcommand)]
 enum Verb {
-    /// Start the supervisor in the foreground with the autostart processes, or those named.
+    /// Start the supervisor with the autostart processes, or those named.
     Up {
+        /// Run in the background; return once it is ready (or say why it failed).
+        #[arg(short = 'd', long = "daemon")]
+        daemon: bool,
         /// Print only tend's own notices, not the processes' output (the logs get everything).
         #[arg(short, long)]
         quiet: bool,
         /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones.
         names: Vec<String>,
     },
+    /// One row per instance: name, state, pid, uptime, restarts, last exit.
+    Status {
+        /// Print the stable JSON format (docs/protocol.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Processes or instances to show (default: all).
+        names: Vec<String>,
+    },
+    /// Start processes (web), instances (web.1) or `all`; return once they run.
+    Start {
+        /// Return at once instead of waiting until they run.
+        #[arg(long)]
+        no_wait: bool,
+        /// What to start.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop processes, instances or `all`; return once they stopped.
+    Stop {
+        /// Return at once instead of waiting until they stopped.
+        #[arg(long)]
+        no_wait: bool,
+        /// What to stop.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop and start again processes, instances or `all`; return once they run again.
+    Restart {
+        /// Return at once instead of waiting until they run again.
+        #[arg(long)]
+        no_wait: bool,
+        /// What to restart.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Send a signal (SIGHUP, HUP, usr1, …) to the process group of each named instance.
+    Signal {
+        /// The signal.
+        signal: String,
+        /// Who gets it.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Past lines of the logs, then with -f new ones as they come.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// How many past lines per instance and stream.
+        #[arg(short = 'n', long = "lines", default_value_t = 10)]
+        lines: u32,
+        /// Processes or instances (default: all).
+        names: Vec<String>,
+    },
+    /// Re-read the config: start added processes, stop removed ones, restart changed ones.
+    Reload,
+    /// Stop everything and exit the supervisor; return once it is gone.
+    Down,
     /// Validate the config and print what would run.
     Check,
 }
@@ -67,44 +136,136 @@ impl From<ConfigError> for Failure {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
-    let path = config::discover(cli.config.as_deref())?;
-    let spec = config::load(&path)?;
-    match cli.verb {
-        Verb::Check => {
-            print!("{}", config::describe(&spec, &path));
-            Ok(0)
-        }
-        Verb::Up { quiet, names } => {
-            let sup = Supervisor::new(spec);
-            let targets = if names.is_empty() {
-                None
-            } else {
-                let mut targets = Vec::new();
-                for name in &names {
-                    let target = sup
-                        .resolve(name)
-                        .ok_or_else(|| unknown_name(name, &sup, &path))?;
-                    targets.push(target);
-                }
-                Some(targets)
-            };
-            daemon::run_foreground(sup, UpOptions { targets, quiet }).map_err(|e| Failure {
-                code: 1,
-                message: format!("{e:#}"),
-            })
-        }
+fn failed(message: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 1,
+        message: message.to_string(),
     }
 }
 
-fn unknown_name(name: &str, sup: &Supervisor, path: &std::path::Path) -> Failure {
+fn run(cli: Cli) -> Result<u8, Failure> {
+    let path = config::discover(cli.config.as_deref())?;
+    let client = |verb: ClientVerb| -> Result<u8, Failure> {
+        let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
+        Ok(cli::run(verb, &path, &paths))
+    };
+    match cli.verb {
+        Verb::Check => {
+            let spec = config::load(&path)?;
+            print!("{}", config::describe(&spec, &path));
+            Ok(0)
+        }
+        Verb::Up {
+            daemon,
+            quiet,
+            names,
+        } => up(&path, cli.socket.as_deref(), daemon, quiet, &names),
+        Verb::Status { json, names } => client(ClientVerb::Status { json, names }),
+        Verb::Start { no_wait, names } => client(ClientVerb::Start {
+            names,
+            wait: !no_wait,
+        }),
+        Verb::Stop { no_wait, names } => client(ClientVerb::Stop {
+            names,
+            wait: !no_wait,
+        }),
+        Verb::Restart { no_wait, names } => client(ClientVerb::Restart {
+            names,
+            wait: !no_wait,
+        }),
+        Verb::Signal { signal, names } => client(ClientVerb::Signal { signal, names }),
+        Verb::Logs {
+            follow,
+            lines,
+            names,
+        } => client(ClientVerb::Logs {
+            follow,
+            lines,
+            names,
+        }),
+        Verb::Reload => client(ClientVerb::Reload),
+        Verb::Down => client(ClientVerb::Down),
+    }
+}
+
+/// `tend up`: everything that can be wrong with the config or the names is reported here,
+/// on the terminal, before anything starts or forks.
+fn up(
+    path: &Path,
+    socket: Option<&Path>,
+    daemon: bool,
+    quiet: bool,
+    names: &[String],
+) -> Result<u8, Failure> {
+    let spec = config::load(path)?;
+    let sup = Supervisor::new(spec);
+    let targets = if names.is_empty() {
+        None
+    } else {
+        let targets = names
+            .iter()
+            .map(|name| {
+                sup.resolve(name)
+                    .ok_or_else(|| unknown_name(name, &sup, path))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Some(targets)
+    };
+    let paths = RuntimePaths::for_config(path, socket).map_err(failed)?;
+    let mut options = UpOptions {
+        targets,
+        quiet,
+        config: path.to_owned(),
+        paths,
+        ready: None,
+    };
+    if daemon {
+        let log_dir = sup.settings().log_dir.clone();
+        std::fs::create_dir_all(&log_dir).map_err(|e| {
+            failed(format!(
+                "creating the log directory {}: {e}",
+                log_dir.display()
+            ))
+        })?;
+        // Before any thread or runtime exists: fork, and let the parent wait for the word.
+        match tend_os::daemonize(sup.settings().umask).map_err(failed)? {
+            Daemon::Parent(parent) => {
+                return match parent.wait() {
+                    Ok(pid) => {
+                        println!(
+                            "tend is running in the background (pid {pid}); its log is {}\n\
+                             see it with `tend status`, stop it with `tend down`",
+                            log_dir.join("tend.log").display()
+                        );
+                        Ok(0)
+                    }
+                    Err(e) => Err(failed(format!("the daemon did not start: {e}"))),
+                };
+            }
+            Daemon::Child(ready) => {
+                if let Err(e) = tend_os::redirect_stdio_to(&log_dir.join("tend.log")) {
+                    let _ = ready.failed(&e.to_string());
+                    return Err(failed(e));
+                }
+                options.ready = Some(ready);
+            }
+        }
+    }
+    daemon::up(sup, options).map_err(|e| failed(format!("{e:#}")))
+}
+
+fn unknown_name(name: &str, sup: &Supervisor, path: &Path) -> Failure {
     let known: Vec<&str> = sup.processes().map(|(_, p)| p.name.as_str()).collect();
     Failure {
         code: EX_USAGE,
         message: format!(
             "no process or instance named {name:?} in {}; known processes: {} (an instance is NAME.N, or say `all`)",
             path.display(),
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         ),
     }
 }

@@ -320,6 +320,11 @@ shell = true
     let line = tend.wait_line("escaped", |l| l.contains("| escaped "));
     let escaped: i32 = line.rsplit(' ').next().unwrap().parse().unwrap();
     let _guard = KillOnDrop(escaped);
+    // The shell prints the PID as it forks; wait until the process has left the group.
+    eventually("the escaped process leads its own session", || {
+        std::fs::read_to_string(format!("/proc/{escaped}/stat"))
+            .is_ok_and(|stat| stat_field(&stat, 6) == Some(i64::from(escaped)))
+    });
     let asked = Instant::now();
     tend.signal(Signal::SIGTERM);
     assert_eq!(

@@ -15,6 +15,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::net::unix::pipe::Receiver;
 
+use tend_proto::Stream;
+use tokio::sync::broadcast;
+
+use super::control::LiveLine;
 use super::lines::LineSplitter;
 use super::logfile::LogFile;
 use super::output::Terminal;
@@ -36,30 +40,67 @@ pub struct Sink {
     log: Arc<Mutex<LogFile>>,
     terminal: Terminal,
     prefix: Arc<str>,
-    /// Splits lines for the terminal; `None` when the terminal shows no child output.
-    lines: Option<LineSplitter>,
+    /// Splits lines for the terminal and `logs -f`.
+    lines: LineSplitter,
+    /// Where `logs -f` clients listen.
+    live: LiveTap,
+}
+
+/// Where a drainer publishes its lines for `logs -f` clients.
+pub struct LiveTap {
+    /// The instance's name, such as `web.0`.
+    pub instance: Arc<str>,
+    /// Which of its pipes this drainer reads.
+    pub stream: Stream,
+    /// The channel the clients listen on.
+    pub sender: broadcast::Sender<Arc<LiveLine>>,
 }
 
 impl Sink {
-    /// A sink writing to `log` and showing lines on `terminal` behind `prefix`.
-    pub fn new(log: Arc<Mutex<LogFile>>, terminal: Terminal, prefix: Arc<str>) -> Self {
-        let lines = terminal
-            .shows_output()
-            .then(|| LineSplitter::new(TERMINAL_LINE_CAP));
+    /// A sink writing to `log`, showing lines on `terminal` behind `prefix`, and publishing
+    /// them to `live` while someone listens there.
+    pub fn new(
+        log: Arc<Mutex<LogFile>>,
+        terminal: Terminal,
+        prefix: Arc<str>,
+        live: LiveTap,
+    ) -> Self {
         Sink {
             log,
             terminal,
             prefix,
-            lines,
+            lines: LineSplitter::new(TERMINAL_LINE_CAP),
+            live,
         }
+    }
+
+    /// Shows one complete line: on the terminal, and to `logs -f` clients.
+    fn line(&self, line: &[u8]) {
+        self.terminal.child_line(&self.prefix, line);
+        let tap = &self.live;
+        if tap.sender.receiver_count() > 0 {
+            let _ = tap.sender.send(Arc::new(LiveLine {
+                instance: Arc::clone(&tap.instance),
+                stream: tap.stream,
+                line: line.into(),
+            }));
+        }
+    }
+
+    /// Whether anyone wants lines: the terminal, or a `logs -f` client.
+    fn wants_lines(&self) -> bool {
+        self.terminal.shows_output() || self.live.sender.receiver_count() > 0
     }
 
     /// Writes `data` to the log and the terminal; returns what the log refused, if anything.
     fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
-        if let Some(lines) = &mut self.lines {
-            let (terminal, prefix) = (&self.terminal, &self.prefix);
-            lines.feed(data, |line| terminal.child_line(prefix, line));
+        let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
+        if self.wants_lines() {
+            lines.feed(data, |line| self.line(line));
+        } else {
+            lines.skip(data);
         }
+        self.lines = lines;
         let mut rest = data;
         let result = self
             .log
@@ -101,10 +142,8 @@ impl Sink {
     }
 
     fn finish(&mut self) {
-        if let Some(lines) = &mut self.lines {
-            let (terminal, prefix) = (&self.terminal, &self.prefix);
-            lines.finish(|line| terminal.child_line(prefix, line));
-        }
+        let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
+        lines.finish(|line| self.line(line));
     }
 }
 

@@ -8,6 +8,8 @@ pub struct LineSplitter {
     cap: usize,
     /// A capped piece of the current line was already emitted: its newline ends no new line.
     cut: bool,
+    /// The start of the current line was skipped: drop the rest of it.
+    skipping: bool,
 }
 
 impl LineSplitter {
@@ -17,11 +19,31 @@ impl LineSplitter {
             partial: Vec::new(),
             cap: cap.max(1),
             cut: false,
+            skipping: false,
+        }
+    }
+
+    /// Passes over `data` without emitting anything (nobody wants lines now); a line that it
+    /// starts but does not end is dropped whole when feeding resumes, never half shown.
+    pub fn skip(&mut self, data: &[u8]) {
+        if let Some(&last) = data.last() {
+            self.partial.clear();
+            self.cut = false;
+            self.skipping = last != b'\n';
         }
     }
 
     /// Feeds `data`, calling `emit` with each line it completes.
     pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8])) {
+        if self.skipping {
+            match data.iter().position(|&b| b == b'\n') {
+                Some(newline) => {
+                    self.skipping = false;
+                    data = &data[newline + 1..];
+                }
+                None => return,
+            }
+        }
         while let Some(newline) = data.iter().position(|&b| b == b'\n') {
             let (line, rest) = (&data[..newline], &data[newline + 1..]);
             if self.partial.is_empty() {
@@ -47,7 +69,7 @@ impl LineSplitter {
 
     /// The stream ended: emits what is left of a last line without newline.
     pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
-        if !self.partial.is_empty() {
+        if !self.partial.is_empty() && !self.skipping {
             emit(&std::mem::take(&mut self.partial));
         }
     }
@@ -82,6 +104,27 @@ mod tests {
         assert_eq!(
             out,
             vec![b"a".to_vec(), b"bc".to_vec(), b"".to_vec(), b"d".to_vec()]
+        );
+    }
+
+    #[test]
+    fn a_line_begun_while_skipping_is_dropped_whole() {
+        let mut s = LineSplitter::new(100);
+        let mut out = Vec::new();
+        s.feed(b"seen\nhalf-", |l| out.push(l.to_vec()));
+        s.skip(b"skipped-middle");
+        s.feed(b"-rest\nnext\nlast", |l| out.push(l.to_vec()));
+        s.finish(|l| out.push(l.to_vec()));
+        assert_eq!(
+            out,
+            vec![b"seen".to_vec(), b"next".to_vec(), b"last".to_vec()]
+        );
+        s.skip(b"whole line\n");
+        s.feed(b"after\n", |l| out.push(l.to_vec()));
+        assert_eq!(
+            out.last(),
+            Some(&b"after".to_vec()),
+            "a skipped whole line leaves no trace"
         );
     }
 

@@ -291,7 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.0.log");
         let mut log = LogFile::open(path.clone(), spec(100, 50, false)).unwrap();
-        let mut expected = Vec::new();
+        let mut expected: Vec<u8> = Vec::new();
         for i in 0..200 {
             let line = format!("line {i} {}\n", "x".repeat(i % 17));
             expected.extend(line.as_bytes());

@@ -8,10 +8,12 @@
 //! its leader is tracked as a leftover and forgotten, on this same thread, as soon as tend
 //! reaps the orphan that was its last member.
 
+pub mod control;
 pub mod drain;
 pub mod lines;
 pub mod logfile;
 pub mod output;
+mod requests;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -22,25 +24,39 @@ use anyhow::{Context, Result};
 use tend_core::{
     Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, State, Supervisor, Target,
 };
+use tend_os::{LockError, LockFile, ReadySender};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use self::drain::{drain, Sink};
+use self::control::{ControlRequest, LiveLine, Reply};
+use self::drain::{drain, LiveTap, Sink};
 use self::logfile::LogFile;
 use self::output::Terminal;
+use self::requests::Waiter;
+use crate::paths::RuntimePaths;
 
 /// How long tend waits, once every run has ended, for pipes still held open by processes that
 /// left their group, before it exits anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// How many live lines may wait for a slow `tend logs -f` client before it misses some.
+const LIVE_BACKLOG: usize = 1024;
+
 /// What `tend up` was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct UpOptions {
     /// Instances to start; `None` starts the autostart processes.
     pub targets: Option<Vec<Target>>,
     /// Print only tend's own notices, not the children's lines.
     pub quiet: bool,
+    /// The config file, absolute: re-read by `reload`.
+    pub config: PathBuf,
+    /// The control socket and lock file.
+    pub paths: RuntimePaths,
+    /// In daemon mode: where to report that the daemon is ready, or why it failed.
+    pub ready: Option<ReadySender>,
 }
 
 /// A run the driver has spawned and not yet reaped.
@@ -71,6 +87,11 @@ struct InstanceLogs {
     stdout: Arc<Mutex<LogFile>>,
     stderr: Arc<Mutex<LogFile>>,
     prefix: Arc<str>,
+    /// The instance's name, for `logs -f`.
+    name: Arc<str>,
+    /// The spec and directory the files were opened for; a reload that changes them reopens.
+    spec: Arc<tend_core::ProcessSpec>,
+    dir: PathBuf,
 }
 
 struct Driver {
@@ -88,16 +109,36 @@ struct Driver {
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
     effects: VecDeque<Effect>,
+    /// Live lines for `logs -f` clients; drainers publish only while someone listens.
+    live: broadcast::Sender<Arc<LiveLine>>,
+    /// The config file, re-read by `reload` and SIGHUP.
+    config: PathBuf,
+    /// Requests waiting for their instances to reach the wanted state.
+    waiters: Vec<Waiter>,
+    /// The `reload` request being applied, answered by `Effect::Reloaded`.
+    reload_reply: Option<oneshot::Sender<Reply>>,
+    /// `down` requests, answered just before tend exits.
+    down_replies: Vec<oneshot::Sender<Reply>>,
+    /// A stop of everything was asked for (a second one kills at once).
+    shutdown_asked: bool,
 }
 
-/// Runs the supervisor in the foreground until it is told to stop; returns tend's exit code.
-pub fn run_foreground(sup: Supervisor, options: UpOptions) -> Result<u8> {
-    tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
-    tend_os::raise_nofile_limit().context("raising the open-files limit")?;
-    tend_os::set_child_subreaper().context("becoming a child subreaper")?;
-    let log_dir = &sup.settings().log_dir;
-    std::fs::create_dir_all(log_dir)
-        .with_context(|| format!("creating the log directory {}", log_dir.display()))?;
+/// Runs the supervisor until it is told to stop, serving the control socket; returns tend's
+/// exit code. In daemon mode (`options.ready`), success or failure of the start is reported
+/// to the waiting parent; every error before that is reported there too.
+pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
+    let ready = options.ready.take();
+    let started = start(&sup, &options);
+    let (lock, listener) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            if let Some(ready) = ready {
+                let _ = ready.failed(&format!("{e:#}"));
+            }
+            return Err(e);
+        }
+    };
+    let daemon = ready.is_some();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,8 +149,19 @@ pub fn run_foreground(sup: Supervisor, options: UpOptions) -> Result<u8> {
         .max()
         .unwrap_or(0)
         .max(4);
-    let (terminal, writer) = Terminal::start(width, options.quiet);
+    // A daemon's stdout is tend.log: tend's notices with timestamps, no children's lines.
+    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, daemon);
+    let socket = options.paths.socket.clone();
     let code = runtime.block_on(async {
+        let listener =
+            tokio::net::UnixListener::from_std(listener).context("serving the control socket")?;
+        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let hello = tend_proto::ServerHello::new(
+            format!("tend {}", env!("CARGO_PKG_VERSION")),
+            std::process::id(),
+            options.config.display().to_string(),
+        );
+        tokio::spawn(control::serve(listener, hello, commands_tx));
         let mut driver = Driver {
             sup,
             terminal,
@@ -120,21 +172,73 @@ pub fn run_foreground(sup: Supervisor, options: UpOptions) -> Result<u8> {
             logs: HashMap::new(),
             drainers: JoinSet::new(),
             effects: VecDeque::new(),
+            live: broadcast::channel(LIVE_BACKLOG).0,
+            config: options.config.clone(),
+            waiters: Vec::new(),
+            reload_reply: None,
+            down_replies: Vec::new(),
+            shutdown_asked: false,
         };
-        driver.run(options.targets).await
+        if let Some(ready) = ready {
+            ready
+                .ready()
+                .context("telling the parent the daemon is ready")?;
+        }
+        driver.terminal.notice(format!(
+            "tend {} (pid {}) is up; control socket {}",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            socket.display()
+        ));
+        driver.run(options.targets, commands).await
     });
+    // The socket goes first, so that no client connects to a tend that is gone.
+    let _ = std::fs::remove_file(&socket);
+    drop(lock);
     writer.finish();
     code
 }
 
+/// Everything before the runtime: process-wide settings, the log directory, the lock that
+/// makes this the only tend of its config, and the control socket.
+fn start(
+    sup: &Supervisor,
+    options: &UpOptions,
+) -> Result<(LockFile, std::os::unix::net::UnixListener)> {
+    tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
+    tend_os::raise_nofile_limit().context("raising the open-files limit")?;
+    tend_os::set_child_subreaper().context("becoming a child subreaper")?;
+    let log_dir = &sup.settings().log_dir;
+    std::fs::create_dir_all(log_dir)
+        .with_context(|| format!("creating the log directory {}", log_dir.display()))?;
+    let lock = match LockFile::acquire(&options.paths.lock) {
+        Ok(lock) => lock,
+        Err(LockError::Held { pid }) => anyhow::bail!(
+            "tend is already running for {}{}; see it with `tend status -c {0}`, stop it with `tend down -c {0}`",
+            options.config.display(),
+            pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        ),
+        Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
+    };
+    let listener =
+        tend_os::bind_listener(&options.paths.socket).context("opening the control socket")?;
+    listener
+        .set_nonblocking(true)
+        .context("making the control socket non-blocking")?;
+    Ok((lock, listener))
+}
+
 impl Driver {
-    async fn run(&mut self, targets: Option<Vec<Target>>) -> Result<u8> {
+    async fn run(
+        &mut self,
+        targets: Option<Vec<Target>>,
+        mut commands: mpsc::UnboundedReceiver<ControlRequest>,
+    ) -> Result<u8> {
         // Signal streams first: an exit or a Ctrl+C from now on is never missed.
         let mut sigchld = signal(SignalKind::child()).context("listening for SIGCHLD")?;
         let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut sighup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
-        let mut shutdown_asked = false;
 
         self.feed(Input::Up(targets));
         while !(self.exit_requested && self.leftovers.is_empty()) {
@@ -142,21 +246,47 @@ impl Driver {
             tokio::select! {
                 biased;
                 Some(()) = sigchld.recv() => self.reap(),
-                Some(()) = sigint.recv() => self.shutdown(&mut shutdown_asked, "SIGINT"),
-                Some(()) = sigterm.recv() => self.shutdown(&mut shutdown_asked, "SIGTERM"),
+                Some(()) = sigint.recv() => self.shutdown("SIGINT"),
+                Some(()) = sigterm.recv() => self.shutdown("SIGTERM"),
                 Some(()) = sighup.recv() => {
-                    self.terminal.notice("SIGHUP received; reloading comes with the control socket, so nothing changes".into());
+                    self.terminal.notice("SIGHUP received: reloading the config".into());
+                    self.reload(None);
                 }
+                Some(command) = commands.recv() => self.command(command),
                 () = sleep_until(deadline) => self.tick(),
             }
+            self.check_waiters();
         }
         self.finish_output().await;
+        self.answer_down().await;
         Ok(0)
     }
 
-    fn shutdown(&mut self, asked: &mut bool, name: &str) {
-        let force = *asked;
-        *asked = true;
+    /// Answers every `down` request now that everything has stopped, and gives the
+    /// connections a moment to write the answers before the process exits.
+    async fn answer_down(&mut self) {
+        let mut written = Vec::new();
+        for reply in self.down_replies.drain(..) {
+            let (tx, rx) = oneshot::channel();
+            let answer = tend_proto::Answer::Ok(tend_proto::Done {}.into());
+            if reply
+                .send(Reply::Final {
+                    answer,
+                    written: tx,
+                })
+                .is_ok()
+            {
+                written.push(rx);
+            }
+        }
+        for rx in written {
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        }
+    }
+
+    fn shutdown(&mut self, name: &str) {
+        let force = self.shutdown_asked;
+        self.shutdown_asked = true;
         if force {
             self.terminal
                 .notice(format!("{name} again: killing every process group now"));
@@ -308,7 +438,7 @@ impl Driver {
                     let text = self.describe(&notice);
                     self.terminal.notice(text);
                 }
-                Effect::Reloaded(_) => {}
+                Effect::Reloaded(summary) => self.reloaded(summary),
                 Effect::Exit => {
                     // Every leader is gone; groups still draining get until their deadline.
                     self.exit_requested = true;
@@ -355,11 +485,20 @@ impl Driver {
             },
         );
         self.by_run.insert(run, pid);
-        for (fd, file) in [(child.stdout, &logs.stdout), (child.stderr, &logs.stderr)] {
+        let pipes = [
+            (child.stdout, &logs.stdout, tend_proto::Stream::Stdout),
+            (child.stderr, &logs.stderr, tend_proto::Stream::Stderr),
+        ];
+        for (fd, file, stream) in pipes {
             let sink = Sink::new(
                 Arc::clone(file),
                 self.terminal.clone(),
                 Arc::clone(&logs.prefix),
+                LiveTap {
+                    instance: Arc::clone(&logs.name),
+                    stream,
+                    sender: self.live.clone(),
+                },
             );
             match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
                 Ok(pipe) => {
@@ -382,11 +521,13 @@ impl Driver {
         instance: InstanceId,
         spec: &tend_core::ProcessSpec,
     ) -> Result<InstanceLogs> {
+        let dir = &self.sup.settings().log_dir;
         if let Some(logs) = self.logs.get(&instance) {
-            return Ok(logs.clone());
+            if std::ptr::eq(&*logs.spec, spec) && logs.dir == *dir {
+                return Ok(logs.clone());
+            }
         }
         let name = self.sup.instance_name(instance);
-        let dir = &self.sup.settings().log_dir;
         let open = |file: PathBuf| {
             LogFile::open(file.clone(), spec.log)
                 .map(|f| Arc::new(Mutex::new(f)))
@@ -396,6 +537,13 @@ impl Driver {
             stdout: open(dir.join(format!("{name}.log")))?,
             stderr: open(dir.join(format!("{name}.err.log")))?,
             prefix: self.terminal.prefix(&spec.name, &name),
+            name: name.as_str().into(),
+            spec: self
+                .sup
+                .process(instance.process)
+                .cloned()
+                .context("the process of a spawn is supervised")?,
+            dir: dir.clone(),
         };
         self.logs.insert(instance, logs.clone());
         Ok(logs)

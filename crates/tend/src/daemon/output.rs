@@ -39,13 +39,13 @@ pub struct TerminalWriter {
 
 impl Terminal {
     /// Starts the writer thread. `width` is the longest instance name, for alignment;
-    /// with `quiet`, only notices are printed.
-    pub fn start(width: usize, quiet: bool) -> (Terminal, TerminalWriter) {
+    /// with `quiet`, only notices are printed; with `timestamps`, each notice starts with the
+    /// time (for tend.log in daemon mode).
+    pub fn start(width: usize, quiet: bool, timestamps: bool) -> (Terminal, TerminalWriter) {
         let (tx, rx) = mpsc::sync_channel::<Line>(BACKLOG);
         let dropped = Arc::new(AtomicU64::new(0));
         let stdout = io::stdout();
-        let colour =
-            stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let colour = colour_wanted();
         let seen = Arc::clone(&dropped);
         let tend_prefix = paint(&format!("{:width$} |", "tend"), "1", colour);
         let thread = thread::Builder::new()
@@ -65,6 +65,10 @@ impl Terminal {
                             buf.push(b' ');
                             buf.extend_from_slice(&text);
                             buf.push(b'\n');
+                        }
+                        Line::Notice(text) if timestamps => {
+                            let now = super::logfile::rfc3339_millis(std::time::SystemTime::now());
+                            let _ = writeln!(buf, "{now} {text}");
                         }
                         Line::Notice(text) => {
                             let _ = writeln!(buf, "{tend_prefix} {text}");
@@ -91,7 +95,7 @@ impl Terminal {
 
     /// The coloured, aligned prefix `name.N |` of an instance of process `process`.
     pub fn prefix(&self, process: &str, instance: &str) -> Arc<str> {
-        let colour = COLOURS[stable_hash(process) % COLOURS.len()];
+        let colour = colour_of(process);
         paint(
             &format!("{instance:w$} |", w = self.width),
             colour,
@@ -137,12 +141,23 @@ impl TerminalWriter {
     }
 }
 
-fn paint(text: &str, colour: &str, on: bool) -> String {
+/// `text` in the ANSI colour `colour` when `on`.
+pub fn paint(text: &str, colour: &str, on: bool) -> String {
     if on {
         format!("\x1b[{colour}m{text}\x1b[0m")
     } else {
         text.to_owned()
     }
+}
+
+/// The colour of a process's prefix: the same for a name in every run and every command.
+pub fn colour_of(process: &str) -> &'static str {
+    COLOURS[stable_hash(process) % COLOURS.len()]
+}
+
+/// Whether to colour what goes to stdout: a terminal, and no `NO_COLOR`.
+pub fn colour_wanted() -> bool {
+    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// FNV-1a: stable across runs and builds, unlike `DefaultHasher`.

@@ -1,0 +1,269 @@
+//! The client side of tend's control plane: the verbs `status`, `start`, `stop`, `restart`,
+//! `signal`, `logs`, `reload` and `down`, run against the supervisor of a config over its
+//! control socket (newline-delimited JSON, see docs/protocol.md).
+//!
+//! This module owns what the user sees of those verbs: what they print on stdout, the
+//! `tend: ...` messages on stderr, and the exit code. [`conn`] speaks the protocol over a
+//! blocking [`std::os::unix::net::UnixStream`], [`render`] formats answers for people and
+//! [`verbs`] puts the two together, one function per verb.
+//!
+//! Exit codes (PRODUCT.md): 0 ok, 1 an operation failed, 2 usage error, 3 no supervisor
+//! running, 78 a `reload` found a bad config.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use tend_proto::{ErrorBody, ErrorCode};
+
+use crate::daemon::output::colour_wanted;
+use crate::paths::RuntimePaths;
+
+mod conn;
+mod render;
+mod verbs;
+
+#[cfg(test)]
+mod tests;
+
+/// Exit code: everything asked was done.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a requested operation failed (or the conversation with the supervisor did).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code: a usage error (a name that does not exist, a request that makes no sense).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: no supervisor is running for the config.
+pub const EXIT_NOT_RUNNING: u8 = 3;
+/// Exit code: `reload` found a bad config file (sysexits' EX_CONFIG); nothing was changed.
+pub const EXIT_CONFIG: u8 = 78;
+
+/// A client verb and its arguments, as the command line gave them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientVerb {
+    /// `tend status [--json] [NAME...]`: the state of each instance (all when no names).
+    Status {
+        /// Print the instances as the stable JSON array instead of a table.
+        json: bool,
+        /// Processes or instances; empty for all.
+        names: Vec<String>,
+    },
+    /// `tend start [--no-wait] NAME...`.
+    Start {
+        /// Processes, instances or `all`.
+        names: Vec<String>,
+        /// Return once they run (false with `--no-wait`).
+        wait: bool,
+    },
+    /// `tend stop [--no-wait] NAME...`.
+    Stop {
+        /// Processes, instances or `all`.
+        names: Vec<String>,
+        /// Return once they stopped (false with `--no-wait`).
+        wait: bool,
+    },
+    /// `tend restart [--no-wait] NAME...`.
+    Restart {
+        /// Processes, instances or `all`.
+        names: Vec<String>,
+        /// Return once they run again (false with `--no-wait`).
+        wait: bool,
+    },
+    /// `tend signal SIGNAL NAME...`: a signal to the process group of each named instance.
+    Signal {
+        /// The signal's name, with or without `SIG`, in any case.
+        signal: String,
+        /// Processes, instances or `all`.
+        names: Vec<String>,
+    },
+    /// `tend logs [-f] [-n N] [NAME...]`: past lines, then with `follow` new ones.
+    Logs {
+        /// Keep printing new lines until the supervisor closes or the user interrupts.
+        follow: bool,
+        /// How many past lines per instance and stream.
+        lines: u32,
+        /// Processes or instances; empty for all.
+        names: Vec<String>,
+    },
+    /// `tend reload`: re-read the config and apply the difference.
+    Reload,
+    /// `tend down`: stop everything and exit the supervisor; returns once it is gone.
+    Down,
+}
+
+/// Runs one verb against the supervisor of `config` (absolute path) at `paths.socket`; prints
+/// results to stdout and errors to stderr (`tend: ...`); returns the process exit code.
+///
+/// Colour (the `name |` prefix of log lines) is on when stdout is a terminal and `NO_COLOR` is
+/// not set. A stdout closed by its reader (`tend logs | head`) ends the verb quietly with 0.
+pub fn run(verb: ClientVerb, config: &Path, paths: &RuntimePaths) -> u8 {
+    let stdout = io::stdout();
+    let stderr = io::stderr();
+    let colour = colour_wanted();
+    run_with(
+        verb,
+        config,
+        paths,
+        &mut stdout.lock(),
+        &mut stderr.lock(),
+        colour,
+    )
+}
+
+/// [`run`] with its output streams and colour choice passed in, so tests can capture them.
+pub(crate) fn run_with(
+    verb: ClientVerb,
+    config: &Path,
+    paths: &RuntimePaths,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    colour: bool,
+) -> u8 {
+    let result = verbs::run(verb, config, &paths.socket, out, colour)
+        .and_then(|()| out.flush().map_err(stdout_failure));
+    match result {
+        Ok(()) | Err(Failure::StdoutClosed) => EXIT_OK,
+        Err(Failure::Report { code, message }) => {
+            // If stderr is gone too, there is nobody left to tell.
+            let _ = writeln!(err, "tend: {message}");
+            code
+        }
+    }
+}
+
+/// Why a verb ended early.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Tell the user `tend: {message}` on stderr and exit with `code`.
+    Report {
+        /// The exit code.
+        code: u8,
+        /// What went wrong, where, and what to do next.
+        message: String,
+    },
+    /// Whoever read stdout has closed it (EPIPE): stop quietly, a success.
+    StdoutClosed,
+}
+
+impl Failure {
+    /// A failure to report with `code`.
+    pub(crate) fn report(code: u8, message: impl Into<String>) -> Failure {
+        Failure::Report {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// The failure for an error writing to stdout: a broken pipe ends quietly, anything else is
+/// reported.
+pub(crate) fn stdout_failure(e: io::Error) -> Failure {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Failure::StdoutClosed
+    } else {
+        Failure::report(EXIT_FAILED, format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// The exit code for an error the supervisor answered with.
+pub fn exit_code(code: ErrorCode) -> u8 {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::UnknownName => EXIT_USAGE,
+        ErrorCode::Config => EXIT_CONFIG,
+        ErrorCode::ProtocolMismatch
+        | ErrorCode::LineTooLong
+        | ErrorCode::Failed
+        | ErrorCode::ShuttingDown
+        | ErrorCode::PermissionDenied => EXIT_FAILED,
+    }
+}
+
+/// The failure for an error the supervisor answered with: its message, with the known names
+/// added for `unknown_name` when the message does not list them already.
+pub(crate) fn error_failure(error: ErrorBody) -> Failure {
+    let code = exit_code(error.code);
+    let mut message = error.message;
+    let known = error.known.filter(|_| error.code == ErrorCode::UnknownName);
+    if let Some(known) = known {
+        if known.is_empty() {
+            message.push_str("; the config has no processes");
+        } else if !known.iter().all(|name| message.contains(name.as_str())) {
+            message.push_str(&format!("; known: {}", known.join(", ")));
+        }
+    }
+    Failure::report(code, message)
+}
+
+#[cfg(test)]
+mod unit_tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_has_its_exit_code() {
+        let expect = |code: ErrorCode| match code {
+            ErrorCode::UnknownName | ErrorCode::BadRequest => 2,
+            ErrorCode::Config => 78,
+            _ => 1,
+        };
+        for &code in ErrorCode::ALL {
+            assert_eq!(exit_code(code), expect(code), "{code}");
+        }
+        assert_eq!(exit_code(ErrorCode::Failed), EXIT_FAILED);
+        assert_eq!(exit_code(ErrorCode::ShuttingDown), EXIT_FAILED);
+        assert_eq!(exit_code(ErrorCode::ProtocolMismatch), EXIT_FAILED);
+        assert_eq!(exit_code(ErrorCode::PermissionDenied), EXIT_FAILED);
+    }
+
+    #[test]
+    fn unknown_names_come_with_the_known_ones() {
+        let listed = ErrorBody::unknown_name(
+            "no process or instance named \"wbe\"; known processes: web, worker",
+            vec!["web".into(), "worker".into()],
+        );
+        assert_eq!(
+            error_failure(listed),
+            Failure::report(
+                EXIT_USAGE,
+                "no process or instance named \"wbe\"; known processes: web, worker"
+            )
+        );
+        let bare = ErrorBody::unknown_name(
+            "no process named 'wbe'",
+            vec!["web".into(), "worker".into()],
+        );
+        assert_eq!(
+            error_failure(bare),
+            Failure::report(EXIT_USAGE, "no process named 'wbe'; known: web, worker")
+        );
+        let none = ErrorBody::unknown_name("no process named 'x'", vec![]);
+        assert_eq!(
+            error_failure(none),
+            Failure::report(
+                EXIT_USAGE,
+                "no process named 'x'; the config has no processes"
+            )
+        );
+    }
+
+    #[test]
+    fn config_errors_keep_the_servers_message() {
+        let error = ErrorBody::new(ErrorCode::Config, "/p/tend.toml:3:5: `comand`: unknown key");
+        assert_eq!(
+            error_failure(error),
+            Failure::report(EXIT_CONFIG, "/p/tend.toml:3:5: `comand`: unknown key")
+        );
+    }
+
+    #[test]
+    fn only_a_broken_pipe_on_stdout_is_quiet() {
+        assert_eq!(
+            stdout_failure(io::ErrorKind::BrokenPipe.into()),
+            Failure::StdoutClosed
+        );
+        assert!(matches!(
+            stdout_failure(io::Error::other("disk full")),
+            Failure::Report {
+                code: EXIT_FAILED,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,348 @@
+//! How the client verbs show the supervisor's answers to people: the `status` table, the
+//! one-line summaries of `start`/`stop`/`restart`, `signal` and `reload`, and the `name |`
+//! prefix of log lines.
+//!
+//! Everything here is pure (values in, text out), so that the formats are tested without a
+//! socket. The JSON of `status --json` is not made here: it is the protocol's own encoding.
+
+use std::fmt::Write as _;
+
+use tend_core::Signal;
+use tend_proto::{InstanceStatus, LastExit, LogLine, Reloaded, State};
+
+use crate::daemon::output::{colour_of, paint};
+
+/// What a table shows for a value that does not exist (no pid, not running, no exit yet).
+const NONE: &str = "-";
+
+/// The header of the `status` table.
+const HEADER: [&str; 6] = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"];
+
+/// The `tend status` table: a header, then one row per instance, columns aligned and two
+/// spaces apart, with no trailing blanks.
+///
+/// ```text
+/// NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
+/// web.0  running  1234  5m02s   0         -
+/// db.0   backoff  -     -       3         1
+/// ```
+pub fn status_table(instances: &[InstanceStatus]) -> String {
+    let rows: Vec<[String; 6]> = instances.iter().map(status_row).collect();
+    let mut widths = HEADER.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    push_row(&mut text, &HEADER.map(str::to_owned), &widths);
+    for row in &rows {
+        push_row(&mut text, row, &widths);
+    }
+    text
+}
+
+/// The cells of one instance's row.
+fn status_row(status: &InstanceStatus) -> [String; 6] {
+    [
+        status.name.clone(),
+        status.state.to_string(),
+        status
+            .pid
+            .map_or_else(|| NONE.to_owned(), |pid| pid.to_string()),
+        uptime(status.uptime_ms),
+        status.restarts.to_string(),
+        last_exit(status.last_exit.as_ref()),
+    ]
+}
+
+/// Appends one row, each cell but the last padded to its column's width.
+fn push_row(text: &mut String, cells: &[String; 6], widths: &[usize; 6]) {
+    let last = cells.len() - 1;
+    for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+        if i == last {
+            text.push_str(cell);
+        } else {
+            let pad = width - cell.chars().count();
+            let _ = write!(text, "{cell}{:pad$}  ", "");
+        }
+    }
+    text.push('\n');
+}
+
+/// A run's age for people: `45s`, `5m02s`, `2h03m`, `3d04h` (two units at most, the second
+/// zero-padded); `-` when no run is live.
+pub fn uptime(ms: Option<u64>) -> String {
+    let Some(ms) = ms else {
+        return NONE.to_owned();
+    };
+    let secs = ms / 1000;
+    let (mins, hours, days) = (secs / 60, secs / 3600, secs / 86_400);
+    if days > 0 {
+        format!("{days}d{:02}h", hours % 24)
+    } else if hours > 0 {
+        format!("{hours}h{:02}m", mins % 60)
+    } else if mins > 0 {
+        format!("{mins}m{:02}s", secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// How the previous run ended: its exit code (`0`, `1`), the signal that killed it
+/// (`SIGKILL`), `spawn: <reason>` when it could not be started, or `-` when no run has ended.
+pub fn last_exit(exit: Option<&LastExit>) -> String {
+    match exit {
+        None => NONE.to_owned(),
+        Some(LastExit::Code(code)) => code.to_string(),
+        Some(LastExit::Signal(signal)) => signal.clone(),
+        Some(LastExit::SpawnError(reason)) => format!("spawn: {reason}"),
+    }
+}
+
+/// One instance after `start`, `stop` or `restart`: `web.0 running (pid 1234)`,
+/// `web.0 stopped`, `web.0 failed (last exit 1)`.
+pub fn instance_line(status: &InstanceStatus) -> String {
+    let detail = match (status.pid, &status.last_exit) {
+        (Some(pid), _) => format!(" (pid {pid})"),
+        (None, Some(exit)) if ended_badly(status.state) => {
+            format!(" (last exit {})", last_exit(Some(exit)))
+        }
+        (None, _) => String::new(),
+    };
+    format!("{} {}{detail}", status.name, status.state)
+}
+
+/// States in which the last exit explains what the user sees.
+fn ended_badly(state: State) -> bool {
+    matches!(state, State::Backoff | State::Exited | State::Failed)
+}
+
+/// The answer to `signal`: `sent SIGUSR1 to web.0, web.1`. `signal` is shown by its canonical
+/// name when tend knows it (`usr1` → `SIGUSR1`), as typed otherwise.
+pub fn signal_summary(signal: &str, signalled: &[String]) -> String {
+    let name = signal
+        .parse::<Signal>()
+        .map_or_else(|_| signal.to_owned(), |s| s.name().to_owned());
+    if signalled.is_empty() {
+        format!("sent {name} to nothing: none of the named instances has a live process")
+    } else {
+        format!("sent {name} to {}", signalled.join(", "))
+    }
+}
+
+/// The answer to `reload`, in one sentence:
+/// `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`. The names of added,
+/// changed and removed processes follow their count when there are any; unchanged ones are
+/// only counted.
+pub fn reload_summary(reloaded: &Reloaded) -> String {
+    format!(
+        "reloaded: {}, {}, {}, {} unchanged",
+        counted("added", &reloaded.added),
+        counted("changed", &reloaded.changed),
+        counted("removed", &reloaded.removed),
+        reloaded.unchanged.len(),
+    )
+}
+
+/// `2 added (db, cache)`, or `0 added`.
+fn counted(what: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        format!("0 {what}")
+    } else {
+        format!("{} {what} ({})", names.len(), names.join(", "))
+    }
+}
+
+/// One log line as `tend logs` prints it, without newline: `web.0 | text`, the prefix in its
+/// process's colour (the same as `tend up`'s) when `colour`.
+pub fn log_line(line: &LogLine, colour: bool) -> String {
+    let prefix = paint(
+        &format!("{} |", line.instance),
+        colour_of(process_of(&line.instance)),
+        colour,
+    );
+    format!("{prefix} {}", line.line)
+}
+
+/// The process of an instance name: `web` for `web.0`; a name without a numeric `.N` suffix
+/// (such as tend's own `tend`) is its own process.
+pub fn process_of(instance: &str) -> &str {
+    match instance.rsplit_once('.') {
+        Some((process, index))
+            if !process.is_empty()
+                && !index.is_empty()
+                && index.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            process
+        }
+        _ => instance,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tend_proto::Stream;
+
+    fn status(
+        name: &str,
+        state: State,
+        pid: Option<u32>,
+        uptime_ms: Option<u64>,
+    ) -> InstanceStatus {
+        InstanceStatus {
+            name: name.to_owned(),
+            process: process_of(name).to_owned(),
+            instance: 0,
+            state,
+            pid,
+            uptime_ms,
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+
+    #[test]
+    fn uptimes_switch_units_at_their_boundaries() {
+        let secs = |s: u64| uptime(Some(s * 1000));
+        assert_eq!(uptime(None), "-");
+        assert_eq!(uptime(Some(0)), "0s");
+        assert_eq!(uptime(Some(999)), "0s");
+        assert_eq!(secs(45), "45s");
+        assert_eq!(secs(59), "59s");
+        assert_eq!(secs(60), "1m00s");
+        assert_eq!(secs(302), "5m02s");
+        assert_eq!(secs(3599), "59m59s");
+        assert_eq!(secs(3600), "1h00m");
+        assert_eq!(secs(2 * 3600 + 3 * 60 + 59), "2h03m");
+        assert_eq!(secs(86_399), "23h59m");
+        assert_eq!(secs(86_400), "1d00h");
+        assert_eq!(secs(3 * 86_400 + 4 * 3600 + 59 * 60), "3d04h");
+        assert_eq!(secs(400 * 86_400), "400d00h");
+    }
+
+    #[test]
+    fn last_exits_render_each_kind() {
+        assert_eq!(last_exit(None), "-");
+        assert_eq!(last_exit(Some(&LastExit::Code(0))), "0");
+        assert_eq!(last_exit(Some(&LastExit::Code(1))), "1");
+        assert_eq!(last_exit(Some(&LastExit::Code(-1))), "-1");
+        assert_eq!(
+            last_exit(Some(&LastExit::Signal("SIGKILL".into()))),
+            "SIGKILL"
+        );
+        assert_eq!(
+            last_exit(Some(&LastExit::SpawnError(
+                "No such file or directory".into()
+            ))),
+            "spawn: No such file or directory"
+        );
+    }
+
+    #[test]
+    fn the_table_aligns_columns_and_shows_dashes() {
+        let mut web = status("web.0", State::Running, Some(1234), Some(302_000));
+        web.restarts = 12;
+        let mut db = status("database.0", State::Backoff, None, None);
+        db.last_exit = Some(LastExit::Signal("SIGKILL".into()));
+        let table = status_table(&[web, db]);
+        let expected = "\
+NAME        STATE    PID   UPTIME  RESTARTS  LAST EXIT
+web.0       running  1234  5m02s   12        -
+database.0  backoff  -     -       0         SIGKILL
+";
+        assert_eq!(table, expected);
+        assert!(table.lines().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn an_empty_table_is_its_header() {
+        assert_eq!(
+            status_table(&[]),
+            "NAME  STATE  PID  UPTIME  RESTARTS  LAST EXIT\n"
+        );
+    }
+
+    #[test]
+    fn instance_lines_say_pid_or_why_it_ended() {
+        assert_eq!(
+            instance_line(&status("web.0", State::Running, Some(1234), Some(1))),
+            "web.0 running (pid 1234)"
+        );
+        let mut stopped = status("web.0", State::Stopped, None, None);
+        stopped.last_exit = Some(LastExit::Signal("SIGTERM".into()));
+        assert_eq!(instance_line(&stopped), "web.0 stopped");
+        let mut failed = status("web.1", State::Failed, None, None);
+        failed.last_exit = Some(LastExit::Code(1));
+        assert_eq!(instance_line(&failed), "web.1 failed (last exit 1)");
+    }
+
+    #[test]
+    fn the_reload_summary_names_what_moved() {
+        let reloaded = Reloaded {
+            added: vec!["db".into()],
+            removed: vec![],
+            changed: vec!["web".into()],
+            unchanged: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(
+            reload_summary(&reloaded),
+            "reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged"
+        );
+        let nothing = Reloaded::default();
+        assert_eq!(
+            reload_summary(&nothing),
+            "reloaded: 0 added, 0 changed, 0 removed, 0 unchanged"
+        );
+        let removed = Reloaded {
+            removed: vec!["x".into(), "y".into()],
+            ..Reloaded::default()
+        };
+        assert_eq!(
+            reload_summary(&removed),
+            "reloaded: 0 added, 0 changed, 2 removed (x, y), 0 unchanged"
+        );
+    }
+
+    #[test]
+    fn the_signal_summary_uses_canonical_names() {
+        let names = vec!["web.0".to_owned(), "web.1".to_owned()];
+        assert_eq!(
+            signal_summary("usr1", &names),
+            "sent SIGUSR1 to web.0, web.1"
+        );
+        assert_eq!(
+            signal_summary("SIGHUP", &names[..1]),
+            "sent SIGHUP to web.0"
+        );
+        assert_eq!(signal_summary("RTMIN", &names[..1]), "sent RTMIN to web.0");
+        assert!(signal_summary("TERM", &[]).starts_with("sent SIGTERM to nothing"));
+    }
+
+    #[test]
+    fn log_lines_get_a_prefix_coloured_by_process() {
+        let line = LogLine {
+            instance: "web.0".into(),
+            stream: Stream::Stdout,
+            line: "Serving HTTP".into(),
+        };
+        assert_eq!(log_line(&line, false), "web.0 | Serving HTTP");
+        let painted = log_line(&line, true);
+        assert_eq!(
+            painted,
+            format!("\x1b[{}mweb.0 |\x1b[0m Serving HTTP", colour_of("web"))
+        );
+    }
+
+    #[test]
+    fn instance_names_map_to_their_process() {
+        assert_eq!(process_of("web.0"), "web");
+        assert_eq!(process_of("web.12"), "web");
+        assert_eq!(process_of("api.v2.3"), "api.v2");
+        assert_eq!(process_of("tend"), "tend");
+        assert_eq!(process_of("web."), "web.");
+        assert_eq!(process_of("web.x"), "web.x");
+        assert_eq!(process_of(".1"), ".1");
+    }
+}

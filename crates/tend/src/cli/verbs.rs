@@ -1,0 +1,180 @@
+//! One function per client verb: the request it sends, the answer it expects, and what it
+//! prints on stdout. Failures go back to [`super::run_with`], which reports them.
+
+use std::io::Write;
+use std::path::Path;
+
+use tend_proto::{
+    encode, Answer, InstanceStatus, LogsArgs, NoArgs, OkBody, Request, SignalArgs, StatusArgs,
+    TargetArgs,
+};
+
+use super::conn::Connection;
+use super::{error_failure, render, stdout_failure, ClientVerb, Failure};
+
+/// Runs `verb` against the supervisor of `config` at `socket`, printing to `out`.
+pub fn run(
+    verb: ClientVerb,
+    config: &Path,
+    socket: &Path,
+    out: &mut dyn Write,
+    colour: bool,
+) -> Result<(), Failure> {
+    let mut conn = Connection::open(config, socket)?;
+    match verb {
+        ClientVerb::Status { json, names } => status(&mut conn, config, json, names, out),
+        ClientVerb::Start { names, wait } => targets(
+            &mut conn,
+            "start",
+            Request::Start(TargetArgs { names, wait }),
+            out,
+        ),
+        ClientVerb::Stop { names, wait } => targets(
+            &mut conn,
+            "stop",
+            Request::Stop(TargetArgs { names, wait }),
+            out,
+        ),
+        ClientVerb::Restart { names, wait } => targets(
+            &mut conn,
+            "restart",
+            Request::Restart(TargetArgs { names, wait }),
+            out,
+        ),
+        ClientVerb::Signal { signal, names } => signal_verb(&mut conn, signal, names, out),
+        ClientVerb::Logs {
+            follow,
+            lines,
+            names,
+        } => logs(
+            &mut conn,
+            LogsArgs {
+                names,
+                lines,
+                follow,
+            },
+            out,
+            colour,
+        ),
+        ClientVerb::Reload => reload(&mut conn, out),
+        ClientVerb::Down => down(&mut conn, out),
+    }
+}
+
+/// Writes one line to stdout.
+fn say(out: &mut dyn Write, text: &str) -> Result<(), Failure> {
+    writeln!(out, "{text}").map_err(stdout_failure)
+}
+
+/// `status`: the table, or with `json` the `instances` array as one compact JSON document
+/// followed by a newline (the stable format of docs/protocol.md, `[]` when there are none).
+fn status(
+    conn: &mut Connection,
+    config: &Path,
+    json: bool,
+    names: Vec<String>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let id = conn.send(Request::Status(StatusArgs { names }))?;
+    let instances = expect_instances(conn, id, "status")?;
+    if json {
+        out.write_all(&encode(&instances)).map_err(stdout_failure)
+    } else if instances.is_empty() {
+        say(out, &format!("no processes in {}", config.display()))
+    } else {
+        out.write_all(render::status_table(&instances).as_bytes())
+            .map_err(stdout_failure)
+    }
+}
+
+/// `start`, `stop`, `restart`: one line per instance, such as `web.0 running (pid 1234)`.
+fn targets(
+    conn: &mut Connection,
+    verb: &str,
+    request: Request,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let id = conn.send(request)?;
+    for instance in expect_instances(conn, id, verb)? {
+        say(out, &render::instance_line(&instance))?;
+    }
+    Ok(())
+}
+
+/// `signal`: `sent SIGUSR1 to web.0, web.1`.
+fn signal_verb(
+    conn: &mut Connection,
+    signal: String,
+    names: Vec<String>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let id = conn.send(Request::Signal(SignalArgs {
+        signal: signal.clone(),
+        names,
+    }))?;
+    match conn.ok(id)? {
+        OkBody::Signalled(signalled) => {
+            say(out, &render::signal_summary(&signal, &signalled.signalled))
+        }
+        other => Err(wrong_body(conn, "signal", &other)),
+    }
+}
+
+/// `logs`: each line as `web.0 | text` until the terminal `ok`, or with `follow` until the
+/// supervisor closes the connection (or the user interrupts).
+fn logs(
+    conn: &mut Connection,
+    args: LogsArgs,
+    out: &mut dyn Write,
+    colour: bool,
+) -> Result<(), Failure> {
+    let follow = args.follow;
+    let id = conn.send(Request::Logs(args))?;
+    loop {
+        match conn.next(id)? {
+            Some(Answer::Log(line)) => say(out, &render::log_line(&line, colour))?,
+            Some(Answer::Ok(_)) => return Ok(()),
+            Some(Answer::Error(error)) => return Err(error_failure(error)),
+            None if follow => return Ok(()),
+            None => return Err(conn.closed_early()),
+        }
+    }
+}
+
+/// `reload`: `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`.
+fn reload(conn: &mut Connection, out: &mut dyn Write) -> Result<(), Failure> {
+    let id = conn.send(Request::Reload(NoArgs {}))?;
+    match conn.ok(id)? {
+        OkBody::Reloaded(reloaded) => say(out, &render::reload_summary(&reloaded)),
+        other => Err(wrong_body(conn, "reload", &other)),
+    }
+}
+
+/// `down`: waits for the `ok` (everything has stopped), then for the supervisor to close the
+/// connection as it exits, so that the command returns only once it is gone.
+fn down(conn: &mut Connection, out: &mut dyn Write) -> Result<(), Failure> {
+    let id = conn.send(Request::Down(NoArgs {}))?;
+    conn.ok(id)?;
+    conn.wait_closed();
+    say(out, "tend stopped")
+}
+
+/// The `instances` of an `ok` answer to request `id`.
+fn expect_instances(
+    conn: &mut Connection,
+    id: u64,
+    what: &str,
+) -> Result<Vec<InstanceStatus>, Failure> {
+    match conn.ok(id)? {
+        OkBody::Instances(instances) => Ok(instances.instances),
+        other => Err(wrong_body(conn, what, &other)),
+    }
+}
+
+/// The failure for an `ok` whose payload is not the one the request gets.
+fn wrong_body(conn: &Connection, what: &str, body: &OkBody) -> Failure {
+    conn.failure(format!(
+        "the supervisor's answer to {what} is not the expected one: {}",
+        String::from_utf8_lossy(&encode(body)).trim_end()
+    ))
+}

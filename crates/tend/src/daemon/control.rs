@@ -1,0 +1,387 @@
+//! The control socket's server side: accepts connections, checks the peer's uid, speaks the
+//! handshake and reads requests (newline-delimited JSON, see docs/protocol.md), hands each to
+//! the driver, and writes the answers back.
+//!
+//! Connections hold no supervisor state and make no decision: a request goes to the driver
+//! over a channel with a one-shot reply. A slow, silent or malformed client costs its own task
+//! only: the handshake has a deadline, a line longer than the limit closes the connection, and
+//! nothing a client does blocks the driver.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tend_proto::{
+    decode, encode, AnswerLine, ClientHelloLine, Done, ErrorBody, ErrorCode, HandshakeReply,
+    LineFramer, LogLine, Pushed, Request, ServerHello, Stream, MAX_LINE,
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// How long a client may take to say hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A request for the driver, with the way back to its connection.
+pub struct ControlRequest {
+    /// The client's id for the request.
+    pub id: u64,
+    /// What the client asked.
+    pub request: Request,
+    /// Where the driver sends its reply; dropped unanswered if the driver exits first.
+    pub reply: oneshot::Sender<Reply>,
+}
+
+/// The driver's reply to one request.
+pub enum Reply {
+    /// One terminal answer line.
+    Answer(tend_proto::Answer),
+    /// The answer to `down`: `ok` is written, then `written` is told so, and the driver may exit.
+    Final {
+        /// The answer.
+        answer: tend_proto::Answer,
+        /// Told once the answer is on the socket (or the client is gone).
+        written: oneshot::Sender<()>,
+    },
+    /// Log lines: past ones from files, then live ones.
+    Logs(LogPlan),
+}
+
+/// Where the lines of a `logs` request come from.
+pub struct LogPlan {
+    /// Log files to show the last lines of, in order: instance name, stream, path.
+    pub files: Vec<(String, Stream, PathBuf)>,
+    /// How many past lines per file.
+    pub lines: u32,
+    /// With `follow`: where the live lines come from.
+    pub follow: Option<Follow>,
+}
+
+/// The live part of `logs -f`.
+pub struct Follow {
+    /// Every line the drainers publish.
+    pub live: broadcast::Receiver<Arc<LiveLine>>,
+    /// The instances to show; `None`: all, including those a reload adds.
+    pub only: Option<HashSet<String>>,
+}
+
+/// A line a child printed, as the drainers publish it for `logs -f`.
+#[derive(Debug)]
+pub struct LiveLine {
+    /// The instance, such as `web.0`.
+    pub instance: Arc<str>,
+    /// Which of its pipes.
+    pub stream: Stream,
+    /// The line, without its newline.
+    pub line: Box<[u8]>,
+}
+
+/// Accepts connections until the runtime ends; each gets a task of its own.
+pub async fn serve(
+    listener: UnixListener,
+    hello: ServerHello,
+    driver: mpsc::UnboundedSender<ControlRequest>,
+) {
+    let own_uid = tend_os::current_uid();
+    let hello = Arc::new(hello);
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // EMFILE and friends: the connection stays queued; try again shortly rather than
+            // spinning on the same error.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let hello = Arc::clone(&hello);
+        let driver = driver.clone();
+        tokio::spawn(async move {
+            let _ = connection(stream, own_uid, &hello, driver).await;
+        });
+    }
+}
+
+async fn connection(
+    stream: UnixStream,
+    own_uid: u32,
+    hello: &ServerHello,
+    driver: mpsc::UnboundedSender<ControlRequest>,
+) -> io::Result<()> {
+    let peer = tend_os::peer_uid(&stream).map_err(|e| e.source)?;
+    let (read, mut write) = stream.into_split();
+    let mut reader = Lines::new(read);
+    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, reader.next()).await;
+    if peer != own_uid && peer != 0 {
+        // Refused after its hello (or the deadline), so the client reads this error rather
+        // than a broken pipe; nothing it sent is looked at.
+        let error = ErrorBody::new(
+            ErrorCode::PermissionDenied,
+            format!("this tend runs as uid {own_uid} and serves only that user and root; you are uid {peer}"),
+        );
+        return write_line(&mut write, &AnswerLine::error(None, error)).await;
+    }
+    match first {
+        Err(_) => {
+            let error = ErrorBody::new(ErrorCode::BadRequest, "no hello within 10 s; closing");
+            return write_line(&mut write, &AnswerLine::error(None, error)).await;
+        }
+        Ok(Next::Line(line)) => {
+            let reply = match decode::<ClientHelloLine>(&line) {
+                Ok(client) => match client.hello.check(&hello.server) {
+                    Ok(()) => HandshakeReply::Hello(hello.clone()),
+                    Err(error) => HandshakeReply::Error(error),
+                },
+                Err(e) => HandshakeReply::Error(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!("the first line must be a hello, such as {{\"hello\":{{\"protocol\":1,\"client\":\"me\"}}}}: {e}"),
+                )),
+            };
+            let refused = matches!(reply, HandshakeReply::Error(_));
+            write_line(&mut write, &reply).await?;
+            if refused {
+                return Ok(());
+            }
+        }
+        Ok(Next::TooLong) => return too_long(&mut write).await,
+        Ok(Next::Eof) => return Ok(()),
+    }
+    loop {
+        let line = match reader.next().await {
+            Next::Line(line) => line,
+            Next::TooLong => return too_long(&mut write).await,
+            Next::Eof => return Ok(()),
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue; // kind to people typing into socat
+        }
+        let request = match tend_proto::decode_request(&line) {
+            Ok(request) => request,
+            Err(bad) => {
+                write_line(&mut write, &bad.answer()).await?;
+                continue;
+            }
+        };
+        let id = request.id;
+        let (reply, answer) = oneshot::channel();
+        let sent = driver.send(ControlRequest {
+            id,
+            request: request.request,
+            reply,
+        });
+        let answer = match (sent, answer.await) {
+            (Ok(()), Ok(answer)) => answer,
+            _ => {
+                let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is exiting");
+                return write_line(&mut write, &AnswerLine::error(Some(id), error)).await;
+            }
+        };
+        match answer {
+            Reply::Answer(answer) => {
+                write_line(
+                    &mut write,
+                    &AnswerLine {
+                        id: Some(id),
+                        answer,
+                    },
+                )
+                .await?
+            }
+            Reply::Final { answer, written } => {
+                let result = write_line(
+                    &mut write,
+                    &AnswerLine {
+                        id: Some(id),
+                        answer,
+                    },
+                )
+                .await;
+                let _ = written.send(());
+                return result;
+            }
+            Reply::Logs(plan) => return logs(id, plan, &mut reader, &mut write).await,
+        }
+    }
+}
+
+async fn too_long(write: &mut OwnedWriteHalf) -> io::Result<()> {
+    let error = ErrorBody::new(
+        ErrorCode::LineTooLong,
+        format!("a line is longer than {MAX_LINE} bytes; closing"),
+    );
+    write_line(write, &AnswerLine::error(None, error)).await
+}
+
+async fn write_line<T: serde::Serialize>(write: &mut OwnedWriteHalf, msg: &T) -> io::Result<()> {
+    write.write_all(&encode(msg)).await
+}
+
+/// Answers a `logs` request: the last lines of each file, then live lines until the client
+/// goes away.
+async fn logs(
+    id: u64,
+    plan: LogPlan,
+    reader: &mut Lines,
+    write: &mut OwnedWriteHalf,
+) -> io::Result<()> {
+    let mut out = Vec::new();
+    for (instance, stream, path) in &plan.files {
+        for line in tail_lines(path, plan.lines as usize) {
+            let log = AnswerLine::log(id, LogLine::from_bytes(instance.clone(), *stream, &line));
+            out.extend(encode(&log));
+        }
+        write.write_all(&out).await?;
+        out.clear();
+    }
+    let Some(Follow { mut live, only }) = plan.follow else {
+        return write_line(write, &AnswerLine::ok(id, Done {})).await;
+    };
+    loop {
+        tokio::select! {
+            line = live.recv() => match line {
+                Ok(line) => {
+                    if only.as_ref().is_none_or(|names| names.contains(&*line.instance)) {
+                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line);
+                        write_line(write, &AnswerLine::log(id, log)).await?;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let note = format!("({n} lines not shown: this client read too slowly; the log files have them)");
+                    write_line(write, &AnswerLine::log(id, LogLine::from_bytes("tend", Stream::Stderr, note.as_bytes()))).await?;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // The client closed its side (or sent something): the follow ends.
+            () = reader.closed() => return Ok(()),
+        }
+    }
+}
+
+/// The last `n` lines of the file at `path` (fewer if it has fewer; none if it is missing).
+/// Reads backwards in blocks, so a big file costs only its tail.
+pub fn tail_lines(path: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return Vec::new();
+    };
+    if n == 0 || len == 0 {
+        return Vec::new();
+    }
+    const BLOCK: u64 = 64 * 1024;
+    let mut tail: Vec<u8> = Vec::new();
+    let mut pos = len;
+    loop {
+        let newlines = tail.iter().filter(|&&b| b == b'\n').count();
+        // One more newline than lines wanted: the one that ends the line before them (the
+        // file's last newline ends the last line).
+        if newlines > n || pos == 0 {
+            break;
+        }
+        let start = pos.saturating_sub(BLOCK);
+        let mut block = vec![0; (pos - start) as usize];
+        if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
+            return Vec::new();
+        }
+        block.extend_from_slice(&tail);
+        tail = block;
+        pos = start;
+    }
+    let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
+    let mut lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    if pos > 0 {
+        lines.remove(0); // a partial line cut by the block boundary
+    }
+    let skip = lines.len().saturating_sub(n);
+    lines.split_off(skip)
+}
+
+/// What the next read from a client brought.
+enum Next {
+    Line(Vec<u8>),
+    TooLong,
+    Eof,
+}
+
+/// A client's lines, at most [`MAX_LINE`] bytes each.
+struct Lines {
+    reader: BufReader<OwnedReadHalf>,
+    framer: LineFramer,
+}
+
+impl Lines {
+    fn new(read: OwnedReadHalf) -> Self {
+        Lines {
+            reader: BufReader::new(read),
+            framer: LineFramer::with_limit(MAX_LINE),
+        }
+    }
+
+    async fn next(&mut self) -> Next {
+        loop {
+            let buf = match self.reader.fill_buf().await {
+                Ok(buf) => buf,
+                Err(_) => return Next::Eof,
+            };
+            if buf.is_empty() {
+                return match self.framer.finish() {
+                    Some(line) => Next::Line(line.to_vec()),
+                    None => Next::Eof,
+                };
+            }
+            let (used, found) = self.framer.push(buf);
+            self.reader.consume(used);
+            match found {
+                Pushed::NeedMore => {}
+                Pushed::Line => return Next::Line(self.framer.line().to_vec()),
+                Pushed::TooLong => return Next::TooLong,
+            }
+        }
+    }
+
+    /// Resolves when the client closes its side or sends anything more.
+    async fn closed(&mut self) {
+        let mut byte = [0u8; 1];
+        let _ = self.reader.read(&mut byte).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_gives_the_last_lines_across_block_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let text: String = (0..30_000).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&path, &text).unwrap();
+        let last: Vec<Vec<u8>> = (29_997..30_000)
+            .map(|i| format!("line {i}").into_bytes())
+            .collect();
+        assert_eq!(tail_lines(&path, 3), last);
+        assert_eq!(tail_lines(&path, 20_000).len(), 20_000);
+        assert_eq!(tail_lines(&path, 20_000)[0], b"line 10000");
+        assert_eq!(tail_lines(&path, 100_000).len(), 30_000);
+        assert_eq!(tail_lines(&path, 0), Vec::<Vec<u8>>::new());
+        assert_eq!(
+            tail_lines(&dir.path().join("missing"), 5),
+            Vec::<Vec<u8>>::new()
+        );
+    }
+
+    #[test]
+    fn tail_keeps_a_last_line_without_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        std::fs::write(&path, "a\nb\nc").unwrap();
+        assert_eq!(tail_lines(&path, 2), vec![b"b".to_vec(), b"c".to_vec()]);
+        std::fs::write(&path, "\n\n").unwrap();
+        assert_eq!(tail_lines(&path, 5), vec![Vec::<u8>::new(), Vec::new()]);
+    }
+}

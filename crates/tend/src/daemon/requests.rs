@@ -1,0 +1,368 @@
+//! The driver's side of the control socket: what each request does to the supervisor, and the
+//! requests that wait (`start`, `stop`, `restart` with `wait`, `reload`, `down`) until the
+//! supervisor has done it.
+
+use std::collections::HashSet;
+use std::time::Instant as StdInstant;
+
+use tend_core::{ExitStatus, Input, InstanceId, InstanceView, RunId, Signal, State, Target};
+use tend_proto::{
+    Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, LastExit, Reloaded, Request,
+    Signalled, Stream,
+};
+use tokio::sync::oneshot;
+
+use super::control::{ControlRequest, Follow, LogPlan, Reply};
+use super::Driver;
+
+/// What a waiting request waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Up,
+    Down,
+    /// Up again, in a run other than the one live when the request came.
+    Restarted,
+}
+
+/// A request that is answered once its instances reached the goal, or one failed.
+pub(super) struct Waiter {
+    goal: Goal,
+    /// Each instance, with the run that was live when the request came.
+    instances: Vec<(InstanceId, Option<RunId>)>,
+    /// For `Restarted`: the instances seen in a new run already.
+    renewed: HashSet<InstanceId>,
+    reply: oneshot::Sender<Reply>,
+}
+
+impl Driver {
+    /// Carries out one control request; the reply is sent now or once it is done.
+    pub(super) fn command(&mut self, command: ControlRequest) {
+        let ControlRequest { request, reply, .. } = command;
+        let answer = match request {
+            Request::Status(args) => self
+                .resolve(&args.names, true)
+                .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
+            Request::Start(args) => return self.change(Goal::Up, &args.names, args.wait, reply),
+            Request::Stop(args) => return self.change(Goal::Down, &args.names, args.wait, reply),
+            Request::Restart(args) => {
+                return self.change(Goal::Restarted, &args.names, args.wait, reply)
+            }
+            Request::Signal(args) => self.signal(&args.signal, &args.names),
+            Request::Logs(args) => match self.resolve(&args.names, true) {
+                Ok(ids) => {
+                    let _ = reply.send(Reply::Logs(self.log_plan(&ids, &args)));
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Request::Reload(_) => return self.reload(Some(reply)),
+            Request::Down(_) => {
+                self.down_replies.push(reply);
+                if !self.shutdown_asked {
+                    self.shutdown("tend down");
+                }
+                return;
+            }
+        };
+        let _ = reply.send(Reply::Answer(answer.unwrap_or_else(Answer::Error)));
+    }
+
+    /// Re-reads the config and applies it; answers `reply` (a `reload` request) or only tells
+    /// the terminal (SIGHUP). A bad file changes nothing.
+    pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Reply>>) {
+        if self.shutdown_asked {
+            if let Some(reply) = reply {
+                let error = ErrorBody::new(
+                    ErrorCode::ShuttingDown,
+                    "tend is stopping everything; nothing to reload",
+                );
+                let _ = reply.send(Reply::Answer(Answer::Error(error)));
+            }
+            return;
+        }
+        match crate::config::load(&self.config) {
+            Err(e) => {
+                self.terminal
+                    .notice(format!("reload refused, nothing changed: {e}"));
+                if let Some(reply) = reply {
+                    let error = ErrorBody::new(ErrorCode::Config, e.to_string());
+                    let _ = reply.send(Reply::Answer(Answer::Error(error)));
+                }
+            }
+            Ok(spec) => {
+                self.reload_reply = reply;
+                self.feed(Input::ReloadRequested(spec));
+            }
+        }
+    }
+
+    /// The supervisor applied a reload: tell the terminal and the requester.
+    pub(super) fn reloaded(&mut self, summary: tend_core::ReloadSummary) {
+        let list = |names: &[String]| {
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(", ")
+            }
+        };
+        self.terminal.notice(format!(
+            "reloaded: added {}; removed {}; changed {}; unchanged {}",
+            list(&summary.added),
+            list(&summary.removed),
+            list(&summary.changed),
+            list(&summary.unchanged)
+        ));
+        if let Some(reply) = self.reload_reply.take() {
+            let body = Reloaded {
+                added: summary.added,
+                removed: summary.removed,
+                changed: summary.changed,
+                unchanged: summary.unchanged,
+            };
+            let _ = reply.send(Reply::Answer(Answer::Ok(body.into())));
+        }
+    }
+
+    /// Answers the waiting requests whose instances have all reached their goal.
+    pub(super) fn check_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let waiters = std::mem::take(&mut self.waiters);
+        for mut waiter in waiters {
+            match self.progress(&mut waiter) {
+                None => self.waiters.push(waiter),
+                Some(answer) => {
+                    let _ = waiter.reply.send(Reply::Answer(answer));
+                }
+            }
+        }
+    }
+
+    /// `None` while some instance is on its way; else the answer.
+    fn progress(&self, waiter: &mut Waiter) -> Option<Answer> {
+        if self.shutdown_asked && waiter.goal != Goal::Down {
+            let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is stopping everything");
+            return Some(Answer::Error(error));
+        }
+        let mut failed = Vec::new();
+        for &(id, before) in &waiter.instances {
+            let Some(view) = self.sup.instance(id) else {
+                continue;
+            };
+            if waiter.goal == Goal::Restarted && view.run.is_some() && view.run != before {
+                waiter.renewed.insert(id);
+            }
+            let done = match waiter.goal {
+                Goal::Up => matches!(view.state, State::Running | State::Exited),
+                Goal::Restarted => {
+                    waiter.renewed.contains(&id)
+                        && matches!(view.state, State::Running | State::Exited | State::Stopped)
+                }
+                Goal::Down => matches!(view.state, State::Stopped | State::Exited | State::Failed),
+            };
+            if view.state == State::Failed && waiter.goal != Goal::Down {
+                failed.push(format!(
+                    "{} failed{}",
+                    self.sup.instance_name(id),
+                    last_exit_text(&view)
+                ));
+            } else if !done {
+                return None;
+            }
+        }
+        if !failed.is_empty() {
+            return Some(Answer::Error(ErrorBody::new(
+                ErrorCode::Failed,
+                failed.join("; "),
+            )));
+        }
+        let ids: Vec<InstanceId> = waiter.instances.iter().map(|&(id, _)| id).collect();
+        Some(Answer::Ok(self.instances_of(&ids).into()))
+    }
+
+    /// Start, stop or restart the named instances; answer now or once done.
+    fn change(&mut self, goal: Goal, names: &[String], wait: bool, reply: oneshot::Sender<Reply>) {
+        let targets = match self.targets(names, false) {
+            Ok(targets) => targets,
+            Err(e) => {
+                let _ = reply.send(Reply::Answer(Answer::Error(e)));
+                return;
+            }
+        };
+        if self.shutdown_asked {
+            let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is stopping everything");
+            let _ = reply.send(Reply::Answer(Answer::Error(error)));
+            return;
+        }
+        let mut ids: Vec<InstanceId> = targets.iter().flat_map(|t| self.sup.targets(t)).collect();
+        ids.dedup();
+        let instances = ids
+            .iter()
+            .map(|&id| (id, self.sup.instance(id).and_then(|v| v.run)))
+            .collect();
+        for target in targets {
+            self.feed(match goal {
+                Goal::Up => Input::StartRequested(target),
+                Goal::Down => Input::StopRequested(target),
+                Goal::Restarted => Input::RestartRequested(target),
+            });
+        }
+        if wait {
+            self.waiters.push(Waiter {
+                goal,
+                instances,
+                renewed: HashSet::new(),
+                reply,
+            });
+        } else {
+            let _ = reply.send(Reply::Answer(Answer::Ok(self.instances_of(&ids).into())));
+        }
+    }
+
+    fn signal(&mut self, signal: &str, names: &[String]) -> Result<Answer, ErrorBody> {
+        let signal: Signal = signal
+            .parse()
+            .map_err(|e: tend_core::signal::UnknownSignal| {
+                ErrorBody::new(ErrorCode::BadRequest, e.to_string())
+            })?;
+        let ids: Vec<InstanceId> = self
+            .targets(names, false)?
+            .iter()
+            .flat_map(|t| self.sup.targets(t))
+            .collect();
+        let mut signalled = Vec::new();
+        for id in ids {
+            // A PID in the view belongs to a run not yet reaped: it cannot have been reused.
+            let Some(pid) = self.sup.instance(id).and_then(|v| v.pid) else {
+                continue;
+            };
+            if let Ok(true) = tend_os::signal_group(pid as i32, signal) {
+                signalled.push(self.sup.instance_name(id));
+            }
+        }
+        Ok(Answer::Ok(Signalled { signalled }.into()))
+    }
+
+    fn log_plan(&self, ids: &[InstanceId], args: &tend_proto::LogsArgs) -> LogPlan {
+        let dir = &self.sup.settings().log_dir;
+        let mut files = Vec::new();
+        for &id in ids {
+            let name = self.sup.instance_name(id);
+            files.push((
+                name.clone(),
+                Stream::Stdout,
+                dir.join(format!("{name}.log")),
+            ));
+            files.push((
+                name.clone(),
+                Stream::Stderr,
+                dir.join(format!("{name}.err.log")),
+            ));
+        }
+        let follow = args.follow.then(|| Follow {
+            live: self.live.subscribe(),
+            only: (!args.names.is_empty())
+                .then(|| ids.iter().map(|&id| self.sup.instance_name(id)).collect()),
+        });
+        LogPlan {
+            files,
+            lines: args.lines,
+            follow,
+        }
+    }
+
+    /// The instances named, in config order without repeats; all when `names` is empty and
+    /// `empty_means_all`.
+    fn resolve(
+        &self,
+        names: &[String],
+        empty_means_all: bool,
+    ) -> Result<Vec<InstanceId>, ErrorBody> {
+        let targets = if names.is_empty() && empty_means_all {
+            vec![Target::All]
+        } else {
+            self.targets(names, empty_means_all)?
+        };
+        let mut ids: Vec<InstanceId> = targets.iter().flat_map(|t| self.sup.targets(t)).collect();
+        let mut seen = HashSet::new();
+        ids.retain(|id| seen.insert(*id));
+        Ok(ids)
+    }
+
+    fn targets(&self, names: &[String], empty_ok: bool) -> Result<Vec<Target>, ErrorBody> {
+        if names.is_empty() && !empty_ok {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "name the processes (web), instances (web.1), or say all",
+            ));
+        }
+        names
+            .iter()
+            .map(|name| {
+                self.sup.resolve(name).ok_or_else(|| {
+                    let known: Vec<String> =
+                        self.sup.processes().map(|(_, p)| p.name.clone()).collect();
+                    ErrorBody::unknown_name(
+                        format!(
+                            "no process or instance named {name:?}; known processes: {}",
+                            if known.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                        known,
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn instances_of(&self, ids: &[InstanceId]) -> Instances {
+        let now = StdInstant::now();
+        let instances = ids
+            .iter()
+            .filter_map(|&id| self.sup.instance(id))
+            .map(|view| status_of(&self.sup.instance_name(view.id), &view, now))
+            .collect();
+        Instances { instances }
+    }
+}
+
+/// One instance as the protocol reports it.
+fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceStatus {
+    InstanceStatus {
+        name: name.to_owned(),
+        process: view.spec.name.clone(),
+        instance: view.id.replica,
+        state: match view.state {
+            State::Stopped => tend_proto::State::Stopped,
+            State::Starting => tend_proto::State::Starting,
+            State::Running => tend_proto::State::Running,
+            State::Backoff => tend_proto::State::Backoff,
+            State::Stopping => tend_proto::State::Stopping,
+            State::Exited => tend_proto::State::Exited,
+            State::Failed => tend_proto::State::Failed,
+        },
+        pid: view.pid,
+        uptime_ms: view.pid.and(view.since).map(|since| {
+            u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX)
+        }),
+        restarts: u32::try_from(view.restarts).unwrap_or(u32::MAX),
+        last_exit: view.last_exit.map(|exit| match exit {
+            Ok(ExitStatus::Code(code)) => LastExit::Code(*code),
+            Ok(ExitStatus::Signaled(n)) => LastExit::Signal(tend_os::signal_name(*n)),
+            Err(error) => LastExit::SpawnError(error.clone()),
+        }),
+    }
+}
+
+/// ": exited with status 1" for a failure message, or nothing.
+fn last_exit_text(view: &InstanceView<'_>) -> String {
+    match view.last_exit {
+        Some(Ok(status)) => format!(": {}", super::describe_exit(*status)),
+        Some(Err(error)) => format!(": could not start: {error}"),
+        None => String::new(),
+    }
+}

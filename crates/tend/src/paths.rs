@@ -1,0 +1,76 @@
+//! Where a supervisor's control socket and lock file live, derived from its config's path, so
+//! that every `tend` command finds the supervisor of the config it was given.
+//!
+//! Both live in [`tend_os::runtime_dir`] (`$XDG_RUNTIME_DIR/tend/`, or a private directory in
+//! the temp dir), named by a hash of the config's absolute path: two projects never collide,
+//! and the socket path stays far below the 108-byte limit of a socket address.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use tend_os::OsError;
+
+/// The control socket and lock file of one supervisor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimePaths {
+    /// The control socket.
+    pub socket: PathBuf,
+    /// The lock file held by the running supervisor, beside the socket.
+    pub lock: PathBuf,
+}
+
+impl RuntimePaths {
+    /// The paths for the supervisor of `config` (an absolute path), or around `socket` when
+    /// given (`--socket PATH`).
+    pub fn for_config(config: &Path, socket: Option<&Path>) -> Result<RuntimePaths, OsError> {
+        if let Some(socket) = socket {
+            let mut lock = OsString::from(socket.as_os_str());
+            lock.push(".lock");
+            return Ok(RuntimePaths {
+                socket: socket.to_owned(),
+                lock: PathBuf::from(lock),
+            });
+        }
+        let dir = tend_os::runtime_dir()?;
+        let key = format!("{:016x}", fnv1a(config.as_os_str().as_encoded_bytes()));
+        Ok(RuntimePaths {
+            socket: dir.join(format!("{key}.sock")),
+            lock: dir.join(format!("{key}.lock")),
+        })
+    }
+}
+
+/// FNV-1a, 64 bits: stable across builds and versions, unlike std's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configs_get_distinct_stable_short_paths() {
+        let a = RuntimePaths::for_config(Path::new("/srv/a/tend.toml"), None).unwrap();
+        let b = RuntimePaths::for_config(Path::new("/srv/b/tend.toml"), None).unwrap();
+        assert_ne!(a.socket, b.socket);
+        assert_eq!(
+            a,
+            RuntimePaths::for_config(Path::new("/srv/a/tend.toml"), None).unwrap()
+        );
+        assert_eq!(a.socket.parent(), a.lock.parent());
+        assert!(a.socket.as_os_str().len() < 108);
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn an_explicit_socket_keeps_its_lock_beside_it() {
+        let p =
+            RuntimePaths::for_config(Path::new("/x/tend.toml"), Some(Path::new("/tmp/s"))).unwrap();
+        assert_eq!(p.socket, PathBuf::from("/tmp/s"));
+        assert_eq!(p.lock, PathBuf::from("/tmp/s.lock"));
+    }
+}
