@@ -352,6 +352,20 @@ fn a_daemon_killed_with_sigkill_is_replaced_by_the_next_up() {
 }
 
 #[test]
+fn config_and_socket_may_follow_the_verb() {
+    let d = Daemon::start(TWO);
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.args(["status", "--json", "-c"])
+        .arg(d.config())
+        .arg("--socket")
+        .arg(d.socket())
+        .current_dir("/");
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains("web.0"), "{ran:?}");
+}
+
+#[test]
 fn unknown_names_list_the_known_ones() {
     let d = Daemon::start(TWO);
     let ran = d.tend(&["stop", "wbe"]);
@@ -423,8 +437,19 @@ fn protocol_mismatch_garbage_and_long_lines_get_errors_and_others_are_served() {
     let _hello = lines.next();
     let err = lines.next().unwrap().unwrap();
     assert!(err.contains("line_too_long"), "{err}");
-    // Meanwhile, the CLI is served as usual.
-    assert_eq!(d.tend(&["status"]).code, Some(0));
+    // While a client is half-way through a garbage line (no newline yet), and another has
+    // said nothing at all, the CLI is served as usual.
+    let mut half = d.connect();
+    half.write_all(HELLO.as_bytes()).unwrap();
+    half.write_all(b"{\"id\":1,\"request\":garbage garbage")
+        .unwrap();
+    for _ in 0..5 {
+        assert_eq!(d.tend(&["status"]).code, Some(0));
+    }
+    half.write_all(b"\n").unwrap();
+    let mut lines = BufReader::new(&half).lines();
+    let _hello = lines.next();
+    assert!(lines.next().unwrap().unwrap().contains("bad_request"));
     // And a raw status request works.
     let lines = raw(
         &d,
