@@ -287,6 +287,9 @@ pub struct InstanceView<'a> {
     pub pid: Option<u32>,
     /// When the live run was spawned.
     pub since: Option<Instant>,
+    /// When something is due: the end of start_secs, the restart, or (while stopping) the
+    /// SIGKILL.
+    pub deadline: Option<Instant>,
     /// Restarts over the instance's life.
     pub restarts: u64,
     /// How the last run ended (`Err`: the spawn error).
@@ -633,8 +636,11 @@ impl Supervisor {
         summary
     }
 
-    /// Gives a process new settings: scales it when only `replicas` changed, else restarts
-    /// every instance that is not stopped with the new spec.
+    /// Gives a process new settings. When only `replicas` changed, instances are added or
+    /// retired and the others keep running. Otherwise every instance that is wanted up (or
+    /// failed: the new settings may be the fix) restarts with the new spec; one the user
+    /// stopped stays stopped. Live runs are stopped before the spec changes, so they get the
+    /// stop signal and timeout they were started with.
     fn change(
         &mut self,
         process: usize,
@@ -647,40 +653,50 @@ impl Supervisor {
             replicas: new.replicas,
             ..(*slot.spec).clone()
         } == *new;
-        let active = slot
-            .instances
-            .values()
-            .any(|i| i.want_up || i.state != State::Stopped)
+        let active = slot.instances.values().any(|i| !i.retired && i.want_up)
             || (new.autostart && !slot.spec.autostart);
-        slot.spec = Arc::clone(&new);
         let existing: Vec<u32> = slot.instances.keys().copied().collect();
-        for r in existing.iter().copied().filter(|&r| r >= new.replicas) {
-            let id = InstanceId {
-                process,
-                replica: r,
-            };
+        for &replica in existing.iter().filter(|&&r| r >= new.replicas) {
+            let id = InstanceId { process, replica };
             self.inst_mut(id).retired = true;
             self.stop(id, now, out);
             self.forget_if_retired(id);
         }
+        // Instances without a live run restart at once, so only after the spec changed.
+        let mut idle = Vec::new();
         if !only_replicas {
-            for r in existing.iter().copied().filter(|&r| r < new.replicas) {
-                let id = InstanceId {
-                    process,
-                    replica: r,
-                };
-                if self.inst(id).state != State::Stopped {
+            for &replica in existing.iter().filter(|&&r| r < new.replicas) {
+                let id = InstanceId { process, replica };
+                let inst = self.inst(id);
+                if inst.retired || !(inst.want_up || inst.state == State::Failed) {
+                    continue;
+                }
+                if inst.run.is_some() {
                     self.restart(id, now, out);
+                } else {
+                    idle.push(id);
                 }
             }
         }
+        self.slots[process].as_mut().expect("a live slot").spec = Arc::clone(&new);
+        for id in idle {
+            self.restart(id, now, out);
+        }
+        // Replicas below the new count: new ones, and ones an earlier reload retired.
         for replica in 0..new.replicas {
+            let id = InstanceId { process, replica };
             let slot = self.slots[process].as_mut().expect("a live slot");
-            if let btree_map::Entry::Vacant(entry) = slot.instances.entry(replica) {
-                entry.insert(Instance::new(&new));
-                if active {
-                    self.start(InstanceId { process, replica }, now, out);
+            match slot.instances.entry(replica) {
+                btree_map::Entry::Vacant(entry) => {
+                    entry.insert(Instance::new(&new));
                 }
+                btree_map::Entry::Occupied(mut entry) if entry.get().retired => {
+                    entry.get_mut().retired = false;
+                }
+                btree_map::Entry::Occupied(_) => continue,
+            }
+            if active {
+                self.start(id, now, out);
             }
         }
     }
@@ -942,6 +958,7 @@ fn view<'a>(id: InstanceId, spec: &'a ProcessSpec, inst: &'a Instance) -> Instan
         run: inst.run.as_ref().map(|run| run.id),
         pid: inst.run.as_ref().and_then(|run| run.pid),
         since: inst.run.as_ref().map(|run| run.since),
+        deadline: inst.deadline,
         restarts: inst.restarts,
         last_exit: inst.last_exit.as_ref(),
     }

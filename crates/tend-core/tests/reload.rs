@@ -204,3 +204,106 @@ fn a_name_removed_then_added_again_is_a_new_process() {
         .collect();
     assert_eq!(listed, names(&["a.0"]));
 }
+
+#[test]
+fn a_replica_retired_and_wanted_again_comes_back() {
+    let mut slow = sleeper("slow");
+    slow.replicas = 3;
+    let mut h = Harness::new(vec![slow.clone()]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    slow.replicas = 1;
+    reload(&mut h, vec![slow.clone()]);
+    // Back to 3 while slow.1 and slow.2 are still stopping.
+    slow.replicas = 3;
+    let (summary, _) = reload(&mut h, vec![slow]);
+    assert_eq!(summary.changed, names(&["slow"]));
+    assert!(h.sup.resolve("slow.2").is_some(), "slow.2 is wanted again");
+    // Once the old run ends, the instance starts again.
+    let e = h.feed(Input::Exited {
+        run: runs[2],
+        status: ExitStatus::Signaled(15),
+    });
+    assert_eq!(spawns(&e).len(), 1, "{e:?}");
+    let listed: Vec<String> = h
+        .sup
+        .instances()
+        .map(|v| h.sup.instance_name(v.id))
+        .collect();
+    assert_eq!(listed, names(&["slow.0", "slow.1", "slow.2"]));
+}
+
+#[test]
+fn a_reload_does_not_undo_a_stop() {
+    let mut h = Harness::new(vec![sleeper("web")]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    h.feed(Input::StopRequested(Target::All));
+    assert_eq!(h.state(0, 0), State::Stopping);
+    let mut edited = sleeper("web");
+    edited.stop_timeout = ms(5);
+    reload(&mut h, vec![edited]);
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(15),
+    });
+    assert!(spawns(&e).is_empty(), "the user's stop stands: {e:?}");
+    assert_eq!(h.state(0, 0), State::Stopped);
+}
+
+#[test]
+fn old_runs_stop_with_the_settings_they_started_with_new_runs_get_the_new_spec() {
+    let mut old = sleeper("web");
+    old.stop_signal = Signal::Int;
+    let mut h = Harness::new(vec![old]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    let mut new = sleeper("web");
+    new.stop_signal = Signal::Quit;
+    let (_, e) = reload(&mut h, vec![new]);
+    assert_eq!(
+        signals(&e),
+        vec![(runs[0], Signal::Int)],
+        "the old run gets the old signal"
+    );
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(2),
+    });
+    let spec = e.iter().find_map(|e| match e {
+        Effect::Spawn { spec, .. } => Some(Arc::clone(spec)),
+        _ => None,
+    });
+    assert_eq!(spec.expect("restarted").stop_signal, Signal::Quit);
+}
+
+#[test]
+fn a_process_in_backoff_restarts_with_the_new_spec() {
+    let mut h = Harness::new(vec![proc("job")]);
+    let (runs, _) = {
+        let e = h.feed(Input::Up(None));
+        h.spawn_all(&e)
+    };
+    h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Code(1),
+    });
+    assert_eq!(h.state(0, 0), State::Backoff);
+    let mut fixed = proc("job");
+    fixed.argv = vec!["fixed".into()];
+    let (_, e) = reload(&mut h, vec![fixed]);
+    let spec = e.iter().find_map(|e| match e {
+        Effect::Spawn { spec, .. } => Some(Arc::clone(spec)),
+        _ => None,
+    });
+    assert_eq!(
+        spec.expect("spawned at once").argv,
+        vec!["fixed".to_owned()]
+    );
+}

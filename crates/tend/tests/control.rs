@@ -191,6 +191,18 @@ start_secs = "0s"
         .stderr(std::process::Stdio::null());
     let mut child = follow.spawn().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
+    // If nothing comes, the follower is killed and read_line sees EOF: a failure, not a hang.
+    // The watchdog ends as soon as the test drops `watching`, before it reaps the follower.
+    let follower = child.id() as i32;
+    let (watching, watchdog) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watchdog.recv_timeout(PATIENCE) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(follower),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    });
     let logged_before = std::fs::read_to_string(d.path(".tend/logs/ticker.0.log")).unwrap();
     let last_before = logged_before.lines().count();
     for _ in 0..3 {
@@ -208,6 +220,7 @@ start_secs = "0s"
         );
     }
     // A follower that goes away costs nothing: the daemon keeps serving.
+    drop(watching);
     let _ = child.kill();
     let _ = child.wait();
     drop(out);
@@ -574,4 +587,114 @@ shell = true
         !log.contains("0077"),
         "children's output is not in tend.log: {log}"
     );
+}
+
+#[test]
+fn a_start_whose_program_is_missing_fails_with_exit_1() {
+    let d = Daemon::start(
+        "[process.bad]\ncommand = [\"/nonexistent/bin\"]\nrestart = \"never\"\nautostart = false\n",
+    );
+    let start = d.tend(&["start", "bad"]);
+    assert_eq!(start.code, Some(1), "{start:?}");
+    assert!(start.stderr.contains("No such file"), "{start:?}");
+    let restart = d.tend(&["restart", "bad"]);
+    assert_eq!(
+        restart.code,
+        Some(1),
+        "a restart that cannot spawn ends too: {restart:?}"
+    );
+}
+
+#[test]
+fn a_waiting_request_ends_when_another_request_changes_the_goal() {
+    let d = Daemon::start(
+        r#"
+[process.crash]
+command = "exit 1"
+shell = true
+autostart = false
+backoff = { initial = "30s", max = "30s", factor = 1.0 }
+
+[process.slow]
+command = 'trap "" TERM; echo up; exec sleep 1000'
+shell = true
+stop_timeout = "30s"
+start_secs = "0s"
+"#,
+    );
+    // A start that waits on an instance in a 30 s backoff, then a stop from elsewhere.
+    let mut start = d.command(&["start", "crash"]);
+    start
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let start = start.spawn().unwrap();
+    d.wait_state("crash.0", "backoff");
+    assert_eq!(d.tend(&["stop", "crash"]).code, Some(0));
+    let out = start.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by another request"));
+
+    // A stop that waits on an instance ignoring SIGTERM (30 s timeout), then a start.
+    d.wait_state("slow.0", "running");
+    let mut stop = d.command(&["stop", "slow"]);
+    stop.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let stop = stop.spawn().unwrap();
+    d.wait_state("slow.0", "stopping");
+    assert_eq!(d.tend(&["start", "--no-wait", "slow"]).code, Some(0));
+    let out = stop.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("started again by another request"));
+}
+
+#[test]
+fn a_huge_logs_request_does_not_stall_the_supervisor() {
+    let d = Daemon::start(
+        "[process.big]\ncommand = [\"seq\", \"1\", \"3000000\"]\nrestart = \"never\"\nlog = { max_size = \"1GiB\" }\n",
+    );
+    d.wait_state("big.0", "exited");
+    let mut logs = d.command(&["logs", "-n", "4000000000", "big"]);
+    logs.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut logs = logs.spawn().unwrap();
+    let out = logs.stdout.take().unwrap();
+    let lines = std::thread::spawn(move || BufReader::new(out).lines().count());
+    // Meanwhile the supervisor answers at once.
+    for _ in 0..3 {
+        let asked = Instant::now();
+        assert_eq!(d.tend(&["status"]).code, Some(0));
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    assert_eq!(logs.wait().unwrap().code(), Some(0));
+    assert_eq!(
+        lines.join().unwrap(),
+        100_000,
+        "capped at 100000 past lines per file"
+    );
+}
+
+#[test]
+fn a_reload_that_removes_instances_closes_their_log_files() {
+    let d = Daemon::start("[process.many]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 4\n");
+    d.wait_state("many.3", "running");
+    let log_fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", d.pid))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|p| p.to_string_lossy().contains("/.tend/logs/many."))
+            .count()
+    };
+    assert_eq!(log_fds(), 8, "stdout and stderr of 4 instances");
+    std::fs::write(
+        d.config(),
+        "[process.many]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 1\n",
+    )
+    .unwrap();
+    assert_eq!(d.tend(&["reload"]).code, Some(0));
+    eventually("3 instances gone", || d.status().len() == 1);
+    eventually("their log files closed", || log_fds() == 2);
 }

@@ -24,6 +24,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How long a client may take to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most past lines `logs` sends per file, whatever was asked.
+const MAX_PAST_LINES: usize = 100_000;
+/// Answer lines are written in batches of about this size.
+const WRITE_BATCH: usize = 64 * 1024;
 
 /// A request for the driver, with the way back to its connection.
 pub struct ControlRequest {
@@ -200,7 +204,10 @@ async fn connection(
                 )
                 .await;
                 let _ = written.send(());
-                return result;
+                result?;
+                // Keep the connection open until the process exits: the client reads EOF
+                // only once the socket is removed and the lock released.
+                return std::future::pending().await;
             }
             Reply::Logs(plan) => return logs(id, plan, &mut reader, &mut write).await,
         }
@@ -227,15 +234,23 @@ async fn logs(
     reader: &mut Lines,
     write: &mut OwnedWriteHalf,
 ) -> io::Result<()> {
-    let mut out = Vec::new();
-    for (instance, stream, path) in &plan.files {
-        for line in tail_lines(path, plan.lines as usize) {
-            let log = AnswerLine::log(id, LogLine::from_bytes(instance.clone(), *stream, &line));
+    let wanted = (plan.lines as usize).min(MAX_PAST_LINES);
+    let mut out = Vec::with_capacity(WRITE_BATCH);
+    for (instance, stream, path) in plan.files {
+        // File reads go to the blocking pool: this task shares the driver's thread.
+        let lines = tokio::task::spawn_blocking(move || tail_lines(&path, wanted))
+            .await
+            .unwrap_or_default();
+        for line in lines {
+            let log = AnswerLine::log(id, LogLine::from_bytes(instance.clone(), stream, &line));
             out.extend(encode(&log));
+            if out.len() >= WRITE_BATCH {
+                write.write_all(&out).await?;
+                out.clear();
+            }
         }
-        write.write_all(&out).await?;
-        out.clear();
     }
+    write.write_all(&out).await?;
     let Some(Follow { mut live, only }) = plan.follow else {
         return write_line(write, &AnswerLine::ok(id, Done {})).await;
     };
@@ -274,24 +289,23 @@ pub fn tail_lines(path: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
         return Vec::new();
     }
     const BLOCK: u64 = 64 * 1024;
-    let mut tail: Vec<u8> = Vec::new();
+    // Blocks read from the end, newest first; joined once enough newlines are in.
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut newlines = 0;
     let mut pos = len;
-    loop {
-        let newlines = tail.iter().filter(|&&b| b == b'\n').count();
-        // One more newline than lines wanted: the one that ends the line before them (the
-        // file's last newline ends the last line).
-        if newlines > n || pos == 0 {
-            break;
-        }
+    // One more newline than lines wanted: the one that ends the line before them (the file's
+    // last newline ends the last line).
+    while newlines <= n && pos > 0 {
         let start = pos.saturating_sub(BLOCK);
         let mut block = vec![0; (pos - start) as usize];
         if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
             return Vec::new();
         }
-        block.extend_from_slice(&tail);
-        tail = block;
+        newlines += block.iter().filter(|&&b| b == b'\n').count();
+        blocks.push(block);
         pos = start;
     }
+    let tail: Vec<u8> = blocks.into_iter().rev().flatten().collect();
     let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
     let mut lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
     if pos > 0 {

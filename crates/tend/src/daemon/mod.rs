@@ -390,6 +390,10 @@ impl Driver {
                 run: live.run,
                 status,
             });
+            // The last run of an instance a reload removed: close its log files.
+            if self.sup.instance(live.instance).is_none() {
+                self.logs.remove(&live.instance);
+            }
         }
     }
 
@@ -411,18 +415,16 @@ impl Driver {
                 Effect::Signal { run, signal } => {
                     if let Some(&pid) = self.by_run.get(&run) {
                         // The core signals a run only to stop it: the stop signal, then SIGKILL
-                        // after stop_timeout. Leftovers of the group get the same deadline.
+                        // at the core's deadline. Leftovers of the group get the same one.
                         if let Some(live) = self.by_pid.get_mut(&pid) {
                             let now = Instant::now();
                             let kill_at = match signal {
                                 Signal::Kill => now,
-                                _ => {
-                                    let timeout = self
-                                        .sup
-                                        .process(live.instance.process)
-                                        .map_or(Duration::ZERO, |p| p.stop_timeout);
-                                    now + timeout
-                                }
+                                _ => self
+                                    .sup
+                                    .instance(live.instance)
+                                    .and_then(|v| v.deadline)
+                                    .map_or(now, Instant::from_std),
                             };
                             live.kill_at = Some(live.kill_at.map_or(kill_at, |t| t.min(kill_at)));
                         }
@@ -438,7 +440,12 @@ impl Driver {
                     let text = self.describe(&notice);
                     self.terminal.notice(text);
                 }
-                Effect::Reloaded(summary) => self.reloaded(summary),
+                Effect::Reloaded(summary) => {
+                    // Close the log files of instances a reload removed; their drainers keep
+                    // what they still need.
+                    self.logs.retain(|&id, _| self.sup.instance(id).is_some());
+                    self.reloaded(summary)
+                }
                 Effect::Exit => {
                     // Every leader is gone; groups still draining get until their deadline.
                     self.exit_requested = true;

@@ -123,13 +123,17 @@ impl Driver {
         }
     }
 
-    /// Answers the waiting requests whose instances have all reached their goal.
+    /// Answers the waiting requests whose instances have all settled; forgets those whose
+    /// client went away.
     pub(super) fn check_waiters(&mut self) {
         if self.waiters.is_empty() {
             return;
         }
         let waiters = std::mem::take(&mut self.waiters);
         for mut waiter in waiters {
+            if waiter.reply.is_closed() {
+                continue;
+            }
             match self.progress(&mut waiter) {
                 None => self.waiters.push(waiter),
                 Some(answer) => {
@@ -139,42 +143,35 @@ impl Driver {
         }
     }
 
-    /// `None` while some instance is on its way; else the answer.
+    /// `None` while some instance is on its way; else the answer: the instances, or what
+    /// went wrong with those that will not reach the goal.
     fn progress(&self, waiter: &mut Waiter) -> Option<Answer> {
         if self.shutdown_asked && waiter.goal != Goal::Down {
             let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is stopping everything");
             return Some(Answer::Error(error));
         }
-        let mut failed = Vec::new();
+        let mut problems = Vec::new();
         for &(id, before) in &waiter.instances {
+            // An instance a reload removed has nothing left to wait for.
             let Some(view) = self.sup.instance(id) else {
                 continue;
             };
             if waiter.goal == Goal::Restarted && view.run.is_some() && view.run != before {
                 waiter.renewed.insert(id);
             }
-            let done = match waiter.goal {
-                Goal::Up => matches!(view.state, State::Running | State::Exited),
-                Goal::Restarted => {
-                    waiter.renewed.contains(&id)
-                        && matches!(view.state, State::Running | State::Exited | State::Stopped)
+            let fresh = waiter.goal == Goal::Up || waiter.renewed.contains(&id);
+            match settled(waiter.goal, fresh, &view) {
+                None => return None,
+                Some(Ok(())) => {}
+                Some(Err(problem)) => {
+                    problems.push(format!("{} {problem}", self.sup.instance_name(id)))
                 }
-                Goal::Down => matches!(view.state, State::Stopped | State::Exited | State::Failed),
-            };
-            if view.state == State::Failed && waiter.goal != Goal::Down {
-                failed.push(format!(
-                    "{} failed{}",
-                    self.sup.instance_name(id),
-                    last_exit_text(&view)
-                ));
-            } else if !done {
-                return None;
             }
         }
-        if !failed.is_empty() {
+        if !problems.is_empty() {
             return Some(Answer::Error(ErrorBody::new(
                 ErrorCode::Failed,
-                failed.join("; "),
+                problems.join("; "),
             )));
         }
         let ids: Vec<InstanceId> = waiter.instances.iter().map(|&(id, _)| id).collect();
@@ -327,6 +324,37 @@ impl Driver {
             .map(|view| status_of(&self.sup.instance_name(view.id), &view, now))
             .collect();
         Instances { instances }
+    }
+}
+
+/// Whether an instance has settled for a waiting request: `None` while on its way, `Ok` at
+/// the goal, `Err` with what keeps it from the goal. `fresh`: for a restart, a new run was
+/// seen (a start needs none).
+fn settled(goal: Goal, fresh: bool, view: &InstanceView<'_>) -> Option<Result<(), String>> {
+    match goal {
+        Goal::Down => match view.state {
+            State::Stopped | State::Exited | State::Failed => Some(Ok(())),
+            _ if view.want_up => Some(Err("was started again by another request".into())),
+            _ => None,
+        },
+        Goal::Up | Goal::Restarted => match view.state {
+            State::Running if fresh => Some(Ok(())),
+            State::Failed => Some(Err(format!("failed{}", last_exit_text(view)))),
+            // A run that ended by policy: fine if it ended well (a one-shot job), else not.
+            State::Exited if fresh || matches!(view.last_exit, Some(Err(_))) => {
+                let success = matches!(
+                    view.last_exit,
+                    Some(Ok(ExitStatus::Code(code))) if view.spec.success_codes.contains(code)
+                );
+                Some(if success {
+                    Ok(())
+                } else {
+                    Err(format!("did not start{}", last_exit_text(view)))
+                })
+            }
+            State::Stopped if !view.want_up => Some(Err("was stopped by another request".into())),
+            _ => None,
+        },
     }
 }
 
