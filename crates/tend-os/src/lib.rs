@@ -2,9 +2,10 @@
 //!
 //! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
 //! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
-//! signals to process groups ([`signal`]), the open-file limit ([`limits`]), the standard fds
-//! of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the lock file that keeps a second
-//! tend away ([`lock`]) and the control socket's directory, binding and peer check ([`socket`]).
+//! signals to process groups ([`signal`]), waiting for signals in a blocking program
+//! ([`sigwait`]), the open-file limit ([`limits`]), the standard fds of tend itself ([`fds`]),
+//! becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
+//! control socket's directory, binding and peer check ([`socket`]).
 //! Linux only.
 
 use std::fmt;
@@ -17,6 +18,7 @@ pub mod limits;
 pub mod lock;
 pub mod reap;
 pub mod signal;
+pub mod sigwait;
 pub mod socket;
 pub mod spawn;
 
@@ -26,8 +28,9 @@ pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper};
 pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
+pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
-pub use spawn::{spawn, Child, Command};
+pub use spawn::{spawn, spawn_with_stdin, Child, Command};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.
 pub type Pid = i32;

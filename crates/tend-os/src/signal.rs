@@ -8,7 +8,7 @@ use tend_core::Signal;
 
 use crate::{OsError, Pid};
 
-fn to_nix(sig: Signal) -> Nix {
+pub(crate) fn to_nix(sig: Signal) -> Nix {
     match sig {
         Signal::Hup => Nix::SIGHUP,
         Signal::Int => Nix::SIGINT,

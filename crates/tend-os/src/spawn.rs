@@ -1,6 +1,7 @@
 //! Spawning a child into a clean, known state, whatever state tend itself is in.
 //!
-//! The child gets: stdin from `/dev/null`; stdout and stderr each on its own pipe; its own
+//! The child gets: stdin from `/dev/null` ([`spawn`], what tend uses) or from a pipe whose write
+//! end the caller keeps ([`spawn_with_stdin`]); stdout and stderr each on its own pipe; its own
 //! process group (its pid is the pgid); an empty signal mask and the default disposition for
 //! every signal; no fd other than 0, 1 and 2; and the `RLIMIT_NOFILE` tend was started with.
 //! tend owns reaping: the std child handle is dropped without waiting.
@@ -47,6 +48,21 @@ pub struct Child {
 /// `ENOENT`, `EACCES`), op `"chdir"` and the directory when `cwd` is not one, and `EINVAL` for an
 /// empty `argv`.
 pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
+    spawn_inner(cmd, Stdio::null()).map(|(child, _)| child)
+}
+
+/// Spawns `cmd` like [`spawn`], but with stdin on a pipe: returns the child and the pipe's write
+/// end (blocking, `O_CLOEXEC`, so no later child inherits it). Closing the write end is the
+/// child's end of input (EOF).
+///
+/// Fails like [`spawn`].
+pub fn spawn_with_stdin(cmd: &Command<'_>) -> Result<(Child, OwnedFd), OsError> {
+    let (child, stdin) = spawn_inner(cmd, Stdio::piped())?;
+    Ok((child, stdin.expect("stdin is piped")))
+}
+
+/// [`spawn`] with `stdin` as the child's stdin; returns the write end when it is a pipe.
+fn spawn_inner(cmd: &Command<'_>, stdin: Stdio) -> Result<(Child, Option<OwnedFd>), OsError> {
     let Some((program, args)) = cmd.argv.split_first() else {
         return Err(OsError::new(
             "spawn",
@@ -69,7 +85,7 @@ pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
     command
         .args(args)
         .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
@@ -87,15 +103,20 @@ pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
         .spawn()
         .map_err(|e| OsError::with_path("spawn", program, e))?;
     let pid = child.id() as Pid;
+    // std creates its pipes with O_CLOEXEC.
+    let stdin = child.stdin.take().map(OwnedFd::from);
     let stdout = child.stdout.take().expect("stdout is piped").into();
     let stderr = child.stderr.take().expect("stderr is piped").into();
     // Dropping std's handle neither waits nor kills; tend's reaper owns waitpid.
     drop(child);
-    Ok(Child {
-        pid,
-        stdout,
-        stderr,
-    })
+    Ok((
+        Child {
+            pid,
+            stdout,
+            stderr,
+        },
+        stdin,
+    ))
 }
 
 /// A kernel `struct sigaction` (not glibc's) of all zeros: `SIG_DFL`, no flags, an empty mask,

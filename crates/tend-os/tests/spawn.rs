@@ -5,10 +5,12 @@ mod common;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use common::{argv, fds_of, read_all, readlink, spawn_guarded, wait_for, GroupGuard};
+use std::io::Write;
+
+use common::{argv, fds_of, proc_stat, read_all, readlink, spawn_guarded, wait_for, GroupGuard};
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 use nix::sys::wait::WaitStatus;
-use tend_os::{spawn, Command};
+use tend_os::{spawn, spawn_with_stdin, Child, Command};
 
 #[test]
 fn child_has_only_fds_0_1_2_even_when_tend_holds_an_inheritable_fd() {
@@ -138,4 +140,58 @@ fn cwd_and_env_apply_on_top_of_the_inherited_environment() {
     );
     assert_eq!(read_all(child.stdout), expected);
     assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+}
+
+/// Spawns `argv` with its stdin on a pipe and guards its group.
+fn spawn_with_stdin_guarded(words: &[&str]) -> (Child, OwnedFd, GroupGuard) {
+    let argv = argv(words);
+    let (child, stdin) = spawn_with_stdin(&Command {
+        argv: &argv,
+        cwd: None,
+        env: &[],
+    })
+    .expect("spawn_with_stdin");
+    let guard = GroupGuard::new(child.pid);
+    (child, stdin, guard)
+}
+
+#[test]
+fn piped_stdin_carries_what_the_parent_writes_and_closing_it_is_eof() {
+    let (child, stdin, mut guard) = spawn_with_stdin_guarded(&["tr", "a-z", "A-Z"]);
+    assert!(readlink(format!("/proc/{}/fd/0", child.pid)).starts_with("pipe:"));
+    let mut stdin = std::fs::File::from(stdin);
+    stdin.write_all(b"hello process world").expect("write");
+    // tr reads until EOF, which only closing the write end gives.
+    drop(stdin);
+    assert_eq!(read_all(child.stdout), "HELLO PROCESS WORLD");
+    assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn piped_stdin_write_end_is_cloexec() {
+    let (_child, stdin, _guard) = spawn_with_stdin_guarded(&["sleep", "30"]);
+    let flags = fcntl(stdin.as_raw_fd(), FcntlArg::F_GETFD).expect("F_GETFD");
+    assert!(FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC));
+}
+
+#[test]
+fn a_second_child_does_not_hold_the_first_childs_stdin_pipe() {
+    let (first, first_stdin, mut first_guard) = spawn_with_stdin_guarded(&["cat"]);
+    let (second, _second_stdin, _second_guard) = spawn_with_stdin_guarded(&["sleep", "30"]);
+    wait_for("the second child's fds to be exactly 0, 1, 2", 5, || {
+        (fds_of(second.pid) == [0, 1, 2]).then_some(())
+    });
+    assert_ne!(
+        readlink(format!("/proc/{}/fd/0", first.pid)),
+        readlink(format!("/proc/{}/fd/0", second.pid)),
+        "each child has its own stdin pipe"
+    );
+    // Had the second child inherited the write end, cat would see EOF only when sleep exits.
+    drop(first_stdin);
+    assert_eq!(read_all(first.stdout), "");
+    assert!(matches!(first_guard.wait(), WaitStatus::Exited(_, 0)));
+    assert!(
+        matches!(proc_stat(second.pid), Some((state, _, _)) if state != 'Z'),
+        "the first child got EOF while the second still runs"
+    );
 }
