@@ -26,7 +26,7 @@ pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide,
 pub use fds::ensure_std_fds_open;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
-pub use reap::{reap_one, set_child_subreaper};
+pub use reap::{reap_one, set_child_subreaper, wait_exit};
 pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};

@@ -137,10 +137,26 @@ impl AsFd for LockFile {
     }
 }
 
-/// The pid the holder wrote, if the file holds one.
+/// The pid of the holder, if the file names a live process. A holder that just took the lock
+/// may not have written its pid yet (the file then names an earlier, dead holder): look again
+/// a few times, briefly, then give up on naming it.
 fn read_pid(file: &mut File) -> Option<u32> {
-    let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).ok()?;
-    file.take(64).read_to_string(&mut text).ok()?;
-    text.trim().parse().ok()
+    for _ in 0..20 {
+        let mut text = String::new();
+        file.seek(SeekFrom::Start(0)).ok()?;
+        file.take(64).read_to_string(&mut text).ok()?;
+        if let Ok(pid) = text.trim().parse::<u32>() {
+            let live = i32::try_from(pid).is_ok_and(|p| {
+                matches!(
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None),
+                    Ok(()) | Err(nix::errno::Errno::EPERM)
+                )
+            });
+            if live {
+                return Some(pid);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    None
 }

@@ -156,3 +156,25 @@ fn lock_acquired_after_daemonizing_is_held_by_the_daemon() {
     daemon.kill();
     let _lock = LockFile::acquire(&path).expect("acquire after the daemon died");
 }
+
+#[test]
+fn a_pid_in_the_file_is_named_only_while_that_process_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+    // A dead process's pid is in the file (a new holder has not rewritten it yet).
+    fs::write(&path, "4194304\n").unwrap();
+    let mut holder = ChildGuard::spawn(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"exec 9>>"$1"; flock -n 9 && echo locked && exec sleep 60"#)
+            .arg("sh")
+            .arg(&path),
+    );
+    assert_eq!(holder.first_line(), "locked\n");
+    assert_eq!(held_pid(&path), None, "no pid rather than a dead one");
+    // Once the holder's own pid is there, it is named.
+    let pid = holder.0.id();
+    fs::write(&path, format!("{pid}\n")).unwrap();
+    assert_eq!(held_pid(&path), Some(pid));
+    holder.kill_group_and_reap();
+}

@@ -321,6 +321,26 @@ fn down_stops_everything_and_returns_when_the_daemon_is_gone() {
 }
 
 #[test]
+fn up_right_after_down_always_succeeds() {
+    let mut d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    for round in 0..5 {
+        let down = d.tend(&["down"]);
+        assert_eq!(down.code, Some(0), "round {round}: {down:?}");
+        assert!(
+            !d.alive(),
+            "round {round}: down returned before the daemon was gone"
+        );
+        let up = d.tend(&["up", "-d"]);
+        assert_eq!(up.code, Some(0), "round {round}: {up:?}");
+        d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    }
+}
+
+#[test]
 fn a_second_up_is_refused_with_the_running_pid() {
     let d = Daemon::start(TWO);
     let again = d.tend(&["up", "-d"]);

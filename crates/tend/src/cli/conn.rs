@@ -31,6 +31,8 @@ pub struct Connection {
     writer: UnixStream,
     socket: PathBuf,
     next_id: u64,
+    /// The supervisor's pid, from its hello.
+    server_pid: u32,
 }
 
 impl Connection {
@@ -49,6 +51,7 @@ impl Connection {
             writer,
             socket: socket.to_owned(),
             next_id: 1,
+            server_pid: 0,
         };
         conn.writer
             .set_read_timeout(Some(HELLO_TIMEOUT))
@@ -78,7 +81,10 @@ impl Connection {
             ));
         };
         match decode::<HandshakeReply>(&line) {
-            Ok(HandshakeReply::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => Ok(()),
+            Ok(HandshakeReply::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => {
+                self.server_pid = hello.pid;
+                Ok(())
+            }
             Ok(HandshakeReply::Hello(hello)) => Err(mismatch(hello.protocol, &hello.server)),
             Ok(HandshakeReply::Error(error)) => Err(error_failure(error)),
             Err(e) => match decode::<AnyHello>(&line) {
@@ -138,11 +144,11 @@ impl Connection {
     /// Reads and drops whatever comes until the supervisor closes the connection; a reset
     /// connection counts as closed.
     pub fn wait_closed(&mut self) {
-        loop {
-            match self.reader.read_line() {
-                Ok(Some(_)) | Err(ProtoError::LineTooLong) => {}
-                Ok(None) | Err(_) => return,
-            }
+        while let Ok(Some(_)) | Err(ProtoError::LineTooLong) = self.reader.read_line() {}
+        // The connection closes as the supervisor exits; wait for the exit itself, so that a
+        // `tend up` right after finds nothing in its way.
+        if let Ok(pid) = i32::try_from(self.server_pid) {
+            let _ = tend_os::wait_exit(pid, std::time::Duration::from_secs(10));
         }
     }
 
