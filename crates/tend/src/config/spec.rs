@@ -17,6 +17,9 @@ type Result<T> = std::result::Result<T, ConfigError>;
 
 const TOP_KEYS: &[&str] = &["supervisor", "process"];
 const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask"];
+/// The most instances one process may have: each holds two pipes and a few hundred bytes, and
+/// a typo (an extra zero or three) must be an error, not an attempt to run them all.
+const MAX_REPLICAS: i64 = 10_000;
 const PROCESS_KEYS: &[&str] = &[
     "command",
     "shell",
@@ -95,7 +98,7 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
             let text = f.string()?;
             spec.umask = u32::from_str_radix(text, 8)
                 .ok()
-                .filter(|&m| m <= 0o777 && !text.is_empty())
+                .filter(|&m| m <= 0o777 && text.bytes().all(|b| (b'0'..=b'7').contains(&b)))
                 .ok_or_else(|| {
                     f.error(format!(
                         "invalid umask {text:?}: write it in octal as a string, e.g. \"022\" or \"077\""
@@ -113,15 +116,16 @@ fn process(
     supervisor: &SupervisorSpec,
     base: &Path,
 ) -> Result<ProcessSpec> {
-    if name.is_empty()
-        || name == "all"
+    if name == "all"
+        || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     {
         return Err(field.key_error(
-            "invalid process name: use letters, digits, _ and - (it names the log files), \
-             and not \"all\" (it means every process on the command line)",
+            "invalid process name: use letters, digits, _ and -, starting with a letter or \
+             digit (it names the log files and is typed on the command line), and not \"all\" \
+             (it means every process on the command line)",
         ));
     }
     let table = field.table()?;
@@ -142,7 +146,9 @@ fn process(
     for (key, f) in table.entries() {
         match key.name.as_str() {
             "cwd" => spec.cwd = Some(f.path(base)?),
-            "replicas" => spec.replicas = f.count(1)?,
+            "replicas" => {
+                spec.replicas = u32::try_from(f.integer(1..=MAX_REPLICAS)?).expect("in range")
+            }
             "autostart" => spec.autostart = f.boolean()?,
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,

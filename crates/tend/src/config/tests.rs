@@ -291,7 +291,7 @@ fn errors_name_file_line_column_and_key() {
         ),
         (
             "[process.web]\ncommand = \"x\"\nreplicas = 0\n",
-            "tend.toml:3:12: process.web.replicas: 0 is out of range; expected 1 to 4294967295",
+            "tend.toml:3:12: process.web.replicas: 0 is out of range; expected 1 to 10000",
         ),
         (
             "[process.web]\ncommand = \"x\"\nreplicas = \"2\"\n",
@@ -334,8 +334,23 @@ fn errors_name_file_line_column_and_key() {
         (
             "[process.\"web app\"]\ncommand = \"x\"\n",
             "tend.toml:1:10: process.\"web app\": invalid process name: use letters, digits, _ \
-             and - (it names the log files), and not \"all\" (it means every process on the \
-             command line)",
+             and -, starting with a letter or digit (it names the log files and is typed on the \
+             command line), and not \"all\" (it means every process on the command line)",
+        ),
+        (
+            "[process.-web]\ncommand = \"x\"\n",
+            "tend.toml:1:10: process.-web: invalid process name: use letters, digits, _ \
+             and -, starting with a letter or digit (it names the log files and is typed on the \
+             command line), and not \"all\" (it means every process on the command line)",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nreplicas = 4294967295\n",
+            "tend.toml:3:12: process.web.replicas: 4294967295 is out of range; expected 1 to 10000",
+        ),
+        (
+            "[supervisor]\numask = \"+22\"\n",
+            "tend.toml:2:9: supervisor.umask: invalid umask \"+22\": write it in octal as a \
+             string, e.g. \"022\" or \"077\"",
         ),
     ];
     let dir = Dir::new();
