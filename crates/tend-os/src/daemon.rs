@@ -22,7 +22,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -175,6 +175,7 @@ impl ReadySender {
         if let Err(e) = stdio_to_dev_null() {
             self.fail_and_exit("open /dev/null", e);
         }
+        close_inherited_fds(self.as_fd().as_raw_fd());
         self
     }
 
@@ -263,6 +264,42 @@ fn parse_report(report: &[u8]) -> Result<u32, DaemonFailed> {
         .and_then(|rest| rest.split_once('\n'))
         .and_then(|(pid, _)| pid.parse().ok())
         .ok_or_else(|| DaemonFailed::Garbled(text.into_owned()))
+}
+
+/// Closes every fd from 3 up but `keep` (the report pipe): a daemon holds nothing its caller
+/// left open, such as the write end of a pipe the caller reads to its end.
+fn close_inherited_fds(keep: RawFd) {
+    let close = |from: RawFd, to: RawFd| -> bool {
+        if from > to {
+            return true;
+        }
+        // SAFETY: close_range only closes fds in the range, none of which this process uses:
+        // it is single-threaded here, and the one fd it needs (`keep`) is outside the range.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                from as libc::c_uint,
+                to as libc::c_uint,
+                0,
+            )
+        };
+        rc == 0
+    };
+    if close(3, keep - 1) && close(keep + 1, RawFd::MAX) {
+        return;
+    }
+    // Kernels before 5.9: close what /proc/self/fd lists (collected first: the listing holds an
+    // fd of its own while it runs).
+    let open: Vec<RawFd> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in open.into_iter().filter(|&fd| fd > 2 && fd != keep) {
+        // SAFETY: as above; an fd that is no longer open (the listing's own) fails harmlessly.
+        unsafe { libc::close(fd) };
+    }
 }
 
 /// Opens `/dev/null` on fds 0, 1 and 2.

@@ -718,3 +718,32 @@ fn a_reload_that_removes_instances_closes_their_log_files() {
     eventually("3 instances gone", || d.status().len() == 1);
     eventually("their log files closed", || log_fds() == 2);
 }
+
+#[test]
+fn the_daemon_keeps_no_fd_its_caller_left_open() {
+    let dir = project("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let marker = dir.path().join("marker");
+    std::fs::write(&marker, "").unwrap();
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"exec "$0" -c "$1" --socket "$2" up -d 7<"$3""#)
+        .arg(tend_bin())
+        .arg(dir.path().join("tend.toml"))
+        .arg(dir.path().join("tend.sock"))
+        .arg(&marker);
+    let up = run_with_deadline(cmd);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    let pid: i32 = std::fs::read_to_string(dir.path().join("tend.sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let d = Daemon { dir, pid };
+    d.wait_state("a.0", "running");
+    let held: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.ends_with("marker"))
+        .collect();
+    assert!(held.is_empty(), "the daemon still holds {held:?}");
+}
