@@ -69,11 +69,29 @@ async fn slow_answer(slow: Duration, requests: Arc<AtomicU64>) -> String {
     format!("slow answer #{n}, after {} s\n", slow.as_secs())
 }
 
-/// Completes on the first SIGTERM or SIGINT, which starts the graceful shutdown.
+/// How long requests in flight may take to finish after the first signal.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Completes on the first SIGTERM or SIGINT, which starts the graceful shutdown. A second
+/// signal, or [`GRACE`] passing with requests still in flight, ends the process at once: a
+/// graceful stop must still end.
 async fn shutdown_signal(mut term: SignalStream, mut int: SignalStream) {
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
     };
-    println!("Received {name}: no longer accepting connections; waiting for requests in flight...");
+    println!(
+        "Received {name}: no longer accepting connections; waiting up to {} s for requests in \
+         flight (Ctrl+C again to quit now)...",
+        GRACE.as_secs()
+    );
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            _ = term.recv() => "A second SIGTERM",
+            _ = int.recv() => "A second SIGINT",
+            () = tokio::time::sleep(GRACE) => "The grace period is over",
+        };
+        println!("{why}: exiting with requests still in flight.");
+        std::process::exit(1);
+    });
 }

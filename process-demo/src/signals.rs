@@ -27,7 +27,10 @@ pub fn run(wait: Duration) -> anyhow::Result<()> {
         1 => "1 second".to_owned(),
         n => format!("{n} seconds"),
     };
-    println!("Waiting {secs}: press Ctrl+C (SIGINT) and the program catches it instead of dying.");
+    println!(
+        "Waiting {secs} (PID {}): press Ctrl+C (SIGINT) and the program catches it instead of dying.",
+        std::process::id()
+    );
     match rx.recv_timeout(wait) {
         Ok(signal) => {
             let signal = signal?.ok_or_else(|| anyhow::anyhow!("a wait for ever timed out"))?;

@@ -121,3 +121,32 @@ fn sigterm_lets_the_request_in_flight_finish_refuses_new_ones_and_exits_0() {
         Some("All requests in flight have finished; exiting.")
     );
 }
+
+#[test]
+fn a_second_signal_ends_a_graceful_stop_at_once() {
+    let (mut server, addr) = start_server(&["--slow-secs", "60"]);
+    let _slow = get(addr, "/slow").expect("connect");
+    server.expect_line("the slow request's start", 20, |l| {
+        l.starts_with("/slow #1: started")
+    });
+    server.signal(Signal::SIGTERM);
+    server.expect_line("the shutdown notice", 20, |l| {
+        l.starts_with("Received SIGTERM")
+    });
+    let asked = Instant::now();
+    server.signal(Signal::SIGINT);
+    let finished = server.finish(20);
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "did not wait for the 60 s request"
+    );
+    assert_eq!(finished.status.code(), Some(1), "{finished:?}");
+    assert!(
+        finished
+            .stdout
+            .iter()
+            .any(|l| l.starts_with("A second SIGINT")),
+        "{:#?}",
+        finished.stdout
+    );
+}
