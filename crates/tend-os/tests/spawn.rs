@@ -152,6 +152,7 @@ fn spawn_with_stdin_guarded(words: &[&str]) -> (Child, OwnedFd, GroupGuard) {
     })
     .expect("spawn_with_stdin");
     let guard = GroupGuard::new(child.pid);
+    common::wait_exec(child.pid);
     (child, stdin, guard)
 }
 
@@ -194,4 +195,35 @@ fn a_second_child_does_not_hold_the_first_childs_stdin_pipe() {
         matches!(proc_stat(second.pid), Some((state, _, _)) if state != 'Z'),
         "the first child got EOF while the second still runs"
     );
+}
+
+#[test]
+fn programs_are_found_on_the_childs_path_and_must_be_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("tend-test-hello");
+    std::fs::write(&script, "#!/bin/sh\necho found\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("/nonexistent:{}", dir.path().display());
+    let env = vec![("PATH".to_owned(), path)];
+    let argv = argv(&["tend-test-hello"]);
+    let child = spawn(&Command {
+        argv: &argv,
+        cwd: None,
+        env: &env,
+    })
+    .expect("found on PATH");
+    let mut guard = GroupGuard::new(child.pid);
+    assert_eq!(read_all(child.stdout), "found\n");
+    guard.wait();
+
+    // Found, but not executable: EACCES, as execvp says.
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = spawn(&Command {
+        argv: &argv,
+        cwd: None,
+        env: &env,
+    })
+    .expect_err("not executable");
+    assert_eq!(err.errno(), Some(libc::EACCES), "{err}");
 }

@@ -65,7 +65,20 @@ pub fn spawn_guarded(words: &[&str]) -> (Child, GroupGuard) {
     })
     .expect("spawn");
     let guard = GroupGuard::new(child.pid);
+    wait_exec(child.pid);
     (child, guard)
+}
+
+/// Waits until `pid` runs its own program (or has already ended): spawn returns right after
+/// the fork, so the child's state is only final once it has exec'd.
+pub fn wait_exec(pid: Pid) {
+    let ours = fs::read_link("/proc/self/exe").expect("our exe");
+    wait_for("the child's exec", 10, || {
+        match fs::read_link(format!("/proc/{pid}/exe")) {
+            Ok(exe) if exe == ours => None,
+            _ => Some(()),
+        }
+    });
 }
 
 /// Reads a pipe until EOF.
