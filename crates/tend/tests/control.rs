@@ -153,6 +153,10 @@ start_secs = "0s"
         std::fs::read_to_string(d.path(".tend/logs/trapper.0.log"))
             .is_ok_and(|t| t.contains("got-usr1"))
     });
+    // Named twice, signalled once.
+    let twice = d.tend(&["signal", "USR1", "trapper.0", "trapper", "trapper.0"]);
+    assert_eq!(twice.code, Some(0), "{twice:?}");
+    assert_eq!(twice.stdout.matches("trapper.0").count(), 1, "{twice:?}");
     let bad = d.tend(&["signal", "SIGNOPE", "trapper"]);
     assert_eq!(bad.code, Some(2), "{bad:?}");
 }

@@ -192,8 +192,7 @@ impl Driver {
             let _ = reply.send(Reply::Answer(Answer::Error(error)));
             return;
         }
-        let mut ids: Vec<InstanceId> = targets.iter().flat_map(|t| self.sup.targets(t)).collect();
-        ids.dedup();
+        let ids = self.instances_in(&targets);
         let instances = ids
             .iter()
             .map(|&id| (id, self.sup.instance(id).and_then(|v| v.run)))
@@ -223,11 +222,7 @@ impl Driver {
             .map_err(|e: tend_core::signal::UnknownSignal| {
                 ErrorBody::new(ErrorCode::BadRequest, e.to_string())
             })?;
-        let ids: Vec<InstanceId> = self
-            .targets(names, false)?
-            .iter()
-            .flat_map(|t| self.sup.targets(t))
-            .collect();
+        let ids = self.instances_in(&self.targets(names, false)?);
         let mut signalled = Vec::new();
         for id in ids {
             // A PID in the view belongs to a run not yet reaped: it cannot have been reused.
@@ -281,10 +276,17 @@ impl Driver {
         } else {
             self.targets(names, empty_means_all)?
         };
-        let mut ids: Vec<InstanceId> = targets.iter().flat_map(|t| self.sup.targets(t)).collect();
+        Ok(self.instances_in(&targets))
+    }
+
+    /// The instances of `targets`, in the order named, each once.
+    fn instances_in(&self, targets: &[Target]) -> Vec<InstanceId> {
         let mut seen = HashSet::new();
-        ids.retain(|id| seen.insert(*id));
-        Ok(ids)
+        targets
+            .iter()
+            .flat_map(|t| self.sup.targets(t))
+            .filter(|id| seen.insert(*id))
+            .collect()
     }
 
     fn targets(&self, names: &[String], empty_ok: bool) -> Result<Vec<Target>, ErrorBody> {
