@@ -11,6 +11,7 @@
 pub mod signal;
 pub mod spec;
 pub mod supervisor;
+pub mod time;
 
 pub use signal::Signal;
 pub use spec::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
