@@ -30,10 +30,7 @@ fn names(list: &[&str]) -> Vec<String> {
 #[test]
 fn unchanged_stays_changed_restarts_added_starts_removed_stops() {
     let mut h = Harness::new(vec![sleeper("keep"), sleeper("edit"), sleeper("drop")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     let mut edited = sleeper("edit");
     edited.argv.push("--new".into());
     let (summary, e) = reload(&mut h, vec![sleeper("keep"), edited, sleeper("new")]);
@@ -98,10 +95,7 @@ fn replicas_only_scales_without_touching_the_others() {
     let mut web = sleeper("web");
     web.replicas = 2;
     let mut h = Harness::new(vec![web.clone()]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     web.replicas = 4;
     let (summary, e) = reload(&mut h, vec![web.clone()]);
     assert_eq!(summary.changed, names(&["web"]));
@@ -125,10 +119,7 @@ fn replicas_only_scales_without_touching_the_others() {
 #[test]
 fn a_stopped_process_stays_stopped_when_changed() {
     let mut h = Harness::new(vec![sleeper("web")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::StopRequested(Target::All));
     h.feed(Input::Exited {
         run: runs[0],
@@ -147,10 +138,7 @@ fn a_failed_process_is_started_again_when_changed() {
     let mut bad = proc("job");
     bad.max_restarts.count = 0;
     let mut h = Harness::new(vec![bad]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::Exited {
         run: runs[0],
         status: ExitStatus::Code(1),
@@ -169,10 +157,7 @@ fn a_failed_process_is_started_again_when_changed() {
 #[test]
 fn reload_while_shutting_down_starts_nothing() {
     let mut h = Harness::new(vec![sleeper("a")]);
-    let (_runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let _runs = h.up();
     h.feed(Input::ShutdownRequested { force: false });
     let (summary, e) = reload(&mut h, vec![sleeper("a"), sleeper("b")]);
     assert_eq!(summary.added, names(&["b"]));
@@ -182,10 +167,7 @@ fn reload_while_shutting_down_starts_nothing() {
 #[test]
 fn a_name_removed_then_added_again_is_a_new_process() {
     let mut h = Harness::new(vec![sleeper("a")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     reload(&mut h, vec![]);
     let (summary, e) = reload(&mut h, vec![sleeper("a")]);
     assert_eq!(summary.added, names(&["a"]));
@@ -210,10 +192,7 @@ fn a_replica_retired_and_wanted_again_comes_back() {
     let mut slow = sleeper("slow");
     slow.replicas = 3;
     let mut h = Harness::new(vec![slow.clone()]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     slow.replicas = 1;
     reload(&mut h, vec![slow.clone()]);
     // Back to 3 while slow.1 and slow.2 are still stopping.
@@ -238,10 +217,7 @@ fn a_replica_retired_and_wanted_again_comes_back() {
 #[test]
 fn a_reload_does_not_undo_a_stop() {
     let mut h = Harness::new(vec![sleeper("web")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::StopRequested(Target::All));
     assert_eq!(h.state(0, 0), State::Stopping);
     let mut edited = sleeper("web");
@@ -260,10 +236,7 @@ fn old_runs_stop_with_the_settings_they_started_with_new_runs_get_the_new_spec()
     let mut old = sleeper("web");
     old.stop_signal = Signal::Int;
     let mut h = Harness::new(vec![old]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     let mut new = sleeper("web");
     new.stop_signal = Signal::Quit;
     let (_, e) = reload(&mut h, vec![new]);
@@ -286,10 +259,7 @@ fn old_runs_stop_with_the_settings_they_started_with_new_runs_get_the_new_spec()
 #[test]
 fn a_process_in_backoff_restarts_with_the_new_spec() {
     let mut h = Harness::new(vec![proc("job")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::Exited {
         run: runs[0],
         status: ExitStatus::Code(1),

@@ -32,10 +32,7 @@ fn restart_policy_and_success_codes() {
         p.restart = policy;
         p.success_codes = codes.clone();
         let mut h = Harness::new(vec![p]);
-        let (runs, _) = {
-            let e = h.feed(Input::Up(None));
-            h.spawn_all(&e)
-        };
+        let runs = h.up();
         let e = h.feed(Input::Exited {
             run: runs[0],
             status: exit,
@@ -161,10 +158,7 @@ fn requests_in_each_state() {
         }
         let mut h = Harness::new(vec![p]);
         if !matches!(setup, Setup::Stopped) {
-            let (runs, _) = {
-                let e = h.feed(Input::Up(None));
-                h.spawn_all(&e)
-            };
+            let runs = h.up();
             match setup {
                 Setup::Backoff | Setup::Exited => {
                     h.feed(Input::Exited {
@@ -189,10 +183,7 @@ fn requests_in_each_state() {
 #[test]
 fn stop_during_restart_wins() {
     let mut h = Harness::new(vec![proc("p")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::RestartRequested(Target::All));
     h.feed(Input::StopRequested(Target::All));
     let e = h.feed(Input::Exited {

@@ -61,10 +61,7 @@ fn backoff_resets_after_a_run_that_stayed_up_start_secs() {
     let mut p = crashing(100, 10_000, 100);
     p.start_secs = Duration::from_secs(1);
     let mut h = Harness::new(vec![p]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     let e = h.feed(Input::Exited {
         run: runs[0],
         status: ExitStatus::Code(1),
@@ -104,10 +101,7 @@ fn zero_backoff_restarts_in_the_same_step() {
     let mut p = crashing(0, 0, 1000);
     p.start_secs = Duration::ZERO;
     let mut h = Harness::new(vec![p]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     assert_eq!(
         h.state(0, 0),
         State::Running,
@@ -155,10 +149,7 @@ fn stop_sends_stop_signal_then_sigkill_after_timeout() {
     p.stop_signal = Signal::Int;
     p.stop_timeout = Duration::from_secs(3);
     let mut h = Harness::new(vec![p]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     let e = h.feed(Input::StopRequested(Target::All));
     assert_eq!(signals(&e), vec![(runs[0], Signal::Int)]);
     assert_eq!(h.state(0, 0), State::Stopping);
@@ -179,10 +170,7 @@ fn shutdown_stops_everything_and_exits_once_all_runs_ended() {
         b.replicas = 2;
         b
     }]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     assert_eq!(runs.len(), 3);
     let e = h.feed(Input::ShutdownRequested { force: false });
     assert_eq!(signals(&e).len(), 3);
@@ -206,10 +194,7 @@ fn shutdown_stops_everything_and_exits_once_all_runs_ended() {
 #[test]
 fn second_shutdown_with_force_kills_every_group_at_once() {
     let mut h = Harness::new(vec![proc("a"), proc("b")]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::ShutdownRequested { force: false });
     let e = h.feed(Input::ShutdownRequested { force: true });
     assert_eq!(
@@ -235,10 +220,7 @@ fn shutdown_with_nothing_running_exits_at_once() {
 #[test]
 fn shutdown_during_backoff_cancels_the_restart() {
     let mut h = Harness::new(vec![crashing(500, 500, 5)]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::Exited {
         run: runs[0],
         status: ExitStatus::Code(1),
@@ -256,10 +238,7 @@ fn shutdown_during_backoff_cancels_the_restart() {
 #[test]
 fn stale_exit_of_an_earlier_run_is_ignored() {
     let mut h = Harness::new(vec![proc("web")]);
-    let (first, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let first = h.up();
     let e = h.feed(Input::RestartRequested(Target::All));
     assert_eq!(signals(&e), vec![(first[0], Signal::Term)]);
     let (second, _) = {
@@ -331,10 +310,7 @@ fn spawn_failure_is_a_failed_start_that_backs_off() {
 #[test]
 fn start_of_a_failed_process_gets_a_fresh_budget() {
     let mut h = Harness::new(vec![crashing(0, 0, 0)]);
-    let (runs, _) = {
-        let e = h.feed(Input::Up(None));
-        h.spawn_all(&e)
-    };
+    let runs = h.up();
     h.feed(Input::Exited {
         run: runs[0],
         status: ExitStatus::Code(1),

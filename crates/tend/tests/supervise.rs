@@ -142,12 +142,7 @@ stop_timeout = "700ms"
     assert_eq!(status.code(), Some(0), "stderr: {}", tend.stderr());
     assert!(!is_running(child), "the child is gone");
     assert!(!is_running(grandchild), "the grandchild is gone");
-    let t = tend.transcript();
-    assert!(
-        t.iter()
-            .any(|l| l.contains("stubborn.0 was killed by SIGKILL")),
-        "{t:#?}"
-    );
+    tend.assert_printed("stubborn.0 was killed by SIGKILL");
 }
 
 #[test]
@@ -184,12 +179,7 @@ shell = true
             "{pid} (of groups {groups:?}) survived tend"
         );
     }
-    let t = tend.transcript();
-    assert!(
-        t.iter()
-            .any(|l| l.contains("all processes stopped; exiting")),
-        "{t:#?}"
-    );
+    tend.assert_printed("all processes stopped; exiting");
 }
 
 #[test]
@@ -338,12 +328,7 @@ shell = true
         "{:?}",
         asked.elapsed()
     );
-    let t = tend.transcript();
-    assert!(
-        t.iter()
-            .any(|l| l.contains("still held open by processes that left their group")),
-        "{t:#?}"
-    );
+    tend.assert_printed("still held open by processes that left their group");
 }
 
 /// Kills a process tend does not know about when the test ends.

@@ -60,6 +60,12 @@ impl Harness {
         }
     }
 
+    /// `tend up`: starts the autostart processes and answers their spawns; returns the runs.
+    pub fn up(&mut self) -> Vec<RunId> {
+        let effects = self.feed(Input::Up(None));
+        self.spawn_all(&effects).0
+    }
+
     /// Answers every `Spawn` in `effects` with `Spawned`, returning the runs and the follow-up effects.
     pub fn spawn_all(&mut self, effects: &[Effect]) -> (Vec<RunId>, Vec<Effect>) {
         let mut runs = Vec::new();

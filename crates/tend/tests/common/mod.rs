@@ -122,6 +122,15 @@ impl Tend {
             .clone()
     }
 
+    /// Asserts that some line tend printed contains `text`, showing the transcript if not.
+    pub fn assert_printed(&self, text: &str) {
+        let t = self.transcript();
+        assert!(
+            t.iter().any(|l| l.contains(text)),
+            "no line has {text:?}: {t:#?}"
+        );
+    }
+
     pub fn stderr(&self) -> String {
         self.err.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
