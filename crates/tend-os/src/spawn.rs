@@ -4,14 +4,15 @@
 //! end the caller keeps ([`spawn_with_stdin`]); stdout and stderr each on its own pipe; its own
 //! process group (its pid is the pgid); an empty signal mask and the default disposition for
 //! every signal; no fd other than 0, 1 and 2; and the `RLIMIT_NOFILE` tend was started with.
-//! tend owns reaping: the std child handle is dropped without waiting.
+//! tend owns reaping: nothing here waits for a child that started.
 
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::mem;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::ptr;
 use std::sync::OnceLock;
 
@@ -48,7 +49,7 @@ pub struct Child {
 /// `ENOENT`, `EACCES`), op `"chdir"` and the directory when `cwd` is not one, and `EINVAL` for an
 /// empty `argv`.
 pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
-    spawn_inner(cmd, Stdio::null()).map(|(child, _)| child)
+    spawn_inner(cmd, StdinKind::Null).map(|(child, _)| child)
 }
 
 /// Spawns `cmd` like [`spawn`], but with stdin on a pipe: returns the child and the pipe's write
@@ -57,20 +58,35 @@ pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
 ///
 /// Fails like [`spawn`].
 pub fn spawn_with_stdin(cmd: &Command<'_>) -> Result<(Child, OwnedFd), OsError> {
-    let (child, stdin) = spawn_inner(cmd, Stdio::piped())?;
+    let (child, stdin) = spawn_inner(cmd, StdinKind::Piped)?;
     Ok((child, stdin.expect("stdin is piped")))
 }
 
-/// [`spawn`] with `stdin` as the child's stdin; returns the write end when it is a pipe.
-fn spawn_inner(cmd: &Command<'_>, stdin: Stdio) -> Result<(Child, Option<OwnedFd>), OsError> {
-    let Some((program, args)) = cmd.argv.split_first() else {
+/// Where the child's stdin comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StdinKind {
+    Null,
+    Piped,
+}
+
+/// [`spawn`] with the given stdin; returns the write end when it is a pipe.
+///
+/// The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does: it
+/// runs on its own stack in tend's memory until it executes the program, and this thread waits
+/// until then. A `fork` would copy tend's page tables and turn tend's next writes to every page
+/// into copy-on-write faults; that cost grows with tend, which grows with what it supervises
+/// (docs/architecture.md has the figures). std's `Command` forks as soon as there is a
+/// `pre_exec`, and ours is needed: posix_spawn cannot restore `RLIMIT_NOFILE`.
+fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<OwnedFd>), OsError> {
+    let Some(program) = cmd.argv.first() else {
         return Err(OsError::new(
             "spawn",
             io::Error::from_raw_os_error(libc::EINVAL),
         ));
     };
+    let spawn_error = |err: io::Error| OsError::with_path("spawn", program, err);
     if let Some(dir) = cmd.cwd {
-        // std reports a failed chdir in the child like a failed exec; check first to say which.
+        // Say which went wrong, the directory or the program, with the directory's own error.
         match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
@@ -81,42 +97,336 @@ fn spawn_inner(cmd: &Command<'_>, stdin: Stdio) -> Result<(Child, Option<OwnedFd
         }
     }
 
-    let mut command = std::process::Command::new(program);
-    command
-        .args(args)
-        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-        .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0);
-    if let Some(dir) = cmd.cwd {
-        command.current_dir(dir);
-    }
+    // Everything the child reads is made here, before the clone: the child must not allocate.
+    let image = ExecImage::new(cmd).map_err(spawn_error)?;
+    let cwd = cmd
+        .cwd
+        .map(|dir| CString::new(dir.as_os_str().as_bytes()))
+        .transpose()
+        .map_err(|_| spawn_error(io::Error::from_raw_os_error(libc::EINVAL)))?;
+    let (stdout, stdout_child) = pipe_cloexec().map_err(spawn_error)?;
+    let (stderr, stderr_child) = pipe_cloexec().map_err(spawn_error)?;
+    let (stdin_child, stdin_parent) = match stdin {
+        StdinKind::Null => (
+            OwnedFd::from(
+                std::fs::File::open("/dev/null")
+                    .map_err(|e| OsError::with_path("open", "/dev/null", e))?,
+            ),
+            None,
+        ),
+        StdinKind::Piped => {
+            let (read, write) = pipe_cloexec().map_err(spawn_error)?;
+            (read, Some(write))
+        }
+    };
     let reset = ChildReset::prepare();
-    // SAFETY: the closure runs in the child between fork and exec. It only reads `reset`, which
-    // was fully computed before the fork, and makes async-signal-safe system calls: no
-    // allocation, no lock, no logging.
-    unsafe {
-        command.pre_exec(move || reset.apply());
+    let mut shell_argv = image.shell_argv.clone();
+    let mut job = VforkJob {
+        reset: &reset,
+        stdio: [
+            stdin_child.as_raw_fd(),
+            stdout_child.as_raw_fd(),
+            stderr_child.as_raw_fd(),
+        ],
+        cwd: cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+        candidates: &image.candidate_ptrs,
+        argv: image.argv_ptrs.as_ptr(),
+        envp: image.envp_ptrs.as_ptr(),
+        shell_argv: shell_argv.as_mut_ptr(),
+        failed_at: Stage::None,
+        errno: 0,
+    };
+    let mut stack = vec![0u8; VFORK_STACK_SIZE];
+    // The stack grows down on every architecture tend builds for; 16-byte aligned top.
+    let stack_top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+
+    // Every signal blocked across the clone: until the child has set every disposition to the
+    // default, a signal must not run one of tend's handlers on the child's side (in tend's
+    // memory). The child unblocks once its dispositions are reset.
+    let blocked = SignalsBlocked::new();
+    // SAFETY: `vfork_child` matches clone's callback type and only reads `job` and the memory
+    // it points to, all alive until clone returns: with CLONE_VFORK, this thread is suspended
+    // until the child has called execve or _exit, and nothing is freed before that. The stack
+    // is VFORK_STACK_SIZE bytes we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the
+    // exit signal makes the child an ordinary child for the reaper.
+    let pid = unsafe {
+        libc::clone(
+            vfork_child,
+            stack_top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            ptr::addr_of_mut!(job).cast(),
+        )
+    };
+    let clone_error = io::Error::last_os_error();
+    drop(blocked);
+    drop(stack);
+    if pid < 0 {
+        return Err(OsError::new("clone", clone_error));
     }
-    let mut child = command
-        .spawn()
-        .map_err(|e| OsError::with_path("spawn", program, e))?;
-    let pid = child.id() as Pid;
-    // std creates its pipes with O_CLOEXEC.
-    let stdin = child.stdin.take().map(OwnedFd::from);
-    let stdout = child.stdout.take().expect("stdout is piped").into();
-    let stderr = child.stderr.take().expect("stderr is piped").into();
-    // Dropping std's handle neither waits nor kills; tend's reaper owns waitpid.
-    drop(child);
+    // SAFETY: the child wrote these fields, if at all, before it exited; it is gone from our
+    // memory now (CLONE_VFORK). Volatile: the compiler did not see the write.
+    let (failed_at, errno) = unsafe {
+        (
+            ptr::read_volatile(ptr::addr_of!(job.failed_at)),
+            ptr::read_volatile(ptr::addr_of!(job.errno)),
+        )
+    };
+    if failed_at != Stage::None {
+        // It called _exit(127): reap it here, at once, so the reaper never sees a pid it was
+        // not told about.
+        reap_failed(pid);
+        let err = io::Error::from_raw_os_error(errno);
+        return Err(match (failed_at, cmd.cwd) {
+            (Stage::Chdir, Some(dir)) => OsError::with_path("chdir", dir, err),
+            _ => spawn_error(err),
+        });
+    }
+    // The child's ends (stdin_child, stdout_child, stderr_child) close here, in tend.
     Ok((
         Child {
             pid,
             stdout,
             stderr,
         },
-        stdin,
+        stdin_parent,
     ))
+}
+
+/// The child's stack: it calls a few libc wrappers and nothing deep.
+const VFORK_STACK_SIZE: usize = 64 * 1024;
+
+/// Where the child gave up, if it did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+enum Stage {
+    None,
+    Reset,
+    Stdio,
+    Chdir,
+    Exec,
+}
+
+/// What the child of [`spawn_inner`] reads, and where it writes how it failed.
+struct VforkJob<'a> {
+    reset: &'a ChildReset,
+    /// The fds to become 0, 1 and 2 (all `O_CLOEXEC`, all above 2).
+    stdio: [libc::c_int; 3],
+    /// The directory to change to, or null.
+    cwd: *const libc::c_char,
+    /// The paths to try, in order (one, or one per `PATH` entry); null-terminated.
+    candidates: &'a [*const libc::c_char],
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    /// `["/bin/sh", <candidate>, args…, null]`, for a program the kernel cannot execute
+    /// (ENOEXEC) that execvp would run with the shell; slot 1 is filled in by the child.
+    shell_argv: *mut *const libc::c_char,
+    failed_at: Stage,
+    errno: libc::c_int,
+}
+
+/// The child's side of [`spawn_inner`]: reset, redirect, change directory, execute.
+extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: clone passes the `VforkJob` spawn_inner gave it, alive while the parent waits.
+    let job = unsafe { &mut *job.cast::<VforkJob<'_>>() };
+    if let Err(err) = job.reset.apply() {
+        fail(
+            job,
+            Stage::Reset,
+            err.raw_os_error().unwrap_or(libc::EINVAL),
+        );
+    }
+    // SAFETY: setpgid is async-signal-safe; (0, 0) puts this process in a new group of its own.
+    if unsafe { libc::setpgid(0, 0) } != 0 {
+        fail(job, Stage::Reset, last_errno());
+    }
+    for (target, &source) in job.stdio.iter().enumerate() {
+        // SAFETY: dup2 is async-signal-safe; `source` is open (the parent holds it) and above 2,
+        // so the copy on `target` is a new fd without FD_CLOEXEC.
+        if unsafe { libc::dup2(source, target as libc::c_int) } < 0 {
+            fail(job, Stage::Stdio, last_errno());
+        }
+    }
+    // SAFETY: `cwd` is null or a NUL-terminated string spawn_inner owns; chdir is
+    // async-signal-safe.
+    if !job.cwd.is_null() && unsafe { libc::chdir(job.cwd) } != 0 {
+        fail(job, Stage::Chdir, last_errno());
+    }
+    // execvp's search, without its allocations: a path that is not there (or not a directory)
+    // tries the next; one that is there but not executable is remembered as EACCES; any other
+    // error ends the search with that error.
+    let mut errno = libc::ENOENT;
+    let mut denied = false;
+    for &path in job.candidates.iter().take_while(|p| !p.is_null()) {
+        // SAFETY: `path`, `argv` and `envp` are NUL-terminated strings and null-terminated
+        // arrays that spawn_inner built and keeps alive; execve only returns on failure.
+        unsafe { libc::execve(path, job.argv, job.envp) };
+        errno = last_errno();
+        if errno == libc::ENOEXEC {
+            // No format the kernel knows: execvp runs it with the shell, so do we.
+            // SAFETY: slot 1 of `shell_argv` exists (the array has at least 3 slots) and is
+            // ours to fill; the strings it points to are alive as above.
+            unsafe {
+                *job.shell_argv.add(1) = path;
+                libc::execve(*job.shell_argv, job.shell_argv, job.envp);
+            }
+            errno = last_errno();
+        }
+        match errno {
+            libc::EACCES => denied = true,
+            libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+            _ => fail(job, Stage::Exec, errno),
+        }
+    }
+    fail(job, Stage::Exec, if denied { libc::EACCES } else { errno })
+}
+
+/// This thread's errno (in the child: the errno of the thread that cloned it, which waits).
+fn last_errno() -> libc::c_int {
+    io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EINVAL)
+}
+
+/// Records why the child gives up and exits it without running any of tend's exit code.
+fn fail(job: &mut VforkJob<'_>, stage: Stage, errno: libc::c_int) -> ! {
+    job.failed_at = stage;
+    job.errno = errno;
+    // SAFETY: _exit is async-signal-safe and ends only this child: no atexit handler, no
+    // destructor, no flush of tend's buffers from the child's side.
+    unsafe { libc::_exit(127) }
+}
+
+/// Waits for a child that failed before its exec and is exiting.
+fn reap_failed(pid: Pid) {
+    loop {
+        // SAFETY: waitpid on our own child's pid, with a null status pointer.
+        let rc = unsafe { libc::waitpid(pid, ptr::null_mut(), 0) };
+        if rc >= 0 || io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+/// Blocks every signal in this thread until dropped, then restores the previous mask.
+struct SignalsBlocked {
+    previous: libc::sigset_t,
+}
+
+impl SignalsBlocked {
+    fn new() -> Self {
+        // SAFETY: all-zero bytes are a valid sigset_t; sigfillset and pthread_sigmask get valid
+        // pointers to owned sets.
+        unsafe {
+            let mut all: libc::sigset_t = mem::zeroed();
+            let mut previous: libc::sigset_t = mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut previous);
+            SignalsBlocked { previous }
+        }
+    }
+}
+
+impl Drop for SignalsBlocked {
+    fn drop(&mut self) {
+        // SAFETY: restores a mask pthread_sigmask itself returned.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.previous, ptr::null_mut()) };
+    }
+}
+
+/// A pipe, both ends `O_CLOEXEC`: (read, write).
+fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just opened and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// The program, arguments and environment as C strings, and the null-terminated pointer
+/// arrays over them that execve takes. The pointers point into the `CString`s' heap buffers,
+/// which do not move when this struct does.
+struct ExecImage {
+    _strings: Vec<CString>,
+    argv_ptrs: Vec<*const libc::c_char>,
+    envp_ptrs: Vec<*const libc::c_char>,
+    candidate_ptrs: Vec<*const libc::c_char>,
+    shell_argv: Vec<*const libc::c_char>,
+}
+
+impl ExecImage {
+    fn new(cmd: &Command<'_>) -> io::Result<Self> {
+        let c_string = |bytes: &[u8]| {
+            CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+        };
+        let mut strings = Vec::new();
+        let mut keep = |s: CString| {
+            let p = s.as_ptr();
+            strings.push(s);
+            p
+        };
+
+        let argv: Vec<CString> = cmd
+            .argv
+            .iter()
+            .map(|a| c_string(a.as_bytes()))
+            .collect::<io::Result<_>>()?;
+        let program = cmd.argv[0].as_bytes();
+
+        // The environment tend inherited, with `env` on top (a later entry wins).
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        for (key, value) in cmd.env {
+            env.insert(key.into(), value.into());
+        }
+        let mut envp_ptrs = Vec::with_capacity(env.len() + 1);
+        for (key, value) in &env {
+            let mut entry = key.as_bytes().to_vec();
+            entry.push(b'=');
+            entry.extend_from_slice(value.as_bytes());
+            envp_ptrs.push(keep(c_string(&entry)?));
+        }
+        envp_ptrs.push(ptr::null());
+
+        // execvp's rule: a name with a slash is a path; else each `PATH` entry in turn (the
+        // child's PATH), an empty entry meaning the current directory.
+        let mut candidate_ptrs = Vec::new();
+        if program.contains(&b'/') {
+            candidate_ptrs.push(keep(c_string(program)?));
+        } else if !program.is_empty() {
+            let path = env
+                .get(OsStr::new("PATH"))
+                .map(|p| p.as_bytes().to_vec())
+                .unwrap_or_else(|| b"/bin:/usr/bin".to_vec());
+            for dir in path.split(|&b| b == b':') {
+                let mut candidate = if dir.is_empty() {
+                    b".".to_vec()
+                } else {
+                    dir.to_vec()
+                };
+                candidate.push(b'/');
+                candidate.extend_from_slice(program);
+                candidate_ptrs.push(keep(c_string(&candidate)?));
+            }
+        }
+        candidate_ptrs.push(ptr::null());
+
+        let argv_ptrs: Vec<_> = argv
+            .into_iter()
+            .map(&mut keep)
+            .chain(std::iter::once(ptr::null()))
+            .collect();
+        let shell = keep(c_string(b"/bin/sh")?);
+        let mut shell_argv = vec![shell, ptr::null()];
+        shell_argv.extend_from_slice(&argv_ptrs[1..]);
+        Ok(ExecImage {
+            _strings: strings,
+            argv_ptrs,
+            envp_ptrs,
+            candidate_ptrs,
+            shell_argv,
+        })
+    }
 }
 
 /// A kernel `struct sigaction` (not glibc's) of all zeros: `SIG_DFL`, no flags, an empty mask,
@@ -156,7 +466,7 @@ fn highest_open_fd() -> libc::c_int {
         .unwrap_or(2)
 }
 
-/// Everything the child needs to reset itself, computed before the fork.
+/// Everything the child needs to reset itself, computed before the clone.
 struct ChildReset {
     /// A `sigaction` with `SIG_DFL`, no flags and an empty mask.
     default_action: libc::sigaction,
@@ -166,7 +476,7 @@ struct ChildReset {
     max_signal: libc::c_int,
     /// The limits to restore, if tend raised its own.
     nofile: Option<libc::rlimit>,
-    /// One past the highest fd open at the fork, for kernels without `close_range` (0 when
+    /// One past the highest fd open at the clone, for kernels without `close_range` (0 when
     /// `close_range` works). Not the fd limit: after `raise_nofile_limit` that can be 10^9.
     fd_limit: libc::c_int,
 }
@@ -199,8 +509,8 @@ impl ChildReset {
         }
     }
 
-    /// Runs in the child between fork and exec: only async-signal-safe calls, no allocation.
-    /// Errors must be OS errors: std sends their errno to the parent as the spawn error.
+    /// Runs in the child between clone and exec: only async-signal-safe calls, no allocation.
+    /// Errors are OS errors: their errno becomes the spawn error.
     fn apply(&self) -> io::Result<()> {
         for sig in 1..=self.max_signal {
             if sig == libc::SIGKILL || sig == libc::SIGSTOP {
@@ -223,8 +533,8 @@ impl ChildReset {
                 };
             }
         }
-        // std leaves the mask of the spawning thread in place (Rust 1.95). Unblock only now that
-        // the dispositions are default: a signal arriving must not run a handler of tend here.
+        // The child starts with every signal blocked (spawn_inner blocks them around the clone).
+        // Unblock only now that the dispositions are default: a signal arriving must not run a handler of tend here.
         // SAFETY: pthread_sigmask is async-signal-safe; `empty_mask` is initialised.
         let rc =
             unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.empty_mask, ptr::null_mut()) };
@@ -237,7 +547,8 @@ impl ChildReset {
                 return Err(io::Error::last_os_error());
             }
         }
-        // Mark, not close: std still needs its own CLOEXEC pipe to report a failed exec.
+        // Marked, not closed: the exec closes them all in one pass (the child's fd table is its
+        // own copy: CLONE_FILES is not set).
         // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets fd flags; a raw syscall is
         // async-signal-safe.
         let rc = unsafe {
