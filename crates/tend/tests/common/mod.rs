@@ -222,12 +222,19 @@ pub fn started_pid(line: &str) -> Option<i32> {
     rest.strip_suffix(')')?.parse().ok()
 }
 
-/// Whether a process exists (a zombie counts as not running).
+/// Whether a process exists and has not finished exiting (a zombie counts as not running).
+///
+/// Every thread counts: when a threaded process is killed its main thread may already show
+/// `Z` while another thread is still exiting and the process's files (its listening socket,
+/// say) are still open.
 pub fn is_running(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => proc_state(&stat) != Some('Z'),
-        Err(_) => false,
-    }
+    let Ok(threads) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    threads.flatten().any(|thread| {
+        fs::read_to_string(thread.path().join("stat"))
+            .is_ok_and(|stat| proc_state(&stat) != Some('Z'))
+    })
 }
 
 /// The state letter of a process, or `None` when it does not exist (was reaped).
