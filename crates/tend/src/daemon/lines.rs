@@ -48,23 +48,37 @@ impl LineSplitter {
             let (line, rest) = (&data[..newline], &data[newline + 1..]);
             if self.partial.is_empty() {
                 if !(self.cut && line.is_empty()) {
-                    self.emit_capped(line, &mut emit);
+                    emit_capped(self.cap, line, &mut emit);
                 }
             } else {
                 self.partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut self.partial);
-                self.emit_capped(&whole, &mut emit);
+                emit_capped(self.cap, &self.partial, &mut emit);
+                self.partial.clear();
             }
             self.cut = false;
             data = rest;
         }
-        self.partial.extend_from_slice(data);
-        while self.partial.len() >= self.cap {
-            let rest = self.partial.split_off(self.cap);
+        // What is left has no newline. The partial line is shorter than the cap: fill it up to
+        // the cap, then emit whole pieces straight from `data`, keeping only the tail. Nothing
+        // is copied twice, however long the line.
+        if !self.partial.is_empty() {
+            let room = self.cap - self.partial.len();
+            if data.len() < room {
+                self.partial.extend_from_slice(data);
+                return;
+            }
+            self.partial.extend_from_slice(&data[..room]);
             emit(&self.partial);
-            self.partial = rest;
+            self.partial.clear();
             self.cut = true;
+            data = &data[room..];
         }
+        while data.len() >= self.cap {
+            emit(&data[..self.cap]);
+            self.cut = true;
+            data = &data[self.cap..];
+        }
+        self.partial.extend_from_slice(data);
     }
 
     /// The stream ended: emits what is left of a last line without newline.
@@ -73,14 +87,15 @@ impl LineSplitter {
             emit(&std::mem::take(&mut self.partial));
         }
     }
+}
 
-    fn emit_capped(&self, line: &[u8], emit: &mut impl FnMut(&[u8])) {
-        if line.is_empty() {
-            emit(line);
-        }
-        for piece in line.chunks(self.cap) {
-            emit(piece);
-        }
+/// Emits `line` in pieces of at most `cap` bytes (an empty line as itself).
+fn emit_capped(cap: usize, line: &[u8], emit: &mut impl FnMut(&[u8])) {
+    if line.is_empty() {
+        emit(line);
+    }
+    for piece in line.chunks(cap) {
+        emit(piece);
     }
 }
 
@@ -126,6 +141,19 @@ mod tests {
             Some(&b"after".to_vec()),
             "a skipped whole line leaves no trace"
         );
+    }
+
+    #[test]
+    fn pieces_of_a_long_line_are_the_same_however_it_arrives() {
+        let line: Vec<u8> = (0..1000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let whole = split(64, &[&line, b"\n"]);
+        assert_eq!(whole.len(), 16, "15 full pieces and one of 40 bytes");
+        assert_eq!(whole.concat(), line);
+        for size in [1, 7, 63, 64, 65, 200, 999] {
+            let mut chunks: Vec<&[u8]> = line.chunks(size).collect();
+            chunks.push(b"\n");
+            assert_eq!(split(64, &chunks), whole, "in chunks of {size}");
+        }
     }
 
     #[test]
