@@ -28,10 +28,17 @@ pub struct LogFile {
 impl LogFile {
     /// Opens (creating it and its directory if needed) the log at `path` for appending.
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<Self> {
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir)?;
-        }
-        let file = open_append(&path)?;
+        // The directory is there but for the first open of a run (or after someone removed
+        // it): try first, create it only when it is missing.
+        let file = match open_append(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = path.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+                open_append(&path)?
+            }
+            opened => opened?,
+        };
         let size = file.metadata()?.len();
         Ok(LogFile {
             path,
@@ -260,6 +267,22 @@ mod tests {
         );
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339_millis(leap), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn open_creates_a_missing_directory_and_appends_to_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone/deeper/w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(100, 1, false)).unwrap();
+        log.write(&mut &b"one\n"[..], SystemTime::now()).unwrap();
+        drop(log);
+        let mut log = LogFile::open(path.clone(), spec(100, 1, false)).unwrap();
+        assert_eq!(
+            log.size, 4,
+            "the size of what is there counts toward max_size"
+        );
+        log.write(&mut &b"two\n"[..], SystemTime::now()).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
     }
 
     #[test]
