@@ -85,17 +85,6 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
         ));
     };
     let spawn_error = |err: io::Error| OsError::with_path("spawn", program, err);
-    if let Some(dir) = cmd.cwd {
-        // Say which went wrong, the directory or the program, with the directory's own error.
-        match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => {}
-            Ok(_) => {
-                let err = io::Error::from_raw_os_error(libc::ENOTDIR);
-                return Err(OsError::with_path("chdir", dir, err));
-            }
-            Err(err) => return Err(OsError::with_path("chdir", dir, err)),
-        }
-    }
 
     // Everything the child reads is made here, before the clone: the child must not allocate.
     let image = ExecImage::new(cmd).map_err(spawn_error)?;
@@ -140,14 +129,17 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     // The stack grows down on every architecture tend builds for; 16-byte aligned top.
     let stack_top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
 
-    // Every signal blocked across the clone: until the child has set every disposition to the
+    // Signals blocked across the clone: until the child has set every disposition to the
     // default, a signal must not run one of tend's handlers on the child's side (in tend's
-    // memory). The child unblocks once its dispositions are reset.
+    // memory). The child unblocks just before its exec. (glibc's pthread_sigmask leaves its
+    // two internal signals unblocked; glibc sends them only to tend's own threads.)
     let blocked = SignalsBlocked::new();
-    // SAFETY: `vfork_child` matches clone's callback type and only reads `job` and the memory
-    // it points to, all alive until clone returns: with CLONE_VFORK, this thread is suspended
-    // until the child has called execve or _exit, and nothing is freed before that. The stack
-    // is VFORK_STACK_SIZE bytes we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the
+    // SAFETY: `vfork_child` matches clone's callback type. It reads `job` and the memory it
+    // points to, and writes only `job.failed_at`, `job.errno`, slot 1 of `shell_argv` and this
+    // thread's errno (it shares our TLS; `clone_error` below is read only when no child ran).
+    // All of it is alive until clone returns: with CLONE_VFORK, this thread is suspended until
+    // the child has called execve or _exit, and nothing is freed before that. The stack is
+    // VFORK_STACK_SIZE bytes we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the
     // exit signal makes the child an ordinary child for the reaper.
     let pid = unsafe {
         libc::clone(
@@ -240,9 +232,19 @@ extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
         fail(job, Stage::Reset, last_errno());
     }
     for (target, &source) in job.stdio.iter().enumerate() {
-        // SAFETY: dup2 is async-signal-safe; `source` is open (the parent holds it) and above 2,
-        // so the copy on `target` is a new fd without FD_CLOEXEC.
-        if unsafe { libc::dup2(source, target as libc::c_int) } < 0 {
+        let target = target as libc::c_int;
+        // SAFETY: dup2 and fcntl are async-signal-safe; `source` is open (the parent holds it).
+        // The copy on `target` is a new fd without FD_CLOEXEC; when `source` already is
+        // `target` (tend started with that fd closed), dup2 changes nothing, so the flag is
+        // cleared by hand.
+        let rc = unsafe {
+            if source == target {
+                libc::fcntl(target, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(source, target)
+            }
+        };
+        if rc < 0 {
             fail(job, Stage::Stdio, last_errno());
         }
     }
@@ -250,6 +252,15 @@ extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
     // async-signal-safe.
     if !job.cwd.is_null() && unsafe { libc::chdir(job.cwd) } != 0 {
         fail(job, Stage::Chdir, last_errno());
+    }
+    // Last before the exec, as posix_spawn does: until now the child was still in tend's
+    // process group, where a stop signal would freeze it, and tend waiting for it.
+    if let Err(err) = job.reset.unblock_signals() {
+        fail(
+            job,
+            Stage::Reset,
+            err.raw_os_error().unwrap_or(libc::EINVAL),
+        );
     }
     // execvp's search, without its allocations: a path that is not there (or not a directory)
     // tries the next; one that is there but not executable is remembered as EACCES; any other
@@ -533,14 +544,6 @@ impl ChildReset {
                 };
             }
         }
-        // The child starts with every signal blocked (spawn_inner blocks them around the clone).
-        // Unblock only now that the dispositions are default: a signal arriving must not run a handler of tend here.
-        // SAFETY: pthread_sigmask is async-signal-safe; `empty_mask` is initialised.
-        let rc =
-            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.empty_mask, ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
         if let Some(limit) = &self.nofile {
             // SAFETY: setrlimit is async-signal-safe; `limit` is a valid rlimit.
             if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, limit) } != 0 {
@@ -565,6 +568,19 @@ impl ChildReset {
                 // SAFETY: fcntl(F_SETFD) is async-signal-safe; on a closed fd it fails harmlessly.
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
             }
+        }
+        Ok(())
+    }
+
+    /// Runs in the child right before the exec, once every disposition is the default: the
+    /// child starts with the signals blocked (spawn_inner blocks them around the clone) and
+    /// the program with an empty mask.
+    fn unblock_signals(&self) -> io::Result<()> {
+        // SAFETY: pthread_sigmask is async-signal-safe; `empty_mask` is initialised.
+        let rc =
+            unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.empty_mask, ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
         }
         Ok(())
     }

@@ -227,3 +227,40 @@ fn programs_are_found_on_the_childs_path_and_must_be_executable() {
     .expect_err("not executable");
     assert_eq!(err.errno(), Some(libc::EACCES), "{err}");
 }
+
+#[test]
+fn a_cwd_that_is_a_file_is_a_chdir_error_with_enotdir() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
+    let argv = argv(&["true"]);
+    let err = spawn(&Command {
+        argv: &argv,
+        cwd: Some(&file),
+        env: &[],
+    })
+    .expect_err("spawn must fail");
+    assert_eq!(err.op, "chdir");
+    assert_eq!(err.path.as_deref(), Some(file.as_path()));
+    assert_eq!(err.errno(), Some(libc::ENOTDIR));
+}
+
+#[test]
+fn a_script_without_a_shebang_runs_with_the_shell_and_its_arguments() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("no-shebang");
+    std::fs::write(&script, "echo \"ran with $1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A relative program with a slash is found from the child's working directory.
+    let argv = argv(&["./no-shebang", "an-argument"]);
+    let child = spawn(&Command {
+        argv: &argv,
+        cwd: Some(dir.path()),
+        env: &[],
+    })
+    .expect("execvp runs it with /bin/sh, and so does spawn");
+    let mut guard = GroupGuard::new(child.pid);
+    assert_eq!(read_all(child.stdout), "ran with an-argument\n");
+    assert!(matches!(guard.wait(), WaitStatus::Exited(_, 0)));
+}
