@@ -92,18 +92,25 @@ fn missing_program_is_a_spawn_error_with_path_and_enoent() {
 }
 
 #[test]
-fn missing_cwd_is_a_chdir_error() {
+fn a_cwd_that_is_missing_or_a_file_is_a_chdir_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "").unwrap();
     let argv = argv(&["true"]);
-    let dir = PathBuf::from("/nonexistent/tend-test-dir");
-    let err = spawn(&Command {
-        argv: &argv,
-        cwd: Some(&dir),
-        env: &[],
-    })
-    .expect_err("spawn must fail");
-    assert_eq!(err.op, "chdir");
-    assert_eq!(err.path.as_deref(), Some(dir.as_path()));
-    assert_eq!(err.errno(), Some(libc::ENOENT));
+    for (dir, errno) in [
+        (PathBuf::from("/nonexistent/tend-test-dir"), libc::ENOENT),
+        (file, libc::ENOTDIR),
+    ] {
+        let err = spawn(&Command {
+            argv: &argv,
+            cwd: Some(&dir),
+            env: &[],
+        })
+        .expect_err("spawn must fail");
+        assert_eq!(err.op, "chdir");
+        assert_eq!(err.path.as_deref(), Some(dir.as_path()));
+        assert_eq!(err.errno(), Some(errno));
+    }
 }
 
 #[test]
@@ -226,23 +233,6 @@ fn programs_are_found_on_the_childs_path_and_must_be_executable() {
     })
     .expect_err("not executable");
     assert_eq!(err.errno(), Some(libc::EACCES), "{err}");
-}
-
-#[test]
-fn a_cwd_that_is_a_file_is_a_chdir_error_with_enotdir() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("not-a-dir");
-    std::fs::write(&file, "").unwrap();
-    let argv = argv(&["true"]);
-    let err = spawn(&Command {
-        argv: &argv,
-        cwd: Some(&file),
-        env: &[],
-    })
-    .expect_err("spawn must fail");
-    assert_eq!(err.op, "chdir");
-    assert_eq!(err.path.as_deref(), Some(file.as_path()));
-    assert_eq!(err.errno(), Some(libc::ENOTDIR));
 }
 
 #[test]
