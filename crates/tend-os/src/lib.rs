@@ -27,7 +27,10 @@ pub use fds::ensure_std_fds_open;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
-pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
+pub use signal::{
+    group_alive, reset_signals, signal_from_number, signal_group, signal_name, signal_number,
+    InheritedSignals,
+};
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
 pub use spawn::{spawn, spawn_with_stdin, Child, Command};

@@ -1,6 +1,8 @@
 //! Signal numbers and sending signals to process groups. Every child of tend leads its own
 //! process group, so tend signals the group (reaching grandchildren), never a single pid.
 
+use std::ptr;
+
 use nix::errno::Errno;
 use nix::sys::signal::{killpg, Signal as Nix};
 use nix::unistd::Pid as NixPid;
@@ -75,6 +77,79 @@ pub fn group_alive(pgid: Pid) -> bool {
         Ok(pgid) => matches!(killpg(pgid, None), Ok(()) | Err(Errno::EPERM)),
         Err(_) => false,
     }
+}
+
+/// What tend inherited about signals from whoever started it, as [`reset_signals`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InheritedSignals {
+    /// How many signals were blocked in the inherited signal mask.
+    pub blocked: u32,
+    /// How many signals had their disposition set to `SIG_IGN` (SIGPIPE aside).
+    pub ignored: u32,
+    /// Whether SIGHUP was ignored: tend was started under `nohup`.
+    pub hup_ignored: bool,
+}
+
+/// Puts the calling process's signal state back to a clean start, as systemd and s6-svscan do
+/// before anything else: every ignored signal back to its default disposition (but SIGPIPE,
+/// which stays ignored as Rust programs expect), then an empty signal mask. A parent that
+/// blocked SIGCHLD or SIGTERM, or ignored SIGCHLD (whose children the kernel then reaps
+/// itself), would otherwise leave tend unable to reap or to be stopped.
+///
+/// Call it first thing in `main`, while the process has one thread: the mask is per thread,
+/// and threads started earlier keep theirs. Returns what was inherited, so the caller can tell
+/// (and honour `nohup`). Fails with op `"sigaction"` or `"sigprocmask"`.
+pub fn reset_signals() -> Result<InheritedSignals, OsError> {
+    let mut inherited = InheritedSignals::default();
+    // SAFETY: an all-zero sigaction is a valid value (SIG_DFL, no flags, empty mask).
+    let mut default_action: libc::sigaction = unsafe { std::mem::zeroed() };
+    default_action.sa_sigaction = libc::SIG_DFL;
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || sig == libc::SIGPIPE {
+            continue;
+        }
+        // SAFETY: as above.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one into `old`, which we own. glibc
+        // refuses the two realtime signals it keeps for itself with EINVAL: left alone.
+        if unsafe { libc::sigaction(sig, ptr::null(), &mut old) } != 0 {
+            continue;
+        }
+        // Handlers do not survive an exec: at the start of `main` a disposition is the
+        // default, an inherited SIG_IGN, or a handler std installed (SIGSEGV and SIGBUS, for
+        // its stack overflow message), which stays.
+        if old.sa_sigaction != libc::SIG_IGN {
+            continue;
+        }
+        inherited.ignored += 1;
+        inherited.hup_ignored |= sig == libc::SIGHUP;
+        // SAFETY: a pointer to a valid, initialised sigaction we own.
+        if unsafe { libc::sigaction(sig, &default_action, ptr::null_mut()) } != 0 {
+            return Err(OsError::new("sigaction", std::io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: an empty sigset is made by sigemptyset below before any use.
+    let mut empty: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigemptyset and pthread_sigmask write only to the sigsets we own.
+    let rc = unsafe {
+        libc::sigemptyset(&mut empty);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &empty, &mut old)
+    };
+    if rc != 0 {
+        return Err(OsError::new(
+            "sigprocmask",
+            std::io::Error::from_raw_os_error(rc),
+        ));
+    }
+    for sig in 1..=libc::SIGRTMAX() {
+        // SAFETY: sigismember reads the sigset we own.
+        if unsafe { libc::sigismember(&old, sig) } == 1 {
+            inherited.blocked += 1;
+        }
+    }
+    Ok(inherited)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tend::config::{self, ConfigError};
 use tend::daemon::{self, UpOptions};
 use tend::paths::RuntimePaths;
 use tend_core::Supervisor;
-use tend_os::Daemon;
+use tend_os::{Daemon, InheritedSignals};
 
 /// Exit code for a bad config file (sysexits' EX_CONFIG).
 const EX_CONFIG: u8 = 78;
@@ -111,8 +111,17 @@ enum Verb {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, and before any thread exists: a parent that blocked or ignored
+    // signals must not leave tend deaf to SIGCHLD or SIGTERM.
+    let inherited = match tend_os::reset_signals() {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            eprintln!("tend: resetting the signal state it inherited: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let cli = Cli::parse();
-    match run(cli) {
+    match run(cli, inherited) {
         Ok(code) => ExitCode::from(code),
         Err(Failure { code, message }) => {
             eprintln!("tend: {message}");
@@ -143,7 +152,7 @@ fn failed(message: impl std::fmt::Display) -> Failure {
     }
 }
 
-fn run(cli: Cli) -> Result<u8, Failure> {
+fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
     let path = config::discover(cli.config.as_deref())?;
     let client = |verb: ClientVerb| -> Result<u8, Failure> {
         let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
@@ -159,7 +168,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             daemon,
             quiet,
             names,
-        } => up(&path, cli.socket.as_deref(), daemon, quiet, &names),
+        } => up(
+            &path,
+            cli.socket.as_deref(),
+            daemon,
+            quiet,
+            &names,
+            inherited.hup_ignored,
+        ),
         Verb::Status { json, names } => client(ClientVerb::Status { json, names }),
         Verb::Start { no_wait, names } => client(ClientVerb::Start {
             names,
@@ -196,6 +212,7 @@ fn up(
     daemon: bool,
     quiet: bool,
     names: &[String],
+    nohup: bool,
 ) -> Result<u8, Failure> {
     let spec = config::load(path)?;
     let sup = Supervisor::new(spec);
@@ -218,6 +235,7 @@ fn up(
         config: path.to_owned(),
         paths,
         ready: None,
+        nohup,
     };
     if daemon {
         let log_dir = sup.settings().log_dir.clone();

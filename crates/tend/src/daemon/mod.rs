@@ -57,6 +57,9 @@ pub struct UpOptions {
     pub paths: RuntimePaths,
     /// In daemon mode: where to report that the daemon is ready, or why it failed.
     pub ready: Option<ReadySender>,
+    /// tend was started with SIGHUP ignored (`nohup`): in the foreground, a hangup of the
+    /// terminal is then ignored rather than a stop.
+    pub nohup: bool,
 }
 
 /// A run the driver has spawned and not yet reaped.
@@ -94,8 +97,21 @@ struct InstanceLogs {
     dir: PathBuf,
 }
 
+/// What SIGHUP means to this tend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hangup {
+    /// A daemon has no terminal: SIGHUP asks it to re-read its config, as for most daemons.
+    Reload,
+    /// In the foreground, SIGHUP means the terminal closed: stop everything, as any job of a
+    /// terminal does (foreman and overmind stop too).
+    Stop,
+    /// In the foreground under `nohup`, which asked for hangups to be ignored.
+    Ignore,
+}
+
 struct Driver {
     sup: Supervisor,
+    hangup: Hangup,
     terminal: Terminal,
     /// Live runs by PID (= process group).
     by_pid: HashMap<i32, LiveRun>,
@@ -162,8 +178,14 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             options.config.display().to_string(),
         );
         tokio::spawn(control::serve(listener, hello, commands_tx));
+        let hangup = match (daemon, options.nohup) {
+            (true, _) => Hangup::Reload,
+            (false, false) => Hangup::Stop,
+            (false, true) => Hangup::Ignore,
+        };
         let mut driver = Driver {
             sup,
+            hangup,
             terminal,
             by_pid: HashMap::new(),
             by_run: HashMap::new(),
@@ -248,10 +270,16 @@ impl Driver {
                 Some(()) = sigchld.recv() => self.reap(),
                 Some(()) = sigint.recv() => self.shutdown("SIGINT"),
                 Some(()) = sigterm.recv() => self.shutdown("SIGTERM"),
-                Some(()) = sighup.recv() => {
-                    self.terminal.notice("SIGHUP received: reloading the config".into());
-                    self.reload(None);
-                }
+                Some(()) = sighup.recv() => match self.hangup {
+                    Hangup::Reload => {
+                        self.terminal.notice("SIGHUP received: reloading the config".into());
+                        self.reload(None);
+                    }
+                    Hangup::Stop => self.shutdown("SIGHUP"),
+                    Hangup::Ignore => self.terminal.notice(
+                        "SIGHUP ignored (tend was started under nohup); `tend reload` re-reads the config".into(),
+                    ),
+                },
                 Some(command) = commands.recv() => self.command(command),
                 () = sleep_until(deadline) => self.tick(),
             }
@@ -298,7 +326,7 @@ impl Driver {
             let kill_at = Instant::now() + grace;
             for (&pgid, leftover) in &mut self.leftovers {
                 if *leftover == Leftover::Lingering {
-                    let _ = tend_os::signal_group(pgid, Signal::Term);
+                    let _ = stop_group(pgid, Signal::Term);
                     *leftover = Leftover::Draining(kill_at);
                 }
             }
@@ -428,7 +456,7 @@ impl Driver {
                             };
                             live.kill_at = Some(live.kill_at.map_or(kill_at, |t| t.min(kill_at)));
                         }
-                        if let Err(e) = tend_os::signal_group(pid, signal) {
+                        if let Err(e) = stop_group(pid, signal) {
                             let name = self.sup.instance_name(self.by_pid[&pid].instance);
                             self.terminal.notice(format!(
                                 "sending {signal} to {name} (group {pid}) failed: {e}"
@@ -620,6 +648,17 @@ impl Driver {
         self.terminal
             .notice("all processes stopped; exiting".into());
     }
+}
+
+/// Sends a stop signal to a group, then SIGCONT, as systemd, s6 and runit do: a member stopped
+/// with SIGSTOP (or a terminal's SIGTSTP) would otherwise keep a caught stop signal pending and
+/// sit out the whole stop timeout until SIGKILL.
+fn stop_group(pgid: i32, signal: Signal) -> Result<bool, tend_os::OsError> {
+    let sent = tend_os::signal_group(pgid, signal)?;
+    if sent && !matches!(signal, Signal::Kill | Signal::Cont) {
+        tend_os::signal_group(pgid, Signal::Cont)?;
+    }
+    Ok(sent)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -1,0 +1,140 @@
+//! tend against a hostile world: a parent that blocked or ignored signals, a terminal that
+//! hangs up, a predecessor killed with SIGKILL, a process that stopped itself, a client that
+//! never finishes its request, an answer larger than any line limit.
+
+mod common;
+
+use std::process::Command;
+
+use common::daemon::{run_with_deadline, Daemon};
+use common::{eventually, is_running, project, tend_bin, Tend};
+use nix::sys::signal::Signal;
+
+/// Python, which the issue's reproduction uses to start tend with signals blocked: it can set
+/// the mask and exec in one go, which no shell builtin can.
+const HOSTILE: &str = "import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT})
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.execv(sys.argv[1], sys.argv[1:])";
+
+fn python3() -> Command {
+    Command::new("python3")
+}
+
+#[test]
+fn a_parent_that_blocked_and_ignored_signals_cannot_deafen_tend() {
+    let dir = project(
+        r#"
+[process.quick]
+command = ["sh", "-c", "exit 3"]
+restart = "never"
+
+[process.long]
+command = ["sleep", "1000"]
+"#,
+    );
+    let config = dir.path().join("tend.toml");
+    let mut cmd = python3();
+    cmd.args(["-c", HOSTILE, tend_bin(), "-c"])
+        .arg(&config)
+        .arg("up");
+    let mut tend = Tend::spawn(dir, cmd);
+    // Reaped: with SIGCHLD blocked or ignored, the exit would never be seen.
+    tend.wait_line("quick's exit", |l| {
+        l.contains("quick.0 exited with status 3")
+    });
+    let long = tend.wait_line("long started", |l| l.contains("long.0 started"));
+    let long = common::started_pid(&long).unwrap();
+    // SIGTERM was blocked and ignored by the parent: tend must still stop on it.
+    tend.signal(Signal::SIGTERM);
+    let status = tend.wait_exit();
+    assert!(status.success(), "{status:?}: {:#?}", tend.transcript());
+    assert!(!is_running(long), "long.0 survived tend's stop");
+}
+
+#[test]
+fn a_daemon_started_by_a_hostile_parent_reaps_and_stops() {
+    let d_dir = project(
+        r#"
+[process.quick]
+command = ["sh", "-c", "exit 3"]
+restart = "never"
+
+[process.long]
+command = ["sleep", "1000"]
+"#,
+    );
+    let mut d = Daemon { dir: d_dir, pid: 0 };
+    let mut up = python3();
+    up.args(["-c", HOSTILE])
+        .arg(tend_bin())
+        .args(d.command(&["up", "-d"]).get_args());
+    up.current_dir(d.dir.path()).env("NO_COLOR", "1");
+    let ran = run_with_deadline(up);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let quick = d.wait_state("quick.0", "exited");
+    assert_eq!(quick["last_exit"]["code"], 3, "{quick}");
+    let long = d.wait_state("long.0", "running")["pid"].as_i64().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid), Signal::SIGTERM).unwrap();
+    d.wait_gone();
+    assert!(!is_running(long), "long.0 survived the daemon's stop");
+}
+
+#[test]
+fn a_hangup_stops_a_foreground_tend() {
+    let mut tend = Tend::up("[process.long]\ncommand = [\"sleep\", \"1000\"]\n", &[]);
+    let long = tend.wait_line("long started", |l| l.contains("long.0 started"));
+    let long = common::started_pid(&long).unwrap();
+    // The terminal closed: the kernel sends SIGHUP to the foreground job, which is tend.
+    tend.signal(Signal::SIGHUP);
+    let status = tend.wait_exit();
+    assert!(status.success(), "{status:?}");
+    tend.assert_printed("SIGHUP received: stopping everything");
+    assert!(!is_running(long), "long.0 survived the hangup");
+}
+
+#[test]
+fn nohup_makes_a_foreground_tend_ignore_hangups() {
+    let dir = project("[process.long]\ncommand = [\"sleep\", \"1000\"]\n");
+    let config = dir.path().join("tend.toml");
+    let mut cmd = Command::new("nohup");
+    cmd.arg(tend_bin()).arg("-c").arg(&config).arg("up");
+    let mut tend = Tend::spawn(dir, cmd);
+    tend.wait_line("long started", |l| l.contains("long.0 started"));
+    tend.signal(Signal::SIGHUP);
+    tend.wait_line("the hangup is ignored", |l| l.contains("SIGHUP ignored"));
+    assert!(is_running(tend.pid()));
+    tend.signal(Signal::SIGTERM);
+    assert!(tend.wait_exit().success());
+}
+
+#[test]
+fn a_stopped_process_is_woken_to_handle_its_stop_signal() {
+    // The process catches SIGTERM, then stops itself. Without a SIGCONT after the SIGTERM, the
+    // signal stays pending until the SIGKILL a minute later.
+    let mut tend = Tend::up(
+        r#"
+[process.frozen]
+command = '''trap 'echo got-term; exit 0' TERM; echo stopping; kill -STOP $$; echo woke'''
+shell = true
+stop_timeout = "60s"
+"#,
+        &[],
+    );
+    let started = tend.wait_line("frozen started", |l| l.contains("frozen.0 started"));
+    let pid = common::started_pid(&started).unwrap();
+    tend.wait_line("it stops itself", |l| l.ends_with("| stopping"));
+    eventually("the process is stopped", || {
+        common::proc_state_of(pid) == Some('T')
+    });
+    tend.signal(Signal::SIGTERM);
+    tend.wait_line("it handled SIGTERM", |l| l.ends_with("| got-term"));
+    assert!(tend.wait_exit().success());
+    tend.assert_printed("frozen.0 exited with status 0");
+}
