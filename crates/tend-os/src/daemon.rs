@@ -185,6 +185,18 @@ impl ReadySender {
         unsafe { libc::_exit(1) }
     }
 
+    /// Sends a line for the user before the report, such as what the daemon is doing while the
+    /// parent waits: [`ParentSide::wait_with_notes`] shows it at once. Newlines in `text` are
+    /// sent as spaces.
+    ///
+    /// Fails like [`ReadySender::ready`].
+    pub fn note(&mut self, text: &str) -> Result<(), OsError> {
+        let line = format!("note {}\n", text.replace('\n', " "));
+        self.write
+            .write_all(line.as_bytes())
+            .map_err(|e| OsError::new("report", e))
+    }
+
     /// Reports success: the parent's [`ParentSide::wait`] returns this process's pid.
     ///
     /// Fails with op `"report"` and `EPIPE` if the parent is gone (SIGPIPE must be ignored, as
@@ -228,7 +240,13 @@ impl ParentSide {
     /// Returns as soon as `"ok <pid>\n"` arrives, without waiting for EOF; an error report is read
     /// to EOF. There is no timeout: a daemon that hangs before reporting hangs the parent too
     /// (and the user sees it and presses Ctrl-C, which does not reach the daemon's new session).
-    pub fn wait(mut self) -> Result<u32, DaemonFailed> {
+    pub fn wait(self) -> Result<u32, DaemonFailed> {
+        self.wait_with_notes(|_| {})
+    }
+
+    /// Like [`ParentSide::wait`], calling `on_note` with each line the daemon sends with
+    /// [`ReadySender::note`] as it arrives.
+    pub fn wait_with_notes(mut self, mut on_note: impl FnMut(&str)) -> Result<u32, DaemonFailed> {
         let mut report = Vec::new();
         let mut buf = [0u8; 512];
         loop {
@@ -238,6 +256,13 @@ impl ParentSide {
                 Err(e) => return Err(DaemonFailed::Os(OsError::new("read report", e))),
             };
             report.extend_from_slice(&buf[..n]);
+            while report.starts_with(b"note ") {
+                let Some(end) = report.iter().position(|&b| b == b'\n') else {
+                    break;
+                };
+                on_note(&String::from_utf8_lossy(&report[5..end]));
+                report.drain(..=end);
+            }
             if n == 0 || (report.starts_with(b"ok ") && report.contains(&b'\n')) {
                 return parse_report(&report);
             }
@@ -366,6 +391,26 @@ mod tests {
                 "{garbled:?}"
             );
         }
+    }
+
+    #[test]
+    fn notes_arrive_before_the_report() {
+        let (read, write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let mut sender = ReadySender {
+            write: File::from(write),
+        };
+        sender.note("stopping\nleftovers").unwrap();
+        sender.note("done").unwrap();
+        sender.ready().unwrap();
+        let parent = ParentSide {
+            read: File::from(read),
+        };
+        let mut notes = Vec::new();
+        let pid = parent
+            .wait_with_notes(|n| notes.push(n.to_owned()))
+            .unwrap();
+        assert_eq!(pid, std::process::id());
+        assert_eq!(notes, ["stopping leftovers", "done"]);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! signals to process groups ([`signal`]), waiting for signals in a blocking program
 //! ([`sigwait`]), the open-file limit ([`limits`]), the standard fds of tend itself ([`fds`]),
 //! becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
-//! control socket's directory, binding and peer check ([`socket`]).
+//! control socket's directory, binding and peer check ([`socket`]), and what `/proc` says of
+//! processes that are not tend's children ([`procfs`]).
 //! Linux only.
 
 use std::fmt;
@@ -16,6 +17,7 @@ pub mod daemon;
 pub mod fds;
 pub mod limits;
 pub mod lock;
+pub mod procfs;
 pub mod reap;
 pub mod signal;
 pub mod sigwait;

@@ -248,7 +248,7 @@ fn up(
         // Before any thread or runtime exists: fork, and let the parent wait for the word.
         match tend_os::daemonize(sup.settings().umask).map_err(failed)? {
             Daemon::Parent(parent) => {
-                return match parent.wait() {
+                return match parent.wait_with_notes(|note| eprintln!("tend: {note}")) {
                     Ok(pid) => {
                         println!(
                             "tend is running in the background (pid {pid}); its log is {}\n\

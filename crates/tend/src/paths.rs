@@ -1,7 +1,7 @@
-//! Where a supervisor's control socket and lock file live, derived from its config's path, so
-//! that every `tend` command finds the supervisor of the config it was given.
+//! Where a supervisor's control socket, lock file and state file live, derived from its
+//! config's path, so that every `tend` command finds the supervisor of the config it was given.
 //!
-//! Both live in [`tend_os::runtime_dir`] (`$XDG_RUNTIME_DIR/tend/`, or a private directory in
+//! All three live in [`tend_os::runtime_dir`] (`$XDG_RUNTIME_DIR/tend/`, or a private directory in
 //! the temp dir), named by a hash of the config's absolute path: two projects never collide,
 //! and the socket path stays far below the 108-byte limit of a socket address.
 
@@ -17,6 +17,9 @@ pub struct RuntimePaths {
     pub socket: PathBuf,
     /// The lock file held by the running supervisor, beside the socket.
     pub lock: PathBuf,
+    /// The record of the supervisor's live process groups, beside the socket: what the next
+    /// supervisor stops if this one dies without stopping them.
+    pub state: PathBuf,
 }
 
 impl RuntimePaths {
@@ -24,11 +27,15 @@ impl RuntimePaths {
     /// given (`--socket PATH`).
     pub fn for_config(config: &Path, socket: Option<&Path>) -> Result<RuntimePaths, OsError> {
         if let Some(socket) = socket {
-            let mut lock = OsString::from(socket.as_os_str());
-            lock.push(".lock");
+            let beside = |suffix: &str| {
+                let mut path = OsString::from(socket.as_os_str());
+                path.push(suffix);
+                PathBuf::from(path)
+            };
             return Ok(RuntimePaths {
                 socket: socket.to_owned(),
-                lock: PathBuf::from(lock),
+                lock: beside(".lock"),
+                state: beside(".state"),
             });
         }
         let dir = tend_os::runtime_dir()?;
@@ -36,6 +43,7 @@ impl RuntimePaths {
         Ok(RuntimePaths {
             socket: dir.join(format!("{key}.sock")),
             lock: dir.join(format!("{key}.lock")),
+            state: dir.join(format!("{key}.state")),
         })
     }
 }
@@ -72,5 +80,6 @@ mod tests {
             RuntimePaths::for_config(Path::new("/x/tend.toml"), Some(Path::new("/tmp/s"))).unwrap();
         assert_eq!(p.socket, PathBuf::from("/tmp/s"));
         assert_eq!(p.lock, PathBuf::from("/tmp/s.lock"));
+        assert_eq!(p.state, PathBuf::from("/tmp/s.state"));
     }
 }

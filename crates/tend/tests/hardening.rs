@@ -138,3 +138,117 @@ stop_timeout = "60s"
     assert!(tend.wait_exit().success());
     tend.assert_printed("frozen.0 exited with status 0");
 }
+
+/// Kills the process groups of `0` on drop, so that a failed test leaves no orphan behind.
+struct KillGroupsOnDrop(Vec<i32>);
+
+impl Drop for KillGroupsOnDrop {
+    fn drop(&mut self) {
+        for &pgid in &self.0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn the_next_tend_stops_what_a_killed_tend_left_running_before_starting_anything() {
+    let mut d = Daemon::start(
+        r#"
+[process.plain]
+command = ["sleep", "1000"]
+replicas = 3
+
+[process.family]
+command = "sleep 1000 & sleep 1000 & wait"
+shell = true
+replicas = 2
+
+[process.polite]
+# `wait`, not a loop of `sleep 1` in the foreground: the shell would report the sleep's death by
+# a signal on stderr, a pipe nobody reads since tend died, and die of SIGPIPE.
+command = '''trap 'echo graceful > polite.done; exit 0' USR1; sleep 1000 & wait'''
+shell = true
+stop_signal = "SIGUSR1"
+cwd = "."
+
+[process.stubborn]
+command = 'trap "" TERM; exec sleep 1000'
+shell = true
+stop_timeout = "300ms"
+"#,
+    );
+    d.wait_state("polite.0", "running");
+    d.wait_state("stubborn.0", "running");
+    let groups: Vec<i32> = d
+        .status()
+        .iter()
+        .map(|i| i["pid"].as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(groups.len(), 7);
+    let _cleanup = KillGroupsOnDrop(groups.clone());
+    eventually("the families have their grandchildren", || {
+        common::descendants(d.pid).len() >= 7 + 2 * 2
+    });
+    let orphans = common::descendants(d.pid);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.pid), Signal::SIGKILL).unwrap();
+    d.wait_gone();
+    assert!(
+        orphans.iter().all(|&p| is_running(p)),
+        "the survivors live on after tend's death"
+    );
+
+    let up = d.tend(&["up", "-d"]);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    assert!(
+        up.stderr.contains("left behind (1 needed SIGKILL)"),
+        "the user who ran `tend up -d` is told: {up:?}"
+    );
+    d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // By the time the new tend says it is up, nothing of the old one runs.
+    let left: Vec<i32> = orphans.iter().copied().filter(|&p| is_running(p)).collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.path("polite.done"))
+            .unwrap_or_default()
+            .trim(),
+        "graceful",
+        "stopped by its own stop signal"
+    );
+    let log = std::fs::read_to_string(d.path(".tend/logs/tend.log")).unwrap();
+    assert!(
+        log.contains(&format!(
+            "left {} processes running in 7 process groups",
+            orphans.len()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains("stopped the 7 process groups left behind (1 needed SIGKILL)"),
+        "{log}"
+    );
+    // And the new tend runs one of each instance, none of them old.
+    eventually("everything runs again", || {
+        d.status().iter().all(|i| i["state"] == "running")
+    });
+    let fresh: Vec<i32> = d
+        .status()
+        .iter()
+        .map(|i| i["pid"].as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(fresh.len(), 7);
+    assert!(fresh.iter().all(|p| !orphans.contains(p)));
+}
+
+#[test]
+fn a_clean_exit_leaves_no_state_file() {
+    let d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    d.wait_state("a.0", "running");
+    assert!(common::daemon::exists(&d.path("tend.sock.state")));
+    let down = d.tend(&["down"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert!(!common::daemon::exists(&d.path("tend.sock.state")));
+}

@@ -83,7 +83,12 @@ fn serve(script: impl FnOnce(&mut Peer) + Send + 'static) -> Fake {
 
 fn paths_at(socket: PathBuf) -> RuntimePaths {
     let lock = socket.with_extension("lock");
-    RuntimePaths { socket, lock }
+    let state = socket.with_extension("state");
+    RuntimePaths {
+        socket,
+        lock,
+        state,
+    }
 }
 
 /// What a run printed and returned.

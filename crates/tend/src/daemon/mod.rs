@@ -14,6 +14,7 @@ pub mod lines;
 pub mod logfile;
 pub mod output;
 mod requests;
+pub mod survivors;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ use self::drain::{drain, LiveTap, Sink};
 use self::logfile::LogFile;
 use self::output::Terminal;
 use self::requests::Waiter;
+use self::survivors::{GroupRecord, StateFile};
 use crate::paths::RuntimePaths;
 
 /// How long tend waits, once every run has ended, for pipes still held open by processes that
@@ -137,28 +139,18 @@ struct Driver {
     down_replies: Vec<oneshot::Sender<Reply>>,
     /// A stop of everything was asked for (a second one kills at once).
     shutdown_asked: bool,
+    /// The record of live groups, for the next tend if this one dies without stopping them.
+    state: StateFile,
+    /// Saving the state file failed last time (said once, until it works again).
+    state_failing: bool,
 }
 
 /// Runs the supervisor until it is told to stop, serving the control socket; returns tend's
 /// exit code. In daemon mode (`options.ready`), success or failure of the start is reported
 /// to the waiting parent; every error before that is reported there too.
 pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
-    let ready = options.ready.take();
-    let started = start(&sup, &options);
-    let (lock, listener) = match started {
-        Ok(started) => started,
-        Err(e) => {
-            if let Some(ready) = ready {
-                let _ = ready.failed(&format!("{e:#}"));
-            }
-            return Err(e);
-        }
-    };
+    let mut ready = options.ready.take();
     let daemon = ready.is_some();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
     let width = sup
         .processes()
         .map(|(_, p)| p.name.len() + 1 + (p.replicas - 1).to_string().len())
@@ -167,6 +159,32 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         .max(4);
     // A daemon's stdout is tend.log: tend's notices with timestamps, no children's lines.
     let (terminal, writer) = Terminal::start(width, options.quiet || daemon, daemon);
+    // What the start has to say goes to the terminal (tend.log for a daemon) and, for a daemon,
+    // to the waiting `tend up -d` too.
+    let mut say = |line: String| {
+        if let Some(ready) = ready.as_mut() {
+            let _ = ready.note(&line);
+        }
+        terminal.notice(line);
+    };
+    let started = start(&sup, &options, &mut say).and_then(|started| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime")?;
+        Ok((started, runtime))
+    });
+    let ((lock, listener), runtime) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            if let Some(ready) = ready {
+                let _ = ready.failed(&format!("{e:#}"));
+            }
+            drop(terminal);
+            writer.finish();
+            return Err(e);
+        }
+    };
     let socket = options.paths.socket.clone();
     let code = runtime.block_on(async {
         let listener =
@@ -200,6 +218,8 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             reload_reply: None,
             down_replies: Vec::new(),
             shutdown_asked: false,
+            state: StateFile::new(options.paths.state.clone()),
+            state_failing: false,
         };
         if let Some(ready) = ready {
             ready
@@ -222,10 +242,12 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
 }
 
 /// Everything before the runtime: process-wide settings, the log directory, the lock that
-/// makes this the only tend of its config, and the control socket.
+/// makes this the only tend of its config, the survivors of a predecessor that died, and the
+/// control socket.
 fn start(
     sup: &Supervisor,
     options: &UpOptions,
+    say: &mut dyn FnMut(String),
 ) -> Result<(LockFile, std::os::unix::net::UnixListener)> {
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
@@ -242,6 +264,14 @@ fn start(
         ),
         Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
     };
+    // Holding the lock, tend is the only one of its config: a state file was left by one that
+    // died. Its processes are stopped before anything starts, so none runs twice.
+    survivors::sweep(&options.paths.state, say).with_context(|| {
+        format!(
+            "stopping what a previous tend left running (recorded in {})",
+            options.paths.state.display()
+        )
+    })?;
     let listener =
         tend_os::bind_listener(&options.paths.socket).context("opening the control socket")?;
     listener
@@ -284,8 +314,15 @@ impl Driver {
                 () = sleep_until(deadline) => self.tick(),
             }
             self.check_waiters();
+            self.save_state();
         }
         self.finish_output().await;
+        if let Err(e) = self.state.remove_file() {
+            self.terminal.notice(format!(
+                "removing the state file {} failed: {e}",
+                self.state.path().display()
+            ));
+        }
         self.answer_down().await;
         Ok(0)
     }
@@ -377,7 +414,30 @@ impl Driver {
     /// Drops leftover groups that have no member any more. Runs on the thread that spawns, so
     /// no new group can take a group id between the check and the removal.
     fn forget_empty_groups(&mut self) {
-        self.leftovers.retain(|&pgid, _| tend_os::group_alive(pgid));
+        let state = &mut self.state;
+        self.leftovers.retain(|&pgid, _| {
+            let alive = tend_os::group_alive(pgid);
+            if !alive {
+                state.remove(pgid);
+            }
+            alive
+        });
+    }
+
+    /// Writes the state file if a group started or ended this turn; a failure is said once.
+    fn save_state(&mut self) {
+        match self.state.save() {
+            Ok(()) => self.state_failing = false,
+            Err(e) if !self.state_failing => {
+                self.state_failing = true;
+                self.terminal.notice(format!(
+                    "writing the state file {} failed: {e}; if tend dies now, the next `tend up` \
+                     cannot stop what it leaves running",
+                    self.state.path().display()
+                ));
+            }
+            Err(_) => {}
+        }
     }
 
     /// Reaps every exited child: SIGCHLD is coalesced, so one signal may stand for many exits.
@@ -403,7 +463,9 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
-            if tend_os::group_alive(pid) {
+            if !tend_os::group_alive(pid) {
+                self.state.remove(pid);
+            } else {
                 let leftover = match live.kill_at {
                     None => Leftover::Lingering,
                     Some(at) if at <= Instant::now() => {
@@ -511,6 +573,12 @@ impl Driver {
             }
         };
         let pid = child.pid;
+        self.state.add(GroupRecord::of_child(
+            pid,
+            spec.stop_signal,
+            spec.stop_timeout,
+            &logs.name,
+        ));
         self.by_pid.insert(
             pid,
             LiveRun {

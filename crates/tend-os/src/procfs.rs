@@ -1,0 +1,171 @@
+//! What `/proc` says about processes that are not (or no longer) tend's children: their
+//! process group, session and start time, so that a process can be told from a later one that
+//! got the same pid; and waiting, without polling, for such processes to exit.
+//!
+//! tend uses it to find the survivors of a predecessor that was killed (`kill -9 tend`): they
+//! are no longer its children, so it can neither reap them nor trust a bare pid.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use crate::{OsError, Pid};
+
+/// A process as `/proc/PID/stat` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The process id.
+    pub pid: Pid,
+    /// Its state letter (`R`, `S`, `T`, `Z`, …).
+    pub state: char,
+    /// Its process group.
+    pub pgid: Pid,
+    /// Its session.
+    pub sid: Pid,
+    /// When it started, in clock ticks since boot: with the pid, this names one process for
+    /// the life of the system, even after the pid is reused.
+    pub start_ticks: u64,
+}
+
+impl ProcStat {
+    /// Whether the process has exited (a zombie waiting for its parent counts as exited).
+    pub fn exited(&self) -> bool {
+        self.state == 'Z' || self.state == 'X'
+    }
+}
+
+/// `/proc/PID/stat` of `pid`, or `None` when there is no such process (or /proc cannot say).
+pub fn stat(pid: Pid) -> Option<ProcStat> {
+    parse_stat(pid, &fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every process `/proc` lists now.
+pub fn all_processes() -> Result<Vec<ProcStat>, OsError> {
+    let dir = fs::read_dir("/proc").map_err(|e| OsError::with_path("read_dir", "/proc", e))?;
+    Ok(dir
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<Pid>().ok())
+        .filter_map(stat)
+        .collect())
+}
+
+/// Parses a stat line. The command name (field 2) is in parentheses and may hold anything,
+/// spaces and parentheses included, so the fields after it are found from its last `)`.
+fn parse_stat(pid: Pid, line: &str) -> Option<ProcStat> {
+    let mut fields = line.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let mut number = |skip: usize| -> Option<i64> { fields.nth(skip)?.parse().ok() };
+    // After the state (field 3): ppid (4), pgrp (5), session (6), … starttime (22).
+    let pgid = number(1)?;
+    let sid = number(0)?;
+    let start_ticks = number(15)?;
+    Some(ProcStat {
+        pid,
+        state,
+        pgid: Pid::try_from(pgid).ok()?,
+        sid: Pid::try_from(sid).ok()?,
+        start_ticks: u64::try_from(start_ticks).ok()?,
+    })
+}
+
+/// Waits until every process of `pids` has exited (or was never there), for at most
+/// `timeout`: `Ok(true)` when all are gone, `Ok(false)` at the deadline. Each gets a pidfd,
+/// which becomes readable when its process exits: no polling. A pid that exits and is reused
+/// before its pidfd is opened would be waited for in vain, until the deadline: the caller
+/// checks start times after this returns.
+pub fn wait_all_exit(pids: &[Pid], timeout: Duration) -> Result<bool, OsError> {
+    let deadline = Instant::now() + timeout;
+    let mut fds = Vec::with_capacity(pids.len());
+    for &pid in pids.iter().filter(|&&pid| pid > 0) {
+        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+        // passed.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        if fd < 0 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::ESRCH) => continue,
+                _ => return Err(OsError::new("pidfd_open", err)),
+            }
+        }
+        // SAFETY: the syscall returned a new fd that nothing else owns.
+        fds.push(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+    }
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    while !polled.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        // Rounded up: poll must not give up before the deadline.
+        let millis = i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX);
+        // SAFETY: `polled` is a valid array of pollfds for fds we own, for the whole call.
+        let ready =
+            unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, millis) };
+        match ready {
+            1.. => polled.retain(|p| p.revents == 0),
+            0 if Instant::now() >= deadline => return Ok(false),
+            0 => {}
+            _ => {
+                let err = io::Error::last_os_error();
+                if err.raw_os_error() != Some(libc::EINTR) {
+                    return Err(OsError::new("poll", err));
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_with_a_hostile_command_name_parses() {
+        let line = "4242 (a) b (c)) S 1 4242 4200 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+                    987654 1000 100 18446744073709551615";
+        let stat = parse_stat(4242, line).unwrap();
+        assert_eq!(stat.state, 'S');
+        assert_eq!(stat.pgid, 4242);
+        assert_eq!(stat.sid, 4200);
+        assert_eq!(stat.start_ticks, 987654);
+        assert!(!stat.exited());
+        assert_eq!(parse_stat(1, "garbage"), None);
+    }
+
+    #[test]
+    fn our_own_stat_matches_what_the_kernel_says() {
+        let me = std::process::id() as Pid;
+        let stat = stat(me).unwrap();
+        assert_eq!(stat.pgid, nix::unistd::getpgrp().as_raw());
+        assert_eq!(stat.sid, nix::unistd::getsid(None).unwrap().as_raw());
+        assert!(stat.start_ticks > 0);
+        assert!(all_processes().unwrap().iter().any(|p| p.pid == me));
+        assert_eq!(super::stat(i32::MAX), None);
+    }
+
+    #[test]
+    fn waiting_for_exits_ends_when_all_are_gone_or_at_the_deadline() {
+        let mut a = std::process::Command::new("sleep")
+            .arg("0")
+            .spawn()
+            .unwrap();
+        let mut b = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pids = [a.id() as Pid, b.id() as Pid];
+        assert!(!wait_all_exit(&pids, Duration::from_millis(50)).unwrap());
+        b.kill().unwrap();
+        // A zombie has exited: its pidfd is readable before anyone reaps it.
+        assert!(wait_all_exit(&pids, Duration::from_secs(20)).unwrap());
+        a.wait().unwrap();
+        b.wait().unwrap();
+        assert!(wait_all_exit(&pids, Duration::ZERO).unwrap(), "reaped pids");
+    }
+}
