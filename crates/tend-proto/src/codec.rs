@@ -237,6 +237,12 @@ impl LineFramer {
         }
     }
 
+    /// Whether bytes of a line not yet ended by its `\n` have been taken (a line handed out
+    /// whole does not count).
+    pub fn has_partial(&self) -> bool {
+        !self.complete && (self.skipping || !self.buf.is_empty())
+    }
+
     /// The line completed by the last [`push`](Self::push) that returned [`Pushed::Line`],
     /// without its `\n` (empty otherwise).
     pub fn line(&self) -> &[u8] {

@@ -44,4 +44,5 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// The longest answer line, in bytes without its `\n`, that a client should be prepared to
 /// read. Answers are not bounded by [`MAX_LINE`]: the status of hundreds of instances, or one
 /// long line a child printed, is larger. This bound only keeps a client's memory in check.
-pub const MAX_ANSWER_LINE: usize = 16 * 1024 * 1024;
+/// 256 MiB holds the status of about a million instances.
+pub const MAX_ANSWER_LINE: usize = 256 * 1024 * 1024;

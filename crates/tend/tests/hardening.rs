@@ -252,3 +252,48 @@ fn a_clean_exit_leaves_no_state_file() {
     assert_eq!(down.code, Some(0), "{down:?}");
     assert!(!common::daemon::exists(&d.path("tend.sock.state")));
 }
+
+#[test]
+fn a_request_begun_and_never_finished_is_dropped() {
+    use std::io::{BufRead, BufReader, Write};
+    let d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let mut stream = d.connect();
+    stream
+        .write_all(b"{\"hello\":{\"protocol\":1,\"client\":\"slowpoke\"}}\n{\"id\":1,")
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut hello = String::new();
+    reader.read_line(&mut hello).unwrap();
+    assert!(hello.contains("\"server\""), "{hello}");
+    // The server gives up on the half request (10 s) well within the read timeout (20 s).
+    let mut answer = String::new();
+    reader.read_line(&mut answer).unwrap();
+    assert!(
+        answer.contains("bad_request") && answer.contains("not finished"),
+        "{answer}"
+    );
+    let mut rest = String::new();
+    assert_eq!(reader.read_line(&mut rest).unwrap(), 0, "closed: {rest}");
+    // Meanwhile, and after, the daemon serves others.
+    assert_eq!(d.status().len(), 1);
+}
+
+#[test]
+fn the_status_of_two_hundred_thousand_instances_is_answered() {
+    let mut config = String::new();
+    for p in 0..20 {
+        config.push_str(&format!(
+            "[process.p{p}]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 10000\nautostart = false\n"
+        ));
+    }
+    let d = Daemon::start(&config);
+    let ran = d.tend(&["status", "--json"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout.len() > 16 << 20,
+        "the answer is {} bytes",
+        ran.stdout.len()
+    );
+    let rows = ran.stdout.matches("\"name\":").count();
+    assert_eq!(rows, 200_000);
+}

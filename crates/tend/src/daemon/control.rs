@@ -24,6 +24,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// How long a client may take to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request may take to arrive whole, once its first byte did.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may sit between requests, sending nothing.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most past lines `logs` sends per file, whatever was asked.
 const MAX_PAST_LINES: usize = 100_000;
 /// Answer lines are written in batches of about this size.
@@ -154,10 +158,14 @@ async fn connection(
         Ok(Next::Eof) => return Ok(()),
     }
     loop {
-        let line = match reader.next().await {
-            Next::Line(line) => line,
-            Next::TooLong => return too_long(&mut write).await,
-            Next::Eof => return Ok(()),
+        let line = match next_request(&mut reader).await {
+            Ok(Next::Line(line)) => line,
+            Ok(Next::TooLong) => return too_long(&mut write).await,
+            Ok(Next::Eof) => return Ok(()),
+            Err(why) => {
+                let error = ErrorBody::new(ErrorCode::BadRequest, format!("{why}; closing"));
+                return write_line(&mut write, &AnswerLine::error(None, error)).await;
+            }
         };
         if line.iter().all(u8::is_ascii_whitespace) {
             continue; // kind to people typing into socat
@@ -212,6 +220,24 @@ async fn connection(
             Reply::Logs(plan) => return logs(id, plan, &mut reader, &mut write).await,
         }
     }
+}
+
+/// The next request line, within the deadlines: [`IDLE_TIMEOUT`] for its first byte to come,
+/// then [`REQUEST_TIMEOUT`] for the rest of it. A client that stalls costs nothing for long.
+async fn next_request(reader: &mut Lines) -> Result<Next, String> {
+    if !reader.has_partial_line() {
+        tokio::time::timeout(IDLE_TIMEOUT, reader.wait_for_data())
+            .await
+            .map_err(|_| format!("no request for {} s", IDLE_TIMEOUT.as_secs()))?;
+    }
+    tokio::time::timeout(REQUEST_TIMEOUT, reader.next())
+        .await
+        .map_err(|_| {
+            format!(
+                "a request was begun but not finished (no newline) within {} s",
+                REQUEST_TIMEOUT.as_secs()
+            )
+        })
 }
 
 async fn too_long(write: &mut OwnedWriteHalf) -> io::Result<()> {
@@ -356,6 +382,17 @@ impl Lines {
                 Pushed::TooLong => return Next::TooLong,
             }
         }
+    }
+
+    /// Whether part of a line has been read but not its newline.
+    fn has_partial_line(&self) -> bool {
+        self.framer.has_partial() || !self.reader.buffer().is_empty()
+    }
+
+    /// Resolves when there are bytes to read, or the client closed its side. Reads into the
+    /// buffer only; nothing is consumed.
+    async fn wait_for_data(&mut self) {
+        let _ = self.reader.fill_buf().await;
     }
 
     /// Resolves when the client closes its side or sends anything more.
