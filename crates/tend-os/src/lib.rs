@@ -3,8 +3,8 @@
 //! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
 //! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
 //! signals to process groups ([`signal`]), waiting for signals in a blocking program
-//! ([`sigwait`]), the open-file limit ([`limits`]), the standard fds of tend itself ([`fds`]),
-//! becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
+//! ([`sigwait`]), the open-file limit ([`limits`]), reading a user-named file that may be a
+//! FIFO or a device ([`regular`]), the standard fds of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
 //! control socket's directory, binding and peer check ([`socket`]).
 //! Linux only.
 
@@ -17,6 +17,7 @@ pub mod fds;
 pub mod limits;
 pub mod lock;
 pub mod reap;
+pub mod regular;
 pub mod signal;
 pub mod sigwait;
 pub mod socket;
@@ -27,6 +28,7 @@ pub use fds::ensure_std_fds_open;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
+pub use regular::{read_regular, ReadError};
 pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
