@@ -3,10 +3,11 @@
 //! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
 //! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
 //! signals to process groups ([`signal`]), waiting for signals in a blocking program
-//! ([`sigwait`]), the open-file limit ([`limits`]), the standard fds of tend itself ([`fds`]),
-//! becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
-//! control socket's directory, binding and peer check ([`socket`]), and what `/proc` says of
-//! processes that are not tend's children ([`procfs`]).
+//! ([`sigwait`]), the open-file limit ([`limits`]), reading a user-named file that may be a
+//! FIFO or a device ([`regular`]), the standard fds of tend itself ([`fds`]), becoming a daemon
+//! ([`daemon`]), the lock file that keeps a second tend away ([`lock`]), the control socket's
+//! directory, binding and peer check ([`socket`]), and what `/proc` says of processes that are
+//! not tend's children ([`procfs`]).
 //! Linux only.
 
 use std::fmt;
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod lock;
 pub mod procfs;
 pub mod reap;
+pub mod regular;
 pub mod signal;
 pub mod sigwait;
 pub mod socket;
@@ -29,6 +31,7 @@ pub use fds::ensure_std_fds_open;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
+pub use regular::{read_regular, ReadError};
 pub use signal::{
     group_alive, reset_signals, signal_from_number, signal_group, signal_name, signal_number,
     InheritedSignals,

@@ -266,6 +266,15 @@ pub struct LogLine {
     pub stream: Stream,
     /// The text, without its newline; bytes that were not UTF-8 are replaced by U+FFFD.
     pub line: String,
+    /// The text is a piece of a longer line, not a whole one: a line over 16 KiB is sent in
+    /// pieces of at most 16 KiB, each marked so. Left out of the JSON when `false` (and read as
+    /// `false` when missing), so readers that do not know it still parse every line.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub cut: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl LogLine {
@@ -277,6 +286,13 @@ impl LogLine {
             instance: instance.into(),
             stream,
             line: String::from_utf8_lossy(bytes).into_owned(),
+            cut: false,
         }
+    }
+
+    /// Marks the line as a piece of a longer line ([`LogLine::cut`]) when `cut`.
+    pub fn cut(mut self, cut: bool) -> Self {
+        self.cut = cut;
+        self
     }
 }

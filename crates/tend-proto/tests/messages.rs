@@ -405,6 +405,34 @@ fn log_lines_are_lossy_and_lose_their_newline() {
     assert!(json.contains(r#""line":"a\rb\u001b[31mc\u0000""#), "{json}");
 }
 
+#[test]
+fn a_cut_line_says_so_and_readers_without_the_field_still_parse() {
+    let piece = LogLine::from_bytes("w.0", Stream::Stdout, b"abc").cut(true);
+    let json = round_trip(AnswerLine::log(1, piece));
+    assert_eq!(
+        json,
+        r#"{"id":1,"log":{"instance":"w.0","stream":"stdout","line":"abc","cut":true}}"#
+    );
+    // A line without the field (an older server) is a whole line.
+    let old: AnswerLine =
+        decode(br#"{"id":1,"log":{"instance":"w.0","stream":"stdout","line":"abc"}}"#).unwrap();
+    assert!(matches!(
+        old.answer,
+        Answer::Log(LogLine { cut: false, .. })
+    ));
+    // A reader that does not know the field (an older client) ignores it.
+    #[derive(serde::Deserialize)]
+    struct OldLogLine {
+        line: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct OldAnswer {
+        log: OldLogLine,
+    }
+    let old: OldAnswer = serde_json::from_str(&json).unwrap();
+    assert_eq!(old.log.line, "abc");
+}
+
 fn bad_request<T: DeserializeOwned + Debug>(line: &[u8]) -> String {
     let err = decode::<T>(line).unwrap_err();
     assert!(matches!(err, ProtoError::Decode(_)), "{err:?}");

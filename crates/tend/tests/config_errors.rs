@@ -49,7 +49,43 @@ const CASES: &[(&str, &[&str])] = &[
         &["tend.toml:3:9", "shell"],
     ),
     ("[process.a\ncommand = \"touch started\"\n", &["tend.toml:1:"]),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nlog = { max_size = 200, keep = 1000000 }\n",
+        &["tend.toml:4:32", "log.keep", "expected 0 to 1000"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nmax_restarts.count = 4294967295\n",
+        &["tend.toml:4:22", "max_restarts.count", "expected 0 to 10000"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nenv_file = \"/dev/zero\"\n",
+        &["tend.toml:4:12", "env_file", "a character device, not a regular file"],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\nstop_timeout = \"1000000000000000000s\"\n",
+        &["tend.toml:4:16", "stop_timeout", "too long"],
+    ),
 ];
+
+/// A process name whose log file name (`NAME.0.err.log.5`) is longer than NAME_MAX.
+#[test]
+fn a_name_too_long_for_its_log_files_exits_78_at_its_key() {
+    let name = "n".repeat(250);
+    let dir = project(&format!(
+        "[process.{name}]\ncommand = \"touch started\"\nshell = true\n"
+    ));
+    for verb in ["check", "up"] {
+        let (code, _, stderr) = run(&dir, verb);
+        assert_eq!(code, Some(78), "{verb}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "tend.toml:1:10: process.{name}: the name is too long"
+            )),
+            "{verb}: {stderr}"
+        );
+        assert!(!dir.path().join("started").exists(), "nothing started");
+    }
+}
 
 #[test]
 fn bad_configs_exit_78_with_position_and_key_and_start_nothing() {

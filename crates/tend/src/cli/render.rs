@@ -155,14 +155,16 @@ fn counted(what: &str, names: &[String]) -> String {
 }
 
 /// One log line as `tend logs` prints it, without newline: `web.0 | text`, the prefix in its
-/// process's colour (the same as `tend up`'s) when `colour`.
+/// process's colour (the same as `tend up`'s) when `colour`; a piece of a longer line
+/// ends with ` [cut]`.
 pub fn log_line(line: &LogLine, colour: bool) -> String {
     let prefix = paint(
         &format!("{} |", line.instance),
         colour_of(process_of(&line.instance)),
         colour,
     );
-    format!("{prefix} {}", line.line)
+    let cut = if line.cut { " [cut]" } else { "" };
+    format!("{prefix} {}{cut}", line.line)
 }
 
 /// The process of an instance name: `web` for `web.0`; a name without a numeric `.N` suffix
@@ -326,8 +328,14 @@ database.0  backoff  -     -       0         SIGKILL
             instance: "web.0".into(),
             stream: Stream::Stdout,
             line: "Serving HTTP".into(),
+            cut: false,
         };
         assert_eq!(log_line(&line, false), "web.0 | Serving HTTP");
+        let piece = LogLine {
+            cut: true,
+            ..line.clone()
+        };
+        assert_eq!(log_line(&piece, false), "web.0 | Serving HTTP [cut]");
         let painted = log_line(&line, true);
         assert_eq!(
             painted,

@@ -27,6 +27,12 @@ use tend_core::Spec;
 
 pub use error::ConfigError;
 
+/// The largest config file tend reads: far more than any real one, small enough that a
+/// mistaken path (a log file, a device) is refused before it fills memory.
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+/// The largest `env_file` tend reads.
+pub const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
+
 /// Finds the config file: `explicit` (`-c FILE`) if given, else `$TEND_CONFIG` if set and not
 /// empty, else `tend.toml` in the current directory or its nearest parent.
 ///
@@ -45,8 +51,12 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
 /// Reads, parses and checks the config file at `path` and builds the [`Spec`] it describes:
 /// every default applied, relative paths resolved against the file's directory, `env_file`s
 /// read.
+///
+/// The file (and each `env_file`) must be a regular file of at most [`MAX_CONFIG_BYTES`]
+/// ([`MAX_ENV_FILE_BYTES`]); a FIFO or a device is refused without blocking. Reading may still
+/// take as long as the file system does, so the daemon calls this off its driver thread.
 pub fn load(path: &Path) -> Result<Spec, ConfigError> {
-    let text = std::fs::read_to_string(path)
+    let text = read_text(path, MAX_CONFIG_BYTES)
         .map_err(|e| ConfigError::file(path, format!("cannot read the config file: {e}")))?;
     let absolute = std::path::absolute(path).map_err(|e| ConfigError::file(path, e.to_string()))?;
     let base = absolute.parent().unwrap_or(Path::new("/"));
@@ -57,6 +67,24 @@ pub fn load(path: &Path) -> Result<Spec, ConfigError> {
         },
         base,
     )
+}
+
+/// The text of the regular file at `path`, of at most `cap` bytes, as UTF-8. The error says
+/// what is wrong with the file (the caller says which file it is).
+fn read_text(path: &Path, cap: u64) -> Result<String, String> {
+    let bytes = tend_os::read_regular(path, cap).map_err(|e| match e {
+        tend_os::ReadError::TooLarge(cap) => {
+            format!("it is larger than {} (the limit)", units::format_size(cap))
+        }
+        tend_os::ReadError::NotRegular(_) => format!("{e}; name a regular file"),
+        tend_os::ReadError::Io(e) => e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "it is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 /// What `tend check` prints: the file, then one block per process saying what would run,

@@ -20,6 +20,15 @@ const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask"];
 /// The most instances one process may have: each holds two pipes and a few hundred bytes, and
 /// a typo (an extra zero or three) must be an error, not an attempt to run them all.
 const MAX_REPLICAS: i64 = 10_000;
+/// The most rotated files kept per log: each rotation renames every one of them on the
+/// driver's thread, so a million would stall it.
+const MAX_KEEP: u32 = 1_000;
+/// The largest `max_restarts.count`: tend remembers the time of each restart within the
+/// window, so a huge count with a long window would grow memory for as long as a process
+/// crash-loops.
+const MAX_RESTART_COUNT: u32 = 10_000;
+/// The longest file name Linux file systems accept (`NAME_MAX`), in bytes.
+const NAME_MAX: usize = 255;
 const PROCESS_KEYS: &[&str] = &[
     "command",
     "shell",
@@ -161,7 +170,25 @@ fn process(
             _ => {} // command, shell, env, env_file: read above.
         }
     }
+    let longest = longest_log_name(&spec);
+    if longest.len() > NAME_MAX {
+        return Err(field.key_error(format!(
+            "the name is too long: the log file {longest:?} would have {} bytes, more than \
+             the {NAME_MAX} a file name may have; shorten the name (or lower replicas or \
+             log.keep)",
+            longest.len()
+        )));
+    }
     Ok(spec)
+}
+
+/// The longest log file name of a process: its last instance's stderr log, rotated the most.
+fn longest_log_name(spec: &ProcessSpec) -> String {
+    let last = spec.replicas.saturating_sub(1);
+    match spec.log.keep {
+        0 => format!("{}.{last}.err.log", spec.name),
+        keep => format!("{}.{last}.err.log.{keep}", spec.name),
+    }
 }
 
 /// The argv of `command`: an array as is, a string split into words as a shell would (but
@@ -270,7 +297,7 @@ fn env(table: &Table<'_>, base: &Path) -> Result<Vec<(String, String)>> {
     };
     if let Some(f) = table.get("env_file") {
         let path = f.path(base)?;
-        let text = std::fs::read_to_string(&path)
+        let text = super::read_text(&path, super::MAX_ENV_FILE_BYTES)
             .map_err(|e| f.error(format!("cannot read env file {}: {e}", path.display())))?;
         let entries = env_file::parse(&text)
             .map_err(|(line, why)| f.error(format!("{}:{line}: {why}", path.display())))?;
@@ -355,6 +382,13 @@ fn max_restarts(table: &Table<'_>) -> Result<MaxRestarts> {
     let mut max = MaxRestarts::default();
     if let Some(f) = table.get("count") {
         max.count = f.count(0)?;
+        if max.count > MAX_RESTART_COUNT {
+            return Err(f.error(format!(
+                "{} is out of range; expected 0 to {MAX_RESTART_COUNT} (a process that restarts \
+                 that often should be given up on, or fixed)",
+                max.count
+            )));
+        }
     }
     if let Some(f) = table.get("within") {
         max.within = f.duration()?;
@@ -376,6 +410,13 @@ fn log(table: &Table<'_>) -> Result<LogSpec> {
     }
     if let Some(f) = table.get("keep") {
         log.keep = f.count(0)?;
+        if log.keep > MAX_KEEP {
+            return Err(f.error(format!(
+                "{} is out of range; expected 0 to {MAX_KEEP} rotated files (each rotation \
+                 renames every one of them); raise max_size to keep more history",
+                log.keep
+            )));
+        }
     }
     if let Some(f) = table.get("timestamps") {
         log.timestamps = f.boolean()?;

@@ -391,6 +391,12 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("command = \"x\"\ndepends_on = { db = \"ready\" }", "5:1: process.p.depends_on", "not supported yet"),
     ("command = \"x\"\nenv_file = \"missing.env\"", "5:12: process.p.env_file", "cannot read env file"),
     ("command = \"x\\u0000\"", "4:11: process.p.command", "NUL"),
+    ("command = \"x\"\nlog = { max_size = 200, keep = 1000000 }", "5:32: process.p.log.keep", "expected 0 to 1000 rotated files"),
+    ("command = \"x\"\nmax_restarts = { count = 4294967295 }", "5:26: process.p.max_restarts.count", "expected 0 to 10000"),
+    ("command = \"x\"\nenv_file = \"/dev/zero\"", "5:12: process.p.env_file", "/dev/zero: it is a character device, not a regular file; name a regular file"),
+    ("command = \"x\"\nenv_file = \"/\"", "5:12: process.p.env_file", "it is a directory, not a regular file"),
+    ("command = \"x\"\nstop_timeout = \"1000000000000000000s\"", "5:16: process.p.stop_timeout", "too long"),
+    ("command = \"x\"\nlog.max_size = \"20000000TiB\"", "5:16: process.p.log.max_size", "too large"),
 ];
 
 #[test]
@@ -438,6 +444,106 @@ fn a_bad_env_file_line_names_the_env_file_and_its_line() {
             env.display()
         )
     );
+}
+
+#[test]
+fn env_files_that_are_fifos_or_too_large_are_refused_without_blocking() {
+    let dir = Dir::new();
+    let fifo = dir.path().join("fifo.env");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Before the fix, this load waited for a writer to open the FIFO, forever.
+    let message = dir.error("[process.a]\ncommand = \"x\"\nenv_file = \"fifo.env\"\n");
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3:12: process.a.env_file: cannot read env file {}: it is a FIFO, not a \
+             regular file; name a regular file",
+            fifo.display()
+        )
+    );
+    let big = "A=1\n".repeat((super::MAX_ENV_FILE_BYTES / 4 + 1) as usize);
+    dir.write("big.env", &big);
+    let message = dir.error("[process.a]\ncommand = \"x\"\nenv_file = \"big.env\"\n");
+    assert!(
+        message.starts_with("tend.toml:3:12: process.a.env_file: cannot read env file ")
+            && message.ends_with("big.env: it is larger than 1MiB (the limit)"),
+        "{message}"
+    );
+    dir.write("latin1.env", "A=caf\u{e9}\n");
+    fs::write(dir.path().join("latin1.env"), b"A=caf\xe9\n").unwrap();
+    let message = dir.error("[process.a]\ncommand = \"x\"\nenv_file = \"latin1.env\"\n");
+    assert!(
+        message.ends_with("not UTF-8 text (invalid byte at offset 5)"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_config_file_that_is_not_a_regular_file_or_too_large_is_refused() {
+    let dir = Dir::new();
+    let fifo = dir.path().join("fifo.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let err = load(&fifo).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "cannot read the config file: it is a FIFO, not a regular file; name a regular file"
+        ),
+        "{err}"
+    );
+    let err = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(err.to_string().contains("a character device"), "{err}");
+    let mut big = String::from("# padding\n");
+    big.push_str(&"#".repeat(super::MAX_CONFIG_BYTES as usize));
+    let err = load(&dir.write("big.toml", &big)).unwrap_err();
+    assert!(
+        err.to_string().ends_with("larger than 16MiB (the limit)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_name_whose_log_file_name_exceeds_name_max_is_refused_at_its_key() {
+    let dir = Dir::new();
+    // NAME.0.err.log.5 with a 245-byte name: 257 bytes.
+    let name = "w".repeat(245);
+    let message = dir.error(&format!("[process.{name}]\ncommand = \"x\"\n"));
+    assert!(
+        message.starts_with(&format!(
+            "tend.toml:1:10: process.{name}: the name is too long"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("would have 257 bytes, more than the 255"),
+        "{message}"
+    );
+    // The same name fits with few enough replicas and kept files...
+    let fits = "w".repeat(255 - ".0.err.log".len());
+    dir.load(&format!(
+        "[process.{fits}]\ncommand = \"x\"\nlog.keep = 0\n"
+    ))
+    .unwrap();
+    // ...and not with more replicas: the largest instance number counts.
+    let message = dir.error(&format!(
+        "[process.{fits}]\ncommand = \"x\"\nlog.keep = 0\nreplicas = 11\n"
+    ));
+    assert!(message.contains("would have 256 bytes"), "{message}");
+}
+
+#[test]
+fn the_largest_accepted_numbers_are_accepted() {
+    // Durations up to what a u64 of nanoseconds holds, sizes up to what a u64 of bytes holds,
+    // and any finite factor: the supervisor saturates what it computes from them (a deadline
+    // beyond what an Instant holds is no deadline), tested in tend-core and end to end.
+    let p = Dir::new().process(
+        "[process.a]\ncommand = \"x\"\nstop_timeout = \"5124095h\"\nstart_secs = \"5124095h\"\n\
+         backoff = { initial = \"5124095h\", max = \"5124095h\", factor = 1e308 }\n\
+         max_restarts = { count = 10000, within = \"5124095h\" }\n\
+         log = { max_size = \"16000000TiB\", keep = 1000 }\n",
+    );
+    assert_eq!(p.stop_timeout, Duration::from_secs(5_124_095 * 3600));
+    assert_eq!(p.backoff.factor, 1e308);
+    assert_eq!(p.log.keep, 1000);
 }
 
 #[test]

@@ -264,11 +264,12 @@ async fn logs(
     let mut out = Vec::with_capacity(WRITE_BATCH);
     for (instance, stream, path) in plan.files {
         // File reads go to the blocking pool: this task shares the driver's thread.
-        let lines = tokio::task::spawn_blocking(move || tail_lines(&path, wanted))
+        let tail = tokio::task::spawn_blocking(move || tail_lines(&path, wanted))
             .await
             .unwrap_or_default();
-        for line in lines {
-            let log = AnswerLine::log(id, LogLine::from_bytes(instance.clone(), stream, &line));
+        for (line, cut) in tail.pieces() {
+            let log = LogLine::from_bytes(instance.clone(), stream, line).cut(cut);
+            let log = AnswerLine::log(id, log);
             out.extend(encode(&log));
             if out.len() >= WRITE_BATCH {
                 write.write_all(&out).await?;
@@ -301,44 +302,115 @@ async fn logs(
     }
 }
 
+/// The longest piece of a line `tend logs` sends, as the terminal and `logs -f` cut them: a
+/// longer line goes in pieces, each marked [`LogLine::cut`].
+pub const LINE_PIECE: usize = super::lines::LINE_CAP;
+/// The most bytes `tend logs` reads back from one file, however many lines were asked for, so
+/// that the memory of a request is bounded whatever the file holds.
+pub const MAX_TAIL_BYTES: usize = 4 << 20;
+
+/// The end of a log file, read back for `tend logs`: the bytes, and the pieces to send.
+#[derive(Debug, Default)]
+pub struct Tail {
+    buf: Vec<u8>,
+    /// Each piece: its range in `buf`, and whether it is only a part of its line.
+    pieces: Vec<(std::ops::Range<usize>, bool)>,
+}
+
+impl Tail {
+    /// The pieces in file order: the bytes (without newline) and whether each was cut.
+    pub fn pieces(&self) -> impl Iterator<Item = (&[u8], bool)> + '_ {
+        self.pieces
+            .iter()
+            .map(|(range, cut)| (&self.buf[range.clone()], *cut))
+    }
+
+    /// How many pieces there are.
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+}
+
 /// The last `n` lines of the file at `path` (fewer if it has fewer; none if it is missing).
-/// Reads backwards in blocks, so a big file costs only its tail.
-pub fn tail_lines(path: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
+///
+/// A line longer than [`LINE_PIECE`] counts as one line per piece of it. At most
+/// `min(n × LINE_PIECE, MAX_TAIL_BYTES)` bytes are read back, so a file that is one huge
+/// line costs only its end: the line at the start of what was read is then shown from
+/// where the read began, marked cut. The file is first scanned backwards in blocks to
+/// find where the wanted lines start, then that much is read once.
+pub fn tail_lines(path: &std::path::Path, n: usize) -> Tail {
     use std::io::{Read, Seek, SeekFrom};
+    const BLOCK: usize = 64 * 1024;
     let Ok(mut file) = std::fs::File::open(path) else {
-        return Vec::new();
+        return Tail::default();
     };
     let Ok(len) = file.seek(SeekFrom::End(0)) else {
-        return Vec::new();
+        return Tail::default();
     };
     if n == 0 || len == 0 {
-        return Vec::new();
+        return Tail::default();
     }
-    const BLOCK: u64 = 64 * 1024;
-    // Blocks read from the end, newest first; joined once enough newlines are in.
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let budget = n.saturating_mul(LINE_PIECE).min(MAX_TAIL_BYTES) as u64;
+    let floor = len.saturating_sub(budget);
+    // Scan backwards for the newline that ends the line before the wanted ones (one more
+    // newline than lines wanted: the file's last newline ends the last line), no further
+    // than the budget.
+    let mut start = floor;
     let mut newlines = 0;
+    let mut block = vec![0; BLOCK];
     let mut pos = len;
-    // One more newline than lines wanted: the one that ends the line before them (the file's
-    // last newline ends the last line).
-    while newlines <= n && pos > 0 {
-        let start = pos.saturating_sub(BLOCK);
-        let mut block = vec![0; (pos - start) as usize];
-        if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut block).is_err() {
-            return Vec::new();
+    'scan: while pos > floor {
+        let from = pos.saturating_sub(BLOCK as u64).max(floor);
+        let block = &mut block[..(pos - from) as usize];
+        if file.seek(SeekFrom::Start(from)).is_err() || file.read_exact(block).is_err() {
+            return Tail::default();
         }
-        newlines += block.iter().filter(|&&b| b == b'\n').count();
-        blocks.push(block);
-        pos = start;
+        for (i, &b) in block.iter().enumerate().rev() {
+            if b == b'\n' {
+                newlines += 1;
+                if newlines > n {
+                    start = from + i as u64 + 1;
+                    break 'scan;
+                }
+            }
+        }
+        pos = from;
     }
-    let tail: Vec<u8> = blocks.into_iter().rev().flatten().collect();
-    let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
-    let mut lines: Vec<Vec<u8>> = body.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
-    if pos > 0 {
-        lines.remove(0); // a partial line cut by the block boundary
+    // Whether the first line read begins before `start`: then only its end is shown.
+    let mut cut_start = false;
+    if start == floor && start > 0 {
+        let mut before = [0u8; 1];
+        if file.seek(SeekFrom::Start(start - 1)).is_err() || file.read_exact(&mut before).is_err() {
+            return Tail::default();
+        }
+        cut_start = before[0] != b'\n';
     }
-    let skip = lines.len().saturating_sub(n);
-    lines.split_off(skip)
+    let mut buf = vec![0; (len - start) as usize];
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut buf).is_err() {
+        return Tail::default();
+    }
+    let body = buf.strip_suffix(b"\n").unwrap_or(&buf).len();
+    let mut pieces = Vec::new();
+    let mut line_start = 0;
+    for line in buf[..body].split(|&b| b == b'\n') {
+        let cut = line.len() > LINE_PIECE || (cut_start && line_start == 0);
+        if line.is_empty() {
+            pieces.push((line_start..line_start, cut));
+        }
+        for (i, piece) in line.chunks(LINE_PIECE).enumerate() {
+            let from = line_start + i * LINE_PIECE;
+            pieces.push((from..from + piece.len(), cut));
+        }
+        line_start += line.len() + 1;
+    }
+    let skip = pieces.len().saturating_sub(n);
+    pieces.drain(..skip);
+    Tail { buf, pieces }
 }
 
 /// What the next read from a client brought.
@@ -406,6 +478,17 @@ impl Lines {
 mod tests {
     use super::*;
 
+    /// The pieces of the tail of `path`, as owned lines; panics if one is cut.
+    fn tail(path: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
+        let tail = tail_lines(path, n);
+        tail.pieces()
+            .map(|(line, cut)| {
+                assert!(!cut);
+                line.to_vec()
+            })
+            .collect()
+    }
+
     #[test]
     fn tail_gives_the_last_lines_across_block_boundaries() {
         let dir = tempfile::tempdir().unwrap();
@@ -415,15 +498,12 @@ mod tests {
         let last: Vec<Vec<u8>> = (29_997..30_000)
             .map(|i| format!("line {i}").into_bytes())
             .collect();
-        assert_eq!(tail_lines(&path, 3), last);
-        assert_eq!(tail_lines(&path, 20_000).len(), 20_000);
-        assert_eq!(tail_lines(&path, 20_000)[0], b"line 10000");
-        assert_eq!(tail_lines(&path, 100_000).len(), 30_000);
-        assert_eq!(tail_lines(&path, 0), Vec::<Vec<u8>>::new());
-        assert_eq!(
-            tail_lines(&dir.path().join("missing"), 5),
-            Vec::<Vec<u8>>::new()
-        );
+        assert_eq!(tail(&path, 3), last);
+        assert_eq!(tail(&path, 20_000).len(), 20_000);
+        assert_eq!(tail(&path, 20_000)[0], b"line 10000");
+        assert_eq!(tail(&path, 100_000).len(), 30_000);
+        assert_eq!(tail(&path, 0), Vec::<Vec<u8>>::new());
+        assert_eq!(tail(&dir.path().join("missing"), 5), Vec::<Vec<u8>>::new());
     }
 
     #[test]
@@ -431,8 +511,62 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.log");
         std::fs::write(&path, "a\nb\nc").unwrap();
-        assert_eq!(tail_lines(&path, 2), vec![b"b".to_vec(), b"c".to_vec()]);
+        assert_eq!(tail(&path, 2), vec![b"b".to_vec(), b"c".to_vec()]);
         std::fs::write(&path, "\n\n").unwrap();
-        assert_eq!(tail_lines(&path, 5), vec![Vec::<u8>::new(), Vec::new()]);
+        assert_eq!(tail(&path, 5), vec![Vec::<u8>::new(), Vec::new()]);
+    }
+
+    #[test]
+    fn a_long_line_comes_in_marked_pieces_and_a_huge_one_costs_only_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        // A line of 2.5 pieces between two short ones.
+        let long: Vec<u8> = (0..LINE_PIECE * 5 / 2)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let mut text = b"first\n".to_vec();
+        text.extend_from_slice(&long);
+        text.extend_from_slice(b"\nlast\n");
+        std::fs::write(&path, &text).unwrap();
+        let t = tail_lines(&path, 10);
+        let got: Vec<(Vec<u8>, bool)> = t.pieces().map(|(l, c)| (l.to_vec(), c)).collect();
+        assert_eq!(got.len(), 5, "first, three pieces, last");
+        assert_eq!(got[0], (b"first".to_vec(), false));
+        assert_eq!(got[1], (long[..LINE_PIECE].to_vec(), true));
+        assert_eq!(got[3], (long[2 * LINE_PIECE..].to_vec(), true));
+        assert_eq!(got[4], (b"last".to_vec(), false));
+        // The last two: the line's last piece, then `last`.
+        let t = tail_lines(&path, 2);
+        let got: Vec<bool> = t.pieces().map(|(_, c)| c).collect();
+        assert_eq!(got, [true, false]);
+
+        // 10 MB without a newline: one line asked, one piece read back.
+        std::fs::write(&path, vec![0u8; 10_000_000]).unwrap();
+        let t = tail_lines(&path, 1);
+        assert_eq!(t.len(), 1);
+        let (piece, cut) = t.pieces().next().unwrap();
+        assert!(cut && piece.len() == LINE_PIECE && piece.iter().all(|&b| b == 0));
+        assert!(t.buf.len() <= LINE_PIECE, "read {} bytes", t.buf.len());
+        // However many lines are asked for, at most MAX_TAIL_BYTES are read.
+        let t = tail_lines(&path, 100_000);
+        assert_eq!(t.buf.len(), MAX_TAIL_BYTES);
+        assert_eq!(t.len(), MAX_TAIL_BYTES / LINE_PIECE);
+        assert!(t.pieces().all(|(_, cut)| cut));
+    }
+
+    #[test]
+    fn a_read_that_begins_at_a_line_start_does_not_mark_it_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        // Two lines of exactly one piece: asking for one reads one piece and sees the newline
+        // before it.
+        let mut text = vec![b'x'; LINE_PIECE];
+        text.push(b'\n');
+        text.extend(vec![b'y'; LINE_PIECE - 1]);
+        text.push(b'\n');
+        std::fs::write(&path, &text).unwrap();
+        let t = tail_lines(&path, 1);
+        let got: Vec<(usize, bool)> = t.pieces().map(|(l, c)| (l.len(), c)).collect();
+        assert_eq!(got, [(LINE_PIECE - 1, false)]);
     }
 }

@@ -1,6 +1,12 @@
 //! Splits a byte stream into lines for the terminal, with a cap so that a huge line without a
 //! newline cannot grow memory without bound.
 
+/// The longest piece of a line shown at once, on the terminal, to `logs -f` and by
+/// `tend logs`: a longer line is cut into pieces of this size. journald splits at 48 KiB;
+/// 16 KiB keeps a piece of the worst bytes (a control character takes 6 bytes in JSON) far
+/// below the protocol's answer limit.
+pub const LINE_CAP: usize = 16 * 1024;
+
 /// Collects bytes and hands out complete lines (without their newline).
 #[derive(Debug)]
 pub struct LineSplitter {

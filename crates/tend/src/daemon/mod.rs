@@ -2,7 +2,9 @@
 //! timers into its inputs, and carries out its effects.
 //!
 //! Everything runs on one thread (a tokio `current_thread` runtime): the loop, the reaper and
-//! the pipe drainers. The reaper is the only caller of `waitpid` in tend; because it runs on
+//! the pipe drainers. Only file reads whose time the user's files decide (the config and env
+//! files of a reload, the tails of `tend logs`) go to tokio's blocking pool; their results
+//! come back to the loop. The reaper is the only caller of `waitpid` in tend; because it runs on
 //! the same thread as spawning, a PID is always registered before its exit can be reaped, and
 //! a group is signalled through its run only while the leader is unreaped. A group that outlives
 //! its leader is tracked as a leftover and forgotten, on this same thread, as soon as tend
@@ -133,8 +135,10 @@ struct Driver {
     config: PathBuf,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
-    /// The `reload` request being applied, answered by `Effect::Reloaded`.
-    reload_reply: Option<oneshot::Sender<Reply>>,
+    /// The `reload` requests being applied, answered by `Effect::Reloaded`.
+    reload_replies: Vec<oneshot::Sender<Reply>>,
+    /// Reloads whose config is being read off this thread, and those asked for meanwhile.
+    reloads: requests::Reloads,
     /// `down` requests, answered just before tend exits.
     down_replies: Vec<oneshot::Sender<Reply>>,
     /// A stop of everything was asked for (a second one kills at once).
@@ -215,7 +219,8 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             live: broadcast::channel(LIVE_BACKLOG).0,
             config: options.config.clone(),
             waiters: Vec::new(),
-            reload_reply: None,
+            reload_replies: Vec::new(),
+            reloads: requests::Reloads::default(),
             down_replies: Vec::new(),
             shutdown_asked: false,
             state: StateFile::new(options.paths.state.clone()),
@@ -234,6 +239,9 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         ));
         driver.run(options.targets, commands).await
     });
+    // A blocking task still running (a config or log file on a hung file system) must not keep
+    // tend from exiting: its thread dies with the process.
+    runtime.shutdown_background();
     // The socket goes first, so that no client connects to a tend that is gone.
     let _ = std::fs::remove_file(&socket);
     drop(lock);
@@ -291,6 +299,8 @@ impl Driver {
         let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
         let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
         let mut sighup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        let (loaded_tx, mut loaded) = mpsc::unbounded_channel();
+        self.reloads.set_sender(loaded_tx);
 
         self.feed(Input::Up(targets));
         while !(self.exit_requested && self.leftovers.is_empty()) {
@@ -311,6 +321,7 @@ impl Driver {
                     ),
                 },
                 Some(command) = commands.recv() => self.command(command),
+                Some(result) = loaded.recv() => self.loaded(result),
                 () = sleep_until(deadline) => self.tick(),
             }
             self.check_waiters();

@@ -10,7 +10,7 @@ use tend_proto::{
     Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, LastExit, Reloaded, Request,
     Signalled, Stream,
 };
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::control::{ControlRequest, Follow, LogPlan, Reply};
 use super::Driver;
@@ -22,6 +22,31 @@ enum Goal {
     Down,
     /// Up again, in a run other than the one live when the request came.
     Restarted,
+}
+
+/// What a read of the config file off the driver's thread gives back.
+pub(super) type Loaded = Result<tend_core::Spec, crate::config::ConfigError>;
+
+/// Reloads in progress: at most one read of the config file runs (on tokio's blocking pool,
+/// so a slow or hung file system never stalls the driver); reloads asked for while it runs
+/// wait for it and then read the file again, since it may have changed after the read began.
+#[derive(Default)]
+pub(super) struct Reloads {
+    /// Where a finished read sends its result: the driver loop's channel.
+    sender: Option<mpsc::UnboundedSender<Loaded>>,
+    /// A read is running.
+    reading: bool,
+    /// The requests the running read answers (a SIGHUP has none).
+    current: Vec<oneshot::Sender<Reply>>,
+    /// Reloads asked for while a read runs: another read follows it.
+    next: Option<Vec<oneshot::Sender<Reply>>>,
+}
+
+impl Reloads {
+    /// Sets the channel on which finished reads are reported to the driver loop.
+    pub(super) fn set_sender(&mut self, sender: mpsc::UnboundedSender<Loaded>) {
+        self.sender = Some(sender);
+    }
 }
 
 /// A request that is answered once its instances reached the goal, or one failed.
@@ -69,30 +94,65 @@ impl Driver {
 
     /// Re-reads the config and applies it; answers `reply` (a `reload` request) or only tells
     /// the terminal (SIGHUP). A bad file changes nothing.
+    ///
+    /// The file is read on the blocking pool and applied by [`Driver::loaded`] when the read
+    /// is done; meanwhile the driver goes on supervising and answering. A reload asked for
+    /// while a read runs waits for it, then the file is read once more for all that waited.
     pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Reply>>) {
         if self.shutdown_asked {
             if let Some(reply) = reply {
-                let error = ErrorBody::new(
-                    ErrorCode::ShuttingDown,
-                    "tend is stopping everything; nothing to reload",
-                );
-                let _ = reply.send(Reply::Answer(Answer::Error(error)));
+                let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
             }
             return;
         }
-        match crate::config::load(&self.config) {
+        if self.reloads.reading {
+            self.reloads.next.get_or_insert_default().extend(reply);
+            return;
+        }
+        self.read_config(reply.into_iter().collect());
+    }
+
+    /// Starts a read of the config file off the driver's thread, for `replies`.
+    fn read_config(&mut self, replies: Vec<oneshot::Sender<Reply>>) {
+        let Some(sender) = self.reloads.sender.clone() else {
+            return; // not serving yet: nothing can ask
+        };
+        self.reloads.reading = true;
+        self.reloads.current = replies;
+        let path = self.config.clone();
+        tokio::task::spawn_blocking(move || {
+            let _ = sender.send(crate::config::load(&path));
+        });
+    }
+
+    /// A read of the config file finished: applies it (or says why not) and answers the
+    /// reloads it was for; starts the next read if more reloads were asked for meanwhile.
+    pub(super) fn loaded(&mut self, result: Loaded) {
+        self.reloads.reading = false;
+        let replies = std::mem::take(&mut self.reloads.current);
+        if self.shutdown_asked {
+            let waiting = self.reloads.next.take().unwrap_or_default();
+            for reply in replies.into_iter().chain(waiting) {
+                let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
+            }
+            return;
+        }
+        match result {
             Err(e) => {
                 self.terminal
                     .notice(format!("reload refused, nothing changed: {e}"));
-                if let Some(reply) = reply {
+                for reply in replies {
                     let error = ErrorBody::new(ErrorCode::Config, e.to_string());
                     let _ = reply.send(Reply::Answer(Answer::Error(error)));
                 }
             }
             Ok(spec) => {
-                self.reload_reply = reply;
+                self.reload_replies = replies;
                 self.feed(Input::ReloadRequested(spec));
             }
+        }
+        if let Some(next) = self.reloads.next.take() {
+            self.read_config(next);
         }
     }
 
@@ -112,14 +172,14 @@ impl Driver {
             list(&summary.changed),
             list(&summary.unchanged)
         ));
-        if let Some(reply) = self.reload_reply.take() {
-            let body = Reloaded {
-                added: summary.added,
-                removed: summary.removed,
-                changed: summary.changed,
-                unchanged: summary.unchanged,
-            };
-            let _ = reply.send(Reply::Answer(Answer::Ok(body.into())));
+        let body = Reloaded {
+            added: summary.added,
+            removed: summary.removed,
+            changed: summary.changed,
+            unchanged: summary.unchanged,
+        };
+        for reply in std::mem::take(&mut self.reload_replies) {
+            let _ = reply.send(Reply::Answer(Answer::Ok(body.clone().into())));
         }
     }
 
@@ -327,6 +387,14 @@ impl Driver {
             .collect();
         Instances { instances }
     }
+}
+
+/// The answer to a reload while tend stops everything.
+fn nothing_to_reload() -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::ShuttingDown,
+        "tend is stopping everything; nothing to reload",
+    )
 }
 
 /// Whether an instance has settled for a waiting request: `None` while on its way, `Ok` at
