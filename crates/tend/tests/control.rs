@@ -189,31 +189,15 @@ start_secs = "0s"
     );
 
     // Follow with no past lines: every line that comes is live, and only the ticker's.
-    let mut follow = d.command(&["logs", "-f", "-n", "0", "ticker"]);
-    follow
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut child = follow.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    // If nothing comes, the follower is killed and read_line sees EOF: a failure, not a hang.
-    // The watchdog ends as soon as the test drops `watching`, before it reaps the follower.
-    let follower = child.id() as i32;
-    let (watching, watchdog) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watchdog.recv_timeout(PATIENCE) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(follower),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    });
+    // It is killed (with its process group) when dropped, even if the test fails.
+    let follow = Running::start(d.command(&["logs", "-f", "-n", "0", "ticker"]));
     let logged_before = std::fs::read_to_string(d.path(".tend/logs/ticker.0.log")).unwrap();
     let last_before = logged_before.lines().count();
-    for _ in 0..3 {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
+    eventually("three lines followed", || {
+        follow.printed().stdout.lines().count() >= 3
+    });
+    for line in follow.printed().stdout.lines().take(3) {
         let n: usize = line
-            .trim_end()
             .strip_prefix("ticker.0 | tick ")
             .unwrap_or_else(|| panic!("not a ticker line: {line:?}"))
             .parse()
@@ -224,10 +208,7 @@ start_secs = "0s"
         );
     }
     // A follower that goes away costs nothing: the daemon keeps serving.
-    drop(watching);
-    let _ = child.kill();
-    let _ = child.wait();
-    drop(out);
+    drop(follow);
     assert_eq!(d.tend(&["status"]).code, Some(0));
 }
 
@@ -647,28 +628,24 @@ start_secs = "0s"
 "#,
     );
     // A start that waits on an instance in a 30 s backoff, then a stop from elsewhere.
-    let mut start = d.command(&["start", "crash"]);
-    start
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let start = start.spawn().unwrap();
+    let start = Running::start(d.command(&["start", "crash"]));
     d.wait_state("crash.0", "backoff");
     assert_eq!(d.tend(&["stop", "crash"]).code, Some(0));
-    let out = start.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped by another request"));
+    let out = start.finish();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("stopped by another request"), "{out:?}");
 
     // A stop that waits on an instance ignoring SIGTERM (30 s timeout), then a start.
     d.wait_state("slow.0", "running");
-    let mut stop = d.command(&["stop", "slow"]);
-    stop.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let stop = stop.spawn().unwrap();
+    let stop = Running::start(d.command(&["stop", "slow"]));
     d.wait_state("slow.0", "stopping");
     assert_eq!(d.tend(&["start", "--no-wait", "slow"]).code, Some(0));
-    let out = stop.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("started again by another request"));
+    let out = stop.finish();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("started again by another request"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -677,12 +654,7 @@ fn a_huge_logs_request_does_not_stall_the_supervisor() {
         "[process.big]\ncommand = [\"seq\", \"1\", \"3000000\"]\nrestart = \"never\"\nlog = { max_size = \"1GiB\" }\n",
     );
     d.wait_state("big.0", "exited");
-    let mut logs = d.command(&["logs", "-n", "4000000000", "big"]);
-    logs.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
-    let mut logs = logs.spawn().unwrap();
-    let out = logs.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || BufReader::new(out).lines().count());
+    let logs = Running::start(d.command(&["logs", "-n", "4000000000", "big"]));
     // Meanwhile the supervisor answers at once.
     for _ in 0..3 {
         let asked = Instant::now();
@@ -693,9 +665,10 @@ fn a_huge_logs_request_does_not_stall_the_supervisor() {
             asked.elapsed()
         );
     }
-    assert_eq!(logs.wait().unwrap().code(), Some(0));
+    let logs = logs.finish();
+    assert_eq!(logs.code, Some(0), "{}", logs.stderr);
     assert_eq!(
-        lines.join().unwrap(),
+        logs.stdout.lines().count(),
         100_000,
         "capped at 100000 past lines per file"
     );
