@@ -133,25 +133,32 @@ max_restarts = { count = 2, within = "60s" }
 
 #[test]
 fn signal_reaches_the_process_group() {
+    // The leader and a second member of its group (a background subshell) each trap USR1.
     let d = Daemon::start(
         r#"
 [process.trapper]
-command = 'trap "echo got-usr1" USR1; echo ready; while true; do sleep 0.1; done'
+command = """
+(trap 'echo member-got-usr1' USR1; echo member-ready; while true; do sleep 0.1; done) &
+trap 'echo leader-got-usr1' USR1; echo leader-ready; while true; do sleep 0.1; done
+"""
 shell = true
 start_secs = "0s"
 "#,
     );
     d.wait_state("trapper.0", "running");
-    eventually("ready is logged", || {
-        std::fs::read_to_string(d.path(".tend/logs/trapper.0.log"))
-            .is_ok_and(|t| t.contains("ready"))
+    let log = || std::fs::read_to_string(d.path(".tend/logs/trapper.0.log")).unwrap_or_default();
+    eventually("both traps are set", || {
+        let t = log();
+        t.contains("leader-ready") && t.contains("member-ready")
     });
     let sent = d.tend(&["signal", "USR1", "trapper"]);
     assert_eq!(sent.code, Some(0), "{sent:?}");
     assert!(sent.stdout.contains("trapper.0"), "{sent:?}");
-    eventually("the trap ran", || {
-        std::fs::read_to_string(d.path(".tend/logs/trapper.0.log"))
-            .is_ok_and(|t| t.contains("got-usr1"))
+    eventually("the leader's trap ran", || {
+        log().contains("leader-got-usr1")
+    });
+    eventually("the other member's trap ran", || {
+        log().contains("member-got-usr1")
     });
     // Named twice, signalled once.
     let twice = d.tend(&["signal", "USR1", "trapper.0", "trapper", "trapper.0"]);

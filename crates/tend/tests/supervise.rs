@@ -36,9 +36,17 @@ max_restarts = { count = 4, within = "60s" }
         5,
         "the first start and 4 restarts: {t:#?}"
     );
-    assert!(t
+    // Once it gave up, nothing starts it again: over a quiet window of three times the
+    // longest backoff (a measurement, not a synchronisation), no start follows the give-up.
+    std::thread::sleep(Duration::from_millis(600));
+    let t = tend.transcript();
+    let gave_up_at = t.iter().position(|l| *l == gave_up).unwrap();
+    let after: Vec<&String> = t[gave_up_at + 1..]
         .iter()
-        .all(|l| !l.contains("crash.0 started") || !l.contains("giving up")));
+        .filter(|l| l.contains("crash.0"))
+        .collect();
+    assert!(after.is_empty(), "crash.0 lines after giving up: {t:#?}");
+    assert_eq!(tend.child_pids().len(), 5, "{t:#?}");
 }
 
 #[test]
