@@ -513,34 +513,42 @@ fn a_hundred_clients_at_once_are_all_served() {
     }
 }
 
-#[test]
-fn a_peer_of_another_uid_is_refused() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root to run a client as nobody");
-        return;
+/// Tests that need root. Each is `#[ignore]`d with its reason, so that a run as another user
+/// shows it as ignored rather than passed; CI runs as root and runs them with
+/// `cargo test --workspace -- --ignored needs_root::` (see .ci/run and README.md).
+mod needs_root {
+    use super::*;
+
+    #[test]
+    #[ignore = "needs root to run a client as nobody: run with --ignored needs_root:: (CI does)"]
+    fn a_peer_of_another_uid_is_refused() {
+        assert!(
+            nix::unistd::Uid::effective().is_root(),
+            "needs root to run a client as nobody"
+        );
+        let d = Daemon::start(TWO);
+        // Open the way to the socket, so that only tend's own check stands between.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(d.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::fs::set_permissions(d.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            tend_bin(),
+        ])
+        .arg("-c")
+        .arg(d.config())
+        .arg("--socket")
+        .arg(d.socket())
+        .arg("status");
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(1), "{ran:?}");
+        assert!(ran.stderr.contains("uid 65534"), "{ran:?}");
+        assert_eq!(d.tend(&["status"]).code, Some(0), "the owner still gets in");
     }
-    let d = Daemon::start(TWO);
-    // Open the way to the socket, so that only tend's own check stands between.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(d.socket(), std::fs::Permissions::from_mode(0o666)).unwrap();
-    std::fs::set_permissions(d.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let mut cmd = std::process::Command::new("setpriv");
-    cmd.args([
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        tend_bin(),
-    ])
-    .arg("-c")
-    .arg(d.config())
-    .arg("--socket")
-    .arg(d.socket())
-    .arg("status");
-    let ran = run_with_deadline(cmd);
-    assert_eq!(ran.code, Some(1), "{ran:?}");
-    assert!(ran.stderr.contains("uid 65534"), "{ran:?}");
-    assert_eq!(d.tend(&["status"]).code, Some(0), "the owner still gets in");
 }
 
 #[test]
