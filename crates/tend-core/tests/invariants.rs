@@ -12,26 +12,64 @@ use tend_core::*;
 #[derive(Debug, Clone)]
 enum Step {
     Advance(u64),
+    /// The run at this index (modulo) of the live ones exits with this code.
     ExitOne(usize, i32),
+    /// The run at this index (modulo) of the live ones turns out not to have exec'd.
     SpawnFailOne(usize),
-    Start(usize),
-    Stop(usize),
-    Restart(usize),
-    Shutdown(bool),
+    Start(Pick),
+    Stop(Pick),
+    Restart(Pick),
     Reload(u8),
+}
+
+/// Whom a request names: the instance at this index (modulo) of those that exist, alone or
+/// with its whole process; or everything.
+#[derive(Debug, Clone, Copy)]
+enum Pick {
+    Instance(usize),
+    ProcessOf(usize),
+    All,
+}
+
+impl Pick {
+    fn target(self, sup: &Supervisor) -> Target {
+        let ids: Vec<InstanceId> = sup.instances().map(|v| v.id).collect();
+        match self {
+            _ if ids.is_empty() => Target::All,
+            Pick::Instance(i) => Target::Instance(ids[i % ids.len()]),
+            Pick::ProcessOf(i) => Target::Process(ids[i % ids.len()].process),
+            Pick::All => Target::All,
+        }
+    }
+}
+
+fn pick() -> impl Strategy<Value = Pick> {
+    prop_oneof![
+        4 => any::<usize>().prop_map(Pick::Instance),
+        3 => any::<usize>().prop_map(Pick::ProcessOf),
+        1 => Just(Pick::All),
+    ]
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (0u64..3000).prop_map(Step::Advance),
-        4 => (0usize..8, 0i32..3).prop_map(|(i, c)| Step::ExitOne(i, c)),
-        1 => (0usize..8).prop_map(Step::SpawnFailOne),
-        1 => (0usize..6).prop_map(Step::Start),
-        1 => (0usize..6).prop_map(Step::Stop),
-        1 => (0usize..6).prop_map(Step::Restart),
-        1 => any::<bool>().prop_map(Step::Shutdown),
+        4 => (any::<usize>(), 0i32..3).prop_map(|(i, c)| Step::ExitOne(i, c)),
+        1 => any::<usize>().prop_map(Step::SpawnFailOne),
+        1 => pick().prop_map(Step::Start),
+        1 => pick().prop_map(Step::Stop),
+        1 => pick().prop_map(Step::Restart),
         1 => (0u8..4).prop_map(Step::Reload),
     ]
+}
+
+/// A sequence of steps, and maybe where a shutdown comes: it cannot be undone, so there is at
+/// most one per case (and maybe a forced one after it), in half the cases, at a random place.
+fn script() -> impl Strategy<Value = (Vec<Step>, Option<prop::sample::Index>)> {
+    (
+        proptest::collection::vec(step(), 1..80),
+        proptest::option::of(any::<prop::sample::Index>()),
+    )
 }
 
 fn procs() -> Vec<ProcessSpec> {
@@ -73,112 +111,274 @@ fn variant(v: u8) -> Vec<ProcessSpec> {
     list
 }
 
-/// The fake OS: which runs exist, which are spawned, and since when each is stopping.
-#[derive(Default)]
+/// The supervisor, a fake OS around it (which runs exist), and what the checks remember from
+/// one step to the next.
 struct World {
+    h: Harness,
     pending: Vec<RunId>,
     alive: Vec<RunId>,
     ever: HashSet<RunId>,
+    killed: HashSet<RunId>,
+    stopping_since: HashMap<InstanceId, Instant>,
+    shutdown_at: Option<Instant>,
+    /// When the supervisor said to exit.
+    exited: Option<Instant>,
+}
+
+impl World {
+    fn new() -> World {
+        World {
+            h: Harness::new(procs()),
+            pending: Vec::new(),
+            alive: Vec::new(),
+            ever: HashSet::new(),
+            killed: HashSet::new(),
+            stopping_since: HashMap::new(),
+            shutdown_at: None,
+            exited: None,
+        }
+    }
+
+    /// Carries out the effects of one input like a driver would, checking each one (spawns
+    /// are answered at once, and their effects carried out too), then checks the state.
+    fn settle(&mut self, mut effects: Vec<Effect>) -> Result<(), TestCaseError> {
+        loop {
+            for e in &effects {
+                match e {
+                    Effect::Spawn { run, .. } => {
+                        prop_assert!(self.ever.insert(*run), "run ids are never reused");
+                        prop_assert!(
+                            self.shutdown_at.is_none(),
+                            "nothing starts during a shutdown: {:?}",
+                            run
+                        );
+                        self.pending.push(*run);
+                    }
+                    Effect::Signal { run, signal } => {
+                        if *signal == Signal::Kill {
+                            self.killed.insert(*run);
+                        }
+                        prop_assert!(
+                            self.alive.contains(run) || self.pending.contains(run),
+                            "signal only runs that were spawned and not reported ended: {:?}",
+                            run
+                        );
+                    }
+                    Effect::Notify(Notice::Ended {
+                        instance,
+                        next: Next::Restart(d),
+                        ..
+                    }) => {
+                        let max = self
+                            .h
+                            .sup
+                            .process(instance.process)
+                            .map_or(ms(1000), |p| p.backoff.max);
+                        prop_assert!(*d <= max, "backoff bounded");
+                    }
+                    Effect::Exit => {
+                        prop_assert!(self.exited.is_none(), "exit once");
+                        prop_assert!(self.shutdown_at.is_some(), "exit only when asked");
+                        self.exited = Some(self.h.now);
+                    }
+                    _ => {}
+                }
+            }
+            let mut follow = Vec::new();
+            for run in std::mem::take(&mut self.pending) {
+                self.alive.push(run);
+                follow.extend(self.h.feed(Input::Spawned {
+                    run,
+                    pid: 1000 + run.0 as u32,
+                }));
+            }
+            if follow.is_empty() {
+                break;
+            }
+            effects = follow;
+        }
+        self.check()
+    }
+
+    /// The promises about the state between inputs.
+    fn check(&mut self) -> Result<(), TestCaseError> {
+        // At most one live run per instance, and only in the states that have one.
+        let mut live = 0;
+        for v in self.h.sup.instances() {
+            let has_run = matches!(v.state, State::Starting | State::Running | State::Stopping);
+            prop_assert_eq!(v.pid.is_some(), has_run, "{:?}", v);
+            if has_run {
+                live += 1;
+            }
+            if v.state == State::Stopping {
+                let since = *self.stopping_since.entry(v.id).or_insert(self.h.now);
+                let run = RunId(u64::from(v.pid.unwrap()) - 1000);
+                prop_assert!(
+                    self.h.now <= since + v.spec.stop_timeout || self.killed.contains(&run),
+                    "a stop escalates to SIGKILL by stop_timeout: {:?}",
+                    v
+                );
+            } else {
+                self.stopping_since.remove(&v.id);
+            }
+        }
+        prop_assert_eq!(live, self.alive.len());
+        if self.exited.is_some() {
+            prop_assert_eq!(live, 0, "exit only when nothing runs");
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, step: Step) -> Vec<Effect> {
+        let h = &mut self.h;
+        match step {
+            Step::Advance(n) => {
+                // Deliver the next deadline on time, as the driver does, or let time pass.
+                let target = h.now + ms(n);
+                match h.sup.next_deadline().filter(|&d| d <= target) {
+                    Some(due) => {
+                        h.now = due.max(h.now);
+                        h.feed(Input::Tick)
+                    }
+                    None => {
+                        h.now = target;
+                        Vec::new()
+                    }
+                }
+            }
+            Step::ExitOne(_, _) | Step::SpawnFailOne(_) if self.alive.is_empty() => Vec::new(),
+            Step::ExitOne(i, code) => {
+                let run = self.alive.remove(i % self.alive.len());
+                h.feed(Input::Exited {
+                    run,
+                    status: ExitStatus::Code(code),
+                })
+            }
+            Step::SpawnFailOne(i) => {
+                // Stands in for a run whose exec failed: reported as a spawn failure.
+                let run = self.alive.remove(i % self.alive.len());
+                h.feed(Input::SpawnFailed {
+                    run,
+                    error: "exec failed".into(),
+                })
+            }
+            Step::Start(p) => {
+                let target = p.target(&h.sup);
+                h.feed(Input::StartRequested(target))
+            }
+            Step::Stop(p) => {
+                let target = p.target(&h.sup);
+                h.feed(Input::StopRequested(target))
+            }
+            Step::Restart(p) => {
+                let target = p.target(&h.sup);
+                h.feed(Input::RestartRequested(target))
+            }
+            Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v)))),
+        }
+    }
+
+    fn shutdown(&mut self, force: bool) -> Vec<Effect> {
+        self.shutdown_at.get_or_insert(self.h.now);
+        self.h.feed(Input::ShutdownRequested { force })
+    }
+
+    /// After a shutdown, the worst case: no run stops by itself, only SIGKILL ends one (at
+    /// once, from here on). Time passes from deadline to deadline; tend must exit, by the
+    /// longest stop_timeout after the shutdown (or now, if a run killed earlier was only
+    /// reported dead now).
+    fn finish_shutdown(&mut self) -> Result<(), TestCaseError> {
+        let asked = self.shutdown_at.expect("a shutdown was asked");
+        let drain = self.h.now;
+        for _ in 0..1000 {
+            if self.exited.is_some() {
+                break;
+            }
+            let dead = self.alive.iter().position(|r| self.killed.contains(r));
+            let effects = if let Some(i) = dead {
+                let run = self.alive.remove(i);
+                self.h.feed(Input::Exited {
+                    run,
+                    status: ExitStatus::Signaled(9),
+                })
+            } else if let Some(due) = self.h.sup.next_deadline() {
+                self.h.now = due.max(self.h.now);
+                self.h.feed(Input::Tick)
+            } else {
+                prop_assert!(
+                    false,
+                    "a shutdown stalled: no deadline, runs {:?} alive",
+                    self.alive
+                );
+                unreachable!()
+            };
+            self.settle(effects)?;
+        }
+        let Some(exited) = self.exited else {
+            return Err(TestCaseError::fail("a shutdown ends with Exit"));
+        };
+        let longest = variant(3)
+            .iter()
+            .chain(&procs())
+            .map(|p| p.stop_timeout)
+            .max()
+            .unwrap();
+        prop_assert!(
+            exited <= (asked + longest).max(drain),
+            "exited {:?} after the shutdown, longer than the longest stop_timeout",
+            exited - asked
+        );
+        Ok(())
+    }
+}
+
+/// How a case ends: a graceful shutdown, a forced one, or a graceful one followed by a forced
+/// one after the remaining steps (a second Ctrl+C).
+fn shutdown_kind(n: u8) -> (bool, bool) {
+    match n % 3 {
+        0 => (false, false),
+        1 => (true, false),
+        _ => (false, true),
+    }
+}
+
+/// Plays one case: the steps, with a shutdown before step `shutdown_at` (or after the last)
+/// if any, of the given kind; then, after a shutdown, drives it to its end.
+fn play(steps: Vec<Step>, shutdown_at: Option<usize>, kind: u8) -> Result<(), TestCaseError> {
+    let mut world = World::new();
+    let effects = world.h.feed(Input::Up(None));
+    world.settle(effects)?;
+    let (force, then_force) = shutdown_kind(kind);
+    for (i, step) in steps.into_iter().enumerate() {
+        if shutdown_at == Some(i) {
+            let effects = world.shutdown(force);
+            world.settle(effects)?;
+        }
+        let effects = world.step(step);
+        world.settle(effects)?;
+    }
+    if shutdown_at.is_some() {
+        if world.shutdown_at.is_none() {
+            // Placed after the last step.
+            let effects = world.shutdown(force);
+            world.settle(effects)?;
+        }
+        if then_force {
+            let effects = world.shutdown(true);
+            world.settle(effects)?;
+        }
+        world.finish_shutdown()?;
+    }
+    Ok(())
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn promises_hold(steps in proptest::collection::vec(step(), 1..80)) {
-        let mut h = Harness::new(procs());
-        let mut world = World::default();
-        let mut stopping_since: HashMap<InstanceId, Instant> = HashMap::new();
-        let mut exited = false;
-        let mut killed: HashSet<RunId> = HashSet::new();
-        let mut effects = h.feed(Input::Up(None));
-        for step in steps {
-            // Carry out the effects like a driver would, checking each one.
-            loop {
-                let mut follow = Vec::new();
-                for e in &effects {
-                    match e {
-                        Effect::Spawn { run, .. } => {
-                            prop_assert!(world.ever.insert(*run), "run ids are never reused");
-                            world.pending.push(*run);
-                        }
-                        Effect::Signal { run, signal } => {
-                            if *signal == Signal::Kill {
-                                killed.insert(*run);
-                            }
-                            prop_assert!(world.alive.contains(run) || world.pending.contains(run),
-                                "signal only runs that were spawned and not reported ended: {:?}", run);
-                        }
-                        Effect::Notify(Notice::Ended { instance, next: Next::Restart(d), .. }) => {
-                            let max = h.sup.process(instance.process).map_or(ms(1000), |p| p.backoff.max);
-                            prop_assert!(*d <= max, "backoff bounded");
-                        }
-                        Effect::Exit => {
-                            prop_assert!(!exited, "exit once");
-                            exited = true;
-                        }
-                        _ => {}
-                    }
-                }
-                for run in std::mem::take(&mut world.pending) {
-                    world.alive.push(run);
-                    follow.extend(h.feed(Input::Spawned { run, pid: 1000 + run.0 as u32 }));
-                }
-                if follow.is_empty() { break; }
-                effects = follow;
-            }
-            // At most one live run per instance, and only in the states that have one.
-            let mut live = 0;
-            for v in h.sup.instances() {
-                let has_run = matches!(v.state, State::Starting | State::Running | State::Stopping);
-                prop_assert_eq!(v.pid.is_some(), has_run, "{:?}", v);
-                if has_run { live += 1; }
-                if v.state == State::Stopping {
-                    let since = *stopping_since.entry(v.id).or_insert(h.now);
-                    let run = RunId(u64::from(v.pid.unwrap()) - 1000);
-                    prop_assert!(h.now <= since + v.spec.stop_timeout || killed.contains(&run),
-                        "a stop escalates to SIGKILL by stop_timeout: {:?}", v);
-                } else {
-                    stopping_since.remove(&v.id);
-                }
-            }
-            prop_assert_eq!(live, world.alive.len());
-            if exited {
-                prop_assert_eq!(live, 0, "exit only when nothing runs");
-            }
-            effects = match step {
-                Step::Advance(n) => {
-                    // Deliver the next deadline on time, as the driver does, or let time pass.
-                    let target = h.now + ms(n);
-                    match h.sup.next_deadline().filter(|&d| d <= target) {
-                        Some(due) => {
-                            h.now = due.max(h.now);
-                            h.feed(Input::Tick)
-                        }
-                        None => {
-                            h.now = target;
-                            Vec::new()
-                        }
-                    }
-                }
-                Step::ExitOne(i, code) if !world.alive.is_empty() => {
-                    let run = world.alive.remove(i % world.alive.len());
-                    h.feed(Input::Exited { run, status: ExitStatus::Code(code) })
-                }
-                Step::SpawnFailOne(i) if !world.alive.is_empty() => {
-                    // Stands in for a run whose exec failed: reported as a spawn failure.
-                    let run = world.alive.remove(i % world.alive.len());
-                    h.feed(Input::SpawnFailed { run, error: "exec failed".into() })
-                }
-                Step::SpawnFailOne(_) => Vec::new(),
-                Step::ExitOne(..) => Vec::new(),
-                Step::Start(p) => h.feed(Input::StartRequested(Target::Process(p))),
-                Step::Stop(p) => h.feed(Input::StopRequested(Target::Process(p))),
-                Step::Restart(p) => h.feed(Input::RestartRequested(Target::Process(p))),
-                Step::Shutdown(force) => h.feed(Input::ShutdownRequested { force }),
-                Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v)))),
-            };
-        }
+    fn promises_hold((steps, shutdown) in script(), kind in 0u8..3) {
+        let shutdown_at = shutdown.map(|at| at.index(steps.len() + 1));
+        play(steps, shutdown_at, kind)?;
     }
 }
 

@@ -7,18 +7,13 @@ use std::process::Command;
 use common::*;
 
 fn run(dir: &tempfile::TempDir, verb: &str) -> (Option<i32>, String, String) {
-    let out = Command::new(tend_bin())
-        .arg("-c")
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("-c")
         .arg(dir.path().join("tend.toml"))
         .arg(verb)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .current_dir(dir.path());
+    let ran = run_with_deadline(cmd);
+    (ran.code, ran.stdout, ran.stderr)
 }
 
 /// Each case: a config whose first process would leave a marker file if it ran, and what the
@@ -109,15 +104,13 @@ fn bad_configs_exit_78_with_position_and_key_and_start_nothing() {
 #[test]
 fn missing_config_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(tend_bin())
-        .arg("check")
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("check")
         .current_dir(dir.path())
-        .env_remove("TEND_CONFIG")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("tend.toml"), "{stderr}");
+        .env_remove("TEND_CONFIG");
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(78), "{ran:?}");
+    assert!(ran.stderr.contains("tend.toml"), "{ran:?}");
 }
 
 #[test]
@@ -135,33 +128,25 @@ fn check_prints_what_would_run() {
 #[test]
 fn the_example_config_of_the_readme_is_valid() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tend.toml");
-    let out = Command::new(tend_bin())
-        .args(["-c", example, "check"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut cmd = Command::new(tend_bin());
+    cmd.args(["-c", example, "check"]);
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
 }
 
 #[test]
 fn unknown_name_on_the_command_line_is_a_usage_error() {
     let dir = project("[process.web]\ncommand = \"touch started\"\nshell = true\n");
-    let out = Command::new(tend_bin())
-        .arg("-c")
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("-c")
         .arg(dir.path().join("tend.toml"))
         .args(["up", "wbe"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .current_dir(dir.path());
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(2), "{ran:?}");
     assert!(
-        stderr.contains("\"wbe\"") && stderr.contains("web"),
-        "{stderr}"
+        ran.stderr.contains("\"wbe\"") && ran.stderr.contains("web"),
+        "{ran:?}"
     );
     assert!(!dir.path().join("started").exists());
 }

@@ -36,9 +36,17 @@ max_restarts = { count = 4, within = "60s" }
         5,
         "the first start and 4 restarts: {t:#?}"
     );
-    assert!(t
+    // Once it gave up, nothing starts it again: over a quiet window of three times the
+    // longest backoff (a measurement, not a synchronisation), no start follows the give-up.
+    std::thread::sleep(Duration::from_millis(600));
+    let t = tend.transcript();
+    let gave_up_at = t.iter().position(|l| *l == gave_up).unwrap();
+    let after: Vec<&String> = t[gave_up_at + 1..]
         .iter()
-        .all(|l| !l.contains("crash.0 started") || !l.contains("giving up")));
+        .filter(|l| l.contains("crash.0"))
+        .collect();
+    assert!(after.is_empty(), "crash.0 lines after giving up: {t:#?}");
+    assert_eq!(tend.child_pids().len(), 5, "{t:#?}");
 }
 
 #[test]
@@ -245,11 +253,11 @@ max_restarts = { count = 1000, within = "1h" }
 }
 
 #[test]
-fn orphaned_grandchildren_are_reaped() {
+fn orphaned_grandchildren_are_adopted_and_reaped_by_tend() {
     let tend = Tend::up(
         r#"
 [process.forker]
-command = 'for i in 1 2 3 4 5; do (sleep 0.1; exit 0) & echo "orphan $!"; done; exec sleep 1000'
+command = 'for i in 1 2 3 4 5; do sleep 1000 & echo "orphan $!"; done; exit 0'
 shell = true
 restart = "never"
 "#,
@@ -260,16 +268,28 @@ restart = "never"
         .iter()
         .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
         .collect();
-    let child = tend.child_pids()[0];
-    // The subshells' parent exec'd `sleep`, which never waits: they stay its zombies until it
-    // dies. Then they are re-parented to tend, the subreaper, which must reap them.
-    eventually("five grandchildren exit", || {
-        orphans.iter().all(|&pid| proc_state_of(pid) == Some('Z'))
-    });
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), Signal::SIGKILL).unwrap();
+    let _guards: Vec<KillOnDrop> = orphans.iter().map(|&pid| KillOnDrop(pid)).collect();
+    tend.wait_line("the forker exited", |l| l.contains("forker.0 exited"));
+    // Their parent is gone: the kernel gives them to the nearest subreaper, which must be tend
+    // (were it not, they would go to init, which reaps them just as well).
+    let tend_pid = i64::from(tend.pid());
+    for &pid in &orphans {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let ppid: i64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap();
+        assert_eq!(ppid, tend_pid, "orphan {pid} was adopted by tend");
+    }
+    // They die at once, all members of the forker's group (one coalesced SIGCHLD, likely):
+    // tend reaps every one.
+    let forker = tend.child_pids()[0];
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(forker), Signal::SIGKILL).unwrap();
     eventually("tend reaps its orphaned grandchildren", || {
         orphans.iter().all(|&pid| proc_state_of(pid).is_none())
     });
+    assert_eq!(children_of(tend.pid()), vec![], "no zombie child of tend");
 }
 
 #[test]

@@ -5,36 +5,19 @@
 use std::fs;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::{descendants, tend_bin, PATIENCE};
+pub use super::{run_with_deadline, try_run, Ran};
 
 /// A daemon started with `tend up -d` for one test.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub pid: i32,
-}
-
-/// What a `tend` command printed and how it exited.
-#[derive(Debug)]
-pub struct Ran {
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<Output> for Ran {
-    fn from(out: Output) -> Self {
-        Ran {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
 }
 
 impl Daemon {
@@ -152,53 +135,6 @@ impl Drop for Daemon {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
-}
-
-/// Runs a command to completion, killing it if it outlives the deadline.
-pub fn run_with_deadline(cmd: Command) -> Ran {
-    let shown = format!("{cmd:?}");
-    try_run(cmd, PATIENCE).unwrap_or_else(|| panic!("{shown} did not finish within {PATIENCE:?}"))
-}
-
-/// Runs a command to completion, or kills it after `limit` and returns `None`. Never panics
-/// on a slow command, so it is safe in `Drop`.
-pub fn try_run(mut cmd: Command, limit: Duration) -> Option<Ran> {
-    use std::io::Read;
-    let mut child = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stdout.read_to_end(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = stderr.read_to_end(&mut s);
-        s
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Some(Ran {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
-    })
 }
 
 /// Whether a path exists (for sockets and lock files).

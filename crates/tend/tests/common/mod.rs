@@ -307,3 +307,149 @@ pub fn read_rotated(path: &Path, keep: u32) -> Vec<u8> {
     out.extend(fs::read(path).unwrap_or_default());
     out
 }
+
+/// What a command printed and how it exited.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A command started in a process group of its own, its stdout and stderr collected by reader
+/// threads. It cannot hang a test: [`Running::finish`] gives it a deadline, and whatever is
+/// still running of it when it is dropped (its whole group) is killed.
+pub struct Running {
+    child: Child,
+    shown: String,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<thread::JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl Running {
+    /// Starts `cmd` with stdin from /dev/null, stdout and stderr piped, in a new process group.
+    pub fn start(mut cmd: Command) -> Running {
+        use std::os::unix::process::CommandExt;
+        let shown = format!("{cmd:?}");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), Arc::clone(&out)),
+            collect(child.stderr.take().unwrap(), Arc::clone(&err)),
+        ];
+        Running {
+            child,
+            shown,
+            out,
+            err,
+            readers,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// What it printed so far.
+    pub fn printed(&self) -> Ran {
+        let text = |b: &Arc<Mutex<Vec<u8>>>| {
+            String::from_utf8_lossy(&b.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        };
+        Ran {
+            code: self.status.and_then(|s| s.code()),
+            stdout: text(&self.out),
+            stderr: text(&self.err),
+        }
+    }
+
+    /// Waits until it exits and both pipes reach EOF. After `limit`, kills its process group
+    /// and returns what it printed so far as the error. Never panics on a slow command, so it
+    /// is safe in `Drop`.
+    pub fn finish_within(mut self, limit: Duration) -> Result<Ran, Ran> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.status.is_none() {
+                self.status = self.child.try_wait().ok().flatten();
+            }
+            if self.status.is_some() && self.readers.iter().all(|r| r.is_finished()) {
+                return Ok(self.printed());
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(self.printed());
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits until it exits and both pipes reach EOF, within [`PATIENCE`]; otherwise kills its
+    /// process group and panics with what it printed.
+    pub fn finish(self) -> Ran {
+        let shown = self.shown.clone();
+        self.finish_within(PATIENCE).unwrap_or_else(|ran| {
+            panic!(
+                "{shown} did not finish within {PATIENCE:?} (or something it started kept its \
+                 pipes open); it printed:\nstdout:\n{}\nstderr:\n{}",
+                ran.stdout, ran.stderr
+            )
+        })
+    }
+
+    fn kill(&mut self) {
+        let _ = killpg(Pid::from_raw(self.pid()), Signal::SIGKILL);
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            self.kill();
+        }
+    }
+}
+
+fn collect(
+    mut from: impl Read + Send + 'static,
+    into: Arc<Mutex<Vec<u8>>>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => into
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// Runs a command to completion within [`PATIENCE`]; otherwise kills its process group and
+/// panics with what it printed.
+pub fn run_with_deadline(cmd: Command) -> Ran {
+    Running::start(cmd).finish()
+}
+
+/// Runs a command to completion, or kills its process group after `limit` and returns `None`.
+/// Never panics on a slow command, so it is safe in `Drop`.
+pub fn try_run(cmd: Command, limit: Duration) -> Option<Ran> {
+    Running::start(cmd).finish_within(limit).ok()
+}
