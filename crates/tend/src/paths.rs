@@ -25,8 +25,13 @@ pub struct RuntimePaths {
 impl RuntimePaths {
     /// The paths for the supervisor of `config` (an absolute path), or around `socket` when
     /// given (`--socket PATH`).
+    ///
+    /// A relative `socket` is made absolute against the current directory now, before a daemon
+    /// changes its directory to `/`.
     pub fn for_config(config: &Path, socket: Option<&Path>) -> Result<RuntimePaths, OsError> {
         if let Some(socket) = socket {
+            let socket = &std::path::absolute(socket)
+                .map_err(|e| OsError::with_path("resolving the socket path", socket, e))?;
             let beside = |suffix: &str| {
                 let mut path = OsString::from(socket.as_os_str());
                 path.push(suffix);

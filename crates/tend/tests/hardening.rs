@@ -297,3 +297,33 @@ fn the_status_of_two_hundred_thousand_instances_is_answered() {
     let rows = ran.stdout.matches("\"name\":").count();
     assert_eq!(rows, 200_000);
 }
+
+#[test]
+fn a_relative_socket_path_means_the_same_file_to_the_daemon_and_its_clients() {
+    let dir = project("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let cwd = dir.path().to_owned();
+    let tend = |args: &[&str]| {
+        let mut cmd = Command::new(tend_bin());
+        cmd.args(["--socket", "rel.sock"])
+            .args(args)
+            .current_dir(&cwd)
+            .env_remove("TEND_CONFIG");
+        run_with_deadline(cmd)
+    };
+    let up = tend(&["up", "-d"]);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    // Stopped however the test ends: the daemon's pid is in the lock beside the socket.
+    let d = Daemon {
+        pid: std::fs::read_to_string(dir.path().join("rel.sock.lock"))
+            .expect("the lock is beside the socket, in the directory it was named from")
+            .trim()
+            .parse()
+            .unwrap(),
+        dir,
+    };
+    let status = tend(&["status"]);
+    assert_eq!(status.code, Some(0), "{status:?}");
+    let down = tend(&["down"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
+    d.wait_gone();
+}
