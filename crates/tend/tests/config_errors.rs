@@ -50,7 +50,7 @@ const CASES: &[(&str, &[&str])] = &[
     ),
     (
         "[process.a]\ncommand = \"touch started\"\nshell = true\nmax_restarts.count = 4294967295\n",
-        &["tend.toml:4:22", "max_restarts.count", "expected 0 to 10000"],
+        &["tend.toml:4:22", "max_restarts.count", "expected 0 to 1000000"],
     ),
     (
         "[process.a]\ncommand = \"touch started\"\nshell = true\nenv_file = \"/dev/zero\"\n",

@@ -24,9 +24,9 @@ const MAX_REPLICAS: i64 = 10_000;
 /// driver's thread, so a million would stall it.
 const MAX_KEEP: u32 = 1_000;
 /// The largest `max_restarts.count`: tend remembers the time of each restart within the
-/// window, so a huge count with a long window would grow memory for as long as a process
-/// crash-loops.
-const MAX_RESTART_COUNT: u32 = 10_000;
+/// window (16 bytes each), at most `count` of them per instance. A million covers the "never
+/// give up" habit (supervisord's `startretries = 1000000`); the 4 billion of a typo does not.
+const MAX_RESTART_COUNT: u32 = 1_000_000;
 /// The longest file name Linux file systems accept (`NAME_MAX`), in bytes.
 const NAME_MAX: usize = 255;
 const PROCESS_KEYS: &[&str] = &[
@@ -384,8 +384,8 @@ fn max_restarts(table: &Table<'_>) -> Result<MaxRestarts> {
         max.count = f.count(0)?;
         if max.count > MAX_RESTART_COUNT {
             return Err(f.error(format!(
-                "{} is out of range; expected 0 to {MAX_RESTART_COUNT} (a process that restarts \
-                 that often should be given up on, or fixed)",
+                "{} is out of range; expected 0 to {MAX_RESTART_COUNT} (tend keeps the time of \
+                 each restart within the window)",
                 max.count
             )));
         }
