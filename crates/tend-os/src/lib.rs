@@ -5,7 +5,8 @@
 //! signals to process groups ([`signal`]), waiting for signals in a blocking program
 //! ([`sigwait`]), the open-file limit ([`limits`]), the standard fds of tend itself ([`fds`]),
 //! becoming a daemon ([`daemon`]), the lock file that keeps a second tend away ([`lock`]) and the
-//! control socket's directory, binding and peer check ([`socket`]).
+//! control socket's directory, binding and peer check ([`socket`]), and opening log files
+//! without following a planted symlink ([`files`]).
 //! Linux only.
 
 use std::fmt;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 
 pub mod daemon;
 pub mod fds;
+pub mod files;
 pub mod limits;
 pub mod lock;
 pub mod reap;
@@ -24,12 +26,13 @@ pub mod spawn;
 
 pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide, ReadySender};
 pub use fds::ensure_std_fds_open;
+pub use files::open_append_nofollow;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
 pub use signal::{group_alive, signal_from_number, signal_group, signal_name, signal_number};
 pub use sigwait::SignalWaiter;
-pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
+pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};
 pub use spawn::{spawn, spawn_with_stdin, Child, Command};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.

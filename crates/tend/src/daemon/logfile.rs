@@ -12,8 +12,9 @@
 //! than `max_size`). Only a line longer than `max_size` on its own is cut, where the file is
 //! full.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -34,11 +35,11 @@ pub struct LogFile {
 }
 
 impl LogFile {
-    /// Opens (creating it and its directory if needed) the log at `path` for appending.
+    /// Opens (creating it and its directory if needed) the log at `path` for appending, with
+    /// the permission bits of `spec.mode` (set again on a file that has others). A symlink at
+    /// `path` is refused, never followed.
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<Self> {
-        // The directory is there but for the first open of a run (or after someone removed
-        // it): try first, create it only when it is missing.
-        let file = open_creating_dir(&path)?;
+        let file = open_creating_dir(&path, spec.mode)?;
         let size = file.metadata()?.len();
         Ok(LogFile {
             path,
@@ -223,7 +224,7 @@ impl LogFile {
     /// A log directory someone removed is created again.
     fn rotate(&mut self) -> io::Result<()> {
         shift_numbered(&self.path, self.spec.keep)?;
-        self.file = open_creating_dir(&self.path)?;
+        self.file = open_creating_dir(&self.path, self.spec.mode)?;
         self.size = 0;
         self.line_len = 0;
         Ok(())
@@ -271,22 +272,42 @@ fn write_counting(file: &mut File, mut buf: &[u8], written: &mut usize) -> io::R
     Ok(())
 }
 
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
-}
-
-/// Opens `path` for appending, creating it, and its directory when that is missing (the
-/// first open of a run, or someone removed it).
-fn open_creating_dir(path: &Path) -> io::Result<File> {
-    match open_append(path) {
+/// Opens `path` for appending (`O_NOFOLLOW`, `O_CLOEXEC`), creating it with `mode`, and its
+/// directory when that is missing (the first open of a run, or someone removed it): the
+/// directory is there but then, so it is tried first and created only when missing.
+/// The file gets exactly `mode`, whatever the umask took away or an older file had.
+fn open_creating_dir(path: &Path, mode: u32) -> io::Result<File> {
+    let file = match tend_os::open_append_nofollow(path, mode) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
                 fs::create_dir_all(dir)?;
             }
-            open_append(path)
+            tend_os::open_append_nofollow(path, mode)?
         }
-        opened => opened,
+        opened => opened?,
+    };
+    if file.metadata()?.permissions().mode() & 0o7777 != mode {
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
     }
+    Ok(file)
+}
+
+/// Creates the log directory `dir` if it is missing, then refuses it (op `"log dir"`, with
+/// what is wrong and what to do) when it is not a directory of tend's user, or when group or
+/// others may write in it: they could plant a symlink where a log goes, or swap the logs.
+/// Others may read it: the files themselves are 0600 or 0640.
+pub fn prepare_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
+    fs::create_dir_all(dir).map_err(|e| tend_os::OsError::with_path("mkdir", dir, e))?;
+    let meta = fs::metadata(dir).map_err(|e| tend_os::OsError::with_path("stat", dir, e))?;
+    tend_os::check_dir_is_ours(
+        "log dir",
+        dir,
+        &meta,
+        tend_os::current_uid(),
+        0o022,
+        "whoever may write there could plant a symlink where a log goes, or swap the logs \
+         (or set another log_dir)",
+    )
 }
 
 fn ignore_not_found(e: io::Error) -> io::Result<()> {
@@ -312,6 +333,7 @@ mod tests {
             max_size,
             keep,
             timestamps,
+            mode: 0o600,
         }
     }
 
@@ -473,7 +495,10 @@ mod tests {
         let spec = spec(1 << 20, 1, true);
         let mut log = LogFile {
             path: PathBuf::from("/dev/full"),
-            file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
+            file: fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
             size: 0,
             spec,
             at_line_start: true,

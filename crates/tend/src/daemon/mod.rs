@@ -208,9 +208,7 @@ fn start(
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
-    let log_dir = &sup.settings().log_dir;
-    std::fs::create_dir_all(log_dir)
-        .with_context(|| format!("creating the log directory {}", log_dir.display()))?;
+    logfile::prepare_log_dir(&sup.settings().log_dir)?;
     let lock = match LockFile::acquire(&options.paths.lock) {
         Ok(lock) => lock,
         Err(LockError::Held { pid }) => anyhow::bail!(
@@ -218,7 +216,8 @@ fn start(
             options.config.display(),
             pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         ),
-        Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
+        // Displayed, not chained: an OsError shows its source already.
+        Err(LockError::Os(e)) => anyhow::bail!("taking the lock file: {e}"),
     };
     let listener =
         tend_os::bind_listener(&options.paths.socket).context("opening the control socket")?;
