@@ -32,6 +32,19 @@ pub struct LogFile {
     at_line_start: bool,
     /// Bytes of the unfinished last line in the current file (its stamp included).
     line_len: u64,
+    /// Writes are failing: since when, and the last error.
+    failing: Option<Failing>,
+    /// Bytes drainers hold for this file after a refused write, waiting to retry.
+    held: u64,
+}
+
+/// A run of failed writes to a log file.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    /// When the first write of the run failed.
+    pub since: std::time::Instant,
+    /// The last error, as the OS said it.
+    pub error: String,
 }
 
 impl LogFile {
@@ -48,7 +61,24 @@ impl LogFile {
             spec,
             at_line_start: true,
             line_len: 0,
+            failing: None,
+            held: 0,
         })
+    }
+
+    /// Writes are failing (since when, and why), or `None` once a write succeeded again.
+    pub fn failing(&self) -> Option<&Failing> {
+        self.failing.as_ref()
+    }
+
+    /// How many bytes drainers hold for this file, waiting to retry a refused write.
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+
+    /// A drainer holds `now` bytes for this file where it held `before`.
+    pub fn set_held(&mut self, before: usize, now: usize) {
+        self.held = (self.held + now as u64).saturating_sub(before as u64);
     }
 
     /// The path of the current file.
@@ -59,7 +89,27 @@ impl LogFile {
     /// Appends `data`, read at `now`, advancing `data` past what was written. On error the
     /// caller may retry with what is left: no byte of `data` is written twice (with
     /// timestamps, a line whose stamp was cut by the error gets a whole stamp again).
+    ///
+    /// A failure is remembered (see [`Self::failing`]) until a write succeeds.
     pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
+        let result = self.write_all(data, now);
+        match &result {
+            Ok(()) => self.failing = None,
+            Err(e) => {
+                let since = self
+                    .failing
+                    .as_ref()
+                    .map_or_else(std::time::Instant::now, |f| f.since);
+                self.failing = Some(Failing {
+                    since,
+                    error: e.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    fn write_all(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
         let stamp = self
             .spec
             .timestamps
@@ -503,6 +553,8 @@ mod tests {
             spec,
             at_line_start: true,
             line_len: 0,
+            failing: None,
+            held: 0,
         };
         let mut data = &b"one\ntwo\n"[..];
         assert!(log.write(&mut data, SystemTime::now()).is_err());
@@ -511,6 +563,17 @@ mod tests {
             "nothing was written, so nothing is consumed"
         );
         assert!(log.at_line_start, "the next try stamps the line again");
+        let failing = log.failing().expect("the failure is remembered").clone();
+        assert!(failing.error.contains("No space"), "{}", failing.error);
+        assert!(log.write(&mut data, SystemTime::now()).is_err());
+        assert_eq!(
+            log.failing().unwrap().since,
+            failing.since,
+            "the same run of failures"
+        );
+        log.file = tempfile::tempfile().unwrap();
+        log.write(&mut data, SystemTime::now()).unwrap();
+        assert!(log.failing().is_none(), "cleared by a write that succeeds");
     }
 
     /// A small deterministic generator (xorshift), for arbitrary chunk and line lengths.

@@ -94,6 +94,31 @@ struct InstanceLogs {
     dir: PathBuf,
 }
 
+impl InstanceLogs {
+    /// The log file of the two that has been failing longer, as `status` reports it.
+    fn error(&self, now: std::time::Instant) -> Option<tend_proto::LogError> {
+        [&self.stdout, &self.stderr]
+            .into_iter()
+            .filter_map(|log| {
+                let log = log.lock().expect("log lock");
+                let failing = log.failing()?;
+                Some((
+                    failing.since,
+                    tend_proto::LogError {
+                        file: log.path().display().to_string(),
+                        error: failing.error.clone(),
+                        failing_ms: u64::try_from(
+                            now.saturating_duration_since(failing.since).as_millis(),
+                        )
+                        .unwrap_or(u64::MAX),
+                    },
+                ))
+            })
+            .min_by_key(|(since, _)| *since)
+            .map(|(_, error)| error)
+    }
+}
+
 struct Driver {
     sup: Supervisor,
     terminal: Terminal,
@@ -615,10 +640,45 @@ impl Driver {
             // Aborting only asks: wait until they are gone, so their handles on the terminal
             // are dropped and its thread can finish.
             while self.drainers.join_next().await.is_some() {}
+            // A drainer still retrying a refused write (a full disk) held bytes it could not
+            // write: never drop them silently.
+            for logs in self.logs.values() {
+                for log in [&logs.stdout, &logs.stderr] {
+                    let log = log.lock().expect("log lock");
+                    if log.held() == 0 {
+                        continue;
+                    }
+                    let why = log
+                        .failing()
+                        .map_or_else(String::new, |f| format!(" ({})", f.error));
+                    let text = format!(
+                        "could not write {} bytes of {}'s output to {}{why}: tend is exiting, so they are lost",
+                        log.held(),
+                        logs.name,
+                        log.path().display()
+                    );
+                    // On tend's own log (or terminal), and on stderr when that is elsewhere.
+                    if !stdout_is_stderr() {
+                        eprintln!("tend: {text}");
+                    }
+                    self.terminal.notice(text);
+                }
+            }
         }
         self.terminal
             .notice("all processes stopped; exiting".into());
     }
+}
+
+/// Whether fds 1 and 2 are the same file (tend.log, or one terminal).
+fn stdout_is_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |fd: u8| {
+        std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    id(1).is_some() && id(1) == id(2)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
