@@ -291,7 +291,7 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 /// Renames `path` to `path.1` and the existing `path.N` (1 ≤ N < `keep`, up to the first
 /// missing N) to `path.N+1`; with `keep` 0, removes `path`. Touches only files that exist:
 /// one `lstat` and one rename per existing file.
-fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
+pub(crate) fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
     if keep == 0 {
         return fs::remove_file(path).or_else(ignore_not_found);
     }

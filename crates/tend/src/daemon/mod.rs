@@ -175,7 +175,8 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         .unwrap_or(0)
         .max(4);
     // A daemon's stdout is tend.log: tend's notices with timestamps, no children's lines.
-    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, daemon);
+    let tend_log = daemon.then(|| sup.settings().log_dir.join("tend.log"));
+    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, tend_log);
     let socket = options.paths.socket.clone();
     let code = runtime.block_on(async {
         let listener =

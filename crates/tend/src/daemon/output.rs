@@ -12,6 +12,7 @@
 //! what still cannot be written is given up.
 
 use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -22,6 +23,10 @@ use std::time::{Duration, Instant};
 const BACKLOG: usize = 4096;
 /// Wait before retrying a failed write.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// tend.log is rotated at the size of a default child log…
+pub const TEND_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+/// …and keeps as many old files.
+pub const TEND_LOG_KEEP: u32 = 5;
 
 /// ANSI colours for process prefixes; a process keeps its colour for tend's whole life.
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -50,9 +55,16 @@ pub struct TerminalWriter {
 
 impl Terminal {
     /// Starts the writer thread. `width` is the longest instance name, for alignment;
-    /// with `quiet`, only notices are printed; with `timestamps`, each notice starts with the
-    /// time (for tend.log in daemon mode).
-    pub fn start(width: usize, quiet: bool, timestamps: bool) -> (Terminal, TerminalWriter) {
+    /// with `quiet`, only notices are printed. With `tend_log` (daemon mode: fds 1 and 2 are
+    /// that file), each notice starts with the time, and the file is rotated as a default
+    /// child log is ([`TEND_LOG_MAX_SIZE`], [`TEND_LOG_KEEP`]): renamed to `tend.log.1` and
+    /// so on, then fds 1 and 2 are pointed at a fresh `tend.log`.
+    pub fn start(
+        width: usize,
+        quiet: bool,
+        tend_log: Option<PathBuf>,
+    ) -> (Terminal, TerminalWriter) {
+        let timestamps = tend_log.is_some();
         let (tx, rx) = mpsc::sync_channel::<Line>(BACKLOG);
         let dropped = Arc::new(AtomicU64::new(0));
         let stdout = io::stdout();
@@ -76,6 +88,10 @@ impl Terminal {
                 };
                 // Lines given up at exit because writing kept failing.
                 let mut given_up = 0;
+                let mut tend_log = tend_log.map(|path| {
+                    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    (path, size)
+                });
                 for line in rx {
                     buf.clear();
                     let lost = seen.swap(0, Ordering::Relaxed);
@@ -91,7 +107,25 @@ impl Terminal {
                         }
                         Line::Notice(text) => notice(&mut buf, &text),
                     }
-                    match write_retrying(&mut out, &buf, &giving_up) {
+                    let written = write_retrying(&mut out, &buf, &giving_up);
+                    if let (Some((path, size)), Ok(_)) = (&mut tend_log, &written) {
+                        *size += buf.len() as u64;
+                        if *size >= TEND_LOG_MAX_SIZE {
+                            *size = 0;
+                            let _ = out.flush();
+                            let rotated = super::logfile::shift_numbered(path, TEND_LOG_KEEP)
+                                .map_err(|e| e.to_string())
+                                .and_then(|()| {
+                                    tend_os::redirect_stdio_to(path).map_err(|e| e.to_string())
+                                });
+                            if let Err(e) = rotated {
+                                buf.clear();
+                                notice(&mut buf, &format!("rotating {} failed: {e}", path.display()));
+                                let _ = write_retrying(&mut out, &buf, &giving_up);
+                            }
+                        }
+                    }
+                    match written {
                         Ok(None) => {}
                         Ok(Some((since, error))) => {
                             // Writing works again: say how long it failed and what was lost.
