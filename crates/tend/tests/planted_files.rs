@@ -18,14 +18,21 @@ fn mode_of(path: &std::path::Path) -> u32 {
     fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-/// `tend up -d` in `dir`, expected to fail; returns what it printed on stderr.
+/// `tend up -d` in `dir`, expected to fail; returns the project and what tend printed on
+/// stderr. A daemon that starts after all is stopped (or killed) before the test fails.
 fn up_fails(dir: tempfile::TempDir) -> (tempfile::TempDir, String) {
-    let daemon = Daemon { dir, pid: 0 };
+    let mut daemon = Daemon { dir, pid: 0 };
     let ran = daemon.tend(&["up", "-d"]);
-    assert_ne!(ran.code, Some(0), "tend up -d should have failed: {ran:?}");
-    let dir = tempfile::TempDir::new().unwrap();
-    // Hand the project back (the Daemon has pid 0: its drop does nothing).
-    let project = std::mem::replace(&mut { daemon }.dir, dir);
+    if ran.code == Some(0) {
+        let lock = daemon.path("tend.sock.lock");
+        daemon.pid = fs::read_to_string(lock)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        panic!("tend up -d should have failed: {ran:?}");
+    }
+    // Hand the project back (pid 0: the Daemon's drop does nothing).
+    let project = std::mem::replace(&mut daemon.dir, tempfile::TempDir::new().unwrap());
     (project, ran.stderr)
 }
 
