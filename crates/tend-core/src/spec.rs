@@ -107,6 +107,8 @@ pub struct LogSpec {
     pub keep: u32,
     /// Whether each line is prefixed with the time it was read.
     pub timestamps: bool,
+    /// The permission bits of the log files: `0o600` (the default) or `0o640`.
+    pub mode: u32,
 }
 
 impl ProcessSpec {
@@ -157,6 +159,7 @@ impl Default for LogSpec {
             max_size: 10 * 1024 * 1024,
             keep: 5,
             timestamps: false,
+            mode: 0o600,
         }
     }
 }

@@ -353,18 +353,19 @@ fn keep_above_stdio(fd: libc::c_int) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(high) })
 }
 
-/// Points fds 1 and 2 at the file `path`, opened `O_APPEND | O_CREAT` with mode 0600 (if it is
-/// created): tend's own log, `<log_dir>/tend.log`, after [`daemonize`] left them on `/dev/null`.
+/// Points fds 1 and 2 at the file `path`, opened `O_APPEND | O_CREAT | O_NOFOLLOW` with mode
+/// 0600 (if it is created): tend's own log, `<log_dir>/tend.log`, after [`daemonize`] left them
+/// on `/dev/null`. A symlink at `path` is refused, never followed.
 ///
 /// The file's own fd is closed again; fds 1 and 2 are inherited by children that do not replace
 /// them (tend's own children get pipes). Fails with op `"open"` or `"dup2"` and the path.
 pub fn redirect_stdio_to(path: &Path) -> Result<(), OsError> {
     let fd = open(
         path,
-        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC,
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
         Mode::from_bits_truncate(0o600),
     )
-    .map_err(|e| OsError::with_path("open", path, e.into()))?;
+    .map_err(|e| OsError::with_path("open", path, crate::files::symlink_refused(e.into())))?;
     let log = keep_above_stdio(fd).map_err(|e| OsError::with_path("open", path, e.into()))?;
     for target in [1, 2] {
         dup2(log.as_raw_fd(), target).map_err(|e| OsError::with_path("dup2", path, e.into()))?;

@@ -4,10 +4,11 @@
 //! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
 //! signals to process groups ([`signal`]), waiting for signals in a blocking program
 //! ([`sigwait`]), the open-file limit ([`limits`]), reading a user-named file that may be a
-//! FIFO or a device ([`regular`]), the standard fds of tend itself ([`fds`]), becoming a daemon
-//! ([`daemon`]), the lock file that keeps a second tend away ([`lock`]), the control socket's
-//! directory, binding and peer check ([`socket`]), and what `/proc` says of processes that are
-//! not tend's children ([`procfs`]).
+//! FIFO or a device ([`regular`]), opening log files without following a planted symlink
+//! ([`files`]), the standard fds of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the
+//! lock file that keeps a second tend away ([`lock`]), the control socket's directory, binding
+//! and peer check ([`socket`]), and what `/proc` says of processes that are not tend's children
+//! ([`procfs`]).
 //! Linux only.
 
 use std::fmt;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 pub mod daemon;
 pub mod fds;
+pub mod files;
 pub mod limits;
 pub mod lock;
 pub mod procfs;
@@ -28,6 +30,7 @@ pub mod spawn;
 
 pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide, ReadySender};
 pub use fds::ensure_std_fds_open;
+pub use files::open_append_nofollow;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
@@ -37,7 +40,7 @@ pub use signal::{
     InheritedSignals,
 };
 pub use sigwait::SignalWaiter;
-pub use socket::{bind_listener, current_uid, peer_uid, runtime_dir};
+pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};
 pub use spawn::{spawn, spawn_with_stdin, Child, Command};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use crate::OsError;
 
-/// An open lock file (`O_CLOEXEC`, mode 0600 when created) with an exclusive `flock` held for
+/// An open lock file (`O_CLOEXEC | O_NOFOLLOW`, mode 0600 when created) with an exclusive `flock` held for
 /// the life of the value. Dropping it closes the fd, which releases the lock unless a forked
 /// copy of the fd is still open.
 #[derive(Debug)]
@@ -78,7 +78,9 @@ impl LockFile {
     ///
     /// Fails with [`LockError::Held`] when another open file holds the lock — another process,
     /// or another `LockFile` of this one — and [`LockError::Os`] with op `"open"`, `"flock"`,
-    /// `"read"` or `"write"` and the path otherwise.
+    /// `"read"` or `"write"` and the path otherwise. A symlink at `path` is refused (op
+    /// `"open"`, the error of [`symlink_refused`](crate::files::symlink_refused)), never
+    /// followed: else whoever planted it could make tend overwrite its target with a pid.
     pub fn acquire(path: &Path) -> Result<LockFile, LockError> {
         // Not truncated on open: until we hold the lock, the content is the holder's pid.
         let mut file = OpenOptions::new()
@@ -87,8 +89,9 @@ impl LockFile {
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
-            .map_err(|e| OsError::with_path("open", path, e))?;
+            .map_err(|e| OsError::with_path("open", path, crate::files::symlink_refused(e)))?;
         loop {
             // SAFETY: flock only acts on the open file behind a valid fd, which `file` owns.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {

@@ -52,37 +52,68 @@ fn runtime_dir_from(xdg: Option<OsString>, tmp: &Path, uid: u32) -> Result<PathB
         Err(e) => return Err(OsError::with_path("mkdir", &dir, e)),
     }
     let meta = fs::symlink_metadata(&dir).map_err(|e| OsError::with_path("lstat", &dir, e))?;
-    let refuse = |kind: io::ErrorKind, why: String| {
-        let why = format!("{why}; someone else could replace tend's socket there");
-        Err(OsError::with_path(
+    const RISK: &str = "someone else could replace tend's socket there";
+    if meta.file_type().is_symlink() {
+        return Err(OsError::with_path(
             "runtime dir",
             &dir,
-            io::Error::new(kind, why),
-        ))
-    };
-    if meta.file_type().is_symlink() {
-        return refuse(
-            io::ErrorKind::NotADirectory,
-            "is a symlink, not a directory".into(),
-        );
+            io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("is a symlink, not a directory; {RISK}"),
+            ),
+        ));
     }
+    check_dir_is_ours("runtime dir", &dir, &meta, uid, 0o077, RISK)?;
+    Ok(dir)
+}
+
+/// Checks that `dir`, whose metadata (`lstat` or `stat`, the caller's choice) is `meta`, is a
+/// directory owned by `uid` with none of the `forbidden` permission bits: `0o077` for a
+/// private directory (it must be 0700), `0o022` for one others may read but not write.
+///
+/// Fails with op `op`, the path, and an error of kind `NotADirectory` or `PermissionDenied`
+/// whose text says what is wrong, what to do, and then `risk` (what someone else could do).
+/// [`runtime_dir`] uses it for the socket's directory; tend uses it for its log directory.
+pub fn check_dir_is_ours(
+    op: &'static str,
+    dir: &Path,
+    meta: &fs::Metadata,
+    uid: u32,
+    forbidden: u32,
+    risk: &str,
+) -> Result<(), OsError> {
+    let refuse = |kind: io::ErrorKind, why: String| {
+        let why = format!("{why}; {risk}");
+        Err(OsError::with_path(op, dir, io::Error::new(kind, why)))
+    };
     if !meta.is_dir() {
         return refuse(io::ErrorKind::NotADirectory, "is not a directory".into());
     }
     if meta.uid() != uid {
         return refuse(
             io::ErrorKind::PermissionDenied,
-            format!("is owned by uid {}, not by us (uid {uid})", meta.uid()),
+            format!(
+                "is owned by uid {}, not by us (uid {uid}): use a directory of our own",
+                meta.uid()
+            ),
         );
     }
     let mode = meta.mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if mode & forbidden != 0 {
+        let what = if forbidden & 0o055 != 0 {
+            format!("group or others have access (it must be {:04o})", 0o700)
+        } else {
+            format!(
+                "group or others may write in it (`chmod go-w {}` fixes that)",
+                dir.display()
+            )
+        };
         return refuse(
             io::ErrorKind::PermissionDenied,
-            format!("has mode {mode:04o}: group or others have access (it must be 0700)"),
+            format!("has mode {mode:04o}: {what}"),
         );
     }
-    Ok(dir)
+    Ok(())
 }
 
 /// Binds a listening Unix socket at `path` (`SOCK_CLOEXEC`, as std does), then makes it mode

@@ -30,6 +30,7 @@ fn status_answer(n: u32) -> AnswerLine {
             uptime_ms: Some(86_400_000 + u64::from(i)),
             restarts: i % 7,
             last_exit: Some(LastExit::Code(1)),
+            log_error: None,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

@@ -31,7 +31,7 @@ pub use request::{
     decode_request, BadRequestLine, LogsArgs, NoArgs, Request, RequestLine, SignalArgs, StatusArgs,
     TargetArgs, DEFAULT_LOG_LINES,
 };
-pub use status::{InstanceStatus, LastExit, State};
+pub use status::{InstanceStatus, LastExit, LogError, State};
 
 /// The version of the protocol this crate speaks. Client and server must agree on it exactly;
 /// see the versioning rules in `docs/protocol.md`.

@@ -99,4 +99,21 @@ pub struct InstanceStatus {
     pub restarts: u32,
     /// How the previous run ended; `null` if none has ended yet.
     pub last_exit: Option<LastExit>,
+    /// A log file of the instance that tend cannot write to right now (a full disk, say):
+    /// present only while writes keep failing. Meanwhile tend retries and the instance waits
+    /// on its full pipe; nothing is lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_error: Option<LogError>,
+}
+
+/// Why tend cannot write an instance's log: `{"file":"/srv/.tend/logs/web.0.log",
+/// "error":"No space left on device (os error 28)","failing_ms":12034}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogError {
+    /// The log file's path.
+    pub file: String,
+    /// The operating system's reason for the last failed write.
+    pub error: String,
+    /// Milliseconds since the first write of this run of failures failed.
+    pub failing_ms: u64,
 }

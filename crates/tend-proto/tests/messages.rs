@@ -34,6 +34,7 @@ fn web0() -> InstanceStatus {
         uptime_ms: Some(5021),
         restarts: 2,
         last_exit: Some(LastExit::Code(1)),
+        log_error: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn stopped_worker() -> InstanceStatus {
         uptime_ms: None,
         restarts: 0,
         last_exit: None,
+        log_error: None,
     }
 }
 
@@ -291,6 +293,24 @@ fn exact_instance_status_json() {
     };
     assert!(round_trip(unspawnable)
         .ends_with(r#""state":"failed","pid":null,"uptime_ms":null,"restarts":0,"last_exit":{"spawn_error":"No such file or directory"}}"#));
+}
+
+#[test]
+fn a_log_error_is_sent_only_while_there_is_one_and_old_answers_still_parse() {
+    let failing = InstanceStatus {
+        log_error: Some(tend_proto::LogError {
+            file: "/l/web.0.log".into(),
+            error: "No space left on device (os error 28)".into(),
+            failing_ms: 1500,
+        }),
+        ..web0()
+    };
+    assert!(round_trip(failing).ends_with(
+        r#""last_exit":{"code":1},"log_error":{"file":"/l/web.0.log","error":"No space left on device (os error 28)","failing_ms":1500}}"#
+    ));
+    let old = r#"{"name":"web.0","process":"web","instance":0,"state":"running","pid":1234,"uptime_ms":5021,"restarts":2,"last_exit":{"code":1}}"#;
+    let parsed: InstanceStatus = serde_json::from_str(old).unwrap();
+    assert_eq!(parsed, web0());
 }
 
 #[test]

@@ -239,12 +239,7 @@ fn up(
     };
     if daemon {
         let log_dir = sup.settings().log_dir.clone();
-        std::fs::create_dir_all(&log_dir).map_err(|e| {
-            failed(format!(
-                "creating the log directory {}: {e}",
-                log_dir.display()
-            ))
-        })?;
+        daemon::logfile::prepare_log_dir(&log_dir).map_err(failed)?;
         // Before any thread or runtime exists: fork, and let the parent wait for the word.
         match tend_os::daemonize(sup.settings().umask).map_err(failed)? {
             Daemon::Parent(parent) => {

@@ -19,11 +19,13 @@ const NONE: &str = "-";
 const HEADER: [&str; 6] = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"];
 
 /// The `tend status` table: a header, then one row per instance, columns aligned and two
-/// spaces apart, with no trailing blanks.
+/// spaces apart, with no trailing blanks. An instance whose log tend cannot write gets a
+/// second line that says which file, why, and for how long.
 ///
 /// ```text
 /// NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
 /// web.0  running  1234  5m02s   0         -
+///   log error: writing /srv/.tend/logs/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
 /// db.0   backoff  -     -       3         1
 /// ```
 pub fn status_table(instances: &[InstanceStatus]) -> String {
@@ -36,8 +38,18 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
     }
     let mut text = String::new();
     push_row(&mut text, &HEADER.map(str::to_owned), &widths);
-    for row in &rows {
+    for (row, status) in rows.iter().zip(instances) {
         push_row(&mut text, row, &widths);
+        if let Some(error) = &status.log_error {
+            let _ = writeln!(
+                text,
+                "  log error: writing {} fails for {}: {}; {} waits",
+                error.file,
+                uptime(Some(error.failing_ms)),
+                error.error,
+                status.name
+            );
+        }
     }
     text
 }
@@ -202,6 +214,7 @@ mod tests {
             uptime_ms,
             restarts: 0,
             last_exit: None,
+            log_error: None,
         }
     }
 
@@ -256,6 +269,26 @@ database.0  backoff  -     -       0         SIGKILL
 ";
         assert_eq!(table, expected);
         assert!(table.lines().all(|l| !l.ends_with(' ')));
+    }
+
+    #[test]
+    fn a_log_error_gets_a_line_under_its_row() {
+        let mut web = status("web.0", State::Running, Some(1234), Some(302_000));
+        web.log_error = Some(tend_proto::LogError {
+            file: "/l/web.0.log".into(),
+            error: "No space left on device (os error 28)".into(),
+            failing_ms: 12_500,
+        });
+        let db = status("db.0", State::Stopped, None, None);
+        assert_eq!(
+            status_table(&[web, db]),
+            "\
+NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
+web.0  running  1234  5m02s   0         -
+  log error: writing /l/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
+db.0   stopped  -     -       0         -
+"
+        );
     }
 
     #[test]

@@ -400,7 +400,7 @@ fn max_restarts(table: &Table<'_>) -> Result<MaxRestarts> {
 }
 
 fn log(table: &Table<'_>) -> Result<LogSpec> {
-    table.allow(&["max_size", "keep", "timestamps"])?;
+    table.allow(&["max_size", "keep", "timestamps", "mode"])?;
     let mut log = LogSpec::default();
     if let Some(f) = table.get("max_size") {
         log.max_size = f.size()?;
@@ -420,6 +420,17 @@ fn log(table: &Table<'_>) -> Result<LogSpec> {
     }
     if let Some(f) = table.get("timestamps") {
         log.timestamps = f.boolean()?;
+    }
+    if let Some(f) = table.get("mode") {
+        log.mode = match f.string()? {
+            "0600" | "600" => 0o600,
+            "0640" | "640" => 0o640,
+            _ => {
+                return Err(f.error(
+                    "must be \"0600\" (only tend's user reads the logs) or \"0640\" (its group may read them too)",
+                ))
+            }
+        };
     }
     Ok(log)
 }

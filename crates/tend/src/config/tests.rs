@@ -123,6 +123,7 @@ fn a_full_config_maps_to_the_expected_spec() {
         max_size: 1_000_000,
         keep: 0,
         timestamps: true,
+        mode: 0o600,
     };
 
     let mut worker = ProcessSpec::new("worker", strings(&["./worker", "--queue", "high prio"]));
@@ -172,6 +173,21 @@ fn absolute_paths_stay_and_relative_paths_resolve_against_the_config() {
 
     let p = dir.process("[process.a]\ncommand = \"x\"\ncwd = \"/srv/./app\"\n");
     assert_eq!(p.cwd, Some(PathBuf::from("/srv/app")));
+}
+
+#[test]
+fn log_mode_is_0600_by_default_and_0640_on_request_only() {
+    let dir = Dir::new();
+    let spec = dir.load("[process.a]\ncommand = \"x\"\n").unwrap();
+    assert_eq!(spec.processes[0].log.mode, 0o600);
+    let spec = dir
+        .load("[process.a]\ncommand = \"x\"\nlog.mode = \"0640\"\n")
+        .unwrap();
+    assert_eq!(spec.processes[0].log.mode, 0o640);
+    for bad in ["\"0644\"", "\"0666\"", "640", "\"rw\""] {
+        let err = dir.error(&format!("[process.a]\ncommand = \"x\"\nlog.mode = {bad}\n"));
+        assert!(err.contains("process.a.log.mode"), "{err}");
+    }
 }
 
 #[test]

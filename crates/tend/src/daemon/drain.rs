@@ -110,8 +110,14 @@ impl Sink {
         result.err().map(|e| (rest.to_vec(), e))
     }
 
-    /// Retries a refused write until the log takes it, reporting each failure.
+    /// Retries a refused write until the log takes it, reporting each failure. While it
+    /// waits, the log file counts the bytes held here (see [`LogFile::held`]), so that a stop
+    /// that cannot wait for the retry can say what was not written.
     async fn retry(&mut self, mut pending: Vec<u8>, mut error: io::Error) {
+        self.log
+            .lock()
+            .expect("log lock")
+            .set_held(0, pending.len());
         loop {
             let path = self
                 .log
@@ -126,13 +132,16 @@ impl Sink {
             ));
             tokio::time::sleep(RETRY_AFTER).await;
             let mut rest = &pending[..];
-            let result = self
-                .log
-                .lock()
-                .expect("log lock")
-                .write(&mut rest, SystemTime::now());
+            let mut log = self.log.lock().expect("log lock");
+            let result = log.write(&mut rest, SystemTime::now());
+            log.set_held(pending.len(), rest.len());
+            drop(log);
             match result {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.terminal
+                        .notice(format!("writing {path} works again; nothing was lost"));
+                    return;
+                }
                 Err(e) => {
                     pending = rest.to_vec();
                     error = e;

@@ -3,11 +3,18 @@
 //!
 //! Rotation renames `web.0.log` to `web.0.log.1` (and `.1` to `.2`, and so on, dropping the
 //! oldest beyond `keep`), so the concatenation `.keep … .1, current` is the output in order.
-//! A rotation prefers to cut after a newline; a line longer than the whole file is cut where
-//! the file is full.
+//! Only the numbered files that exist are renamed: the renames stop at the first missing
+//! number, so a large `keep` costs nothing until that many files exist.
+//!
+//! Rotation happens at a line boundary, as s6-log and multilog do: a line that does not fit
+//! in what is left of the file starts a fresh file, and a line begun in a file is finished in
+//! it, even when the rest arrives in a later read and takes the file past `max_size` (by less
+//! than `max_size`). Only a line longer than `max_size` on its own is cut, where the file is
+//! full.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -23,22 +30,29 @@ pub struct LogFile {
     spec: LogSpec,
     /// Whether the next byte starts a line (and so gets a timestamp).
     at_line_start: bool,
+    /// Bytes of the unfinished last line in the current file (its stamp included).
+    line_len: u64,
+    /// Writes are failing: since when, and the last error.
+    failing: Option<Failing>,
+    /// Bytes drainers hold for this file after a refused write, waiting to retry.
+    held: u64,
+}
+
+/// A run of failed writes to a log file.
+#[derive(Debug, Clone)]
+pub struct Failing {
+    /// When the first write of the run failed.
+    pub since: std::time::Instant,
+    /// The last error, as the OS said it.
+    pub error: String,
 }
 
 impl LogFile {
-    /// Opens (creating it and its directory if needed) the log at `path` for appending.
+    /// Opens (creating it and its directory if needed) the log at `path` for appending, with
+    /// the permission bits of `spec.mode` (set again on a file that has others). A symlink at
+    /// `path` is refused, never followed.
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<Self> {
-        // The directory is there but for the first open of a run (or after someone removed
-        // it): try first, create it only when it is missing.
-        let file = match open_append(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir)?;
-                }
-                open_append(&path)?
-            }
-            opened => opened?,
-        };
+        let file = open_creating_dir(&path, spec.mode)?;
         let size = file.metadata()?.len();
         Ok(LogFile {
             path,
@@ -46,7 +60,25 @@ impl LogFile {
             size,
             spec,
             at_line_start: true,
+            line_len: 0,
+            failing: None,
+            held: 0,
         })
+    }
+
+    /// Writes are failing (since when, and why), or `None` once a write succeeded again.
+    pub fn failing(&self) -> Option<&Failing> {
+        self.failing.as_ref()
+    }
+
+    /// How many bytes drainers hold for this file, waiting to retry a refused write.
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+
+    /// A drainer holds `now` bytes for this file where it held `before`.
+    pub fn set_held(&mut self, before: usize, now: usize) {
+        self.held = (self.held + now as u64).saturating_sub(before as u64);
     }
 
     /// The path of the current file.
@@ -57,17 +89,33 @@ impl LogFile {
     /// Appends `data`, read at `now`, advancing `data` past what was written. On error the
     /// caller may retry with what is left: no byte of `data` is written twice (with
     /// timestamps, a line whose stamp was cut by the error gets a whole stamp again).
+    ///
+    /// A failure is remembered (see [`Self::failing`]) until a write succeeds.
     pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
+        let result = self.write_all(data, now);
+        match &result {
+            Ok(()) => self.failing = None,
+            Err(e) => {
+                let since = self
+                    .failing
+                    .as_ref()
+                    .map_or_else(std::time::Instant::now, |f| f.since);
+                self.failing = Some(Failing {
+                    since,
+                    error: e.to_string(),
+                });
+            }
+        }
+        result
+    }
+
+    fn write_all(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
         let stamp = self
             .spec
             .timestamps
             .then(|| format!("{} ", rfc3339_millis(now)));
-        let max = self.spec.max_size.max(1);
         while !data.is_empty() {
-            if self.size >= max {
-                self.rotate()?;
-            }
-            let room = usize::try_from(max - self.size).unwrap_or(usize::MAX);
+            let room = usize::try_from(self.max().saturating_sub(self.size)).unwrap_or(usize::MAX);
             let take = match &stamp {
                 None => self.fit_plain(data, room),
                 Some(stamp) => self.fit_stamped(data, room, stamp.len()),
@@ -82,16 +130,46 @@ impl LogFile {
         Ok(())
     }
 
+    /// The rotation size, at least 1.
+    fn max(&self) -> u64 {
+        self.spec.max_size.max(1)
+    }
+
+    /// How many bytes of a line that continues one begun in this file (`segment`, up to and
+    /// including its newline if it has one) to write now: all of it, even past `room`, while
+    /// the whole line stays within `max_size`; otherwise (a line longer than a file) what
+    /// fits in `room`, and 0 (rotate first) when nothing does.
+    fn fit_continued(&self, segment: usize, room: usize) -> usize {
+        let limit = usize::try_from(self.max().saturating_sub(self.line_len)).unwrap_or(usize::MAX);
+        if segment <= limit {
+            segment
+        } else {
+            room.min(segment)
+        }
+    }
+
     /// How many bytes of `data` go into the `room` left in this file: all, or up to the last
-    /// newline that fits, or (a line longer than a file) as many as fit.
+    /// newline that fits, or the rest of a line begun in this file (see
+    /// [`Self::fit_continued`]), or (a line longer than a file) as many as fit. 0 means
+    /// rotate first.
     fn fit_plain(&self, data: &[u8], room: usize) -> usize {
         if data.len() <= room {
             return data.len();
         }
-        match data[..room].iter().rposition(|&b| b == b'\n') {
-            Some(newline) => newline + 1,
-            None if self.size == 0 || !self.at_line_start => room,
-            None => 0,
+        if let Some(newline) = data[..room].iter().rposition(|&b| b == b'\n') {
+            return newline + 1;
+        }
+        if !self.at_line_start {
+            let segment = data
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(data.len(), |newline| newline + 1);
+            return self.fit_continued(segment, room);
+        }
+        if self.size == 0 {
+            room
+        } else {
+            0
         }
     }
 
@@ -108,7 +186,10 @@ impl LogFile {
                 at_line_start = segment.last() == Some(&b'\n');
                 continue;
             }
-            if taken == 0 && (self.size == 0 || !at_line_start) {
+            if taken == 0 && !at_line_start {
+                return self.fit_continued(segment.len(), room);
+            }
+            if taken == 0 && self.size == 0 {
                 // A line longer than a file: cut it where the file is full.
                 return room.saturating_sub(stamp).clamp(1, segment.len());
             }
@@ -122,12 +203,21 @@ impl LogFile {
         let piece = &data[..take];
         let mut written = 0;
         let result = write_counting(&mut self.file, piece, &mut written);
-        self.size += written as u64;
+        self.wrote(&piece[..written]);
         if written > 0 {
             self.at_line_start = piece[written - 1] == b'\n';
         }
         *data = &data[written..];
         result
+    }
+
+    /// Counts `bytes`, just written to the file, in its size and its last line's length.
+    fn wrote(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        match bytes.iter().rposition(|&b| b == b'\n') {
+            Some(newline) => self.line_len = (bytes.len() - newline - 1) as u64,
+            None => self.line_len += bytes.len() as u64,
+        }
     }
 
     /// Writes the first `take` bytes of `data` with `stamp` before each line, and advances
@@ -150,7 +240,7 @@ impl LogFile {
         }
         let mut written = 0;
         let result = write_counting(&mut self.file, &out, &mut written);
-        self.size += written as u64;
+        self.wrote(&out[..written]);
         if result.is_ok() {
             self.at_line_start = at_line_start;
             *data = &data[take..];
@@ -179,24 +269,41 @@ impl LogFile {
         result
     }
 
+    /// Starts a fresh file: the current one becomes `.1`, and each existing `.N` up to the
+    /// first missing number moves to `.N+1` (the one at `.keep` is replaced, so dropped).
+    /// A log directory someone removed is created again.
     fn rotate(&mut self) -> io::Result<()> {
-        let numbered = |n: u32| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        };
-        if self.spec.keep == 0 {
-            fs::remove_file(&self.path).or_else(ignore_not_found)?;
-        } else {
-            for n in (1..self.spec.keep).rev() {
-                fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_not_found)?;
-            }
-            fs::rename(&self.path, numbered(1)).or_else(ignore_not_found)?;
-        }
-        self.file = open_append(&self.path)?;
+        shift_numbered(&self.path, self.spec.keep)?;
+        self.file = open_creating_dir(&self.path, self.spec.mode)?;
         self.size = 0;
+        self.line_len = 0;
         Ok(())
     }
+}
+
+/// `path` with `.n` appended.
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}"));
+    PathBuf::from(name)
+}
+
+/// Renames `path` to `path.1` and the existing `path.N` (1 ≤ N < `keep`, up to the first
+/// missing N) to `path.N+1`; with `keep` 0, removes `path`. Touches only files that exist:
+/// one `lstat` and one rename per existing file.
+pub(crate) fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
+    if keep == 0 {
+        return fs::remove_file(path).or_else(ignore_not_found);
+    }
+    // The first free number: the files below it move up by one; `.keep` may be replaced.
+    let mut free = 1;
+    while free < keep && fs::symlink_metadata(numbered(path, free)).is_ok() {
+        free += 1;
+    }
+    for n in (1..free).rev() {
+        fs::rename(numbered(path, n), numbered(path, n + 1)).or_else(ignore_not_found)?;
+    }
+    fs::rename(path, numbered(path, 1)).or_else(ignore_not_found)
 }
 
 /// `write_all` that tells how much was written before an error.
@@ -215,8 +322,42 @@ fn write_counting(file: &mut File, mut buf: &[u8], written: &mut usize) -> io::R
     Ok(())
 }
 
-fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens `path` for appending (`O_NOFOLLOW`, `O_CLOEXEC`), creating it with `mode`, and its
+/// directory when that is missing (the first open of a run, or someone removed it): the
+/// directory is there but then, so it is tried first and created only when missing.
+/// The file gets exactly `mode`, whatever the umask took away or an older file had.
+fn open_creating_dir(path: &Path, mode: u32) -> io::Result<File> {
+    let file = match tend_os::open_append_nofollow(path, mode) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            tend_os::open_append_nofollow(path, mode)?
+        }
+        opened => opened?,
+    };
+    if file.metadata()?.permissions().mode() & 0o7777 != mode {
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+    }
+    Ok(file)
+}
+
+/// Creates the log directory `dir` if it is missing, then refuses it (op `"log dir"`, with
+/// what is wrong and what to do) when it is not a directory of tend's user, or when group or
+/// others may write in it: they could plant a symlink where a log goes, or swap the logs.
+/// Others may read it: the files themselves are 0600 or 0640.
+pub fn prepare_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
+    fs::create_dir_all(dir).map_err(|e| tend_os::OsError::with_path("mkdir", dir, e))?;
+    let meta = fs::metadata(dir).map_err(|e| tend_os::OsError::with_path("stat", dir, e))?;
+    tend_os::check_dir_is_ours(
+        "log dir",
+        dir,
+        &meta,
+        tend_os::current_uid(),
+        0o022,
+        "whoever may write there could plant a symlink where a log goes, or swap the logs \
+         (or set another log_dir)",
+    )
 }
 
 fn ignore_not_found(e: io::Error) -> io::Result<()> {
@@ -242,6 +383,7 @@ mod tests {
             max_size,
             keep,
             timestamps,
+            mode: 0o600,
         }
     }
 
@@ -403,10 +545,16 @@ mod tests {
         let spec = spec(1 << 20, 1, true);
         let mut log = LogFile {
             path: PathBuf::from("/dev/full"),
-            file: OpenOptions::new().write(true).open("/dev/full").unwrap(),
+            file: fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
             size: 0,
             spec,
             at_line_start: true,
+            line_len: 0,
+            failing: None,
+            held: 0,
         };
         let mut data = &b"one\ntwo\n"[..];
         assert!(log.write(&mut data, SystemTime::now()).is_err());
@@ -415,6 +563,127 @@ mod tests {
             "nothing was written, so nothing is consumed"
         );
         assert!(log.at_line_start, "the next try stamps the line again");
+        let failing = log.failing().expect("the failure is remembered").clone();
+        assert!(failing.error.contains("No space"), "{}", failing.error);
+        assert!(log.write(&mut data, SystemTime::now()).is_err());
+        assert_eq!(
+            log.failing().unwrap().since,
+            failing.since,
+            "the same run of failures"
+        );
+        log.file = tempfile::tempfile().unwrap();
+        log.write(&mut data, SystemTime::now()).unwrap();
+        assert!(log.failing().is_none(), "cleared by a write that succeeds");
+    }
+
+    /// A small deterministic generator (xorshift), for arbitrary chunk and line lengths.
+    fn lengths(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut x = seed;
+        move |below| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % below as u64) as usize + 1
+        }
+    }
+
+    #[test]
+    fn rotation_cuts_at_a_line_end_whatever_chunks_the_lines_arrive_in() {
+        for timestamps in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.0.log");
+            let max = 1000;
+            let mut log = LogFile::open(path.clone(), spec(max, 10_000, timestamps)).unwrap();
+            let t = SystemTime::UNIX_EPOCH;
+            let stamp = "1970-01-01T00:00:00.000Z ";
+            let mut next = lengths(0x9e37_79b9_7f4a_7c15);
+            let (mut input, mut expected) = (Vec::<u8>::new(), Vec::<u8>::new());
+            for i in 0..1500 {
+                let line = format!("{i}{}\n", "x".repeat(next(300)));
+                if timestamps {
+                    expected.extend(stamp.as_bytes());
+                }
+                expected.extend(line.as_bytes());
+                input.extend(line.as_bytes());
+            }
+            let mut rest = &input[..];
+            while !rest.is_empty() {
+                let n = next(1500).min(rest.len());
+                let mut chunk = &rest[..n];
+                log.write(&mut chunk, t).unwrap();
+                assert!(chunk.is_empty());
+                rest = &rest[n..];
+            }
+            let all = all_bytes(&path, 10_000);
+            assert!(
+                all == expected,
+                "every byte in order (stamps: {timestamps})"
+            );
+            let mut n = 1;
+            while let Ok(old) = fs::read(numbered(&path, n)) {
+                let text = String::from_utf8_lossy(&old);
+                assert_eq!(
+                    old.last(),
+                    Some(&b'\n'),
+                    "file .{n} ends inside a line (stamps: {timestamps}): {text}"
+                );
+                assert!(old.len() < 2 * max as usize, "file .{n}: {}", old.len());
+                n += 1;
+            }
+            assert!(n > 50, "rotated {n} times");
+        }
+    }
+
+    #[test]
+    fn rotation_recreates_a_removed_log_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        let path = logs.join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(10, 3, false)).unwrap();
+        log.write(&mut &b"012345678\n"[..], SystemTime::now())
+            .unwrap();
+        fs::remove_dir_all(&logs).unwrap();
+        log.write(&mut &b"after\n"[..], SystemTime::now())
+            .expect("the rotation creates the directory again");
+        assert_eq!(fs::read(&path).unwrap(), b"after\n");
+    }
+
+    #[test]
+    fn rotation_touches_only_the_files_that_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        // With keep this large, renaming every number up to keep would take hours.
+        let mut log = LogFile::open(path.clone(), spec(10, u32::MAX, false)).unwrap();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0..20 {
+                let line = format!("line {i:04}\n");
+                log.write(&mut line.as_bytes(), SystemTime::now()).unwrap();
+            }
+            let _ = done_tx.send(());
+        });
+        done.recv_timeout(Duration::from_secs(10))
+            .expect("20 rotations with a huge keep finish at once");
+        assert_eq!(fs::read(&path).unwrap(), b"line 0019\n");
+        assert_eq!(fs::read(numbered(&path, 19)).unwrap(), b"line 0000\n");
+        assert!(!numbered(&path, 20).exists());
+
+        // A gap: the files below it move up, the ones above it stay.
+        let path = dir.path().join("g.0.log");
+        for (name, text) in [
+            ("g.0.log", "cur"),
+            ("g.0.log.1", "one"),
+            ("g.0.log.3", "three"),
+        ] {
+            fs::write(dir.path().join(name), text).unwrap();
+        }
+        shift_numbered(&path, 5).unwrap();
+        let read = |n| fs::read_to_string(numbered(&path, n)).unwrap();
+        assert_eq!(
+            (read(1), read(2), read(3)),
+            ("cur".into(), "one".into(), "three".into())
+        );
+        assert!(!path.exists());
     }
 
     #[test]

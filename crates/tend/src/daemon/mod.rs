@@ -101,6 +101,31 @@ struct InstanceLogs {
     dir: PathBuf,
 }
 
+impl InstanceLogs {
+    /// The log file of the two that has been failing longer, as `status` reports it.
+    fn error(&self, now: std::time::Instant) -> Option<tend_proto::LogError> {
+        [&self.stdout, &self.stderr]
+            .into_iter()
+            .filter_map(|log| {
+                let log = log.lock().expect("log lock");
+                let failing = log.failing()?;
+                Some((
+                    failing.since,
+                    tend_proto::LogError {
+                        file: log.path().display().to_string(),
+                        error: failing.error.clone(),
+                        failing_ms: u64::try_from(
+                            now.saturating_duration_since(failing.since).as_millis(),
+                        )
+                        .unwrap_or(u64::MAX),
+                    },
+                ))
+            })
+            .min_by_key(|(since, _)| *since)
+            .map(|(_, error)| error)
+    }
+}
+
 /// What SIGHUP means to this tend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hangup {
@@ -162,7 +187,8 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         .unwrap_or(0)
         .max(4);
     // A daemon's stdout is tend.log: tend's notices with timestamps, no children's lines.
-    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, daemon);
+    let tend_log = daemon.then(|| sup.settings().log_dir.join("tend.log"));
+    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, tend_log);
     // What the start has to say goes to the terminal (tend.log for a daemon) and, for a daemon,
     // to the waiting `tend up -d` too.
     let mut say = |line: String| {
@@ -260,9 +286,7 @@ fn start(
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
-    let log_dir = &sup.settings().log_dir;
-    std::fs::create_dir_all(log_dir)
-        .with_context(|| format!("creating the log directory {}", log_dir.display()))?;
+    logfile::prepare_log_dir(&sup.settings().log_dir)?;
     let lock = match LockFile::acquire(&options.paths.lock) {
         Ok(lock) => lock,
         Err(LockError::Held { pid }) => anyhow::bail!(
@@ -270,7 +294,8 @@ fn start(
             options.config.display(),
             pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         ),
-        Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
+        // Displayed, not chained: an OsError shows its source already.
+        Err(LockError::Os(e)) => anyhow::bail!("taking the lock file: {e}"),
     };
     // Holding the lock, tend is the only one of its config: a state file was left by one that
     // died. Its processes are stopped before anything starts, so none runs twice.
@@ -723,6 +748,30 @@ impl Driver {
             // Aborting only asks: wait until they are gone, so their handles on the terminal
             // are dropped and its thread can finish.
             while self.drainers.join_next().await.is_some() {}
+            // A drainer still retrying a refused write (a full disk) held bytes it could not
+            // write: never drop them silently.
+            for logs in self.logs.values() {
+                for log in [&logs.stdout, &logs.stderr] {
+                    let log = log.lock().expect("log lock");
+                    if log.held() == 0 {
+                        continue;
+                    }
+                    let why = log
+                        .failing()
+                        .map_or_else(String::new, |f| format!(" ({})", f.error));
+                    let text = format!(
+                        "could not write {} bytes of {}'s output to {}{why}: tend is exiting, so they are lost",
+                        log.held(),
+                        logs.name,
+                        log.path().display()
+                    );
+                    // On tend's own log (or terminal), and on stderr when that is elsewhere.
+                    if !stdout_is_stderr() {
+                        eprintln!("tend: {text}");
+                    }
+                    self.terminal.notice(text);
+                }
+            }
         }
         self.terminal
             .notice("all processes stopped; exiting".into());
@@ -738,6 +787,17 @@ fn stop_group(pgid: i32, signal: Signal) -> Result<bool, tend_os::OsError> {
         tend_os::signal_group(pgid, Signal::Cont)?;
     }
     Ok(sent)
+}
+
+/// Whether fds 1 and 2 are the same file (tend.log, or one terminal).
+fn stdout_is_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let id = |fd: u8| {
+        std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    };
+    id(1).is_some() && id(1) == id(2)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -4,15 +4,29 @@
 //! Lines reach the writer thread over a bounded channel. When the terminal cannot keep up
 //! and the channel is full, lines are dropped from the terminal only (the log files have
 //! every byte) and the count of dropped lines is printed once the terminal catches up.
+//!
+//! A write that fails (tend.log on a full disk) is retried every second with the line in
+//! hand; meanwhile new lines are dropped and counted as above, and once a write succeeds
+//! again a notice says for how long writing failed, why, and how many lines were lost. Only
+//! a reader that is gone for good (`EPIPE`) ends the writer, and so does tend's exit: then
+//! what still cannot be written is given up.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// How many lines may wait for the terminal before new ones are dropped.
 const BACKLOG: usize = 4096;
+/// Wait before retrying a failed write.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// tend.log is rotated at the size of a default child log…
+pub const TEND_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+/// …and keeps as many old files.
+pub const TEND_LOG_KEEP: u32 = 5;
 
 /// ANSI colours for process prefixes; a process keeps its colour for tend's whole life.
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
@@ -35,24 +49,49 @@ pub struct Terminal {
 /// Owns the writer thread; [`TerminalWriter::finish`] flushes everything and joins it.
 pub struct TerminalWriter {
     thread: JoinHandle<()>,
+    /// Set when tend exits: a failing write is given up instead of retried.
+    closing: Arc<AtomicBool>,
 }
 
 impl Terminal {
     /// Starts the writer thread. `width` is the longest instance name, for alignment;
-    /// with `quiet`, only notices are printed; with `timestamps`, each notice starts with the
-    /// time (for tend.log in daemon mode).
-    pub fn start(width: usize, quiet: bool, timestamps: bool) -> (Terminal, TerminalWriter) {
+    /// with `quiet`, only notices are printed. With `tend_log` (daemon mode: fds 1 and 2 are
+    /// that file), each notice starts with the time, and the file is rotated as a default
+    /// child log is ([`TEND_LOG_MAX_SIZE`], [`TEND_LOG_KEEP`]): renamed to `tend.log.1` and
+    /// so on, then fds 1 and 2 are pointed at a fresh `tend.log`.
+    pub fn start(
+        width: usize,
+        quiet: bool,
+        tend_log: Option<PathBuf>,
+    ) -> (Terminal, TerminalWriter) {
+        let timestamps = tend_log.is_some();
         let (tx, rx) = mpsc::sync_channel::<Line>(BACKLOG);
         let dropped = Arc::new(AtomicU64::new(0));
         let stdout = io::stdout();
         let colour = colour_wanted();
         let seen = Arc::clone(&dropped);
         let tend_prefix = paint(&format!("{:width$} |", "tend"), "1", colour);
+        let closing = Arc::new(AtomicBool::new(false));
+        let giving_up = Arc::clone(&closing);
         let thread = thread::Builder::new()
             .name("tend-terminal".into())
             .spawn(move || {
                 let mut out = stdout.lock();
                 let mut buf = Vec::with_capacity(256);
+                let notice = |buf: &mut Vec<u8>, text: &str| {
+                    if timestamps {
+                        let now = super::logfile::rfc3339_millis(std::time::SystemTime::now());
+                        let _ = writeln!(buf, "{now} {text}");
+                    } else {
+                        let _ = writeln!(buf, "{tend_prefix} {text}");
+                    }
+                };
+                // Lines given up at exit because writing kept failing.
+                let mut given_up = 0;
+                let mut tend_log = tend_log.map(|path| {
+                    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    (path, size)
+                });
                 for line in rx {
                     buf.clear();
                     let lost = seen.swap(0, Ordering::Relaxed);
@@ -66,17 +105,44 @@ impl Terminal {
                             buf.extend_from_slice(&text);
                             buf.push(b'\n');
                         }
-                        Line::Notice(text) if timestamps => {
-                            let now = super::logfile::rfc3339_millis(std::time::SystemTime::now());
-                            let _ = writeln!(buf, "{now} {text}");
-                        }
-                        Line::Notice(text) => {
-                            let _ = writeln!(buf, "{tend_prefix} {text}");
+                        Line::Notice(text) => notice(&mut buf, &text),
+                    }
+                    let written = write_retrying(&mut out, &buf, &giving_up);
+                    if let (Some((path, size)), Ok(_)) = (&mut tend_log, &written) {
+                        *size += buf.len() as u64;
+                        if *size >= TEND_LOG_MAX_SIZE {
+                            *size = 0;
+                            let _ = out.flush();
+                            let rotated = super::logfile::shift_numbered(path, TEND_LOG_KEEP)
+                                .map_err(|e| e.to_string())
+                                .and_then(|()| {
+                                    tend_os::redirect_stdio_to(path).map_err(|e| e.to_string())
+                                });
+                            if let Err(e) = rotated {
+                                buf.clear();
+                                notice(&mut buf, &format!("rotating {} failed: {e}", path.display()));
+                                let _ = write_retrying(&mut out, &buf, &giving_up);
+                            }
                         }
                     }
-                    if out.write_all(&buf).and_then(|()| out.flush()).is_err() {
-                        // The terminal is gone (EPIO, EPIPE): nothing more to show.
-                        break;
+                    match written {
+                        Ok(None) => {}
+                        Ok(Some((since, error))) => {
+                            // Writing works again: say how long it failed and what was lost.
+                            let lost = seen.swap(0, Ordering::Relaxed) + given_up;
+                            given_up = 0;
+                            buf.clear();
+                            notice(
+                                &mut buf,
+                                &format!(
+                                    "writing tend's output failed for {}s ({error}) and works again; {lost} lines of it could not be kept meanwhile",
+                                    since.elapsed().as_secs()
+                                ),
+                            );
+                            let _ = write_retrying(&mut out, &buf, &giving_up);
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+                        Err(_) => given_up += 1,
                     }
                 }
             })
@@ -89,7 +155,7 @@ impl Terminal {
                 quiet,
                 width,
             },
-            TerminalWriter { thread },
+            TerminalWriter { thread, closing },
         )
     }
 
@@ -135,10 +201,50 @@ impl Terminal {
 }
 
 impl TerminalWriter {
-    /// Waits until every line sent before all [`Terminal`] handles were dropped is written.
+    /// Waits until every line sent before all [`Terminal`] handles were dropped is written,
+    /// or could not be: a write that keeps failing is tried once more, then given up.
     pub fn finish(self) {
+        self.closing.store(true, Ordering::Relaxed);
+        self.thread.thread().unpark();
         let _ = self.thread.join();
     }
+}
+
+/// Writes all of `buf` to `out`, retrying a failed write every [`RETRY_AFTER`] (no byte
+/// twice) until it succeeds, or until `closing` is set (then the error); an `EPIPE` is
+/// returned at once. Returns when the first write failed and the last error, if one did.
+fn write_retrying(
+    out: &mut impl Write,
+    buf: &[u8],
+    closing: &AtomicBool,
+) -> io::Result<Option<(Instant, String)>> {
+    let mut rest = buf;
+    let mut failing: Option<(Instant, String)> = None;
+    loop {
+        match write_counting(out, &mut rest).and_then(|()| out.flush()) {
+            Ok(()) => return Ok(failing),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(e),
+            Err(e) if closing.load(Ordering::Relaxed) => return Err(e),
+            Err(e) => {
+                let since = failing.map_or_else(Instant::now, |(since, _)| since);
+                failing = Some((since, e.to_string()));
+                thread::park_timeout(RETRY_AFTER);
+            }
+        }
+    }
+}
+
+/// Writes `rest` to `out`, advancing it past what was written, even when a write fails.
+fn write_counting(out: &mut impl Write, rest: &mut &[u8]) -> io::Result<()> {
+    while !rest.is_empty() {
+        match out.write(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *rest = &rest[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// `text` in the ANSI colour `colour` when `on`.

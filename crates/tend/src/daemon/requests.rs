@@ -383,7 +383,11 @@ impl Driver {
         let instances = ids
             .iter()
             .filter_map(|&id| self.sup.instance(id))
-            .map(|view| status_of(&self.sup.instance_name(view.id), &view, now))
+            .map(|view| {
+                let mut status = status_of(&self.sup.instance_name(view.id), &view, now);
+                status.log_error = self.logs.get(&view.id).and_then(|logs| logs.error(now));
+                status
+            })
             .collect();
         Instances { instances }
     }
@@ -453,6 +457,7 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
             Ok(ExitStatus::Signaled(n)) => LastExit::Signal(tend_os::signal_name(*n)),
             Err(error) => LastExit::SpawnError(error.clone()),
         }),
+        log_error: None,
     }
 }
 
