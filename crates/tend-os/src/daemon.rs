@@ -84,14 +84,9 @@ impl fmt::Display for DaemonFailed {
     }
 }
 
-impl std::error::Error for DaemonFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            DaemonFailed::Os(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// No `source()`: the message includes the cause already, and an error reporter that prints
+/// the chain (anyhow's `{:#}`) would show it twice.
+impl std::error::Error for DaemonFailed {}
 
 /// Turns the calling process into a daemon, as the module doc describes; `umask` is the daemon's
 /// file mode creation mask (e.g. `0o027`; bits above `0o777` are ignored).

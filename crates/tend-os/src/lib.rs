@@ -99,11 +99,9 @@ impl fmt::Display for OsError {
     }
 }
 
-impl std::error::Error for OsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
-    }
-}
+/// No `source()`: the OS error is part of the message already, and an error reporter that
+/// prints the chain (anyhow's `{:#}`) would show it twice. The errno is [`OsError::errno`].
+impl std::error::Error for OsError {}
 
 #[cfg(test)]
 mod tests {

@@ -57,14 +57,9 @@ impl fmt::Display for LockError {
     }
 }
 
-impl std::error::Error for LockError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LockError::Held { .. } => None,
-            LockError::Os(e) => Some(e),
-        }
-    }
-}
+/// No `source()`: the message includes the cause already, and an error reporter that prints
+/// the chain (anyhow's `{:#}`) would show it twice.
+impl std::error::Error for LockError {}
 
 impl From<OsError> for LockError {
     fn from(e: OsError) -> Self {

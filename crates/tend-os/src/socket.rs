@@ -102,6 +102,8 @@ pub fn check_dir_is_ours(
     if mode & forbidden != 0 {
         let what = if forbidden & 0o055 != 0 {
             format!("group or others have access (it must be {:04o})", 0o700)
+        } else if mode & 0o1000 != 0 {
+            "it is shared (sticky, like /tmp): others may create files in it".to_owned()
         } else {
             format!(
                 "group or others may write in it (`chmod go-w {}` fixes that)",

@@ -66,15 +66,9 @@ impl fmt::Display for ProtoError {
     }
 }
 
-impl std::error::Error for ProtoError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ProtoError::Io(e) => Some(e),
-            ProtoError::LineTooLong => None,
-            ProtoError::Decode(e) => Some(e),
-        }
-    }
-}
+/// No `source()`: the message includes the cause already, and an error reporter that prints
+/// the chain (anyhow's `{:#}`) would show it twice.
+impl std::error::Error for ProtoError {}
 
 impl From<io::Error> for ProtoError {
     fn from(e: io::Error) -> Self {

@@ -327,3 +327,53 @@ fn a_relative_socket_path_means_the_same_file_to_the_daemon_and_its_clients() {
     assert_eq!(down.code, Some(0), "{down:?}");
     d.wait_gone();
 }
+
+#[test]
+fn a_socket_in_a_directory_others_may_write_in_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = project("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let socket = shared.join("t.sock");
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("-c")
+        .arg(dir.path().join("tend.toml"))
+        .arg("--socket")
+        .arg(&socket)
+        .args(["up", "-d"]);
+    let up = run_with_deadline(cmd);
+    assert_eq!(up.code, Some(1), "{up:?}");
+    assert!(up.stderr.contains(&shared.display().to_string()), "{up:?}");
+    assert!(up.stderr.contains("sticky, like /tmp"), "{up:?}");
+    assert!(up.stderr.contains("--socket"), "{up:?}");
+    assert_eq!(
+        std::fs::read_dir(&shared).unwrap().count(),
+        0,
+        "nothing was created there"
+    );
+}
+
+#[test]
+fn a_umask_that_lets_the_group_write_does_not_make_tend_refuse_its_own_log_dir() {
+    let dir = project("[process.a]\ncommand = [\"sh\", \"-c\", \"echo hi; exec sleep 1000\"]\n");
+    let config = dir.path().join("tend.toml");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"umask 002; exec "$0" -c "$1" up"#)
+        .arg(tend_bin())
+        .arg(&config);
+    let mut tend = Tend::spawn(dir, cmd);
+    tend.wait_line("a's line", |l| l.ends_with("| hi"));
+    use std::os::unix::fs::PermissionsExt;
+    for d in [".tend", ".tend/logs"] {
+        let mode = std::fs::metadata(tend.path(d))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o755, "{d}");
+    }
+    tend.signal(Signal::SIGTERM);
+    assert!(tend.wait_exit().success());
+}

@@ -411,7 +411,13 @@ shell = true
         Some(i64::from(pid)),
         "process group = pid"
     );
-    let environ = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    // Read once the new program's environment is in place: `comm` changes early in the exec,
+    // the environment is set up later.
+    let mut environ = Vec::new();
+    eventually("the environment of sleep is readable", || {
+        environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        !environ.is_empty()
+    });
     let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
     assert!(vars.contains(&&b"TEND_PROCESS=probe"[..]));
     assert!(vars.contains(&&b"TEND_INSTANCE=0"[..]));

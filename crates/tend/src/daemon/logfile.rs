@@ -14,7 +14,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -330,7 +330,7 @@ fn open_creating_dir(path: &Path, mode: u32) -> io::Result<File> {
     let file = match tend_os::open_append_nofollow(path, mode) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = path.parent() {
-                fs::create_dir_all(dir)?;
+                create_log_dir(dir)?;
             }
             tend_os::open_append_nofollow(path, mode)?
         }
@@ -347,7 +347,7 @@ fn open_creating_dir(path: &Path, mode: u32) -> io::Result<File> {
 /// others may write in it: they could plant a symlink where a log goes, or swap the logs.
 /// Others may read it: the files themselves are 0600 or 0640.
 pub fn prepare_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
-    fs::create_dir_all(dir).map_err(|e| tend_os::OsError::with_path("mkdir", dir, e))?;
+    create_log_dir(dir).map_err(|e| tend_os::OsError::with_path("mkdir", dir, e))?;
     let meta = fs::metadata(dir).map_err(|e| tend_os::OsError::with_path("stat", dir, e))?;
     tend_os::check_dir_is_ours(
         "log dir",
@@ -358,6 +358,16 @@ pub fn prepare_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
         "whoever may write there could plant a symlink where a log goes, or swap the logs \
          (or set another log_dir)",
     )
+}
+
+/// Creates `dir` and its missing parents with mode 0755: a umask of 002 (usual where each user
+/// has a group of their own) would otherwise make a directory tend then refuses as writable by
+/// its group.
+fn create_log_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
 }
 
 fn ignore_not_found(e: io::Error) -> io::Result<()> {

@@ -287,6 +287,7 @@ fn start(
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
     logfile::prepare_log_dir(&sup.settings().log_dir)?;
+    check_socket_dir(&options.paths.socket)?;
     let lock = match LockFile::acquire(&options.paths.lock) {
         Ok(lock) => lock,
         Err(LockError::Held { pid }) => anyhow::bail!(
@@ -294,8 +295,7 @@ fn start(
             options.config.display(),
             pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         ),
-        // Displayed, not chained: an OsError shows its source already.
-        Err(LockError::Os(e)) => anyhow::bail!("taking the lock file: {e}"),
+        Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
     };
     // Holding the lock, tend is the only one of its config: a state file was left by one that
     // died. Its processes are stopped before anything starts, so none runs twice.
@@ -776,6 +776,26 @@ impl Driver {
         self.terminal
             .notice("all processes stopped; exiting".into());
     }
+}
+
+/// Refuses to serve from a directory others may write in or that is not ours (`--socket` in
+/// /tmp, say): they could plant a symlink where the lock or state file goes, or swap the socket.
+/// The default runtime dir passes (it is checked to be 0700 and ours).
+fn check_socket_dir(socket: &std::path::Path) -> Result<()> {
+    let dir = socket.parent().unwrap_or(std::path::Path::new("/"));
+    let meta = std::fs::metadata(dir)
+        .with_context(|| format!("the socket's directory {}", dir.display()))?;
+    tend_os::check_dir_is_ours(
+        "socket dir",
+        dir,
+        &meta,
+        tend_os::current_uid(),
+        0o022,
+        "whoever may write there could swap tend's socket or plant a symlink where its lock \
+         or state file goes; give --socket a path in a directory only you may write in, or \
+         leave it out",
+    )
+    .map_err(Into::into)
 }
 
 /// Sends a stop signal to a group, then SIGCONT, as systemd, s6 and runit do: a member stopped
