@@ -56,7 +56,7 @@ fn split(bencher: Bencher<'_, '_>, chunk: &[u8]) {
         .counter(BytesCount::of_slice(chunk))
         .bench_local(|| {
             let mut lines = 0usize;
-            splitter.feed(black_box(chunk), |line| {
+            splitter.feed(black_box(chunk), |line, _cut| {
                 black_box(line);
                 lines += 1;
             });

@@ -377,3 +377,40 @@ fn a_umask_that_lets_the_group_write_does_not_make_tend_refuse_its_own_log_dir()
     tend.signal(Signal::SIGTERM);
     assert!(tend.wait_exit().success());
 }
+
+#[test]
+fn a_followed_line_longer_than_16_kib_comes_in_pieces_marked_cut() {
+    let d = Daemon::start(
+        r#"
+[process.long]
+command = '''while :; do head -c 40000 /dev/zero | tr '\0' x; echo; echo short; sleep 0.1; done'''
+shell = true
+"#,
+    );
+    let follow = common::Running::start(d.command(&["logs", "-f", "-n", "0", "long"]));
+    eventually("a whole long line and a short one followed", || {
+        let out = follow.printed().stdout;
+        out.lines().skip_while(|l| *l != "long.0 | short").count() >= 5
+    });
+    let out = follow.printed().stdout;
+    let lines: Vec<&str> = out
+        .lines()
+        .skip_while(|l| *l != "long.0 | short")
+        .skip(1)
+        .take(4)
+        .collect();
+    // 40 000 bytes: pieces of 16 384, 16 384 and 7 232, every one marked; the short line not.
+    let pieces: Vec<(usize, bool)> = lines
+        .iter()
+        .map(|l| {
+            let text = l.strip_prefix("long.0 | ").unwrap();
+            let cut = text.ends_with(" [cut]");
+            (text.trim_end_matches(" [cut]").len(), cut)
+        })
+        .collect();
+    assert_eq!(
+        pieces,
+        [(16384, true), (16384, true), (7232, true), (5, false)],
+        "{lines:?}"
+    );
+}

@@ -85,6 +85,8 @@ pub struct LiveLine {
     pub stream: Stream,
     /// The line, without its newline.
     pub line: Box<[u8]>,
+    /// A piece of a line longer than [`LINE_PIECE`].
+    pub cut: bool,
 }
 
 /// Accepts connections until the runtime ends; each gets a task of its own.
@@ -286,7 +288,7 @@ async fn logs(
             line = live.recv() => match line {
                 Ok(line) => {
                     if only.as_ref().is_none_or(|names| names.contains(&*line.instance)) {
-                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line);
+                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line).cut(line.cut);
                         write_line(write, &AnswerLine::log(id, log)).await?;
                     }
                 }

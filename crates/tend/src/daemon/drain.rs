@@ -25,8 +25,6 @@ use super::output::Terminal;
 
 /// Read size: the pipe's default capacity, so one read usually empties it.
 const CHUNK: usize = 64 * 1024;
-/// The longest piece of a line shown on the terminal at once.
-const TERMINAL_LINE_CAP: usize = 16 * 1024;
 /// Wait before retrying a failed log write.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
@@ -69,13 +67,14 @@ impl Sink {
             log,
             terminal,
             prefix,
-            lines: LineSplitter::new(TERMINAL_LINE_CAP),
+            lines: LineSplitter::new(super::lines::LINE_CAP),
             live,
         }
     }
 
-    /// Shows one complete line: on the terminal, and to `logs -f` clients.
-    fn line(&self, line: &[u8]) {
+    /// Shows one complete line (or a piece of a `cut` one): on the terminal, and to `logs -f`
+    /// clients.
+    fn line(&self, line: &[u8], cut: bool) {
         self.terminal.child_line(&self.prefix, line);
         let tap = &self.live;
         if tap.sender.receiver_count() > 0 {
@@ -83,6 +82,7 @@ impl Sink {
                 instance: Arc::clone(&tap.instance),
                 stream: tap.stream,
                 line: line.into(),
+                cut,
             }));
         }
     }
@@ -96,7 +96,7 @@ impl Sink {
     fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         if self.wants_lines() {
-            lines.feed(data, |line| self.line(line));
+            lines.feed(data, |line, cut| self.line(line, cut));
         } else {
             lines.skip(data);
         }
@@ -152,7 +152,7 @@ impl Sink {
 
     fn finish(&mut self) {
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
-        lines.finish(|line| self.line(line));
+        lines.finish(|line, cut| self.line(line, cut));
     }
 }
 

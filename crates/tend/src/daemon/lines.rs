@@ -7,7 +7,8 @@
 /// below the protocol's answer limit.
 pub const LINE_CAP: usize = 16 * 1024;
 
-/// Collects bytes and hands out complete lines (without their newline).
+/// Collects bytes and hands out complete lines (without their newline), each with whether it
+/// is a piece of a line longer than the cap (`cut`: every piece of such a line is).
 #[derive(Debug)]
 pub struct LineSplitter {
     partial: Vec<u8>,
@@ -39,8 +40,8 @@ impl LineSplitter {
         }
     }
 
-    /// Feeds `data`, calling `emit` with each line it completes.
-    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8])) {
+    /// Feeds `data`, calling `emit` with each line it completes and whether it was cut.
+    pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         if self.skipping {
             match data.iter().position(|&b| b == b'\n') {
                 Some(newline) => {
@@ -54,11 +55,11 @@ impl LineSplitter {
             let (line, rest) = (&data[..newline], &data[newline + 1..]);
             if self.partial.is_empty() {
                 if !(self.cut && line.is_empty()) {
-                    emit_capped(self.cap, line, &mut emit);
+                    emit_capped(self.cap, line, self.cut, &mut emit);
                 }
             } else {
                 self.partial.extend_from_slice(line);
-                emit_capped(self.cap, &self.partial, &mut emit);
+                emit_capped(self.cap, &self.partial, self.cut, &mut emit);
                 self.partial.clear();
             }
             self.cut = false;
@@ -74,13 +75,13 @@ impl LineSplitter {
                 return;
             }
             self.partial.extend_from_slice(&data[..room]);
-            emit(&self.partial);
+            emit(&self.partial, true);
             self.partial.clear();
             self.cut = true;
             data = &data[room..];
         }
         while data.len() >= self.cap {
-            emit(&data[..self.cap]);
+            emit(&data[..self.cap], true);
             self.cut = true;
             data = &data[self.cap..];
         }
@@ -88,20 +89,22 @@ impl LineSplitter {
     }
 
     /// The stream ended: emits what is left of a last line without newline.
-    pub fn finish(&mut self, mut emit: impl FnMut(&[u8])) {
+    pub fn finish(&mut self, mut emit: impl FnMut(&[u8], bool)) {
         if !self.partial.is_empty() && !self.skipping {
-            emit(&std::mem::take(&mut self.partial));
+            emit(&std::mem::take(&mut self.partial), self.cut);
         }
     }
 }
 
-/// Emits `line` in pieces of at most `cap` bytes (an empty line as itself).
-fn emit_capped(cap: usize, line: &[u8], emit: &mut impl FnMut(&[u8])) {
+/// Emits `line` in pieces of at most `cap` bytes (an empty line as itself), all marked cut
+/// when there is more than one or `cut` says earlier pieces of it went out already.
+fn emit_capped(cap: usize, line: &[u8], cut: bool, emit: &mut impl FnMut(&[u8], bool)) {
     if line.is_empty() {
-        emit(line);
+        emit(line, cut);
     }
+    let cut = cut || line.len() > cap;
     for piece in line.chunks(cap) {
-        emit(piece);
+        emit(piece, cut);
     }
 }
 
@@ -113,9 +116,9 @@ mod tests {
         let mut s = LineSplitter::new(cap);
         let mut out = Vec::new();
         for c in chunks {
-            s.feed(c, |l| out.push(l.to_vec()));
+            s.feed(c, |l, _| out.push(l.to_vec()));
         }
-        s.finish(|l| out.push(l.to_vec()));
+        s.finish(|l, _| out.push(l.to_vec()));
         out
     }
 
@@ -132,16 +135,16 @@ mod tests {
     fn a_line_begun_while_skipping_is_dropped_whole() {
         let mut s = LineSplitter::new(100);
         let mut out = Vec::new();
-        s.feed(b"seen\nhalf-", |l| out.push(l.to_vec()));
+        s.feed(b"seen\nhalf-", |l, _| out.push(l.to_vec()));
         s.skip(b"skipped-middle");
-        s.feed(b"-rest\nnext\nlast", |l| out.push(l.to_vec()));
-        s.finish(|l| out.push(l.to_vec()));
+        s.feed(b"-rest\nnext\nlast", |l, _| out.push(l.to_vec()));
+        s.finish(|l, _| out.push(l.to_vec()));
         assert_eq!(
             out,
             vec![b"seen".to_vec(), b"next".to_vec(), b"last".to_vec()]
         );
         s.skip(b"whole line\n");
-        s.feed(b"after\n", |l| out.push(l.to_vec()));
+        s.feed(b"after\n", |l, _| out.push(l.to_vec()));
         assert_eq!(
             out.last(),
             Some(&b"after".to_vec()),
@@ -159,6 +162,35 @@ mod tests {
             let mut chunks: Vec<&[u8]> = line.chunks(size).collect();
             chunks.push(b"\n");
             assert_eq!(split(64, &chunks), whole, "in chunks of {size}");
+        }
+    }
+
+    #[test]
+    fn every_piece_of_a_long_line_is_marked_cut_and_no_other_line() {
+        for chunks in [
+            &[&b"short\n0123456789ab\nx"[..]][..],
+            &[b"short\n0123", b"4567", b"89ab\n", b"x"],
+            &[b"short\n01", b"23456789a", b"b\nx"],
+        ] {
+            let mut s = LineSplitter::new(4);
+            let mut out = Vec::new();
+            for c in chunks {
+                s.feed(c, |l, cut| out.push((l.to_vec(), cut)));
+            }
+            s.finish(|l, cut| out.push((l.to_vec(), cut)));
+            let marks: Vec<(&[u8], bool)> = out.iter().map(|(l, c)| (&l[..], *c)).collect();
+            assert_eq!(
+                marks,
+                [
+                    (&b"shor"[..], true),
+                    (b"t", true),
+                    (b"0123", true),
+                    (b"4567", true),
+                    (b"89ab", true),
+                    (b"x", false)
+                ],
+                "{chunks:?}"
+            );
         }
     }
 
