@@ -8,8 +8,8 @@
 //! A write that fails (tend.log on a full disk) is retried every second with the line in
 //! hand; meanwhile new lines are dropped and counted as above, and once a write succeeds
 //! again a notice says for how long writing failed, why, and how many lines were lost. Only
-//! a reader that is gone for good (`EPIPE`) ends the writer, and so does tend's exit: then
-//! what still cannot be written is given up.
+//! a reader that is gone for good (`EPIPE`, or `EIO` from a terminal that hung up) ends the
+//! writer, and so does tend's exit: then what still cannot be written is given up.
 
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
@@ -141,7 +141,7 @@ impl Terminal {
                             );
                             let _ = write_retrying(&mut out, &buf, &giving_up);
                         }
-                        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => break,
+                        Err(e) if reader_gone(&e) => break,
                         Err(_) => given_up += 1,
                     }
                 }
@@ -223,7 +223,7 @@ fn write_retrying(
     loop {
         match write_counting(out, &mut rest).and_then(|()| out.flush()) {
             Ok(()) => return Ok(failing),
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Err(e),
+            Err(e) if reader_gone(&e) => return Err(e),
             Err(e) if closing.load(Ordering::Relaxed) => return Err(e),
             Err(e) => {
                 let since = failing.map_or_else(Instant::now, |(since, _)| since);
@@ -232,6 +232,13 @@ fn write_retrying(
             }
         }
     }
+}
+
+/// Whether a write error means nobody will ever read what tend writes: a closed pipe, or a
+/// terminal that hung up (`EIO`; a file on a failing disk may say `EIO` too, and tend.log then
+/// stops, as it would anyway). Retrying those would wake tend every second for nothing.
+fn reader_gone(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe || e.raw_os_error() == Some(libc::EIO)
 }
 
 /// Writes `rest` to `out`, advancing it past what was written, even when a write fails.
