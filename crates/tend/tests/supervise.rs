@@ -382,12 +382,32 @@ shell = true
     eventually("the probe has exec'd sleep", || {
         fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep")
     });
-    let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    fds.sort();
-    assert_eq!(fds, ["0", "1", "2"]);
+    // `comm` changes early in the exec, before the shell's close-on-exec fds are closed; the
+    // new program's environment is set up after that: once it is there, the exec is done.
+    let mut environ = Vec::new();
+    eventually("the environment of sleep is readable", || {
+        environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        !environ.is_empty()
+    });
+    // `sleep` itself opens the locale archive for a moment as it starts: wait for its fds to
+    // settle. An fd inherited from tend would stay, and fail the test at the deadline.
+    let fds = || {
+        let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        fds.sort();
+        fds
+    };
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while fds() != ["0", "1", "2"] {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child has fds {:?}, not only 0, 1 and 2",
+            fds()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     assert_eq!(
         fs::read_link(format!("/proc/{pid}/fd/0")).unwrap().to_str(),
         Some("/dev/null")
@@ -411,13 +431,6 @@ shell = true
         Some(i64::from(pid)),
         "process group = pid"
     );
-    // Read once the new program's environment is in place: `comm` changes early in the exec,
-    // the environment is set up later.
-    let mut environ = Vec::new();
-    eventually("the environment of sleep is readable", || {
-        environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        !environ.is_empty()
-    });
     let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
     assert!(vars.contains(&&b"TEND_PROCESS=probe"[..]));
     assert!(vars.contains(&&b"TEND_INSTANCE=0"[..]));
