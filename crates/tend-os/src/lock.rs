@@ -6,29 +6,32 @@
 //! with SIGKILL: a lock file left behind by a crash is never stale.
 //!
 //! A `flock` belongs to the open file, not to the process: it survives `fork`, and every copy of
-//! the fd shares it, so the lock lasts until the *last* copy is closed. Hence the order tend uses:
-//! [`daemonize`](crate::daemonize) first, then [`LockFile::acquire`] in the daemon. (Acquiring
-//! before daemonizing works too — the daemon inherits the lock when the parent exits — but the
-//! file then names the parent's pid until [`LockFile::write_pid`] rewrites it.) The same holds
-//! for a fork by another thread, such as any `std::process::Command` spawn: the child holds a copy
-//! of every fd, `O_CLOEXEC` or not, until it execs, so dropping a [`LockFile`] while another
-//! thread spawns may release the lock a moment later.
+//! the fd shares it, so without an unlock the lock lasts until the *last* copy is closed.
+//! Hence the order tend uses: [`daemonize`](crate::daemonize) first, then
+//! [`LockFile::acquire`] in the daemon. (Acquiring before daemonizing works too — the daemon
+//! inherits the lock when the parent exits — but the file then names the parent's pid until
+//! [`LockFile::write_pid`] rewrites it.) Dropping a [`LockFile`] unlocks explicitly (nix's
+//! `Flock`), so a copy of the fd held for a moment by a process another thread forked does
+//! not keep the lock after the drop.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::OsError;
 
-/// An open lock file (`O_CLOEXEC | O_NOFOLLOW`, mode 0600 when created) with an exclusive `flock` held for
-/// the life of the value. Dropping it closes the fd, which releases the lock unless a forked
-/// copy of the fd is still open.
+/// An open lock file (`O_CLOEXEC | O_NOFOLLOW`, mode 0600 when created) with an exclusive
+/// `flock` held for the life of the value. Dropping it unlocks (`LOCK_UN`, for every copy of
+/// the fd, forked ones included) and closes the fd.
 #[derive(Debug)]
 pub struct LockFile {
-    file: File,
+    file: Flock<File>,
     path: PathBuf,
 }
 
@@ -87,22 +90,20 @@ impl LockFile {
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| OsError::with_path("open", path, crate::files::symlink_refused(e)))?;
-        loop {
-            // SAFETY: flock only acts on the open file behind a valid fd, which `file` owns.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                break;
-            }
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EWOULDBLOCK) => {
+        let file = loop {
+            match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+                Ok(locked) => break locked,
+                Err((again, Errno::EINTR)) => file = again,
+                Err((mut held, Errno::EWOULDBLOCK)) => {
                     return Err(LockError::Held {
-                        pid: read_pid(&mut file),
+                        pid: read_pid(&mut held),
                     })
                 }
-                _ => return Err(OsError::with_path("flock", path, err).into()),
+                Err((_, errno)) => {
+                    return Err(OsError::with_path("flock", path, io::Error::from(errno)).into())
+                }
             }
-        }
+        };
         let mut lock = LockFile {
             file,
             path: path.to_owned(),

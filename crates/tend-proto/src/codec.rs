@@ -285,7 +285,7 @@ impl LineFramer {
 }
 
 fn find_newline(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', bytes)
 }
 
 /// Reads lines from a blocking [`BufRead`] (such as a `BufReader<UnixStream>`), each at most

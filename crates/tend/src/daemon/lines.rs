@@ -43,7 +43,7 @@ impl LineSplitter {
     /// Feeds `data`, calling `emit` with each line it completes and whether it was cut.
     pub fn feed(&mut self, mut data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         if self.skipping {
-            match data.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', data) {
                 Some(newline) => {
                     self.skipping = false;
                     data = &data[newline + 1..];
@@ -51,7 +51,7 @@ impl LineSplitter {
                 None => return,
             }
         }
-        while let Some(newline) = data.iter().position(|&b| b == b'\n') {
+        while let Some(newline) = memchr::memchr(b'\n', data) {
             let (line, rest) = (&data[..newline], &data[newline + 1..]);
             if self.partial.is_empty() {
                 if !(self.cut && line.is_empty()) {

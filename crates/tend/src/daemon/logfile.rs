@@ -156,14 +156,11 @@ impl LogFile {
         if data.len() <= room {
             return data.len();
         }
-        if let Some(newline) = data[..room].iter().rposition(|&b| b == b'\n') {
+        if let Some(newline) = memchr::memrchr(b'\n', &data[..room]) {
             return newline + 1;
         }
         if !self.at_line_start {
-            let segment = data
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(data.len(), |newline| newline + 1);
+            let segment = memchr::memchr(b'\n', data).map_or(data.len(), |newline| newline + 1);
             return self.fit_continued(segment, room);
         }
         if self.size == 0 {
@@ -214,7 +211,7 @@ impl LogFile {
     /// Counts `bytes`, just written to the file, in its size and its last line's length.
     fn wrote(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
-        match bytes.iter().rposition(|&b| b == b'\n') {
+        match memchr::memrchr(b'\n', bytes) {
             Some(newline) => self.line_len = (bytes.len() - newline - 1) as u64,
             None => self.line_len += bytes.len() as u64,
         }
