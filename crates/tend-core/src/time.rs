@@ -1,8 +1,44 @@
-//! Wall-clock times as text, for log lines and notices: RFC 3339 in UTC.
+//! Times and durations as text: wall-clock times for log lines and notices (RFC 3339 in UTC),
+//! and durations as the config writes them.
 //!
 //! Pure: the caller reads the clock and passes the time since the Unix epoch.
 
 use std::time::Duration;
+
+/// Prints a duration the way the config writes it: "0s", "250ms", "1.5s", "1m30s", "2h".
+pub fn format_duration(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    if duration.subsec_nanos() == 0 {
+        let secs = duration.as_secs();
+        let parts = [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
+        let text: String = parts
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, unit)| format!("{n}{unit}"))
+            .collect();
+        return if text.is_empty() { "0s".into() } else { text };
+    }
+    match nanos {
+        n if n >= 1_000_000_000 => format!("{}s", duration.as_secs_f64()),
+        n if n.checked_rem(1_000_000) == Some(0) => format!("{}ms", n / 1_000_000),
+        n if n.checked_rem(1_000) == Some(0) => format!("{}us", n / 1_000),
+        n => format!("{n}ns"),
+    }
+}
+
+/// A duration for people to read, in the config's syntax, rounded to three significant digits
+/// (at least a millisecond): "250ms", "338ms", "1.3s", "1m30s". A computed delay (a backoff
+/// grown by a factor of 1.5) need not print as "337500us".
+pub fn format_duration_rounded(duration: Duration) -> String {
+    let nanos = duration.as_nanos();
+    let mut step: u128 = 1_000_000;
+    while nanos >= step * 1000 && step < 1_000_000_000 {
+        step *= 10;
+    }
+    let longest = u128::from(u64::MAX) / step * step;
+    let rounded = (nanos.saturating_add(step / 2) / step * step).min(longest);
+    format_duration(Duration::from_nanos(rounded as u64))
+}
 
 /// `2026-11-24T06:49:41.123Z` for `since_epoch` after 1970-01-01T00:00:00Z.
 pub fn rfc3339_millis(since_epoch: Duration) -> String {
@@ -46,6 +82,24 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounded_durations_read_like_the_config() {
+        let f = |ms: u64| format_duration_rounded(Duration::from_micros(ms));
+        assert_eq!(f(250_000), "250ms");
+        assert_eq!(f(337_500), "338ms");
+        assert_eq!(f(1_250_000), "1.25s");
+        assert_eq!(f(1_234_567), "1.23s");
+        assert_eq!(f(60_000_000), "1m");
+        assert_eq!(f(90_000_000), "1m30s");
+        assert_eq!(f(90_400_000), "90.4s");
+        assert_eq!(f(3_600_400_000), "1h");
+        assert_eq!(f(400), "0s");
+        assert!(
+            format_duration_rounded(Duration::MAX).starts_with("5124095h"),
+            "no overflow: a delay beyond 64 bits of nanoseconds prints as the longest"
+        );
+    }
 
     #[test]
     fn formats_utc_dates_including_leap_days() {

@@ -3,4 +3,6 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod hash;
 pub mod paths;
+pub mod style;

@@ -8,17 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tend::cli::{self, ClientVerb};
-use tend::config::{self, ConfigError};
+use tend::cli::{self, ClientVerb, Failure, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use tend::config;
 use tend::daemon::{self, UpOptions};
 use tend::paths::RuntimePaths;
 use tend_core::Supervisor;
 use tend_os::{Daemon, InheritedSignals};
-
-/// Exit code for a bad config file (sysexits' EX_CONFIG).
-const EX_CONFIG: u8 = 78;
-/// Exit code for a usage error.
-const EX_USAGE: u8 = 2;
 
 /// tend keeps a set of processes running: describe them in tend.toml, `tend up` starts them,
 /// restarts them by policy, logs every byte they print, and stops them gracefully.
@@ -123,33 +118,17 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli, inherited) {
         Ok(code) => ExitCode::from(code),
-        Err(Failure { code, message }) => {
+        Err(Failure::Report { code, message }) => {
             eprintln!("tend: {message}");
             ExitCode::from(code)
         }
+        Err(Failure::StdoutClosed) => ExitCode::from(EXIT_OK),
     }
 }
 
-/// An error for the user and the exit code that goes with it.
-struct Failure {
-    code: u8,
-    message: String,
-}
-
-impl From<ConfigError> for Failure {
-    fn from(e: ConfigError) -> Self {
-        Failure {
-            code: EX_CONFIG,
-            message: e.to_string(),
-        }
-    }
-}
-
+/// A failed operation (exit code 1) saying `message`.
 fn failed(message: impl std::fmt::Display) -> Failure {
-    Failure {
-        code: 1,
-        message: message.to_string(),
-    }
+    Failure::report(EXIT_FAILED, message.to_string())
 }
 
 fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
@@ -269,9 +248,9 @@ fn up(
 
 fn unknown_name(name: &str, sup: &Supervisor, path: &Path) -> Failure {
     let known: Vec<&str> = sup.processes().map(|(_, p)| p.name.as_str()).collect();
-    Failure {
-        code: EX_USAGE,
-        message: format!(
+    Failure::report(
+        EXIT_USAGE,
+        format!(
             "no process or instance named {name:?} in {}; known processes: {} (an instance is NAME.N, or say `all`)",
             path.display(),
             if known.is_empty() {
@@ -280,5 +259,5 @@ fn unknown_name(name: &str, sup: &Supervisor, path: &Path) -> Failure {
                 known.join(", ")
             }
         ),
-    }
+    )
 }

@@ -1,5 +1,6 @@
 //! Where a supervisor's control socket, lock file and state file live, derived from its
-//! config's path, so that every `tend` command finds the supervisor of the config it was given.
+//! config's path, so that every `tend` command finds the supervisor of the config it was given;
+//! and how its log files are named.
 //!
 //! All three live in [`tend_os::runtime_dir`] (`$XDG_RUNTIME_DIR/tend/`, or a private directory in
 //! the temp dir), named by a hash of the config's absolute path: two projects never collide,
@@ -9,6 +10,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use tend_os::OsError;
+
+use crate::hash::fnv1a;
 
 /// The control socket and lock file of one supervisor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +56,13 @@ impl RuntimePaths {
     }
 }
 
-/// FNV-1a, 64 bits: stable across builds and versions, unlike std's hasher.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// The name of the log file of one stream of an instance: `web.0.log` for stdout,
+/// `web.0.err.log` for stderr (rotated ones add `.1`, `.2`, …). The one place of this scheme.
+pub fn log_file_name(instance: &str, stream: tend_proto::Stream) -> String {
+    match stream {
+        tend_proto::Stream::Stdout => format!("{instance}.log"),
+        tend_proto::Stream::Stderr => format!("{instance}.err.log"),
+    }
 }
 
 #[cfg(test)]
@@ -75,8 +80,6 @@ mod tests {
         );
         assert_eq!(a.socket.parent(), a.lock.parent());
         assert!(a.socket.as_os_str().len() < 108);
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
     }
 
     #[test]

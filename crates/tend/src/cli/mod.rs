@@ -15,8 +15,8 @@ use std::path::Path;
 
 use tend_proto::{ErrorBody, ErrorCode};
 
-use crate::daemon::output::colour_wanted;
 use crate::paths::RuntimePaths;
+use crate::style::colour_wanted;
 
 mod conn;
 mod render;
@@ -129,9 +129,9 @@ pub(crate) fn run_with(
     }
 }
 
-/// Why a verb ended early.
+/// Why a verb (or the command as a whole) ended early.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Failure {
+pub enum Failure {
     /// Tell the user `tend: {message}` on stderr and exit with `code`.
     Report {
         /// The exit code.
@@ -145,11 +145,18 @@ pub(crate) enum Failure {
 
 impl Failure {
     /// A failure to report with `code`.
-    pub(crate) fn report(code: u8, message: impl Into<String>) -> Failure {
+    pub fn report(code: u8, message: impl Into<String>) -> Failure {
         Failure::Report {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<crate::config::ConfigError> for Failure {
+    /// A bad config file: its error (file, line, column, key), exit code 78.
+    fn from(e: crate::config::ConfigError) -> Self {
+        Failure::report(EXIT_CONFIG, e.to_string())
     }
 }
 

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use tend_core::Signal;
 use tend_proto::{InstanceStatus, LastExit, LogLine, Reloaded, State};
 
-use crate::daemon::output::{colour_of, paint};
+use crate::style::{colour_of, paint};
 
 /// What a table shows for a value that does not exist (no pid, not running, no exit yet).
 const NONE: &str = "-";

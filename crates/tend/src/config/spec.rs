@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tend_core::SupervisorSpec;
 use tend_core::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Signal, Spec};
+use tend_proto::Stream;
 
 use super::env_file;
 use super::error::ConfigError;
@@ -185,9 +186,10 @@ fn process(
 /// The longest log file name of a process: its last instance's stderr log, rotated the most.
 fn longest_log_name(spec: &ProcessSpec) -> String {
     let last = spec.replicas.saturating_sub(1);
+    let name = crate::paths::log_file_name(&format!("{}.{last}", spec.name), Stream::Stderr);
     match spec.log.keep {
-        0 => format!("{}.{last}.err.log", spec.name),
-        keep => format!("{}.{last}.err.log.{keep}", spec.name),
+        0 => name,
+        keep => format!("{name}.{keep}"),
     }
 }
 

@@ -114,26 +114,8 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
         .ok_or_else(|| bad("too large"))
 }
 
-/// Prints a duration the way the config writes it: "0s", "250ms", "1.5s", "1m30s", "2h".
-pub(super) fn format_duration(duration: Duration) -> String {
-    let nanos = duration.as_nanos();
-    if duration.subsec_nanos() == 0 {
-        let secs = duration.as_secs();
-        let parts = [(secs / 3600, "h"), (secs / 60 % 60, "m"), (secs % 60, "s")];
-        let text: String = parts
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, unit)| format!("{n}{unit}"))
-            .collect();
-        return if text.is_empty() { "0s".into() } else { text };
-    }
-    match nanos {
-        n if n >= 1_000_000_000 => format!("{}s", duration.as_secs_f64()),
-        n if n.checked_rem(1_000_000) == Some(0) => format!("{}ms", n / 1_000_000),
-        n if n.checked_rem(1_000) == Some(0) => format!("{}us", n / 1_000),
-        n => format!("{n}ns"),
-    }
-}
+/// Prints a duration the way the config writes it (see [`tend_core::time::format_duration`]).
+pub(super) use tend_core::time::format_duration;
 
 /// Prints a size with the largest unit that divides it exactly: "10MiB", "10MB", "1234B".
 pub(super) fn format_size(bytes: u64) -> String {

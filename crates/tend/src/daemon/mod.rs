@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use tend_core::time::format_duration_rounded;
 use tend_core::{
     Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, State, Supervisor, Target,
 };
@@ -39,7 +40,7 @@ use self::logfile::LogFile;
 use self::output::Terminal;
 use self::requests::Waiter;
 use self::survivors::{GroupRecord, StateFile};
-use crate::paths::RuntimePaths;
+use crate::paths::{log_file_name, RuntimePaths};
 
 /// How long tend waits, once every run has ended, for pipes still held open by processes that
 /// left their group, before it exits anyway.
@@ -673,8 +674,8 @@ impl Driver {
                 .with_context(|| format!("opening the log file {}", file.display()))
         };
         let logs = InstanceLogs {
-            stdout: open(dir.join(format!("{name}.log")))?,
-            stderr: open(dir.join(format!("{name}.err.log")))?,
+            stdout: open(dir.join(log_file_name(&name, tend_proto::Stream::Stdout)))?,
+            stderr: open(dir.join(log_file_name(&name, tend_proto::Stream::Stderr)))?,
             prefix: self.terminal.prefix(&spec.name, &name),
             name: name.as_str().into(),
             spec: self
@@ -705,13 +706,13 @@ impl Driver {
                 };
                 let next = match next {
                     Next::Restart(d) if d.is_zero() => "restarting now".to_owned(),
-                    Next::Restart(d) => format!("restarting in {}", human_duration(*d)),
+                    Next::Restart(d) => format!("restarting in {}", format_duration_rounded(*d)),
                     Next::Stay(State::Failed) => {
                         match self.sup.process(instance.process) {
                             Some(p) => format!(
                                 "giving up: {} restarts within {} (state failed; `tend start {}` tries again)",
                                 p.max_restarts.count,
-                                human_duration(p.max_restarts.within),
+                                format_duration_rounded(p.max_restarts.within),
                                 p.name
                             ),
                             None => "giving up (state failed)".to_owned(),
@@ -727,7 +728,7 @@ impl Driver {
             Notice::Killed { instance, after } => format!(
                 "{} still running {} after the stop signal: SIGKILL sent to its process group",
                 name(instance),
-                human_duration(*after)
+                format_duration_rounded(*after)
             ),
             Notice::Cancelled { instance } => {
                 format!("{} restart cancelled; now stopped", name(instance))
@@ -832,19 +833,5 @@ pub fn describe_exit(status: ExitStatus) -> String {
     match status {
         ExitStatus::Code(code) => format!("exited with status {code}"),
         ExitStatus::Signaled(n) => format!("was killed by {}", tend_os::signal_name(n)),
-    }
-}
-
-/// "250ms", "2s", "1.5s", "2m".
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms.is_multiple_of(60_000) {
-        format!("{}m", ms / 60_000)
-    } else if ms.is_multiple_of(1000) {
-        format!("{}s", ms / 1000)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
     }
 }

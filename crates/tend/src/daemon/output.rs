@@ -11,13 +11,15 @@
 //! a reader that is gone for good (`EPIPE`, or `EIO` from a terminal that hung up) ends the
 //! writer, and so does tend's exit: then what still cannot be written is given up.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::style::{colour_of, colour_wanted, paint};
 
 /// How many lines may wait for the terminal before new ones are dropped.
 const BACKLOG: usize = 4096;
@@ -27,9 +29,6 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 pub const TEND_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
 /// …and keeps as many old files.
 pub const TEND_LOG_KEEP: u32 = 5;
-
-/// ANSI colours for process prefixes; a process keeps its colour for tend's whole life.
-const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
 enum Line {
     Child { prefix: Arc<str>, text: Vec<u8> },
@@ -252,30 +251,4 @@ fn write_counting(out: &mut impl Write, rest: &mut &[u8]) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// `text` in the ANSI colour `colour` when `on`.
-pub fn paint(text: &str, colour: &str, on: bool) -> String {
-    if on {
-        format!("\x1b[{colour}m{text}\x1b[0m")
-    } else {
-        text.to_owned()
-    }
-}
-
-/// The colour of a process's prefix: the same for a name in every run and every command.
-pub fn colour_of(process: &str) -> &'static str {
-    COLOURS[stable_hash(process) % COLOURS.len()]
-}
-
-/// Whether to colour what goes to stdout: a terminal, and no `NO_COLOR`.
-pub fn colour_wanted() -> bool {
-    io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
-/// FNV-1a: stable across runs and builds, unlike `DefaultHasher`.
-fn stable_hash(text: &str) -> usize {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    }) as usize
 }

@@ -301,16 +301,10 @@ impl Driver {
         let mut files = Vec::new();
         for &id in ids {
             let name = self.sup.instance_name(id);
-            files.push((
-                name.clone(),
-                Stream::Stdout,
-                dir.join(format!("{name}.log")),
-            ));
-            files.push((
-                name.clone(),
-                Stream::Stderr,
-                dir.join(format!("{name}.err.log")),
-            ));
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let path = dir.join(crate::paths::log_file_name(&name, stream));
+                files.push((name.clone(), stream, path));
+            }
         }
         let follow = args.follow.then(|| Follow {
             live: self.live.subscribe(),
