@@ -84,6 +84,7 @@ fn exit_restart_spawned(bencher: Bencher<'_, '_>, replicas: u32) {
         let effects = sup.handle(
             now,
             black_box(Input::Exited {
+                group_left: false,
                 run: *slot,
                 status: ExitStatus::Code(1),
             }),

@@ -16,6 +16,6 @@ pub mod time;
 pub use signal::Signal;
 pub use spec::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
 pub use supervisor::{
-    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, ReloadSummary, RunId, State,
-    Supervisor, Target,
+    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, Phase, ReloadSummary, RunId,
+    State, Supervisor, Target,
 };

@@ -8,6 +8,12 @@
 //!
 //! Processes live in slots that keep their number for as long as the process is supervised,
 //! across reloads, so an [`InstanceId`] never comes to mean another instance.
+//!
+//! The supervisor also decides about process groups that outlive their leader (a background
+//! job of a run that exited, or members still stopping after their leader did): it keeps them
+//! as *leftovers* until the driver reports them empty, stops them when everything stops, and
+//! kills them at their deadline; and about its own life ([`Phase`]): it says [`Effect::Exit`]
+//! once, when everything was asked to stop and no run and no group of its own lives.
 
 use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
 use std::fmt;
@@ -60,6 +66,19 @@ pub enum State {
     Failed,
 }
 
+/// The supervisor's life: supervising, then stopping everything, then done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    /// Supervising: instances start, stop and restart as asked and by policy.
+    Running,
+    /// Everything is being stopped gracefully (stop signals, then SIGKILL at the deadlines).
+    StoppingAll,
+    /// Everything is being killed now (a second stop request, or a forced one).
+    KillingAll,
+    /// Nothing of tend's lives any more: [`Effect::Exit`] was said; no input changes anything.
+    Done,
+}
+
 /// Which instances a request is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -110,6 +129,14 @@ pub enum Input {
         run: RunId,
         /// How it ended.
         status: ExitStatus,
+        /// Other members of its process group still live: the group is kept as a leftover
+        /// until [`Input::GroupEmpty`].
+        group_left: bool,
+    },
+    /// The process group of an ended run (a leftover) has no member any more.
+    GroupEmpty {
+        /// The run whose group it was.
+        run: RunId,
     },
     /// Time has passed; deadlines at or before `now` are due.
     Tick,
@@ -127,10 +154,14 @@ pub enum Effect {
         /// What to run.
         spec: Arc<ProcessSpec>,
     },
-    /// Send a signal to the process group of a run. A run already reaped is skipped.
+    /// Send a signal to a process group: a live run's, or a leftover's. The supervisor asks
+    /// only for groups that still have a member the driver has not reported gone (a live run's
+    /// leader is unreaped; a leftover is not yet [`Input::GroupEmpty`]), so the id is not reused.
     Signal {
         /// The run whose group gets the signal.
         run: RunId,
+        /// The process group.
+        pgid: u32,
         /// The signal.
         signal: Signal,
     },
@@ -138,7 +169,8 @@ pub enum Effect {
     Notify(Notice),
     /// A reload was applied: what it changed.
     Reloaded(ReloadSummary),
-    /// Everything is stopped after a shutdown request: the driver may exit.
+    /// Everything is stopped after a shutdown request and no group of tend's lives: the driver
+    /// exits. Said once; the supervisor is [`Phase::Done`] from then on.
     Exit,
 }
 
@@ -270,6 +302,26 @@ struct Slot {
     removed: bool,
 }
 
+/// A process group whose leader was reaped while other members lived on.
+#[derive(Debug, Clone)]
+struct Leftover {
+    pgid: u32,
+    fate: Fate,
+}
+
+/// What happens to a leftover group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its leader exited on its own (a background job may still write): left alone until
+    /// everything stops.
+    Lingering,
+    /// Its members got the stop signal and may finish their own graceful stop until then;
+    /// SIGKILL at that time (`None`: a stop timeout beyond what the clock holds, never).
+    Draining(Option<Instant>),
+    /// SIGKILL was sent; waiting for the driver to report the group empty.
+    Killed,
+}
+
 /// A read-only view of one instance, for status and display.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceView<'a> {
@@ -296,6 +348,19 @@ pub struct InstanceView<'a> {
     pub last_exit: Option<&'a Result<ExitStatus, String>>,
 }
 
+impl InstanceView<'_> {
+    /// Whether the last run exited with one of the process's success codes (a one-shot job
+    /// that did its work).
+    pub fn ended_well(&self) -> bool {
+        matches!(self.last_exit, Some(Ok(status)) if is_success(self.spec, *status))
+    }
+}
+
+/// Whether `status` is one of `spec`'s success codes.
+fn is_success(spec: &ProcessSpec, status: ExitStatus) -> bool {
+    matches!(status, ExitStatus::Code(code) if spec.success_codes.contains(&code))
+}
+
 /// The supervision state machine. See the module documentation.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -306,10 +371,10 @@ pub struct Supervisor {
     order: Vec<usize>,
     /// The instance of every live run, so that a fact about a run finds it at once.
     live_runs: HashMap<RunId, InstanceId>,
+    /// Groups of ended runs that still have members.
+    leftovers: BTreeMap<RunId, Leftover>,
     next_run: u64,
-    shutting_down: bool,
-    force_kill: bool,
-    exit_sent: bool,
+    phase: Phase,
 }
 
 impl Supervisor {
@@ -321,10 +386,9 @@ impl Supervisor {
             slots: Vec::new(),
             order: Vec::new(),
             live_runs: HashMap::new(),
+            leftovers: BTreeMap::new(),
             next_run: 1,
-            shutting_down: false,
-            force_kill: false,
-            exit_sent: false,
+            phase: Phase::Running,
         };
         for process in spec.processes {
             sup.add_slot(process);
@@ -434,19 +498,37 @@ impl Supervisor {
         }
     }
 
+    /// Where the supervisor is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The process groups of ended runs that still have members, with their group ids.
+    pub fn leftover_groups(&self) -> impl Iterator<Item = (RunId, u32)> + '_ {
+        self.leftovers.iter().map(|(&run, l)| (run, l.pgid))
+    }
+
     /// The earliest deadline, if any: the driver feeds [`Input::Tick`] once it has passed.
     pub fn next_deadline(&self) -> Option<Instant> {
+        let draining = self.leftovers.values().filter_map(|l| match l.fate {
+            Fate::Draining(at) => at,
+            _ => None,
+        });
         self.slots
             .iter()
             .flatten()
             .flat_map(|slot| slot.instances.values())
             .filter_map(|i| i.deadline)
+            .chain(draining)
             .min()
     }
 
     /// Applies one fact at time `now` and returns what the driver must do, in order.
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Effect> {
         let mut out = Vec::new();
+        if self.phase == Phase::Done {
+            return out;
+        }
         match input {
             Input::Up(None) => {
                 for id in self.targets(&Target::All) {
@@ -482,12 +564,34 @@ impl Supervisor {
                 out.push(Effect::Reloaded(summary));
             }
             Input::ShutdownRequested { force } => {
-                self.shutting_down = true;
-                self.force_kill |= force;
+                let was = self.phase;
+                self.phase = if force || was == Phase::KillingAll {
+                    Phase::KillingAll
+                } else {
+                    Phase::StoppingAll
+                };
+                let kill = self.phase == Phase::KillingAll;
                 for id in self.targets(&Target::All) {
                     self.stop(id, now, &mut out);
-                    if self.force_kill {
+                    if kill {
                         self.kill_now(id, &mut out);
+                    }
+                }
+                let grace = deadline_after(now, self.settings.stop_timeout);
+                for (&run, leftover) in &mut self.leftovers {
+                    match (kill, leftover.fate) {
+                        (_, Fate::Killed) => {}
+                        (true, _) => {
+                            leftover.fate = Fate::Killed;
+                            out.push(signal(run, leftover.pgid, Signal::Kill));
+                        }
+                        // A background job left alone so far: stopped like everything else,
+                        // with the supervisor's stop timeout.
+                        (false, Fate::Lingering) => {
+                            out.push(signal(run, leftover.pgid, Signal::Term));
+                            leftover.fate = Fate::Draining(grace);
+                        }
+                        (false, Fate::Draining(_)) => {}
                     }
                 }
             }
@@ -501,10 +605,20 @@ impl Supervisor {
                     self.ended(id, Err(error), now, &mut out);
                 }
             }
-            Input::Exited { run, status } => {
+            Input::Exited {
+                run,
+                status,
+                group_left,
+            } => {
                 if let Some(id) = self.find_run(run) {
+                    if group_left {
+                        self.keep_leftover(id, run, now, &mut out);
+                    }
                     self.ended(id, Ok(status), now, &mut out);
                 }
+            }
+            Input::GroupEmpty { run } => {
+                self.leftovers.remove(&run);
             }
             Input::Tick => {
                 for id in self.targets(&Target::All) {
@@ -512,13 +626,46 @@ impl Supervisor {
                         self.deadline_passed(id, now, &mut out);
                     }
                 }
+                for (&run, leftover) in &mut self.leftovers {
+                    if matches!(leftover.fate, Fate::Draining(Some(at)) if at <= now) {
+                        leftover.fate = Fate::Killed;
+                        out.push(signal(run, leftover.pgid, Signal::Kill));
+                    }
+                }
             }
         }
-        if self.shutting_down && !self.exit_sent && self.live_runs.is_empty() {
-            self.exit_sent = true;
+        if self.phase != Phase::Running && self.live_runs.is_empty() && self.leftovers.is_empty() {
+            self.phase = Phase::Done;
             out.push(Effect::Exit);
         }
         out
+    }
+
+    /// The leader of `run` of `id` was reaped while other members of its group live on: keep
+    /// the group. Members of a run being stopped got the stop signal with the leader and may
+    /// finish until the run's kill deadline; a run that exited on its own leaves a group that
+    /// is left alone until everything stops (then it is stopped as a run would be).
+    fn keep_leftover(&mut self, id: InstanceId, run: RunId, now: Instant, out: &mut Vec<Effect>) {
+        let inst = self.inst(id);
+        let Some(pgid) = inst.run.as_ref().and_then(|r| r.pid) else {
+            return;
+        };
+        let stopping = inst.state == State::Stopping;
+        let fate = match (self.phase, stopping, inst.deadline) {
+            (Phase::KillingAll, ..) => Fate::Killed,
+            (_, true, Some(at)) if at > now => Fate::Draining(Some(at)),
+            // Stopping with the deadline passed, or already killed (no deadline left).
+            (_, true, _) => Fate::Killed,
+            (Phase::Running, false, _) => Fate::Lingering,
+            (_, false, _) => {
+                out.push(signal(run, pgid, Signal::Term));
+                Fate::Draining(deadline_after(now, self.settings.stop_timeout))
+            }
+        };
+        if fate == Fate::Killed {
+            out.push(signal(run, pgid, Signal::Kill));
+        }
+        self.leftovers.insert(run, Leftover { pgid, fate });
     }
 
     fn slot(&self, process: usize) -> Option<&Slot> {
@@ -597,7 +744,8 @@ impl Supervisor {
                 None => {
                     let process = self.add_slot(new);
                     kept.push(process);
-                    if !self.shutting_down && self.slot(process).expect("just added").spec.autostart
+                    if !(self.phase != Phase::Running)
+                        && self.slot(process).expect("just added").spec.autostart
                     {
                         for id in self.targets(&Target::Process(process)) {
                             self.start(id, now, out);
@@ -713,7 +861,7 @@ impl Supervisor {
 
     /// Asks for `id` to be up, with a fresh restart budget if it is down.
     fn start(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        if self.shutting_down || self.inst(id).retired {
+        if (self.phase != Phase::Running) || self.inst(id).retired {
             return;
         }
         let initial = self.spec_of(id).backoff.initial;
@@ -746,7 +894,7 @@ impl Supervisor {
     }
 
     fn restart(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
-        if self.shutting_down || self.inst(id).retired {
+        if (self.phase != Phase::Running) || self.inst(id).retired {
             return;
         }
         match self.inst(id).state {
@@ -772,17 +920,14 @@ impl Supervisor {
         let spec = self.spec_of(id);
         let inst = self.inst_mut(id);
         let Some(run) = &inst.run else { return };
-        let Some(_pid) = run.pid else {
+        let Some(pid) = run.pid else {
             // Not spawned yet: `spawned` sees want_up = false and stops it then.
             return;
         };
-        let run = run.id;
+        let (run, pgid) = (run.id, pid);
         inst.state = State::Stopping;
         inst.deadline = deadline_after(now, spec.stop_timeout);
-        out.push(Effect::Signal {
-            run,
-            signal: spec.stop_signal,
-        });
+        out.push(signal(run, pgid, spec.stop_signal));
         out.push(Effect::Notify(Notice::Stopping {
             instance: id,
             signal: spec.stop_signal,
@@ -793,15 +938,12 @@ impl Supervisor {
         let inst = self.inst_mut(id);
         if let Some(Run {
             id: run,
-            pid: Some(_),
+            pid: Some(pgid),
             ..
         }) = inst.run
         {
             inst.deadline = None;
-            out.push(Effect::Signal {
-                run,
-                signal: Signal::Kill,
-            });
+            out.push(signal(run, pgid, Signal::Kill));
         }
     }
 
@@ -835,7 +977,7 @@ impl Supervisor {
         out.push(Effect::Notify(Notice::Started { instance: id, pid }));
         if !want_up {
             self.begin_stop(id, now, out);
-            if self.force_kill {
+            if self.phase == Phase::KillingAll {
                 self.kill_now(id, out);
             }
         } else if start_secs.is_zero() {
@@ -854,7 +996,7 @@ impl Supervisor {
         out: &mut Vec<Effect>,
     ) {
         let spec = self.spec_of(id);
-        let shutting_down = self.shutting_down;
+        let shutting_down = self.phase != Phase::Running;
         let inst = self.inst_mut(id);
         let run = inst.run.take().expect("find_run found a live run");
         self.live_runs.remove(&run.id);
@@ -877,8 +1019,7 @@ impl Supervisor {
                 Next::Stay(State::Stopped)
             }
         } else {
-            let success =
-                matches!(how, Ok(ExitStatus::Code(code)) if spec.success_codes.contains(&code));
+            let success = matches!(how, Ok(status) if is_success(&spec, status));
             let wanted = match spec.restart {
                 RestartPolicy::Always => true,
                 RestartPolicy::OnFailure => !success,
@@ -962,6 +1103,11 @@ fn view<'a>(id: InstanceId, spec: &'a ProcessSpec, inst: &'a Instance) -> Instan
         restarts: inst.restarts,
         last_exit: inst.last_exit.as_ref(),
     }
+}
+
+/// The effect that sends `signal` to the group `pgid` of `run`.
+fn signal(run: RunId, pgid: u32, signal: Signal) -> Effect {
+    Effect::Signal { run, pgid, signal }
 }
 
 /// `now + after`, or no deadline at all when that is beyond what an `Instant` can hold.

@@ -12,8 +12,11 @@ use tend_core::*;
 #[derive(Debug, Clone)]
 enum Step {
     Advance(u64),
-    /// The run at this index (modulo) of the live ones exits with this code.
-    ExitOne(usize, i32),
+    /// The run at this index (modulo) of the live ones exits with this code; with `true`,
+    /// other members of its process group live on (a leftover group).
+    ExitOne(usize, i32, bool),
+    /// The leftover group at this index (modulo) empties by itself.
+    GroupEmptyOne(usize),
     /// The run at this index (modulo) of the live ones turns out not to have exec'd.
     SpawnFailOne(usize),
     Start(Pick),
@@ -54,7 +57,9 @@ fn pick() -> impl Strategy<Value = Pick> {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (0u64..3000).prop_map(Step::Advance),
-        4 => (any::<usize>(), 0i32..3).prop_map(|(i, c)| Step::ExitOne(i, c)),
+        4 => (any::<usize>(), 0i32..3, prop::bool::weighted(0.3))
+            .prop_map(|(i, c, left)| Step::ExitOne(i, c, left)),
+        1 => any::<usize>().prop_map(Step::GroupEmptyOne),
         1 => any::<usize>().prop_map(Step::SpawnFailOne),
         1 => pick().prop_map(Step::Start),
         1 => pick().prop_map(Step::Stop),
@@ -123,6 +128,10 @@ struct World {
     shutdown_at: Option<Instant>,
     /// When the supervisor said to exit.
     exited: Option<Instant>,
+    /// Leftover groups (of ended runs) that still have members, with when they must have
+    /// been killed: the run's kill deadline if it was stopping; for one left alone, the
+    /// supervisor's stop timeout after a shutdown began (`None` until then).
+    left: HashMap<RunId, Option<Instant>>,
 }
 
 impl World {
@@ -136,6 +145,7 @@ impl World {
             stopping_since: HashMap::new(),
             shutdown_at: None,
             exited: None,
+            left: HashMap::new(),
         }
     }
 
@@ -154,13 +164,15 @@ impl World {
                         );
                         self.pending.push(*run);
                     }
-                    Effect::Signal { run, signal } => {
+                    Effect::Signal { run, signal, .. } => {
                         if *signal == Signal::Kill {
                             self.killed.insert(*run);
                         }
                         prop_assert!(
-                            self.alive.contains(run) || self.pending.contains(run),
-                            "signal only runs that were spawned and not reported ended: {:?}",
+                            self.alive.contains(run)
+                                || self.pending.contains(run)
+                                || self.left.contains_key(run),
+                            "signal only live runs and groups not reported empty: {:?}",
                             run
                         );
                     }
@@ -179,6 +191,11 @@ impl World {
                     Effect::Exit => {
                         prop_assert!(self.exited.is_none(), "exit once");
                         prop_assert!(self.shutdown_at.is_some(), "exit only when asked");
+                        prop_assert!(
+                            self.left.is_empty(),
+                            "exit only when no group of tend's lives: {:?}",
+                            self.left
+                        );
                         self.exited = Some(self.h.now);
                     }
                     _ => {}
@@ -226,6 +243,28 @@ impl World {
         if self.exited.is_some() {
             prop_assert_eq!(live, 0, "exit only when nothing runs");
         }
+        // A leftover group left alone is stopped when everything stops, and every stopping
+        // leftover is killed by its deadline.
+        let stop_timeout = self.h.sup.settings().stop_timeout;
+        for (run, due) in &mut self.left {
+            if let (None, Some(asked)) = (*due, self.shutdown_at) {
+                *due = Some(asked + stop_timeout);
+            }
+            if let Some(due) = *due {
+                prop_assert!(
+                    self.h.now <= due || self.killed.contains(run),
+                    "a leftover group is killed by its deadline: {:?}",
+                    run
+                );
+            }
+        }
+        let known: HashSet<RunId> = self.h.sup.leftover_groups().map(|(run, _)| run).collect();
+        let ours: HashSet<RunId> = self.left.keys().copied().collect();
+        prop_assert_eq!(
+            known,
+            ours,
+            "the supervisor's leftovers are the live groups"
+        );
         Ok(())
     }
 
@@ -246,13 +285,35 @@ impl World {
                     }
                 }
             }
-            Step::ExitOne(_, _) | Step::SpawnFailOne(_) if self.alive.is_empty() => Vec::new(),
-            Step::ExitOne(i, code) => {
+            Step::ExitOne(..) | Step::SpawnFailOne(_) if self.alive.is_empty() => Vec::new(),
+            Step::ExitOne(i, code, group_left) => {
                 let run = self.alive.remove(i % self.alive.len());
+                if group_left {
+                    let view = h.sup.instances().find(|v| v.run == Some(run));
+                    let due = match view {
+                        // Its members got the stop signal: killed by the run's deadline (at
+                        // once if it was killed already).
+                        Some(v) if v.state == State::Stopping => Some(v.deadline.unwrap_or(h.now)),
+                        _ if self.shutdown_at.is_some() => {
+                            Some(h.now + h.sup.settings().stop_timeout)
+                        }
+                        _ => None,
+                    };
+                    self.left.insert(run, due);
+                }
                 h.feed(Input::Exited {
+                    group_left,
                     run,
                     status: ExitStatus::Code(code),
                 })
+            }
+            Step::GroupEmptyOne(_) if self.left.is_empty() => Vec::new(),
+            Step::GroupEmptyOne(i) => {
+                let mut runs: Vec<RunId> = self.left.keys().copied().collect();
+                runs.sort();
+                let run = runs[i % runs.len()];
+                self.left.remove(&run);
+                h.feed(Input::GroupEmpty { run })
             }
             Step::SpawnFailOne(i) => {
                 // Stands in for a run whose exec failed: reported as a spawn failure.
@@ -295,20 +356,26 @@ impl World {
                 break;
             }
             let dead = self.alive.iter().position(|r| self.killed.contains(r));
+            let dead_group = self.left.keys().find(|r| self.killed.contains(r)).copied();
             let effects = if let Some(i) = dead {
                 let run = self.alive.remove(i);
                 self.h.feed(Input::Exited {
+                    group_left: false,
                     run,
                     status: ExitStatus::Signaled(9),
                 })
+            } else if let Some(run) = dead_group {
+                self.left.remove(&run);
+                self.h.feed(Input::GroupEmpty { run })
             } else if let Some(due) = self.h.sup.next_deadline() {
                 self.h.now = due.max(self.h.now);
                 self.h.feed(Input::Tick)
             } else {
                 prop_assert!(
                     false,
-                    "a shutdown stalled: no deadline, runs {:?} alive",
-                    self.alive
+                    "a shutdown stalled: no deadline, runs {:?} alive, groups {:?} left",
+                    self.alive,
+                    self.left
                 );
                 unreachable!()
             };
@@ -317,10 +384,12 @@ impl World {
         let Some(exited) = self.exited else {
             return Err(TestCaseError::fail("a shutdown ends with Exit"));
         };
+        // Leftover groups left alone get the supervisor's stop timeout.
         let longest = variant(3)
             .iter()
             .chain(&procs())
             .map(|p| p.stop_timeout)
+            .chain([self.h.sup.settings().stop_timeout])
             .max()
             .unwrap();
         prop_assert!(
@@ -400,6 +469,7 @@ fn backoff_grows_monotonically_to_its_cap() {
     for _ in 0..40 {
         let (runs, _) = h.spawn_all(&e);
         let ended = h.feed(Input::Exited {
+            group_left: false,
             run: runs[0],
             status: ExitStatus::Code(1),
         });

@@ -52,6 +52,7 @@ fn unchanged_stays_changed_restarts_added_starts_removed_stops() {
 
     // The edited process comes back with the new argv once its old run ended.
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[1],
         status: ExitStatus::Signaled(15),
     });
@@ -74,6 +75,7 @@ fn unchanged_stays_changed_restarts_added_starts_removed_stops() {
         "a removed name no longer resolves"
     );
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[2],
         status: ExitStatus::Signaled(15),
     });
@@ -122,6 +124,7 @@ fn a_stopped_process_stays_stopped_when_changed() {
     let runs = h.up();
     h.feed(Input::StopRequested(Target::All));
     h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(15),
     });
@@ -140,6 +143,7 @@ fn a_failed_process_is_started_again_when_changed() {
     let mut h = Harness::new(vec![bad]);
     let runs = h.up();
     h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -175,6 +179,7 @@ fn a_name_removed_then_added_again_is_a_new_process() {
     assert_eq!(new_run.len(), 1);
     // The old run's exit still finds the old, retired instance and restarts nothing.
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(15),
     });
@@ -202,6 +207,7 @@ fn a_replica_retired_and_wanted_again_comes_back() {
     assert!(h.sup.resolve("slow.2").is_some(), "slow.2 is wanted again");
     // Once the old run ends, the instance starts again.
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[2],
         status: ExitStatus::Signaled(15),
     });
@@ -224,6 +230,7 @@ fn a_reload_does_not_undo_a_stop() {
     edited.stop_timeout = ms(5);
     reload(&mut h, vec![edited]);
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(15),
     });
@@ -246,6 +253,7 @@ fn old_runs_stop_with_the_settings_they_started_with_new_runs_get_the_new_spec()
         "the old run gets the old signal"
     );
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(2),
     });
@@ -261,6 +269,7 @@ fn a_process_in_backoff_restarts_with_the_new_spec() {
     let mut h = Harness::new(vec![proc("job")]);
     let runs = h.up();
     h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });

@@ -34,6 +34,7 @@ fn restart_policy_and_success_codes() {
         let mut h = Harness::new(vec![p]);
         let runs = h.up();
         let e = h.feed(Input::Exited {
+            group_left: false,
             run: runs[0],
             status: exit,
         });
@@ -162,6 +163,7 @@ fn requests_in_each_state() {
             match setup {
                 Setup::Backoff | Setup::Exited => {
                     h.feed(Input::Exited {
+                        group_left: false,
                         run: runs[0],
                         status: ExitStatus::Code(1),
                     });
@@ -187,6 +189,7 @@ fn stop_during_restart_wins() {
     h.feed(Input::RestartRequested(Target::All));
     h.feed(Input::StopRequested(Target::All));
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(15),
     });

@@ -35,6 +35,7 @@ fn crashing_process_backs_off_with_growing_delay_then_fails_after_max_restarts()
         starts += 1;
         h.now += ms(10);
         let ended = h.feed(Input::Exited {
+            group_left: false,
             run: runs[0],
             status: ExitStatus::Code(1),
         });
@@ -63,6 +64,7 @@ fn backoff_resets_after_a_run_that_stayed_up_start_secs() {
     let mut h = Harness::new(vec![p]);
     let runs = h.up();
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -72,6 +74,7 @@ fn backoff_resets_after_a_run_that_stayed_up_start_secs() {
         h.spawn_all(&e)
     };
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -90,6 +93,7 @@ fn backoff_resets_after_a_run_that_stayed_up_start_secs() {
     })));
     assert_eq!(h.state(0, 0), State::Running);
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -108,6 +112,7 @@ fn zero_backoff_restarts_in_the_same_step() {
         "start_secs = 0: running at once"
     );
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(0),
     });
@@ -127,6 +132,7 @@ fn restart_window_forgets_old_restarts() {
         let (runs, _) = h.spawn_all(&e);
         h.now += Duration::from_secs(6);
         e = h.feed(Input::Exited {
+            group_left: false,
             run: runs[0],
             status: ExitStatus::Code(1),
         });
@@ -136,6 +142,7 @@ fn restart_window_forgets_old_restarts() {
     let (runs, _) = h.spawn_all(&e);
     h.now += ms(1);
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -156,6 +163,7 @@ fn stop_sends_stop_signal_then_sigkill_after_timeout() {
     assert!(signals(&h.advance(ms(2999))).is_empty());
     assert_eq!(signals(&h.advance(ms(1))), vec![(runs[0], Signal::Kill)]);
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(9),
     });
@@ -176,14 +184,17 @@ fn shutdown_stops_everything_and_exits_once_all_runs_ended() {
     assert_eq!(signals(&e).len(), 3);
     assert!(!has_exit(&e));
     assert!(!has_exit(&h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(0)
     })));
     assert!(!has_exit(&h.feed(Input::Exited {
+        group_left: false,
         run: runs[1],
         status: ExitStatus::Signaled(15)
     })));
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: runs[2],
         status: ExitStatus::Code(143),
     });
@@ -222,6 +233,7 @@ fn shutdown_during_backoff_cancels_the_restart() {
     let mut h = Harness::new(vec![crashing(500, 500, 5)]);
     let runs = h.up();
     h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });
@@ -243,6 +255,7 @@ fn stale_exit_of_an_earlier_run_is_ignored() {
     assert_eq!(signals(&e), vec![(first[0], Signal::Term)]);
     let (second, _) = {
         let e = h.feed(Input::Exited {
+            group_left: false,
             run: first[0],
             status: ExitStatus::Signaled(15),
         });
@@ -251,6 +264,7 @@ fn stale_exit_of_an_earlier_run_is_ignored() {
     assert_eq!(second.len(), 1, "restart spawns at once");
     // A duplicate, late report about the first run changes nothing.
     let e = h.feed(Input::Exited {
+        group_left: false,
         run: first[0],
         status: ExitStatus::Code(1),
     });
@@ -312,6 +326,7 @@ fn start_of_a_failed_process_gets_a_fresh_budget() {
     let mut h = Harness::new(vec![crashing(0, 0, 0)]);
     let runs = h.up();
     h.feed(Input::Exited {
+        group_left: false,
         run: runs[0],
         status: ExitStatus::Code(1),
     });

@@ -103,7 +103,7 @@ pub fn signals(effects: &[Effect]) -> Vec<(RunId, Signal)> {
     effects
         .iter()
         .filter_map(|e| match e {
-            Effect::Signal { run, signal } => Some((*run, *signal)),
+            Effect::Signal { run, signal, .. } => Some((*run, *signal)),
             _ => None,
         })
         .collect()

@@ -6,9 +6,9 @@
 //! files of a reload, the tails of `tend logs`) go to tokio's blocking pool; their results
 //! come back to the loop. The reaper is the only caller of `waitpid` in tend; because it runs on
 //! the same thread as spawning, a PID is always registered before its exit can be reaped, and
-//! a group is signalled through its run only while the leader is unreaped. A group that outlives
-//! its leader is tracked as a leftover and forgotten, on this same thread, as soon as tend
-//! reaps the orphan that was its last member.
+//! a group is signalled through its run only while the leader is unreaped. What to do with a
+//! group that outlives its leader is the supervisor's decision (a leftover); the driver only
+//! tells it, on this same thread, when tend has reaped the orphan that was its last member.
 
 pub mod control;
 pub mod drain;
@@ -26,7 +26,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tend_core::time::format_duration_rounded;
 use tend_core::{
-    Effect, ExitStatus, Input, InstanceId, Next, Notice, RunId, Signal, State, Supervisor, Target,
+    Effect, ExitStatus, Input, InstanceId, Next, Notice, Phase, RunId, Signal, State, Supervisor,
+    Target,
 };
 use tend_os::{LockError, LockFile, ReadySender};
 use tokio::signal::unix::{signal, SignalKind};
@@ -71,21 +72,6 @@ pub struct UpOptions {
 struct LiveRun {
     run: RunId,
     instance: InstanceId,
-    /// The run is being stopped: when its group is due for SIGKILL.
-    kill_at: Option<Instant>,
-}
-
-/// A process group whose leader was reaped while other members lived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Leftover {
-    /// The leader exited on its own (a background job may still write): left alone until
-    /// tend shuts down.
-    Lingering,
-    /// The run was being stopped: the members got the stop signal and may finish their own
-    /// graceful stop until this deadline, then SIGKILL.
-    Draining(Instant),
-    /// SIGKILL was sent; waiting for the members to be gone.
-    Killed,
 }
 
 /// The two log files of an instance, shared by the drainers of all its runs (a grandchild of
@@ -147,11 +133,10 @@ struct Driver {
     by_pid: HashMap<i32, LiveRun>,
     /// PID of each live run.
     by_run: HashMap<RunId, i32>,
-    /// Groups whose leader was reaped while members lived on, by group id. An entry is
-    /// dropped as soon as its group is empty, which tend notices when it reaps an orphan.
-    leftovers: HashMap<i32, Leftover>,
-    /// The supervisor said everything has stopped; tend exits once no leftover group lives.
-    exit_requested: bool,
+    /// Groups whose leader was reaped while members lived on (the supervisor's leftovers),
+    /// by group id, with their run: watched until empty, which tend notices when it reaps an
+    /// orphan, and reports with [`Input::GroupEmpty`].
+    groups_left: HashMap<i32, RunId>,
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
     effects: VecDeque<Effect>,
@@ -167,8 +152,6 @@ struct Driver {
     reloads: requests::Reloads,
     /// `down` requests, answered just before tend exits.
     down_replies: Vec<oneshot::Sender<Reply>>,
-    /// A stop of everything was asked for (a second one kills at once).
-    shutdown_asked: bool,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
     /// Saving the state file failed last time (said once, until it works again).
@@ -238,8 +221,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             terminal,
             by_pid: HashMap::new(),
             by_run: HashMap::new(),
-            leftovers: HashMap::new(),
-            exit_requested: false,
+            groups_left: HashMap::new(),
             logs: HashMap::new(),
             drainers: JoinSet::new(),
             effects: VecDeque::new(),
@@ -249,7 +231,6 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
             down_replies: Vec::new(),
-            shutdown_asked: false,
             state: StateFile::new(options.paths.state.clone()),
             state_failing: false,
         };
@@ -329,7 +310,7 @@ impl Driver {
         self.reloads.set_sender(loaded_tx);
 
         self.feed(Input::Up(targets));
-        while !(self.exit_requested && self.leftovers.is_empty()) {
+        while self.sup.phase() != Phase::Done {
             let deadline = self.next_wake();
             tokio::select! {
                 biased;
@@ -386,9 +367,14 @@ impl Driver {
         }
     }
 
+    /// Whether everything is being stopped (a stop of everything was asked for).
+    fn stopping_all(&self) -> bool {
+        self.sup.phase() != Phase::Running
+    }
+
     fn shutdown(&mut self, name: &str) {
-        let force = self.shutdown_asked;
-        self.shutdown_asked = true;
+        // A second request while everything stops means: kill at once.
+        let force = self.stopping_all();
         if force {
             self.terminal
                 .notice(format!("{name} again: killing every process group now"));
@@ -396,69 +382,39 @@ impl Driver {
             self.terminal.notice(format!(
                 "{name} received: stopping everything ({name} again to kill at once)"
             ));
-            let grace = self.sup.settings().stop_timeout;
-            let kill_at = Instant::now() + grace;
-            for (&pgid, leftover) in &mut self.leftovers {
-                if *leftover == Leftover::Lingering {
-                    let _ = stop_group(pgid, Signal::Term);
-                    *leftover = Leftover::Draining(kill_at);
-                }
-            }
-        }
-        if force {
-            self.kill_leftovers(|_| true);
         }
         self.feed(Input::ShutdownRequested { force });
     }
 
-    /// When the loop must wake: the supervisor's next deadline or a draining group's.
+    /// When the loop must wake: the supervisor's next deadline.
     fn next_wake(&self) -> Option<Instant> {
-        let draining = self.leftovers.values().filter_map(|l| match l {
-            Leftover::Draining(at) => Some(*at),
-            _ => None,
-        });
-        self.sup
-            .next_deadline()
-            .map(Instant::from_std)
-            .into_iter()
-            .chain(draining)
-            .min()
+        self.sup.next_deadline().map(Instant::from_std)
     }
 
     fn tick(&mut self) {
-        let now = Instant::now();
-        self.kill_leftovers(|l| matches!(l, Leftover::Draining(at) if at <= now));
         if self
             .sup
             .next_deadline()
-            .is_some_and(|d| d <= now.into_std())
+            .is_some_and(|d| d <= Instant::now().into_std())
         {
             self.feed(Input::Tick);
         }
     }
 
-    /// SIGKILLs the leftover groups that `which` selects, and forgets the empty ones.
-    fn kill_leftovers(&mut self, which: impl Fn(Leftover) -> bool) {
-        for (&pgid, leftover) in &mut self.leftovers {
-            if which(*leftover) {
-                let _ = tend_os::signal_group(pgid, Signal::Kill);
-                *leftover = Leftover::Killed;
-            }
-        }
-        self.forget_empty_groups();
-    }
-
-    /// Drops leftover groups that have no member any more. Runs on the thread that spawns, so
-    /// no new group can take a group id between the check and the removal.
+    /// Reports the leftover groups that have no member any more. Runs on the thread that
+    /// spawns, so no new group can take a group id between the check and the report.
     fn forget_empty_groups(&mut self) {
-        let state = &mut self.state;
-        self.leftovers.retain(|&pgid, _| {
-            let alive = tend_os::group_alive(pgid);
-            if !alive {
-                state.remove(pgid);
-            }
-            alive
-        });
+        let empty: Vec<(i32, RunId)> = self
+            .groups_left
+            .iter()
+            .filter(|(&pgid, _)| !tend_os::group_alive(pgid))
+            .map(|(&pgid, &run)| (pgid, run))
+            .collect();
+        for (pgid, run) in empty {
+            self.groups_left.remove(&pgid);
+            self.state.remove(pgid);
+            self.feed(Input::GroupEmpty { run });
+        }
     }
 
     /// Writes the state file if a group started or ended this turn; a failure is said once.
@@ -494,28 +450,22 @@ impl Driver {
             // An unknown PID is an orphaned grandchild that was re-parented to tend: reaped,
             // and perhaps the last member of a leftover group.
             let Some(live) = self.by_pid.remove(&pid) else {
-                if !self.leftovers.is_empty() {
+                if !self.groups_left.is_empty() {
                     self.forget_empty_groups();
                 }
                 continue;
             };
             self.by_run.remove(&live.run);
-            if !tend_os::group_alive(pid) {
-                self.state.remove(pid);
+            let group_left = tend_os::group_alive(pid);
+            if group_left {
+                self.groups_left.insert(pid, live.run);
             } else {
-                let leftover = match live.kill_at {
-                    None => Leftover::Lingering,
-                    Some(at) if at <= Instant::now() => {
-                        let _ = tend_os::signal_group(pid, Signal::Kill);
-                        Leftover::Killed
-                    }
-                    Some(at) => Leftover::Draining(at),
-                };
-                self.leftovers.insert(pid, leftover);
+                self.state.remove(pid);
             }
             self.feed(Input::Exited {
                 run: live.run,
                 status,
+                group_left,
             });
             // The last run of an instance a reload removed: close its log files.
             if self.sup.instance(live.instance).is_none() {
@@ -539,28 +489,21 @@ impl Driver {
                     let now = Instant::now().into_std();
                     self.effects.extend(self.sup.handle(now, input));
                 }
-                Effect::Signal { run, signal } => {
-                    if let Some(&pid) = self.by_run.get(&run) {
-                        // The core signals a run only to stop it: the stop signal, then SIGKILL
-                        // at the core's deadline. Leftovers of the group get the same one.
-                        if let Some(live) = self.by_pid.get_mut(&pid) {
-                            let now = Instant::now();
-                            let kill_at = match signal {
-                                Signal::Kill => now,
-                                _ => self
-                                    .sup
-                                    .instance(live.instance)
-                                    .and_then(|v| v.deadline)
-                                    .map_or(now, Instant::from_std),
-                            };
-                            live.kill_at = Some(live.kill_at.map_or(kill_at, |t| t.min(kill_at)));
-                        }
-                        if let Err(e) = stop_group(pid, signal) {
-                            let name = self.sup.instance_name(self.by_pid[&pid].instance);
-                            self.terminal.notice(format!(
-                                "sending {signal} to {name} (group {pid}) failed: {e}"
-                            ));
-                        }
+                Effect::Signal { run, pgid, signal } => {
+                    // The supervisor signals a live run's group (its leader unreaped) or a
+                    // leftover group (not yet reported empty): the id is not reused.
+                    if let Err(e) = stop_group(pgid as i32, signal) {
+                        let name = self
+                            .by_run
+                            .get(&run)
+                            .and_then(|pid| self.by_pid.get(pid))
+                            .map_or_else(
+                                || "a leftover group".to_owned(),
+                                |live| self.sup.instance_name(live.instance),
+                            );
+                        self.terminal.notice(format!(
+                            "sending {signal} to {name} (group {pgid}) failed: {e}"
+                        ));
                     }
                 }
                 Effect::Notify(notice) => {
@@ -573,11 +516,8 @@ impl Driver {
                     self.logs.retain(|&id, _| self.sup.instance(id).is_some());
                     self.reloaded(summary)
                 }
-                Effect::Exit => {
-                    // Every leader is gone; groups still draining get until their deadline.
-                    self.exit_requested = true;
-                    self.forget_empty_groups();
-                }
+                // Every run and every leftover group is gone: the loop ends (phase Done).
+                Effect::Exit => {}
             }
         }
     }
@@ -616,14 +556,7 @@ impl Driver {
             spec.stop_timeout,
             &logs.name,
         ));
-        self.by_pid.insert(
-            pid,
-            LiveRun {
-                run,
-                instance,
-                kill_at: None,
-            },
-        );
+        self.by_pid.insert(pid, LiveRun { run, instance });
         self.by_run.insert(run, pid);
         let pipes = [
             (child.stdout, &logs.stdout, tend_proto::Stream::Stdout),

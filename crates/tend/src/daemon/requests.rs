@@ -83,7 +83,7 @@ impl Driver {
             Request::Reload(_) => return self.reload(Some(reply)),
             Request::Down(_) => {
                 self.down_replies.push(reply);
-                if !self.shutdown_asked {
+                if !self.stopping_all() {
                     self.shutdown("tend down");
                 }
                 return;
@@ -99,7 +99,7 @@ impl Driver {
     /// is done; meanwhile the driver goes on supervising and answering. A reload asked for
     /// while a read runs waits for it, then the file is read once more for all that waited.
     pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Reply>>) {
-        if self.shutdown_asked {
+        if self.stopping_all() {
             if let Some(reply) = reply {
                 let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
             }
@@ -130,7 +130,7 @@ impl Driver {
     pub(super) fn loaded(&mut self, result: Loaded) {
         self.reloads.reading = false;
         let replies = std::mem::take(&mut self.reloads.current);
-        if self.shutdown_asked {
+        if self.stopping_all() {
             let waiting = self.reloads.next.take().unwrap_or_default();
             for reply in replies.into_iter().chain(waiting) {
                 let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
@@ -206,7 +206,7 @@ impl Driver {
     /// `None` while some instance is on its way; else the answer: the instances, or what
     /// went wrong with those that will not reach the goal.
     fn progress(&self, waiter: &mut Waiter) -> Option<Answer> {
-        if self.shutdown_asked && waiter.goal != Goal::Down {
+        if self.stopping_all() && waiter.goal != Goal::Down {
             let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is stopping everything");
             return Some(Answer::Error(error));
         }
@@ -247,7 +247,7 @@ impl Driver {
                 return;
             }
         };
-        if self.shutdown_asked {
+        if self.stopping_all() {
             let error = ErrorBody::new(ErrorCode::ShuttingDown, "tend is stopping everything");
             let _ = reply.send(Reply::Answer(Answer::Error(error)));
             return;
@@ -410,11 +410,7 @@ fn settled(goal: Goal, fresh: bool, view: &InstanceView<'_>) -> Option<Result<()
             State::Failed => Some(Err(format!("failed{}", last_exit_text(view)))),
             // A run that ended by policy: fine if it ended well (a one-shot job), else not.
             State::Exited if fresh || matches!(view.last_exit, Some(Err(_))) => {
-                let success = matches!(
-                    view.last_exit,
-                    Some(Ok(ExitStatus::Code(code))) if view.spec.success_codes.contains(code)
-                );
-                Some(if success {
+                Some(if view.ended_well() {
                     Ok(())
                 } else {
                     Err(format!("did not start{}", last_exit_text(view)))
