@@ -1,0 +1,534 @@
+//! The life of one instance: each state holds the data it needs (a run exists exactly while
+//! the instance is starting, running or stopping; a timer exactly while it waits for one), and
+//! the transitions between states, with the effects each one asks for. Also the leftover
+//! groups that runs leave behind.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::{
+    deadline_after, policy, signal, Effect, ExitStatus, InstanceId, InstanceView, Next, Notice,
+    Phase, RunId, State, Supervisor, Timer,
+};
+use crate::spec::ProcessSpec;
+use crate::Signal;
+
+/// One spawn of an instance, from the `Spawn` effect until its leader is reaped.
+#[derive(Debug, Clone)]
+pub(super) struct Run {
+    pub(super) id: RunId,
+    /// Known once `Spawned` arrives.
+    pub(super) pid: Option<u32>,
+    /// When `Spawned` arrived (or the spawn was asked for, until then).
+    pub(super) since: Instant,
+}
+
+/// What follows a stop once the run has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Then {
+    /// Stay stopped.
+    Stay,
+    /// Start again at once (a restart request, or a start that came while stopping).
+    Restart,
+}
+
+/// What an instance is doing, with what that state needs.
+#[derive(Debug, Clone)]
+pub(super) enum Status {
+    /// Not running and not wanted.
+    Stopped,
+    /// Spawned (or being spawned: no pid yet), not yet up for `start_secs`, which ends at
+    /// `up_at` (`None`: not spawned yet, or never).
+    Starting { run: Run, up_at: Option<Instant> },
+    /// Up for at least `start_secs`.
+    Running { run: Run },
+    /// Waiting out the restart delay, until `until` (`None`: beyond the clock, never).
+    Backoff { until: Option<Instant> },
+    /// The stop signal was sent; SIGKILL at `kill_at` (`None`: sent already, or never).
+    Stopping {
+        run: Run,
+        kill_at: Option<Instant>,
+        then: Then,
+    },
+    /// Finished and not to be restarted (by policy).
+    Exited,
+    /// Gave up after `max_restarts`.
+    Failed,
+}
+
+/// Everything the supervisor knows of one instance.
+#[derive(Debug, Clone)]
+pub(super) struct Instance {
+    /// Wanted state, separate from the observed one (s6's want-up flag).
+    pub(super) want_up: bool,
+    pub(super) status: Status,
+    /// The delay before the next restart.
+    pub(super) next_backoff: Duration,
+    /// When each recent restart was decided, for `max_restarts`.
+    pub(super) recent_restarts: VecDeque<Instant>,
+    /// Restarts over the instance's whole life, for status.
+    pub(super) restarts: u64,
+    pub(super) last_exit: Option<Result<ExitStatus, String>>,
+}
+
+impl Instance {
+    pub(super) fn new(spec: &ProcessSpec) -> Self {
+        Instance {
+            want_up: false,
+            status: Status::Stopped,
+            next_backoff: spec.backoff.initial,
+            recent_restarts: VecDeque::new(),
+            restarts: 0,
+            last_exit: None,
+        }
+    }
+
+    /// The observed state, as reported.
+    pub(super) fn state(&self) -> State {
+        match self.status {
+            Status::Stopped => State::Stopped,
+            Status::Starting { .. } => State::Starting,
+            Status::Running { .. } => State::Running,
+            Status::Backoff { .. } => State::Backoff,
+            Status::Stopping { .. } => State::Stopping,
+            Status::Exited => State::Exited,
+            Status::Failed => State::Failed,
+        }
+    }
+
+    /// The live run, in the states that have one.
+    pub(super) fn run(&self) -> Option<&Run> {
+        match &self.status {
+            Status::Starting { run, .. }
+            | Status::Running { run }
+            | Status::Stopping { run, .. } => Some(run),
+            _ => None,
+        }
+    }
+
+    fn run_mut(&mut self) -> Option<&mut Run> {
+        match &mut self.status {
+            Status::Starting { run, .. }
+            | Status::Running { run }
+            | Status::Stopping { run, .. } => Some(run),
+            _ => None,
+        }
+    }
+
+    /// When the timer the state waits for is due, if it waits for one.
+    pub(super) fn timer(&self) -> Option<Instant> {
+        match self.status {
+            Status::Starting { up_at: at, .. }
+            | Status::Backoff { until: at }
+            | Status::Stopping { kill_at: at, .. } => at,
+            _ => None,
+        }
+    }
+}
+
+/// The read-only view of an instance.
+pub(super) fn view<'a>(
+    id: InstanceId,
+    spec: &'a ProcessSpec,
+    inst: &'a Instance,
+) -> InstanceView<'a> {
+    let run = inst.run();
+    InstanceView {
+        id,
+        spec,
+        state: inst.state(),
+        want_up: inst.want_up,
+        run: run.map(|run| run.id),
+        pid: run.and_then(|run| run.pid),
+        since: run.map(|run| run.since),
+        deadline: inst.timer(),
+        restarts: inst.restarts,
+        last_exit: inst.last_exit.as_ref(),
+    }
+}
+
+/// A process group whose leader was reaped while other members lived on.
+#[derive(Debug, Clone)]
+pub(super) struct Leftover {
+    pub(super) pgid: u32,
+    fate: Fate,
+}
+
+impl Leftover {
+    /// Whether a kill timer is armed for the group.
+    #[cfg(test)]
+    pub(super) fn is_draining_with_deadline(&self) -> bool {
+        matches!(self.fate, Fate::Draining(Some(_)))
+    }
+}
+
+/// What happens to a leftover group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Its leader exited on its own (a background job may still write): left alone until
+    /// everything stops.
+    Lingering,
+    /// Its members got the stop signal and may finish their own graceful stop until then;
+    /// SIGKILL at that time (`None`: a stop timeout beyond what the clock holds, never).
+    Draining(Option<Instant>),
+    /// SIGKILL was sent; waiting for the driver to report the group empty.
+    Killed,
+}
+
+impl Supervisor {
+    /// Moves `id` to `status`, disarming the timer of the state it leaves and arming the one
+    /// of the state it enters.
+    fn set_status(&mut self, id: InstanceId, status: Status) -> Status {
+        let inst = self.inst_mut(id);
+        let old = std::mem::replace(&mut inst.status, status);
+        if let Some((at, timer)) = timer_of(&old, id) {
+            self.timers.disarm(Some(at), timer);
+        }
+        if let Some((at, timer)) = timer_of(&self.inst(id).status, id) {
+            self.timers.arm(Some(at), timer);
+        }
+        old
+    }
+
+    /// Asks for `id` to be up, with a fresh restart budget if it is down.
+    pub(super) fn start(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        if self.phase != Phase::Running || self.retired(id) {
+            return;
+        }
+        let initial = self.spec_of(id).backoff.initial;
+        self.inst_mut(id).want_up = true;
+        match self.inst(id).status {
+            Status::Starting { .. } | Status::Running { .. } => {}
+            Status::Stopping { .. } => self.set_then(id, Then::Restart),
+            Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed => {
+                let inst = self.inst_mut(id);
+                inst.next_backoff = initial;
+                inst.recent_restarts.clear();
+                self.spawn(id, now, out);
+            }
+        }
+    }
+
+    pub(super) fn stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        self.inst_mut(id).want_up = false;
+        match self.inst(id).status {
+            Status::Starting { .. } | Status::Running { .. } => self.begin_stop(id, now, out),
+            Status::Stopping { .. } => self.set_then(id, Then::Stay),
+            Status::Backoff { .. } => {
+                self.set_status(id, Status::Stopped);
+                out.push(Effect::Notify(Notice::Cancelled { instance: id }));
+            }
+            Status::Stopped | Status::Exited | Status::Failed => {}
+        }
+    }
+
+    pub(super) fn restart(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        if self.phase != Phase::Running || self.retired(id) {
+            return;
+        }
+        match self.inst(id).status {
+            Status::Starting { .. } | Status::Running { .. } | Status::Stopping { .. } => {
+                self.begin_stop(id, now, out);
+                self.inst_mut(id).want_up = true;
+                self.set_then(id, Then::Restart);
+            }
+            Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed => {
+                self.start(id, now, out)
+            }
+        }
+    }
+
+    /// What a stopping instance does once its run has ended (nothing in other states).
+    fn set_then(&mut self, id: InstanceId, next: Then) {
+        if let Status::Stopping { then, .. } = &mut self.inst_mut(id).status {
+            *then = next;
+        }
+    }
+
+    /// Sends the stop signal to a live run (once its PID is known) and arms the kill timer.
+    /// A run not spawned yet is stopped by `spawned`, which sees `want_up` false.
+    fn begin_stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        let spec = self.spec_of(id);
+        let run = match &self.inst(id).status {
+            Status::Starting { run, .. } | Status::Running { run } if run.pid.is_some() => {
+                run.clone()
+            }
+            _ => return,
+        };
+        let pgid = run.pid.expect("checked above");
+        out.push(signal(run.id, pgid, spec.stop_signal));
+        self.set_status(
+            id,
+            Status::Stopping {
+                run,
+                kill_at: deadline_after(now, spec.stop_timeout),
+                then: Then::Stay,
+            },
+        );
+        out.push(Effect::Notify(Notice::Stopping {
+            instance: id,
+            signal: spec.stop_signal,
+        }));
+    }
+
+    /// SIGKILL to a stopping run's group now.
+    pub(super) fn kill_now(&mut self, id: InstanceId, out: &mut Vec<Effect>) {
+        let Status::Stopping { run, then, .. } = &self.inst(id).status else {
+            return;
+        };
+        let (run, then) = (run.clone(), *then);
+        if let Some(pgid) = run.pid {
+            out.push(signal(run.id, pgid, Signal::Kill));
+        }
+        self.set_status(
+            id,
+            Status::Stopping {
+                run,
+                kill_at: None,
+                then,
+            },
+        );
+    }
+
+    pub(super) fn spawn(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        let run = RunId(self.next_run);
+        self.next_run += 1;
+        self.live_runs.insert(run, id);
+        let spec = self.spec_of(id);
+        self.set_status(
+            id,
+            Status::Starting {
+                run: Run {
+                    id: run,
+                    pid: None,
+                    since: now,
+                },
+                up_at: None,
+            },
+        );
+        out.push(Effect::Spawn {
+            run,
+            instance: id,
+            spec,
+        });
+    }
+
+    pub(super) fn spawned(
+        &mut self,
+        id: InstanceId,
+        pid: u32,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let start_secs = self.spec_of(id).start_secs;
+        let inst = self.inst_mut(id);
+        let run = inst.run_mut().expect("find_run found a live run");
+        run.pid = Some(pid);
+        run.since = now;
+        let run = run.clone();
+        let want_up = inst.want_up;
+        out.push(Effect::Notify(Notice::Started { instance: id, pid }));
+        if !want_up {
+            self.begin_stop(id, now, out);
+            if self.phase == Phase::KillingAll {
+                self.kill_now(id, out);
+            }
+        } else if start_secs.is_zero() {
+            self.set_status(id, Status::Running { run });
+        } else {
+            let up_at = deadline_after(now, start_secs);
+            self.set_status(id, Status::Starting { run, up_at });
+        }
+    }
+
+    /// The live run of `id` ended (or never started): decide what comes next.
+    pub(super) fn ended(
+        &mut self,
+        id: InstanceId,
+        how: Result<ExitStatus, String>,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let want_up = self.inst(id).want_up;
+        let old = self.set_status(id, Status::Stopped);
+        let (run, stopping) = match old {
+            Status::Starting { run, .. } | Status::Running { run } => (run, None),
+            Status::Stopping { run, then, .. } => (run, Some(then)),
+            _ => unreachable!("find_run found a live run"),
+        };
+        self.live_runs.remove(&run.id);
+        self.inst_mut(id).last_exit = Some(how.clone());
+        let restart_wanted = stopping == Some(Then::Restart);
+        let next = if stopping.is_some() || !want_up {
+            if restart_wanted && self.phase == Phase::Running && !self.retired(id) {
+                let initial = self.spec_of(id).backoff.initial;
+                let inst = self.inst_mut(id);
+                inst.want_up = true;
+                inst.restarts += 1;
+                inst.next_backoff = initial;
+                inst.recent_restarts.clear();
+                Next::Restart(Duration::ZERO)
+            } else {
+                self.inst_mut(id).want_up = false;
+                Next::Stay(State::Stopped)
+            }
+        } else {
+            self.after_exit(id, &run, &how, now)
+        };
+        out.push(Effect::Notify(Notice::Ended {
+            instance: id,
+            how,
+            next,
+        }));
+        if next == Next::Restart(Duration::ZERO) {
+            self.spawn(id, now, out);
+        }
+        self.forget_if_retired(id);
+    }
+
+    /// A run of `id` that nobody stopped ended: restart it by its policy, after its backoff,
+    /// or let it be (exited, or failed after too many restarts).
+    fn after_exit(
+        &mut self,
+        id: InstanceId,
+        run: &Run,
+        how: &Result<ExitStatus, String>,
+        now: Instant,
+    ) -> Next {
+        let spec = self.spec_of(id);
+        let decision = policy::after_exit(&spec, self.inst_mut(id), run, how, now);
+        let status = match decision {
+            Next::Restart(delay) => Status::Backoff {
+                until: deadline_after(now, delay),
+            },
+            Next::Stay(State::Failed) => Status::Failed,
+            Next::Stay(_) => Status::Exited,
+        };
+        self.set_status(id, status);
+        decision
+    }
+
+    /// A timer is due.
+    pub(super) fn timer_fired(&mut self, timer: Timer, now: Instant, out: &mut Vec<Effect>) {
+        match timer {
+            Timer::Up(id) => {
+                if let Status::Starting { run, .. } = &self.inst(id).status {
+                    let run = run.clone();
+                    self.set_status(id, Status::Running { run });
+                    out.push(Effect::Notify(Notice::Running { instance: id }));
+                }
+            }
+            Timer::Restart(id) => {
+                if matches!(self.inst(id).status, Status::Backoff { .. }) {
+                    self.spawn(id, now, out);
+                }
+            }
+            Timer::Kill(id) => {
+                let stop_timeout = self.spec_of(id).stop_timeout;
+                self.kill_now(id, out);
+                out.push(Effect::Notify(Notice::Killed {
+                    instance: id,
+                    after: stop_timeout,
+                }));
+            }
+            Timer::KillLeftover(run) => self.kill_leftover(run, out),
+        }
+    }
+
+    /// The leader of `run` of `id` was reaped while other members of its group live on: keep
+    /// the group. Members of a run being stopped got the stop signal with the leader and may
+    /// finish until the run's kill deadline; a run that exited on its own leaves a group that
+    /// is left alone until everything stops (then it is stopped as a run would be).
+    pub(super) fn keep_leftover(
+        &mut self,
+        id: InstanceId,
+        run: RunId,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let inst = self.inst(id);
+        let Some(pgid) = inst.run().and_then(|r| r.pid) else {
+            return;
+        };
+        let fate = match (self.phase, &inst.status) {
+            (Phase::KillingAll, _) => Fate::Killed,
+            (
+                _,
+                Status::Stopping {
+                    kill_at: Some(at), ..
+                },
+            ) if *at > now => Fate::Draining(Some(*at)),
+            // Stopping with the deadline passed, or already killed (no deadline left).
+            (_, Status::Stopping { .. }) => Fate::Killed,
+            (Phase::Running, _) => Fate::Lingering,
+            (_, _) => {
+                out.push(signal(run, pgid, Signal::Term));
+                Fate::Draining(deadline_after(now, self.settings.stop_timeout))
+            }
+        };
+        if fate == Fate::Killed {
+            out.push(signal(run, pgid, Signal::Kill));
+        }
+        if let Fate::Draining(at) = fate {
+            self.timers.arm(at, Timer::KillLeftover(run));
+        }
+        self.leftovers.insert(run, Leftover { pgid, fate });
+    }
+
+    /// A leftover group has no member any more.
+    pub(super) fn forget_leftover(&mut self, run: RunId) {
+        if let Some(Leftover {
+            fate: Fate::Draining(at),
+            ..
+        }) = self.leftovers.remove(&run)
+        {
+            self.timers.disarm(at, Timer::KillLeftover(run));
+        }
+    }
+
+    /// SIGKILL to a leftover group, unless it got one already.
+    pub(super) fn kill_leftover(&mut self, run: RunId, out: &mut Vec<Effect>) {
+        let Some(leftover) = self.leftovers.get_mut(&run) else {
+            return;
+        };
+        match leftover.fate {
+            Fate::Killed => return,
+            Fate::Draining(at) => self.timers.disarm(at, Timer::KillLeftover(run)),
+            Fate::Lingering => {}
+        }
+        leftover.fate = Fate::Killed;
+        out.push(signal(run, leftover.pgid, Signal::Kill));
+    }
+
+    /// Everything stops: a leftover group left alone so far gets SIGTERM and SIGKILL at
+    /// `grace`, the supervisor's stop timeout.
+    pub(super) fn drain_lingering(
+        &mut self,
+        run: RunId,
+        grace: Option<Instant>,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(leftover) = self.leftovers.get_mut(&run) else {
+            return;
+        };
+        if leftover.fate == Fate::Lingering {
+            out.push(signal(run, leftover.pgid, Signal::Term));
+            leftover.fate = Fate::Draining(grace);
+            self.timers.arm(grace, Timer::KillLeftover(run));
+        }
+    }
+}
+
+/// The timer that instance `id` in `status` waits for, and when it is due.
+fn timer_of(status: &Status, id: InstanceId) -> Option<(Instant, Timer)> {
+    match *status {
+        Status::Starting {
+            up_at: Some(at), ..
+        } => Some((at, Timer::Up(id))),
+        Status::Backoff { until: Some(at) } => Some((at, Timer::Restart(id))),
+        Status::Stopping {
+            kill_at: Some(at), ..
+        } => Some((at, Timer::Kill(id))),
+        _ => None,
+    }
+}
