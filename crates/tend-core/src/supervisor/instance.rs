@@ -323,6 +323,10 @@ impl Supervisor {
         let start_secs = self.spec_of(id).start_secs;
         let inst = self.inst_mut(id);
         let run = inst.run_mut().expect("find_run found a live run");
+        if run.pid.is_some() {
+            // Told twice: the first report stands (the state table shows it).
+            return;
+        }
         run.pid = Some(pid);
         run.since = now;
         let run = run.clone();
