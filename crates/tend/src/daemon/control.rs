@@ -22,6 +22,8 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::world::Event;
+
 /// How long a client may take to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request may take to arrive whole, once its first byte did.
@@ -93,7 +95,7 @@ pub struct LiveLine {
 pub async fn serve(
     listener: UnixListener,
     hello: ServerHello,
-    driver: mpsc::UnboundedSender<ControlRequest>,
+    driver: mpsc::UnboundedSender<Event>,
 ) {
     let own_uid = tend_os::current_uid();
     let hello = Arc::new(hello);
@@ -119,7 +121,7 @@ async fn connection(
     stream: UnixStream,
     own_uid: u32,
     hello: &ServerHello,
-    driver: mpsc::UnboundedSender<ControlRequest>,
+    driver: mpsc::UnboundedSender<Event>,
 ) -> io::Result<()> {
     let peer = tend_os::peer_uid(&stream).map_err(|e| e.source)?;
     let (read, mut write) = stream.into_split();
@@ -181,11 +183,11 @@ async fn connection(
         };
         let id = request.id;
         let (reply, answer) = oneshot::channel();
-        let sent = driver.send(ControlRequest {
+        let sent = driver.send(Event::Control(ControlRequest {
             id,
             request: request.request,
             reply,
-        });
+        }));
         let answer = match (sent, answer.await) {
             (Ok(()), Ok(answer)) => answer,
             _ => {

@@ -17,6 +17,7 @@ pub mod logfile;
 pub mod output;
 mod requests;
 pub mod survivors;
+pub mod world;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -35,12 +36,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use self::control::{ControlRequest, LiveLine, Reply};
+use self::control::{LiveLine, Reply};
 use self::drain::{drain, LiveTap, Sink};
 use self::logfile::LogFile;
 use self::output::Terminal;
 use self::requests::Waiter;
 use self::survivors::{GroupRecord, StateFile};
+use self::world::{Event, Os, World};
 use crate::paths::{log_file_name, RuntimePaths};
 
 /// How long tend waits, once every run has ended, for pipes still held open by processes that
@@ -127,6 +129,10 @@ enum Hangup {
 
 struct Driver {
     sup: Supervisor,
+    /// What the driver does to the world: tend-os, or a fake in tests.
+    world: Box<dyn World>,
+    /// Where every input of the driver arrives; the sender side is handed to the sources.
+    events: mpsc::UnboundedSender<Event>,
     hangup: Hangup,
     terminal: Terminal,
     /// Live runs by PID (= process group).
@@ -203,37 +209,29 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
     let code = runtime.block_on(async {
         let listener =
             tokio::net::UnixListener::from_std(listener).context("serving the control socket")?;
-        let (commands_tx, commands) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        // Signal streams first: an exit or a Ctrl+C from now on is never missed.
+        forward_signals(&events_tx)?;
         let hello = tend_proto::ServerHello::new(
             format!("tend {}", env!("CARGO_PKG_VERSION")),
             std::process::id(),
             options.config.display().to_string(),
         );
-        tokio::spawn(control::serve(listener, hello, commands_tx));
+        tokio::spawn(control::serve(listener, hello, events_tx.clone()));
         let hangup = match (daemon, options.nohup) {
             (true, _) => Hangup::Reload,
             (false, false) => Hangup::Stop,
             (false, true) => Hangup::Ignore,
         };
-        let mut driver = Driver {
+        let mut driver = Driver::new(
             sup,
-            hangup,
+            Box::new(Os),
+            events_tx,
             terminal,
-            by_pid: HashMap::new(),
-            by_run: HashMap::new(),
-            groups_left: HashMap::new(),
-            logs: HashMap::new(),
-            drainers: JoinSet::new(),
-            effects: VecDeque::new(),
-            live: broadcast::channel(LIVE_BACKLOG).0,
-            config: options.config.clone(),
-            waiters: Vec::new(),
-            reload_replies: Vec::new(),
-            reloads: requests::Reloads::default(),
-            down_replies: Vec::new(),
-            state: StateFile::new(options.paths.state.clone()),
-            state_failing: false,
-        };
+            hangup,
+            options.config.clone(),
+            StateFile::new(options.paths.state.clone()),
+        );
         if let Some(ready) = ready {
             ready
                 .ready()
@@ -245,7 +243,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             socket.display()
         ));
-        driver.run(options.targets, commands).await
+        driver.run(options.targets, events).await
     });
     // A blocking task still running (a config or log file on a hung file system) must not keep
     // tend from exiting: its thread dies with the process.
@@ -299,36 +297,14 @@ impl Driver {
     async fn run(
         &mut self,
         targets: Option<Vec<Target>>,
-        mut commands: mpsc::UnboundedReceiver<ControlRequest>,
+        mut events: mpsc::UnboundedReceiver<Event>,
     ) -> Result<u8> {
-        // Signal streams first: an exit or a Ctrl+C from now on is never missed.
-        let mut sigchld = signal(SignalKind::child()).context("listening for SIGCHLD")?;
-        let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-        let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-        let mut sighup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
-        let (loaded_tx, mut loaded) = mpsc::unbounded_channel();
-        self.reloads.set_sender(loaded_tx);
-
         self.feed(Input::Up(targets));
+        self.save_state();
         while self.sup.phase() != Phase::Done {
             let deadline = self.next_wake();
             tokio::select! {
-                biased;
-                Some(()) = sigchld.recv() => self.reap(),
-                Some(()) = sigint.recv() => self.shutdown("SIGINT"),
-                Some(()) = sigterm.recv() => self.shutdown("SIGTERM"),
-                Some(()) = sighup.recv() => match self.hangup {
-                    Hangup::Reload => {
-                        self.terminal.notice("SIGHUP received: reloading the config".into());
-                        self.reload(None);
-                    }
-                    Hangup::Stop => self.shutdown("SIGHUP"),
-                    Hangup::Ignore => self.terminal.notice(
-                        "SIGHUP ignored (tend was started under nohup); `tend reload` re-reads the config".into(),
-                    ),
-                },
-                Some(command) = commands.recv() => self.command(command),
-                Some(result) = loaded.recv() => self.loaded(result),
+                Some(event) = events.recv() => self.event(event),
                 () = sleep_until(deadline) => self.tick(),
             }
             self.check_waiters();
@@ -343,6 +319,64 @@ impl Driver {
         }
         self.answer_down().await;
         Ok(0)
+    }
+
+    /// A driver around `sup` that acts on the world through `world` and hands `events` to the
+    /// sources it starts itself (reloads).
+    fn new(
+        sup: Supervisor,
+        world: Box<dyn World>,
+        events: mpsc::UnboundedSender<Event>,
+        terminal: Terminal,
+        hangup: Hangup,
+        config: PathBuf,
+        state: StateFile,
+    ) -> Driver {
+        Driver {
+            sup,
+            world,
+            events,
+            hangup,
+            terminal,
+            by_pid: HashMap::new(),
+            by_run: HashMap::new(),
+            groups_left: HashMap::new(),
+            logs: HashMap::new(),
+            drainers: JoinSet::new(),
+            effects: VecDeque::new(),
+            live: broadcast::channel(LIVE_BACKLOG).0,
+            config,
+            waiters: Vec::new(),
+            reload_replies: Vec::new(),
+            reloads: requests::Reloads::default(),
+            down_replies: Vec::new(),
+            state,
+            state_failing: false,
+        }
+    }
+
+    /// Acts on one event.
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::ChildExited => self.reap(),
+            Event::Signal(Signal::Int) => self.shutdown("SIGINT"),
+            Event::Signal(Signal::Term) => self.shutdown("SIGTERM"),
+            Event::Signal(Signal::Hup) => match self.hangup {
+                Hangup::Reload => {
+                    self.terminal
+                        .notice("SIGHUP received: reloading the config".into());
+                    self.reload(None);
+                }
+                Hangup::Stop => self.shutdown("SIGHUP"),
+                Hangup::Ignore => self.terminal.notice(
+                    "SIGHUP ignored (tend was started under nohup); `tend reload` re-reads the config"
+                        .into(),
+                ),
+            },
+            Event::Signal(_) => {}
+            Event::Control(command) => self.command(command),
+            Event::Loaded(result) => self.loaded(result),
+        }
     }
 
     /// Answers every `down` request now that everything has stopped, and gives the
@@ -407,7 +441,7 @@ impl Driver {
         let empty: Vec<(i32, RunId)> = self
             .groups_left
             .iter()
-            .filter(|(&pgid, _)| !tend_os::group_alive(pgid))
+            .filter(|(&pgid, _)| !self.world.group_alive(pgid))
             .map(|(&pgid, &run)| (pgid, run))
             .collect();
         for (pgid, run) in empty {
@@ -438,7 +472,7 @@ impl Driver {
         // Drainers of earlier runs that reached EOF: collect them, so the set stays small.
         while self.drainers.try_join_next().is_some() {}
         loop {
-            let (pid, status) = match tend_os::reap_one() {
+            let (pid, status) = match self.world.reap_one() {
                 Ok(Some(exit)) => exit,
                 Ok(None) => return,
                 Err(e) => {
@@ -456,7 +490,7 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
-            let group_left = tend_os::group_alive(pid);
+            let group_left = self.world.group_alive(pid);
             if group_left {
                 self.groups_left.insert(pid, live.run);
             } else {
@@ -492,7 +526,7 @@ impl Driver {
                 Effect::Signal { run, pgid, signal } => {
                     // The supervisor signals a live run's group (its leader unreaped) or a
                     // leftover group (not yet reported empty): the id is not reused.
-                    if let Err(e) = stop_group(pgid as i32, signal) {
+                    if let Err(e) = stop_group(&mut *self.world, pgid as i32, signal) {
                         let name = self
                             .by_run
                             .get(&run)
@@ -540,7 +574,7 @@ impl Driver {
             cwd: spec.cwd.as_deref(),
             env: &env,
         };
-        let child = match tend_os::spawn(&command) {
+        let child = match self.world.spawn(&command) {
             Ok(child) => child,
             Err(e) => {
                 return Input::SpawnFailed {
@@ -735,12 +769,36 @@ fn check_socket_dir(socket: &std::path::Path) -> Result<()> {
 /// Sends a stop signal to a group, then SIGCONT, as systemd, s6 and runit do: a member stopped
 /// with SIGSTOP (or a terminal's SIGTSTP) would otherwise keep a caught stop signal pending and
 /// sit out the whole stop timeout until SIGKILL.
-fn stop_group(pgid: i32, signal: Signal) -> Result<bool, tend_os::OsError> {
-    let sent = tend_os::signal_group(pgid, signal)?;
+fn stop_group(world: &mut dyn World, pgid: i32, signal: Signal) -> Result<bool, tend_os::OsError> {
+    let sent = world.signal_group(pgid, signal)?;
     if sent && !matches!(signal, Signal::Kill | Signal::Cont) {
-        tend_os::signal_group(pgid, Signal::Cont)?;
+        world.signal_group(pgid, Signal::Cont)?;
     }
     Ok(sent)
+}
+
+/// Forwards SIGCHLD, SIGINT, SIGTERM and SIGHUP to the driver's channel. The streams exist
+/// from this call on, so no signal after it is missed.
+fn forward_signals(events: &mpsc::UnboundedSender<Event>) -> Result<()> {
+    let kinds = [
+        (SignalKind::child(), None, "SIGCHLD"),
+        (SignalKind::interrupt(), Some(Signal::Int), "SIGINT"),
+        (SignalKind::terminate(), Some(Signal::Term), "SIGTERM"),
+        (SignalKind::hangup(), Some(Signal::Hup), "SIGHUP"),
+    ];
+    for (kind, as_signal, name) in kinds {
+        let mut stream = signal(kind).with_context(|| format!("listening for {name}"))?;
+        let events = events.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                let event = as_signal.map_or(Event::ChildExited, Event::Signal);
+                if events.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Whether fds 1 and 2 are the same file (tend.log, or one terminal).

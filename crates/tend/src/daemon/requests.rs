@@ -10,9 +10,10 @@ use tend_proto::{
     Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, LastExit, Reloaded, Request,
     Signalled, Stream,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::control::{ControlRequest, Follow, LogPlan, Reply};
+use super::world::Event;
 use super::Driver;
 
 /// What a waiting request waits for.
@@ -32,21 +33,12 @@ pub(super) type Loaded = Result<tend_core::Spec, crate::config::ConfigError>;
 /// wait for it and then read the file again, since it may have changed after the read began.
 #[derive(Default)]
 pub(super) struct Reloads {
-    /// Where a finished read sends its result: the driver loop's channel.
-    sender: Option<mpsc::UnboundedSender<Loaded>>,
     /// A read is running.
     reading: bool,
     /// The requests the running read answers (a SIGHUP has none).
     current: Vec<oneshot::Sender<Reply>>,
     /// Reloads asked for while a read runs: another read follows it.
     next: Option<Vec<oneshot::Sender<Reply>>>,
-}
-
-impl Reloads {
-    /// Sets the channel on which finished reads are reported to the driver loop.
-    pub(super) fn set_sender(&mut self, sender: mpsc::UnboundedSender<Loaded>) {
-        self.sender = Some(sender);
-    }
 }
 
 /// A request that is answered once its instances reached the goal, or one failed.
@@ -114,14 +106,12 @@ impl Driver {
 
     /// Starts a read of the config file off the driver's thread, for `replies`.
     fn read_config(&mut self, replies: Vec<oneshot::Sender<Reply>>) {
-        let Some(sender) = self.reloads.sender.clone() else {
-            return; // not serving yet: nothing can ask
-        };
+        let events = self.events.clone();
         self.reloads.reading = true;
         self.reloads.current = replies;
         let path = self.config.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = sender.send(crate::config::load(&path));
+            let _ = events.send(Event::Loaded(crate::config::load(&path)));
         });
     }
 

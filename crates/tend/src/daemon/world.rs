@@ -1,0 +1,58 @@
+//! What the driver does to the world, behind one seam: spawning children, signalling process
+//! groups, asking whether a group still has members, and reaping. [`Os`] is the real thing
+//! (tend-os); tests put a fake in its place and drive the supervisor without processes, under
+//! tokio's paused clock.
+//!
+//! The driver's other inputs reach it on one channel as [`Event`]s: a child exited (SIGCHLD,
+//! or the fake's word), a signal to tend, a control request, a config read for a reload.
+
+use tend_core::{ExitStatus, Signal};
+use tend_os::{Child, Command, OsError, Pid};
+
+use super::control::ControlRequest;
+use super::requests::Loaded;
+
+/// Something the driver must act on, from whichever source.
+pub enum Event {
+    /// A child may have exited: reap (SIGCHLD coalesces, so reap until none is left).
+    ChildExited,
+    /// tend got this signal.
+    Signal(Signal),
+    /// A control request, from the socket.
+    Control(ControlRequest),
+    /// The config file was read for a reload, off the driver's thread.
+    Loaded(Loaded),
+}
+
+/// The driver's hands: each call is one system call or a few, and never blocks for long.
+pub trait World {
+    /// Spawns `cmd` into its own process group, as [`tend_os::spawn`] does.
+    fn spawn(&mut self, cmd: &Command<'_>) -> Result<Child, OsError>;
+    /// Sends `signal` to the group `pgid`: `Ok(false)` when the group is gone.
+    fn signal_group(&mut self, pgid: Pid, signal: Signal) -> Result<bool, OsError>;
+    /// Whether any process (zombies included) is left in the group `pgid`.
+    fn group_alive(&self, pgid: Pid) -> bool;
+    /// Reaps one exited child without blocking; `Ok(None)` when none has exited.
+    fn reap_one(&mut self) -> Result<Option<(Pid, ExitStatus)>, OsError>;
+}
+
+/// The real world, through tend-os.
+pub struct Os;
+
+impl World for Os {
+    fn spawn(&mut self, cmd: &Command<'_>) -> Result<Child, OsError> {
+        tend_os::spawn(cmd)
+    }
+
+    fn signal_group(&mut self, pgid: Pid, signal: Signal) -> Result<bool, OsError> {
+        tend_os::signal_group(pgid, signal)
+    }
+
+    fn group_alive(&self, pgid: Pid) -> bool {
+        tend_os::group_alive(pgid)
+    }
+
+    fn reap_one(&mut self) -> Result<Option<(Pid, ExitStatus)>, OsError> {
+        tend_os::reap_one()
+    }
+}
