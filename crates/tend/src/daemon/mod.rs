@@ -598,6 +598,7 @@ impl Driver {
             argv: &spec.argv,
             cwd: spec.cwd.as_deref(),
             env: &env,
+            actions: &[],
         };
         let child = match tend_os::spawn(&command) {
             Ok(child) => child,
