@@ -31,6 +31,7 @@ pub fn spawn_piped<'w>(argv: &[String], sigchld: &'w SignalWaiter) -> anyhow::Re
         argv,
         cwd: None,
         env: &[],
+        actions: &[],
     })
     .with_context(|| format!("starting {}", argv.join(" ")))?;
     Ok(Piped {

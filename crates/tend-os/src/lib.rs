@@ -1,9 +1,9 @@
 //! Everything of tend that talks to the kernel and needs `unsafe`.
 //!
 //! This is the only crate of tend allowed `unsafe`; every block carries a `// SAFETY:` comment.
-//! It owns spawning children into a clean state ([`mod@spawn`]), reaping ([`reap`]), sending
-//! signals to process groups ([`signal`]), waiting for signals in a blocking program
-//! ([`sigwait`]), the open-file limit ([`limits`]), reading a user-named file that may be a
+//! It owns spawning children into a clean state, with what else they need described as data
+//! ([`mod@spawn`], [`ChildAction`]), reaping ([`reap`]), sending signals to process groups
+//! ([`signal`]), waiting for signals in a blocking program ([`sigwait`]), the open-file limit ([`limits`]), reading a user-named file that may be a
 //! FIFO or a device ([`regular`]), opening log files without following a planted symlink
 //! ([`files`]), the standard fds of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the
 //! lock file that keeps a second tend away ([`lock`]), the control socket's directory, binding
@@ -41,7 +41,7 @@ pub use signal::{
 };
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};
-pub use spawn::{spawn, spawn_with_stdin, Child, Command};
+pub use spawn::{spawn, spawn_with_stdin, Child, ChildAction, Command, Resource};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.
 pub type Pid = i32;
@@ -53,7 +53,8 @@ pub type Pid = i32;
 pub struct OsError {
     /// The operation that failed, such as `"spawn"` or `"killpg"`.
     pub op: &'static str,
-    /// The path the operation was about, if any.
+    /// The path the operation was about, if any; for a failed
+    /// [`ChildAction`], what it was about (`fd 7 to 3`, a uid).
     pub path: Option<PathBuf>,
     /// The error the kernel (or std) reported.
     pub source: io::Error,

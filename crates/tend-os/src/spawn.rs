@@ -4,32 +4,91 @@
 //! end the caller keeps ([`spawn_with_stdin`]); stdout and stderr each on its own pipe; its own
 //! process group (its pid is the pgid); an empty signal mask and the default disposition for
 //! every signal; no fd other than 0, 1 and 2; and the `RLIMIT_NOFILE` tend was started with.
+//! On top of that, [`Command::actions`] lists what else the child does before its exec (keep
+//! an fd at a given number, change directory, set a limit, the umask, the nice value, drop to
+//! a user and group, put its own pid in a variable), as data: a new need is a new
+//! [`ChildAction`], not a new `unsafe` block.
 //! tend owns reaping: nothing here waits for a child that started.
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsStr, OsString};
+use std::fmt::Write as _;
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::OnceLock;
+
+pub use nix::sys::resource::Resource;
 
 use crate::limits::original_nofile_limit;
 use crate::{OsError, Pid};
 
 /// What to run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Command<'a> {
     /// The program and its arguments; a program without `/` is looked up in `PATH` (the child's
     /// `PATH`, if `env` sets one).
     pub argv: &'a [String],
     /// The working directory of the child; tend's own when `None`. A relative program path is
-    /// resolved from it.
+    /// resolved from it (or from the last [`ChildAction::Chdir`], which comes after it).
     pub cwd: Option<&'a Path>,
     /// Variables set on top of the environment tend inherited.
     pub env: &'a [(String, String)],
+    /// What the child does, in this order, after its reset, stdio and `cwd` and before its
+    /// exec. Empty for a plain spawn.
+    pub actions: &'a [ChildAction<'a>],
+}
+
+/// One thing the child does between the clone and the exec.
+///
+/// Actions run in the order given, after the child's reset (signals, process group, fds
+/// marked close-on-exec, `RLIMIT_NOFILE`), after stdio is in place and after `cwd`. The first
+/// that fails ends the spawn with an [`OsError`] naming it (`setuid 65534: Operation not
+/// permitted`, `dup2 fd 7 to 3: Bad file descriptor`). Whatever an action needs is prepared
+/// before the clone; the child only makes system calls.
+#[derive(Debug, Clone, Copy)]
+pub enum ChildAction<'a> {
+    /// Makes fd `to` of the child a copy of `from`, kept across the exec (`FD_CLOEXEC`
+    /// cleared, also when `from` already is `to`): stdio, or an extra fd at a given number
+    /// (`LISTEN_FDS` at 3 and up). `from` is the fd as it is in tend: an earlier action that
+    /// puts another file at that number does not change what `from` names.
+    Dup2 {
+        /// The open fd of tend's to copy.
+        from: BorrowedFd<'a>,
+        /// The fd number it gets in the child.
+        to: RawFd,
+    },
+    /// Changes the working directory.
+    Chdir(&'a Path),
+    /// Sets a resource limit (`setrlimit`); raising a hard limit needs privilege.
+    SetRlimit {
+        /// Which limit.
+        resource: Resource,
+        /// The soft limit (`libc::RLIM_INFINITY` for none).
+        soft: u64,
+        /// The hard limit (`libc::RLIM_INFINITY` for none).
+        hard: u64,
+    },
+    /// Sets the supplementary groups. Must come before [`ChildAction::SetUid`].
+    SetGroups(&'a [u32]),
+    /// Sets the real, effective and saved group id. Must come before [`ChildAction::SetUid`].
+    SetGid(u32),
+    /// Sets the real, effective and saved user id: the drop of privilege, so after the group
+    /// actions (setgroups, then setgid, then setuid).
+    SetUid(u32),
+    /// Sets the file mode creation mask.
+    Umask(u32),
+    /// Sets the nice value (lowering it needs privilege).
+    Nice(i32),
+    /// Puts `name=<the child's own pid>` in the child's environment, replacing any inherited
+    /// or `env` value (systemd's `LISTEN_PID`). The name must not be empty nor contain `=`.
+    SetEnvPid {
+        /// The variable's name.
+        name: &'a str,
+    },
 }
 
 /// A running child. Nobody has waited on it: the reaper must.
@@ -46,8 +105,10 @@ pub struct Child {
 /// Spawns `cmd` as described in the module doc.
 ///
 /// Fails with op `"spawn"` and the program as path when the program cannot be executed (e.g.
-/// `ENOENT`, `EACCES`), op `"chdir"` and the directory when `cwd` is not one, and `EINVAL` for an
-/// empty `argv`.
+/// `ENOENT`, `EACCES`), op `"chdir"` and the directory when `cwd` is not one, `EINVAL` for an
+/// empty `argv`, and for a failed [`ChildAction`] with the action's own op and what it was
+/// about as path (`setuid` and `65534`). Group actions after [`ChildAction::SetUid`] and an
+/// invalid [`ChildAction::SetEnvPid`] name are refused before anything starts (`EINVAL`).
 pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
     spawn_inner(cmd, StdinKind::Null).map(|(child, _)| child)
 }
@@ -87,12 +148,6 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     let spawn_error = |err: io::Error| OsError::with_path("spawn", program, err);
 
     // Everything the child reads is made here, before the clone: the child must not allocate.
-    let image = ExecImage::new(cmd).map_err(spawn_error)?;
-    let cwd = cmd
-        .cwd
-        .map(|dir| CString::new(dir.as_os_str().as_bytes()))
-        .transpose()
-        .map_err(|_| spawn_error(io::Error::from_raw_os_error(libc::EINVAL)))?;
     let (stdout, stdout_child) = pipe_cloexec().map_err(spawn_error)?;
     let (stderr, stderr_child) = pipe_cloexec().map_err(spawn_error)?;
     let (stdin_child, stdin_parent) = match stdin {
@@ -108,21 +163,34 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
             (read, Some(write))
         }
     };
+    // The whole list the child runs: stdio, the working directory, then the caller's actions.
+    let mut actions = Vec::with_capacity(4 + cmd.actions.len());
+    for (to, from) in [&stdin_child, &stdout_child, &stderr_child]
+        .into_iter()
+        .enumerate()
+    {
+        actions.push(ChildAction::Dup2 {
+            from: from.as_fd(),
+            to: to as RawFd,
+        });
+    }
+    if let Some(dir) = cmd.cwd {
+        actions.push(ChildAction::Chdir(dir));
+    }
+    actions.extend_from_slice(cmd.actions);
+    let mut plan = Plan::new(&actions)?;
+    let image = ExecImage::new(cmd, &mut plan).map_err(spawn_error)?;
     let reset = ChildReset::prepare();
     let mut shell_argv = image.shell_argv.clone();
     let mut job = VforkJob {
         reset: &reset,
-        stdio: [
-            stdin_child.as_raw_fd(),
-            stdout_child.as_raw_fd(),
-            stderr_child.as_raw_fd(),
-        ],
-        cwd: cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+        steps: &plan.steps,
         candidates: &image.candidate_ptrs,
         argv: image.argv_ptrs.as_ptr(),
         envp: image.envp_ptrs.as_ptr(),
         shell_argv: shell_argv.as_mut_ptr(),
         failed_at: Stage::None,
+        failed_step: 0,
         errno: 0,
     };
     let mut stack = vec![0u8; VFORK_STACK_SIZE];
@@ -135,12 +203,13 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     // two internal signals unblocked; glibc sends them only to tend's own threads.)
     let blocked = SignalsBlocked::new();
     // SAFETY: `vfork_child` matches clone's callback type. It reads `job` and the memory it
-    // points to, and writes only `job.failed_at`, `job.errno`, slot 1 of `shell_argv` and this
-    // thread's errno (it shares our TLS; `clone_error` below is read only when no child ran).
-    // All of it is alive until clone returns: with CLONE_VFORK, this thread is suspended until
-    // the child has called execve or _exit, and nothing is freed before that. The stack is
-    // VFORK_STACK_SIZE bytes we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the
-    // exit signal makes the child an ordinary child for the reaper.
+    // points to, and writes only `job.failed_at`, `job.failed_step`, `job.errno`, slot 1 of
+    // `shell_argv`, the digits of the plan's pid variables and this thread's errno (it shares
+    // our TLS; `clone_error` below is read only when no child ran). All of it is alive until
+    // clone returns: with CLONE_VFORK, this thread is suspended until the child has called
+    // execve or _exit, and nothing is freed before that. The stack is VFORK_STACK_SIZE bytes
+    // we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the exit signal makes the
+    // child an ordinary child for the reaper.
     let pid = unsafe {
         libc::clone(
             vfork_child,
@@ -157,9 +226,10 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     }
     // SAFETY: the child wrote these fields, if at all, before it exited; it is gone from our
     // memory now (CLONE_VFORK). Volatile: the compiler did not see the write.
-    let (failed_at, errno) = unsafe {
+    let (failed_at, failed_step, errno) = unsafe {
         (
             ptr::read_volatile(ptr::addr_of!(job.failed_at)),
+            ptr::read_volatile(ptr::addr_of!(job.failed_step)),
             ptr::read_volatile(ptr::addr_of!(job.errno)),
         )
     };
@@ -168,8 +238,8 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
         // not told about.
         reap_failed(pid);
         let err = io::Error::from_raw_os_error(errno);
-        return Err(match (failed_at, cmd.cwd) {
-            (Stage::Chdir, Some(dir)) => OsError::with_path("chdir", dir, err),
+        return Err(match actions.get(failed_step) {
+            Some(action) if failed_at == Stage::Action => action_error(action, err),
             _ => spawn_error(err),
         });
     }
@@ -184,6 +254,38 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     ))
 }
 
+/// The error of a failed action: its system call as op, what it was about as path.
+fn action_error(action: &ChildAction<'_>, err: io::Error) -> OsError {
+    let (op, about): (&'static str, PathBuf) = match *action {
+        ChildAction::Dup2 { from, to } => {
+            ("dup2", format!("fd {} to {to}", from.as_raw_fd()).into())
+        }
+        ChildAction::Chdir(dir) => ("chdir", dir.into()),
+        ChildAction::SetRlimit {
+            resource,
+            soft,
+            hard,
+        } => (
+            "setrlimit",
+            format!("{resource:?} soft {soft} hard {hard}").into(),
+        ),
+        ChildAction::SetGroups(groups) => {
+            let mut list = String::new();
+            for gid in groups {
+                let sep = if list.is_empty() { "" } else { "," };
+                let _ = write!(list, "{sep}{gid}");
+            }
+            ("setgroups", list.into())
+        }
+        ChildAction::SetGid(gid) => ("setgid", gid.to_string().into()),
+        ChildAction::SetUid(uid) => ("setuid", uid.to_string().into()),
+        ChildAction::Umask(mask) => ("umask", format!("{mask:04o}").into()),
+        ChildAction::Nice(nice) => ("setpriority", format!("nice {nice}").into()),
+        ChildAction::SetEnvPid { name } => ("setenv", name.into()),
+    };
+    OsError::with_path(op, about, err)
+}
+
 /// The child's stack: it calls a few libc wrappers and nothing deep.
 const VFORK_STACK_SIZE: usize = 64 * 1024;
 
@@ -193,18 +295,180 @@ const VFORK_STACK_SIZE: usize = 64 * 1024;
 enum Stage {
     None,
     Reset,
-    Stdio,
-    Chdir,
+    /// At `VforkJob::failed_step`.
+    Action,
     Exec,
+}
+
+/// A [`ChildAction`] as the child runs it: numbers and pointers into a [`Plan`] and the
+/// [`ExecImage`], nothing to allocate or look up.
+#[derive(Clone, Copy)]
+enum Step {
+    Dup2 {
+        from: libc::c_int,
+        to: libc::c_int,
+    },
+    /// A NUL-terminated path.
+    Chdir(*const libc::c_char),
+    SetRlimit {
+        resource: libc::c_int,
+        limit: libc::rlimit,
+    },
+    SetGroups {
+        list: *const libc::gid_t,
+        len: usize,
+    },
+    SetGid(libc::gid_t),
+    SetUid(libc::uid_t),
+    Umask(libc::mode_t),
+    Nice(libc::c_int),
+    /// The pid's digits go at `buf + at`, then a NUL; the buffer has room for
+    /// [`PID_DIGITS`] + 1 bytes there.
+    EnvPid {
+        buf: *mut u8,
+        at: usize,
+    },
+}
+
+/// The most digits of a pid (`pid_t` is 32 bits).
+const PID_DIGITS: usize = 10;
+
+/// The child's actions, prepared: the steps and everything they point to.
+struct Plan {
+    steps: Vec<Step>,
+    /// The paths the `Chdir` steps point into.
+    _paths: Vec<CString>,
+    /// The group lists the `SetGroups` steps point into.
+    _groups: Vec<Vec<libc::gid_t>>,
+    /// Copies of `Dup2` sources that an earlier `Dup2` would have replaced in the child,
+    /// above every target (`O_CLOEXEC`, closed when the spawn returns).
+    _moved: Vec<OwnedFd>,
+    /// The names of the `SetEnvPid` variables and the index of their step, which
+    /// [`ExecImage::new`] fills in (it makes the buffers, in the environment).
+    env_pids: Vec<(OsString, usize)>,
+}
+
+impl Plan {
+    fn new(actions: &[ChildAction<'_>]) -> Result<Self, OsError> {
+        let invalid =
+            |op: &'static str| OsError::new(op, io::Error::from_raw_os_error(libc::EINVAL));
+        let highest_target = actions
+            .iter()
+            .filter_map(|a| match a {
+                ChildAction::Dup2 { to, .. } => Some(*to),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(2);
+        let mut plan = Plan {
+            steps: Vec::with_capacity(actions.len()),
+            _paths: Vec::new(),
+            _groups: Vec::new(),
+            _moved: Vec::new(),
+            env_pids: Vec::new(),
+        };
+        let mut uid_set = false;
+        let mut targets_so_far: Vec<RawFd> = Vec::new();
+        for (index, action) in actions.iter().enumerate() {
+            let step = match *action {
+                ChildAction::Dup2 { from, to } => {
+                    if to < 0 {
+                        return Err(action_error(
+                            action,
+                            io::Error::from_raw_os_error(libc::EBADF),
+                        ));
+                    }
+                    let mut source = from.as_raw_fd();
+                    if targets_so_far.contains(&source) {
+                        // An earlier dup2 puts another file at this number in the child:
+                        // copy ours out of the way, above every target.
+                        let moved = dup_above(from, highest_target + 1)
+                            .map_err(|err| action_error(action, err))?;
+                        source = moved.as_raw_fd();
+                        plan._moved.push(moved);
+                    }
+                    if source != to {
+                        targets_so_far.push(to);
+                    }
+                    Step::Dup2 { from: source, to }
+                }
+                ChildAction::Chdir(dir) => {
+                    let path = CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+                        action_error(action, io::Error::from_raw_os_error(libc::EINVAL))
+                    })?;
+                    let step = Step::Chdir(path.as_ptr());
+                    plan._paths.push(path);
+                    step
+                }
+                ChildAction::SetRlimit {
+                    resource,
+                    soft,
+                    hard,
+                } => Step::SetRlimit {
+                    resource: resource as libc::c_int,
+                    limit: libc::rlimit {
+                        rlim_cur: soft as libc::rlim_t,
+                        rlim_max: hard as libc::rlim_t,
+                    },
+                },
+                ChildAction::SetGroups(groups) => {
+                    if uid_set {
+                        return Err(invalid("setgroups after setuid"));
+                    }
+                    let list: Vec<libc::gid_t> = groups.to_vec();
+                    let step = Step::SetGroups {
+                        list: list.as_ptr(),
+                        len: list.len(),
+                    };
+                    plan._groups.push(list);
+                    step
+                }
+                ChildAction::SetGid(gid) => {
+                    if uid_set {
+                        return Err(invalid("setgid after setuid"));
+                    }
+                    Step::SetGid(gid)
+                }
+                ChildAction::SetUid(uid) => {
+                    uid_set = true;
+                    Step::SetUid(uid)
+                }
+                ChildAction::Umask(mask) => Step::Umask(mask as libc::mode_t),
+                ChildAction::Nice(nice) => Step::Nice(nice),
+                ChildAction::SetEnvPid { name } => {
+                    if name.is_empty() || name.contains('=') || name.contains('\0') {
+                        return Err(invalid("setenv: a variable name"));
+                    }
+                    plan.env_pids.push((name.into(), index));
+                    // Filled in by ExecImage::new, which makes the buffer.
+                    Step::EnvPid {
+                        buf: ptr::null_mut(),
+                        at: 0,
+                    }
+                }
+            };
+            plan.steps.push(step);
+        }
+        Ok(plan)
+    }
+}
+
+/// A copy of `fd` at the lowest free number at or above `min`, `O_CLOEXEC`.
+fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on an fd the borrow keeps open; it returns a new fd or -1.
+    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` was just opened and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
 /// What the child of [`spawn_inner`] reads, and where it writes how it failed.
 struct VforkJob<'a> {
     reset: &'a ChildReset,
-    /// The fds to become 0, 1 and 2 (all `O_CLOEXEC`, all above 2).
-    stdio: [libc::c_int; 3],
-    /// The directory to change to, or null.
-    cwd: *const libc::c_char,
+    /// What to do after the reset, in order: stdio, cwd, the caller's actions.
+    steps: &'a [Step],
     /// The paths to try, in order (one, or one per `PATH` entry); null-terminated.
     candidates: &'a [*const libc::c_char],
     argv: *const *const libc::c_char,
@@ -213,10 +477,11 @@ struct VforkJob<'a> {
     /// (ENOEXEC) that execvp would run with the shell; slot 1 is filled in by the child.
     shell_argv: *mut *const libc::c_char,
     failed_at: Stage,
+    failed_step: usize,
     errno: libc::c_int,
 }
 
-/// The child's side of [`spawn_inner`]: reset, redirect, change directory, execute.
+/// The child's side of [`spawn_inner`]: reset, run the steps, execute.
 extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
     // SAFETY: clone passes the `VforkJob` spawn_inner gave it, alive while the parent waits.
     let job = unsafe { &mut *job.cast::<VforkJob<'_>>() };
@@ -231,27 +496,12 @@ extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
     if unsafe { libc::setpgid(0, 0) } != 0 {
         fail(job, Stage::Reset, last_errno());
     }
-    for (target, &source) in job.stdio.iter().enumerate() {
-        let target = target as libc::c_int;
-        // SAFETY: dup2 and fcntl are async-signal-safe; `source` is open (the parent holds it).
-        // The copy on `target` is a new fd without FD_CLOEXEC; when `source` already is
-        // `target` (tend started with that fd closed), dup2 changes nothing, so the flag is
-        // cleared by hand.
-        let rc = unsafe {
-            if source == target {
-                libc::fcntl(target, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(source, target)
-            }
-        };
-        if rc < 0 {
-            fail(job, Stage::Stdio, last_errno());
+    let steps = job.steps;
+    for (index, step) in steps.iter().enumerate() {
+        if let Err(errno) = step.run() {
+            job.failed_step = index;
+            fail(job, Stage::Action, errno);
         }
-    }
-    // SAFETY: `cwd` is null or a NUL-terminated string spawn_inner owns; chdir is
-    // async-signal-safe.
-    if !job.cwd.is_null() && unsafe { libc::chdir(job.cwd) } != 0 {
-        fail(job, Stage::Chdir, last_errno());
     }
     // Last before the exec, as posix_spawn does: until now the child was still in tend's
     // process group, where a stop signal would freeze it, and tend waiting for it.
@@ -289,6 +539,94 @@ extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
         }
     }
     fail(job, Stage::Exec, if denied { libc::EACCES } else { errno })
+}
+
+// The 32-bit id calls: on 32-bit x86 and Arm the plain numbers take 16-bit ids.
+#[cfg(not(any(target_arch = "x86", target_arch = "arm")))]
+use libc::{SYS_setgid as SYS_SETGID, SYS_setgroups as SYS_SETGROUPS, SYS_setuid as SYS_SETUID};
+#[cfg(any(target_arch = "x86", target_arch = "arm"))]
+use libc::{
+    SYS_setgid32 as SYS_SETGID, SYS_setgroups32 as SYS_SETGROUPS, SYS_setuid32 as SYS_SETUID,
+};
+
+impl Step {
+    /// Runs in the child: one system call or two, async-signal-safe, no allocation. Returns
+    /// the errno of a failure.
+    ///
+    /// The id changes are raw system calls, as in glibc's posix_spawn: in a process glibc
+    /// thinks has threads, its `setuid` and friends take a lock, mark every thread in glibc's
+    /// list and signal each to change its ids too (the setxid broadcast). This child shares
+    /// tend's memory, so that list, those marks and that lock are tend's: a lock held by one
+    /// of tend's threads at the clone would never be released. A raw call touches nothing of
+    /// glibc's and changes this process (a single thread) only.
+    fn run(&self) -> Result<(), libc::c_int> {
+        // Each arm is one async-signal-safe call on numbers, or on pointers into a Plan or
+        // an ExecImage that spawn_inner keeps alive until the child has exec'd or exited.
+        let rc: libc::c_long = match *self {
+            Step::Dup2 { from, to } if from == to => {
+                // SAFETY: F_SETFD on an fd number; on a closed one it fails with EBADF.
+                unsafe { libc::fcntl(to, libc::F_SETFD, 0) }.into()
+            }
+            // SAFETY: dup2 is async-signal-safe; the copy at `to` is without FD_CLOEXEC.
+            Step::Dup2 { from, to } => unsafe { libc::dup2(from, to) }.into(),
+            // SAFETY: `dir` is a NUL-terminated string the Plan owns.
+            Step::Chdir(dir) => unsafe { libc::chdir(dir) }.into(),
+            Step::SetRlimit { resource, limit } => {
+                // SAFETY: `limit` is a valid rlimit on our stack; setrlimit is a syscall.
+                unsafe { libc::setrlimit(resource as _, &limit) }.into()
+            }
+            Step::SetGroups { list, len } => {
+                // SAFETY: `list` points to `len` gids the Plan owns; a raw syscall.
+                unsafe { libc::syscall(SYS_SETGROUPS, len, list) }
+            }
+            // SAFETY: a raw syscall on a number.
+            Step::SetGid(gid) => unsafe { libc::syscall(SYS_SETGID, gid) },
+            // SAFETY: a raw syscall on a number.
+            Step::SetUid(uid) => unsafe { libc::syscall(SYS_SETUID, uid) },
+            Step::Umask(mask) => {
+                // SAFETY: umask cannot fail.
+                unsafe { libc::umask(mask) };
+                0
+            }
+            Step::Nice(nice) => {
+                // SAFETY: setpriority on this process (0); a syscall.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) }.into()
+            }
+            Step::EnvPid { buf, at } => {
+                // SAFETY: getpid cannot fail; raw, since this child shares glibc's memory.
+                let pid = unsafe { libc::syscall(libc::SYS_getpid) };
+                // SAFETY: ExecImage made `buf` with PID_DIGITS + 1 bytes from `at`; nothing
+                // else reads or writes them until the child has exec'd or exited.
+                let digits = unsafe { std::slice::from_raw_parts_mut(buf.add(at), PID_DIGITS + 1) };
+                let len = format_decimal(pid as u32, &mut digits[..PID_DIGITS]);
+                digits[len] = 0;
+                0
+            }
+        };
+        if rc < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+}
+
+/// Writes `n` in decimal at the start of `out` and returns how many digits it took. `out`
+/// must have room for them (10 for any `u32`). Async-signal-safe: no allocation.
+fn format_decimal(mut n: u32, out: &mut [u8]) -> usize {
+    let mut len = 0;
+    let mut m = n;
+    loop {
+        len += 1;
+        m /= 10;
+        if m == 0 {
+            break;
+        }
+    }
+    for slot in out[..len].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    len
 }
 
 /// This thread's errno (in the child: the errno of the thread that cloned it, which waits).
@@ -360,6 +698,8 @@ fn pipe_cloexec() -> io::Result<(OwnedFd, OwnedFd)> {
 /// which do not move when this struct does.
 struct ExecImage {
     _strings: Vec<CString>,
+    /// The `NAME=` entries whose pid digits the child writes ([`Step::EnvPid`]).
+    _pid_vars: Vec<Vec<u8>>,
     argv_ptrs: Vec<*const libc::c_char>,
     envp_ptrs: Vec<*const libc::c_char>,
     candidate_ptrs: Vec<*const libc::c_char>,
@@ -367,7 +707,9 @@ struct ExecImage {
 }
 
 impl ExecImage {
-    fn new(cmd: &Command<'_>) -> io::Result<Self> {
+    /// Builds the image of `cmd`, with the variables of `plan`'s `SetEnvPid` actions, and
+    /// points those steps at their buffers.
+    fn new(cmd: &Command<'_>, plan: &mut Plan) -> io::Result<Self> {
         let c_string = |bytes: &[u8]| {
             CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
         };
@@ -390,12 +732,28 @@ impl ExecImage {
         for (key, value) in cmd.env {
             env.insert(key.into(), value.into());
         }
-        let mut envp_ptrs = Vec::with_capacity(env.len() + 1);
+        for (name, _) in &plan.env_pids {
+            env.remove(name);
+        }
+        let mut envp_ptrs = Vec::with_capacity(env.len() + plan.env_pids.len() + 1);
         for (key, value) in &env {
             let mut entry = key.as_bytes().to_vec();
             entry.push(b'=');
             entry.extend_from_slice(value.as_bytes());
             envp_ptrs.push(keep(c_string(&entry)?));
+        }
+        // `NAME=` and room for the digits and their NUL, which the child writes.
+        let mut pid_vars = Vec::with_capacity(plan.env_pids.len());
+        for (name, index) in &plan.env_pids {
+            let mut entry = name.as_bytes().to_vec();
+            entry.push(b'=');
+            let at = entry.len();
+            entry.resize(at + PID_DIGITS + 1, 0);
+            let buf = entry.as_mut_ptr();
+            plan.steps[*index] = Step::EnvPid { buf, at };
+            envp_ptrs.push(buf.cast_const().cast());
+            // Moving the Vec does not move its heap buffer.
+            pid_vars.push(entry);
         }
         envp_ptrs.push(ptr::null());
 
@@ -432,6 +790,7 @@ impl ExecImage {
         shell_argv.extend_from_slice(&argv_ptrs[1..]);
         Ok(ExecImage {
             _strings: strings,
+            _pid_vars: pid_vars,
             argv_ptrs,
             envp_ptrs,
             candidate_ptrs,
@@ -583,5 +942,29 @@ impl ChildReset {
             return Err(io::Error::from_raw_os_error(rc));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_decimal_writes_every_digit_and_no_more() {
+        for (n, text) in [
+            (0, "0"),
+            (7, "7"),
+            (10, "10"),
+            (4_194_304, "4194304"),
+            (u32::MAX, "4294967295"),
+        ] {
+            let mut out = [b'x'; PID_DIGITS + 1];
+            let len = format_decimal(n, &mut out[..PID_DIGITS]);
+            assert_eq!(&out[..len], text.as_bytes());
+            assert!(
+                out[len..].iter().all(|&b| b == b'x'),
+                "{n}: wrote past the digits"
+            );
+        }
     }
 }

@@ -83,6 +83,7 @@ fn missing_program_is_a_spawn_error_with_path_and_enoent() {
             argv: &argv,
             cwd: None,
             env: &[],
+            actions: &[],
         })
         .expect_err("spawn must fail");
         assert_eq!(err.op, "spawn");
@@ -105,6 +106,7 @@ fn a_cwd_that_is_missing_or_a_file_is_a_chdir_error() {
             argv: &argv,
             cwd: Some(&dir),
             env: &[],
+            actions: &[],
         })
         .expect_err("spawn must fail");
         assert_eq!(err.op, "chdir");
@@ -119,6 +121,7 @@ fn empty_argv_is_einval() {
         argv: &[],
         cwd: None,
         env: &[],
+        actions: &[],
     })
     .expect_err("spawn must fail");
     assert_eq!(err.errno(), Some(libc::EINVAL));
@@ -137,6 +140,7 @@ fn cwd_and_env_apply_on_top_of_the_inherited_environment() {
         argv: &argv,
         cwd: Some(dir.path()),
         env: &env,
+        actions: &[],
     })
     .expect("spawn");
     let mut guard = GroupGuard::new(child.pid);
@@ -156,6 +160,7 @@ fn spawn_with_stdin_guarded(words: &[&str]) -> (Child, OwnedFd, GroupGuard) {
         argv: &argv,
         cwd: None,
         env: &[],
+        actions: &[],
     })
     .expect("spawn_with_stdin");
     let guard = GroupGuard::new(child.pid);
@@ -218,6 +223,7 @@ fn programs_are_found_on_the_childs_path_and_must_be_executable() {
         argv: &argv,
         cwd: None,
         env: &env,
+        actions: &[],
     })
     .expect("found on PATH");
     let mut guard = GroupGuard::new(child.pid);
@@ -230,6 +236,7 @@ fn programs_are_found_on_the_childs_path_and_must_be_executable() {
         argv: &argv,
         cwd: None,
         env: &env,
+        actions: &[],
     })
     .expect_err("not executable");
     assert_eq!(err.errno(), Some(libc::EACCES), "{err}");
@@ -248,6 +255,7 @@ fn a_script_without_a_shebang_runs_with_the_shell_and_its_arguments() {
         argv: &argv,
         cwd: Some(dir.path()),
         env: &[],
+        actions: &[],
     })
     .expect("execvp runs it with /bin/sh, and so does spawn");
     let mut guard = GroupGuard::new(child.pid);

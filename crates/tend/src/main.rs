@@ -4,6 +4,8 @@
 //! Exit codes: 0 ok, 1 a requested operation failed, 2 usage error, 3 no supervisor running,
 //! 78 config error.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 

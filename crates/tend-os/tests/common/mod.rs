@@ -62,6 +62,7 @@ pub fn spawn_guarded(words: &[&str]) -> (Child, GroupGuard) {
         argv: &argv,
         cwd: None,
         env: &[],
+        actions: &[],
     })
     .expect("spawn");
     let guard = GroupGuard::new(child.pid);

@@ -573,6 +573,7 @@ impl Driver {
             argv: &spec.argv,
             cwd: spec.cwd.as_deref(),
             env: &env,
+            actions: &[],
         };
         let child = match self.world.spawn(&command) {
             Ok(child) => child,
