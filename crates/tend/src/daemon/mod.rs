@@ -17,6 +17,8 @@ pub mod logfile;
 pub mod output;
 mod requests;
 pub mod survivors;
+#[cfg(test)]
+mod tests;
 pub mod world;
 
 use std::collections::{HashMap, VecDeque};

@@ -63,11 +63,23 @@ impl Terminal {
         quiet: bool,
         tend_log: Option<PathBuf>,
     ) -> (Terminal, TerminalWriter) {
+        Terminal::start_with(width, quiet, tend_log, colour_wanted(), || {
+            Box::new(io::stdout().lock())
+        })
+    }
+
+    /// [`Terminal::start`] writing to what `open` gives (on the writer thread), in colour
+    /// when `colour`: for tests, which read what tend would have printed.
+    pub fn start_with(
+        width: usize,
+        quiet: bool,
+        tend_log: Option<PathBuf>,
+        colour: bool,
+        open: impl FnOnce() -> Box<dyn Write> + Send + 'static,
+    ) -> (Terminal, TerminalWriter) {
         let timestamps = tend_log.is_some();
         let (tx, rx) = mpsc::sync_channel::<Line>(BACKLOG);
         let dropped = Arc::new(AtomicU64::new(0));
-        let stdout = io::stdout();
-        let colour = colour_wanted();
         let seen = Arc::clone(&dropped);
         let tend_prefix = paint(&format!("{:width$} |", "tend"), "1", colour);
         let closing = Arc::new(AtomicBool::new(false));
@@ -75,7 +87,7 @@ impl Terminal {
         let thread = thread::Builder::new()
             .name("tend-terminal".into())
             .spawn(move || {
-                let mut out = stdout.lock();
+                let mut out = open();
                 let mut buf = Vec::with_capacity(256);
                 let notice = |buf: &mut Vec<u8>, text: &str| {
                     if timestamps {
