@@ -256,7 +256,7 @@ impl Supervisor {
             _ => return,
         };
         let pgid = run.pid.expect("checked above");
-        out.push(signal(run.id, pgid, spec.stop_signal));
+        stop_signal(out, run.id, pgid, spec.stop_signal);
         self.set_status(
             id,
             Status::Stopping {
@@ -466,7 +466,7 @@ impl Supervisor {
             (_, Status::Stopping { .. }) => Fate::Killed,
             (Phase::Running, _) => Fate::Lingering,
             (_, _) => {
-                out.push(signal(run, pgid, Signal::Term));
+                stop_signal(out, run, pgid, Signal::Term);
                 Fate::Draining(deadline_after(now, self.settings.stop_timeout))
             }
         };
@@ -516,10 +516,20 @@ impl Supervisor {
             return;
         };
         if leftover.fate == Fate::Lingering {
-            out.push(signal(run, leftover.pgid, Signal::Term));
+            stop_signal(out, run, leftover.pgid, Signal::Term);
             leftover.fate = Fate::Draining(grace);
             self.timers.arm(grace, Timer::KillLeftover(run));
         }
+    }
+}
+
+/// A stop signal to a group, then SIGCONT, as systemd, s6 and runit do: a member stopped with
+/// SIGSTOP (or a terminal's SIGTSTP) would otherwise keep a caught stop signal pending and sit
+/// out the whole stop timeout until SIGKILL.
+fn stop_signal(out: &mut Vec<Effect>, run: RunId, pgid: u32, stop: Signal) {
+    out.push(signal(run, pgid, stop));
+    if !matches!(stop, Signal::Kill | Signal::Cont) {
+        out.push(signal(run, pgid, Signal::Cont));
     }
 }
 

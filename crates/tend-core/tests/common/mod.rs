@@ -99,10 +99,16 @@ pub fn spawns(effects: &[Effect]) -> Vec<RunId> {
         .collect()
 }
 
+/// The signals sent, but the SIGCONT that follows every stop signal (the state table shows
+/// those).
 pub fn signals(effects: &[Effect]) -> Vec<(RunId, Signal)> {
     effects
         .iter()
         .filter_map(|e| match e {
+            Effect::Signal {
+                signal: Signal::Cont,
+                ..
+            } => None,
             Effect::Signal { run, signal, .. } => Some((*run, *signal)),
             _ => None,
         })

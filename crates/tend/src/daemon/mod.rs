@@ -528,7 +528,7 @@ impl Driver {
                 Effect::Signal { run, pgid, signal } => {
                     // The supervisor signals a live run's group (its leader unreaped) or a
                     // leftover group (not yet reported empty): the id is not reused.
-                    if let Err(e) = stop_group(&mut *self.world, pgid as i32, signal) {
+                    if let Err(e) = self.world.signal_group(pgid as i32, signal) {
                         let name = self
                             .by_run
                             .get(&run)
@@ -767,17 +767,6 @@ fn check_socket_dir(socket: &std::path::Path) -> Result<()> {
          leave it out",
     )
     .map_err(Into::into)
-}
-
-/// Sends a stop signal to a group, then SIGCONT, as systemd, s6 and runit do: a member stopped
-/// with SIGSTOP (or a terminal's SIGTSTP) would otherwise keep a caught stop signal pending and
-/// sit out the whole stop timeout until SIGKILL.
-fn stop_group(world: &mut dyn World, pgid: i32, signal: Signal) -> Result<bool, tend_os::OsError> {
-    let sent = world.signal_group(pgid, signal)?;
-    if sent && !matches!(signal, Signal::Kill | Signal::Cont) {
-        world.signal_group(pgid, Signal::Cont)?;
-    }
-    Ok(sent)
 }
 
 /// Forwards SIGCHLD, SIGINT, SIGTERM and SIGHUP to the driver's channel. The streams exist
