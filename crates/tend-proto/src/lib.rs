@@ -3,8 +3,8 @@
 //! This crate owns the language that `tend` (the client verbs) and the supervisor speak over
 //! the control socket, and that the HTTP API will reuse: the handshake ([`handshake`]), the
 //! requests ([`request`]), the answers ([`answer`]), the instance status that is also
-//! `tend status --json`'s format ([`status`]), and the framing of messages into lines
-//! ([`codec`]). It holds no logic of the supervisor and depends on no other crate of tend.
+//! `tend status --json`'s format ([`status`]), the structured events of the supervisor
+//! ([`event`]), and the framing of messages into lines ([`codec`]). It holds no logic of the supervisor and depends on no other crate of tend.
 //!
 //! The protocol is newline-delimited JSON: one JSON object per line, UTF-8, ended by `\n`, so a
 //! user can talk to a running tend with `socat - UNIX-CONNECT:path`. `docs/protocol.md` in the
@@ -17,6 +17,7 @@
 
 pub mod answer;
 pub mod codec;
+pub mod event;
 pub mod handshake;
 pub mod request;
 pub mod status;
@@ -26,6 +27,7 @@ pub use answer::{
     Signalled, Stream,
 };
 pub use codec::{decode, encode, LineFramer, LineReader, ProtoError, Pushed};
+pub use event::{Event, EventKind, NextStep};
 pub use handshake::{ClientHello, ClientHelloLine, HandshakeReply, ServerHello};
 pub use request::{
     decode_request, BadRequestLine, LogsArgs, NoArgs, Request, RequestLine, SignalArgs, StatusArgs,

@@ -12,6 +12,7 @@
 
 pub mod control;
 pub mod drain;
+pub mod events;
 pub mod lines;
 pub mod logfile;
 pub mod output;
@@ -27,11 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tend_core::time::format_duration_rounded;
-use tend_core::{
-    Effect, ExitStatus, Input, InstanceId, Next, Notice, Phase, RunId, Signal, State, Supervisor,
-    Target,
-};
+use tend_core::{Effect, ExitStatus, Input, InstanceId, Phase, RunId, Signal, Supervisor, Target};
 use tend_os::{LockError, LockFile, ReadySender};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -148,6 +145,8 @@ struct Driver {
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
     effects: VecDeque<Effect>,
+    /// The supervisor's events, for whoever subscribes (the event stream of later issues).
+    published: broadcast::Sender<Arc<tend_proto::Event>>,
     /// Live lines for `logs -f` clients; drainers publish only while someone listens.
     live: broadcast::Sender<Arc<LiveLine>>,
     /// The config file, re-read by `reload` and SIGHUP.
@@ -347,6 +346,7 @@ impl Driver {
             drainers: JoinSet::new(),
             effects: VecDeque::new(),
             live: broadcast::channel(LIVE_BACKLOG).0,
+            published: broadcast::channel(LIVE_BACKLOG).0,
             config,
             waiters: Vec::new(),
             reload_replies: Vec::new(),
@@ -543,8 +543,8 @@ impl Driver {
                     }
                 }
                 Effect::Notify(notice) => {
-                    let text = self.describe(&notice);
-                    self.terminal.notice(text);
+                    let event = events::of_notice(&self.sup, &notice, std::time::SystemTime::now());
+                    self.publish(event);
                 }
                 Effect::Reloaded(summary) => {
                     // Close the log files of instances a reload removed; their drainers keep
@@ -659,50 +659,11 @@ impl Driver {
         Ok(logs)
     }
 
-    /// One line for the terminal about what the supervisor did.
-    fn describe(&self, notice: &Notice) -> String {
-        let name = |id: &InstanceId| self.sup.instance_name(*id);
-        match notice {
-            Notice::Started { instance, pid } => format!("{} started (pid {pid})", name(instance)),
-            Notice::Running { instance } => format!("{} is running", name(instance)),
-            Notice::Ended {
-                instance,
-                how,
-                next,
-            } => {
-                let how = match how {
-                    Ok(status) => describe_exit(*status),
-                    Err(error) => format!("could not start: {error}"),
-                };
-                let next = match next {
-                    Next::Restart(d) if d.is_zero() => "restarting now".to_owned(),
-                    Next::Restart(d) => format!("restarting in {}", format_duration_rounded(*d)),
-                    Next::Stay(State::Failed) => {
-                        match self.sup.process(instance.process) {
-                            Some(p) => format!(
-                                "giving up: {} restarts within {} (state failed; `tend start {}` tries again)",
-                                p.max_restarts.count,
-                                format_duration_rounded(p.max_restarts.within),
-                                p.name
-                            ),
-                            None => "giving up (state failed)".to_owned(),
-                        }
-                    }
-                    Next::Stay(state) => format!("now {state}"),
-                };
-                format!("{} {how}; {next}", name(instance))
-            }
-            Notice::Stopping { instance, signal } => {
-                format!("{} stopping ({signal} sent)", name(instance))
-            }
-            Notice::Killed { instance, after } => format!(
-                "{} still running {} after the stop signal: SIGKILL sent to its process group",
-                name(instance),
-                format_duration_rounded(*after)
-            ),
-            Notice::Cancelled { instance } => {
-                format!("{} restart cancelled; now stopped", name(instance))
-            }
+    /// Publishes an event to whoever listens, and shows it on the terminal (tend.log).
+    fn publish(&mut self, event: tend_proto::Event) {
+        self.terminal.notice(events::render(&event));
+        if self.published.receiver_count() > 0 {
+            let _ = self.published.send(Arc::new(event));
         }
     }
 
@@ -813,8 +774,5 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// "exited with status 1" or "was killed by SIGKILL".
 pub fn describe_exit(status: ExitStatus) -> String {
-    match status {
-        ExitStatus::Code(code) => format!("exited with status {code}"),
-        ExitStatus::Signaled(n) => format!("was killed by {}", tend_os::signal_name(n)),
-    }
+    events::describe(&events::last_exit(&Ok(status)))
 }

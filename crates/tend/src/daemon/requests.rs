@@ -5,10 +5,9 @@
 use std::collections::HashSet;
 use std::time::Instant as StdInstant;
 
-use tend_core::{ExitStatus, Input, InstanceId, InstanceView, RunId, Signal, State, Target};
+use tend_core::{Input, InstanceId, InstanceView, RunId, Signal, State, Target};
 use tend_proto::{
-    Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, LastExit, Reloaded, Request,
-    Signalled, Stream,
+    Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, Reloaded, Request, Signalled, Stream,
 };
 use tokio::sync::oneshot;
 
@@ -148,19 +147,9 @@ impl Driver {
 
     /// The supervisor applied a reload: tell the terminal and the requester.
     pub(super) fn reloaded(&mut self, summary: tend_core::ReloadSummary) {
-        let list = |names: &[String]| {
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        };
-        self.terminal.notice(format!(
-            "reloaded: added {}; removed {}; changed {}; unchanged {}",
-            list(&summary.added),
-            list(&summary.removed),
-            list(&summary.changed),
-            list(&summary.unchanged)
+        self.publish(super::events::of_reload(
+            &summary,
+            std::time::SystemTime::now(),
         ));
         let body = Reloaded {
             added: summary.added,
@@ -418,25 +407,13 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
         name: name.to_owned(),
         process: view.spec.name.clone(),
         instance: view.id.replica,
-        state: match view.state {
-            State::Stopped => tend_proto::State::Stopped,
-            State::Starting => tend_proto::State::Starting,
-            State::Running => tend_proto::State::Running,
-            State::Backoff => tend_proto::State::Backoff,
-            State::Stopping => tend_proto::State::Stopping,
-            State::Exited => tend_proto::State::Exited,
-            State::Failed => tend_proto::State::Failed,
-        },
+        state: super::events::proto_state(view.state),
         pid: view.pid,
         uptime_ms: view.pid.and(view.since).map(|since| {
             u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX)
         }),
         restarts: u32::try_from(view.restarts).unwrap_or(u32::MAX),
-        last_exit: view.last_exit.map(|exit| match exit {
-            Ok(ExitStatus::Code(code)) => LastExit::Code(*code),
-            Ok(ExitStatus::Signaled(n)) => LastExit::Signal(tend_os::signal_name(*n)),
-            Err(error) => LastExit::SpawnError(error.clone()),
-        }),
+        last_exit: view.last_exit.map(super::events::last_exit),
         log_error: None,
     }
 }

@@ -173,6 +173,16 @@ async fn run(
     behaviour: Behaviour,
     stop_after_spawns: usize,
 ) -> (Vec<(Duration, String)>, String) {
+    let (log, printed, _) = run_with_events(spec, behaviour, stop_after_spawns).await;
+    (log, printed)
+}
+
+/// [`run`], also returning the events the driver published.
+async fn run_with_events(
+    spec: Spec,
+    behaviour: Behaviour,
+    stop_after_spawns: usize,
+) -> (Vec<(Duration, String)>, String, Vec<tend_proto::Event>) {
     let dir = tempfile::tempdir().unwrap();
     let mut spec = spec;
     spec.supervisor.log_dir = dir.path().join("logs");
@@ -203,13 +213,23 @@ async fn run(
         dir.path().join("tend.toml"),
         StateFile::new(dir.path().join("state")),
     );
-    let code = driver.run(None, events).await.unwrap();
+    let mut published = driver.published.subscribe();
+    // In paused time an idle runtime jumps to the next timer: a driver that never exits
+    // fails here at once instead of hanging the suite.
+    let code = tokio::time::timeout(Duration::from_secs(3600), driver.run(None, events))
+        .await
+        .expect("tend exits")
+        .unwrap();
     assert_eq!(code, 0);
     drop(driver);
     writer.finish();
     let log = state.borrow().log.clone();
     let text = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
-    (log, text)
+    let mut seen = Vec::new();
+    while let Ok(event) = published.try_recv() {
+        seen.push((*event).clone());
+    }
+    (log, text, seen)
 }
 
 /// A `Write` into a shared buffer.
@@ -305,4 +325,50 @@ async fn a_group_left_behind_is_stopped_with_everything_and_killed_at_its_deadli
         printed.contains("all processes stopped; exiting"),
         "{printed}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering() {
+    use tend_proto::{EventKind, LastExit, NextStep};
+    let mut spec = spec(Duration::from_secs(1), RestartPolicy::OnFailure);
+    Arc::make_mut(&mut spec.processes[0]).max_restarts.count = 1;
+    let (_, printed, events) = run_with_events(spec, Behaviour::ExitAtOnce(3), 2).await;
+    let kinds: Vec<(Option<&str>, &EventKind)> = events
+        .iter()
+        .map(|e| (e.instance.as_deref(), &e.kind))
+        .collect();
+    let p0 = Some("p.0");
+    assert_eq!(
+        kinds,
+        [
+            (p0, &EventKind::Spawned { pid: 1001 }),
+            (
+                p0,
+                &EventKind::Exited {
+                    how: LastExit::Code(3),
+                    next: NextStep::RestartInMs(100),
+                }
+            ),
+            (p0, &EventKind::Spawned { pid: 1002 }),
+            (
+                p0,
+                &EventKind::GaveUp {
+                    how: LastExit::Code(3),
+                    process: "p".into(),
+                    restarts: 1,
+                    within_ms: 60_000,
+                }
+            ),
+        ],
+        "{printed}"
+    );
+    for event in &events {
+        assert!(
+            printed.contains(&super::events::render(event)),
+            "{event:?} not shown: {printed}"
+        );
+    }
+    assert!(printed.contains(
+        "p.0 exited with status 3; giving up: 1 restarts within 1m (state failed; `tend start p` tries again)"
+    ));
 }

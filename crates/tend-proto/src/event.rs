@@ -1,0 +1,121 @@
+//! Structured events: what the supervisor did and saw, as data. The terminal and tend.log
+//! render them as lines of text; the event stream of the control socket and the HTTP API (a
+//! later issue) will carry them as they are.
+//!
+//! ```json
+//! {"time":"2026-11-29T21:44:09.512Z","instance":"web.0","event":"exited",
+//!  "how":{"code":1},"next":{"restart_in_ms":200}}
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::status::LastExit;
+
+/// One event: when, about which instance (if any), and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened, RFC 3339 in UTC with milliseconds.
+    pub time: String,
+    /// The instance it is about, such as `web.0`; absent for tend's own events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    /// A run was spawned.
+    Spawned {
+        /// Its pid, which is also its process group.
+        pid: u32,
+    },
+    /// A run stayed up `start_secs`: it is running.
+    Running,
+    /// A run ended, or could not be started, and what follows.
+    Exited {
+        /// How it ended.
+        how: LastExit,
+        /// What the supervisor does about it.
+        next: NextStep,
+    },
+    /// The supervisor gave up on the instance after too many restarts: it is `failed`.
+    GaveUp {
+        /// How the last run ended.
+        how: LastExit,
+        /// The process, for `tend start PROCESS`.
+        process: String,
+        /// `max_restarts.count`.
+        restarts: u32,
+        /// `max_restarts.within`, in milliseconds.
+        within_ms: u64,
+    },
+    /// The stop signal was sent to the instance's process group.
+    Stopping {
+        /// The signal, such as `"SIGTERM"`.
+        signal: String,
+    },
+    /// The stop timeout passed: SIGKILL was sent to the process group.
+    Killed {
+        /// The stop timeout, in milliseconds.
+        after_ms: u64,
+    },
+    /// A pending restart was cancelled by a stop: the instance is stopped.
+    Cancelled,
+    /// A new config was applied.
+    Reloaded {
+        /// Processes new in the config.
+        added: Vec<String>,
+        /// Processes gone from the config.
+        removed: Vec<String>,
+        /// Processes whose settings changed.
+        changed: Vec<String>,
+        /// Processes left alone.
+        unchanged: Vec<String>,
+    },
+}
+
+/// What follows a run that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextStep {
+    /// Restarted after this many milliseconds (0: at once).
+    RestartInMs(u64),
+    /// Stays in this state: `stopped` or `exited` (`failed` is [`EventKind::GaveUp`]).
+    Stay(crate::status::State),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_have_a_flat_stable_shape() {
+        let e = Event {
+            time: "2026-11-29T21:44:09.512Z".into(),
+            instance: Some("web.0".into()),
+            kind: EventKind::Exited {
+                how: LastExit::Code(1),
+                next: NextStep::RestartInMs(200),
+            },
+        };
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"time":"2026-11-29T21:44:09.512Z","instance":"web.0","event":"exited","how":{"code":1},"next":{"restart_in_ms":200}}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+        let reloaded = Event {
+            time: "t".into(),
+            instance: None,
+            kind: EventKind::Running,
+        };
+        assert_eq!(
+            serde_json::to_string(&reloaded).unwrap(),
+            r#"{"time":"t","event":"running"}"#
+        );
+    }
+}

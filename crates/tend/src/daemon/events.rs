@@ -1,0 +1,171 @@
+//! The supervisor's notices as structured events ([`tend_proto::Event`]), and the line of text
+//! each one is on the terminal and in tend.log. The driver publishes every event on a
+//! broadcast channel (for the event stream and the HTTP API of later issues) and renders it.
+
+use std::time::SystemTime;
+
+use tend_core::time::format_duration_rounded;
+use tend_core::{ExitStatus, Next, Notice, ReloadSummary, State, Supervisor};
+use tend_proto::{Event, EventKind, LastExit, NextStep};
+
+/// The event of a notice of the supervisor, at `now`.
+pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
+    let name = |id: &tend_core::InstanceId| Some(sup.instance_name(*id));
+    let (instance, kind) = match notice {
+        Notice::Started { instance, pid } => (name(instance), EventKind::Spawned { pid: *pid }),
+        Notice::Running { instance } => (name(instance), EventKind::Running),
+        Notice::Ended {
+            instance,
+            how,
+            next,
+        } => {
+            let how = last_exit(how);
+            let kind = match next {
+                Next::Restart(d) => EventKind::Exited {
+                    how,
+                    next: NextStep::RestartInMs(millis(*d)),
+                },
+                Next::Stay(State::Failed) => {
+                    let spec = sup.process(instance.process);
+                    EventKind::GaveUp {
+                        how,
+                        process: spec.map(|p| p.name.clone()).unwrap_or_default(),
+                        restarts: spec.map_or(0, |p| p.max_restarts.count),
+                        within_ms: spec.map_or(0, |p| millis(p.max_restarts.within)),
+                    }
+                }
+                Next::Stay(state) => EventKind::Exited {
+                    how,
+                    next: NextStep::Stay(proto_state(*state)),
+                },
+            };
+            (name(instance), kind)
+        }
+        Notice::Stopping { instance, signal } => (
+            name(instance),
+            EventKind::Stopping {
+                signal: signal.name().to_owned(),
+            },
+        ),
+        Notice::Killed { instance, after } => (
+            name(instance),
+            EventKind::Killed {
+                after_ms: millis(*after),
+            },
+        ),
+        Notice::Cancelled { instance } => (name(instance), EventKind::Cancelled),
+    };
+    Event {
+        time: super::logfile::rfc3339_millis(now),
+        instance,
+        kind,
+    }
+}
+
+/// The event of an applied reload, at `now`.
+pub fn of_reload(summary: &ReloadSummary, now: SystemTime) -> Event {
+    Event {
+        time: super::logfile::rfc3339_millis(now),
+        instance: None,
+        kind: EventKind::Reloaded {
+            added: summary.added.clone(),
+            removed: summary.removed.clone(),
+            changed: summary.changed.clone(),
+            unchanged: summary.unchanged.clone(),
+        },
+    }
+}
+
+/// The line of text of an event, for the terminal and tend.log.
+pub fn render(event: &Event) -> String {
+    let name = event.instance.as_deref().unwrap_or("tend");
+    match &event.kind {
+        EventKind::Spawned { pid } => format!("{name} started (pid {pid})"),
+        EventKind::Running => format!("{name} is running"),
+        EventKind::Exited { how, next } => {
+            let next = match next {
+                NextStep::RestartInMs(0) => "restarting now".to_owned(),
+                NextStep::RestartInMs(ms) => format!("restarting in {}", duration(*ms)),
+                NextStep::Stay(state) => format!("now {state}"),
+            };
+            format!("{name} {}; {next}", describe(how))
+        }
+        EventKind::GaveUp {
+            how,
+            process,
+            restarts,
+            within_ms,
+        } => format!(
+            "{name} {}; giving up: {restarts} restarts within {} (state failed; `tend start \
+             {process}` tries again)",
+            describe(how),
+            duration(*within_ms)
+        ),
+        EventKind::Stopping { signal } => format!("{name} stopping ({signal} sent)"),
+        EventKind::Killed { after_ms } => format!(
+            "{name} still running {} after the stop signal: SIGKILL sent to its process group",
+            duration(*after_ms)
+        ),
+        EventKind::Cancelled => format!("{name} restart cancelled; now stopped"),
+        EventKind::Reloaded {
+            added,
+            removed,
+            changed,
+            unchanged,
+        } => {
+            let list = |names: &[String]| {
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            };
+            format!(
+                "reloaded: added {}; removed {}; changed {}; unchanged {}",
+                list(added),
+                list(removed),
+                list(changed),
+                list(unchanged)
+            )
+        }
+    }
+}
+
+/// How a run ended, as the protocol says it.
+pub fn last_exit(how: &Result<ExitStatus, String>) -> LastExit {
+    match how {
+        Ok(ExitStatus::Code(code)) => LastExit::Code(*code),
+        Ok(ExitStatus::Signaled(n)) => LastExit::Signal(tend_os::signal_name(*n)),
+        Err(error) => LastExit::SpawnError(error.clone()),
+    }
+}
+
+/// "exited with status 1", "was killed by SIGKILL", "could not start: …".
+pub fn describe(how: &LastExit) -> String {
+    match how {
+        LastExit::Code(code) => format!("exited with status {code}"),
+        LastExit::Signal(signal) => format!("was killed by {signal}"),
+        LastExit::SpawnError(error) => format!("could not start: {error}"),
+    }
+}
+
+/// The protocol's name of a state.
+pub fn proto_state(state: State) -> tend_proto::State {
+    match state {
+        State::Stopped => tend_proto::State::Stopped,
+        State::Starting => tend_proto::State::Starting,
+        State::Running => tend_proto::State::Running,
+        State::Backoff => tend_proto::State::Backoff,
+        State::Stopping => tend_proto::State::Stopping,
+        State::Exited => tend_proto::State::Exited,
+        State::Failed => tend_proto::State::Failed,
+    }
+}
+
+fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn duration(ms: u64) -> String {
+    format_duration_rounded(std::time::Duration::from_millis(ms))
+}
