@@ -14,7 +14,9 @@ pub mod supervisor;
 pub mod time;
 
 pub use signal::Signal;
-pub use spec::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Spec, SupervisorSpec};
+pub use spec::{
+    Backoff, LogSpec, MaxRestarts, OnExit, ProcessSpec, RestartPolicy, Spec, SupervisorSpec,
+};
 pub use supervisor::{
     Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, Phase, ReloadSummary, RunId,
     State, Supervisor, Target,

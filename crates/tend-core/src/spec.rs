@@ -63,6 +63,20 @@ pub struct ProcessSpec {
     pub stop_timeout: Duration,
     /// Log file settings.
     pub log: LogSpec,
+    /// What an instance's end for good (exited and not restarted, or failed) means for tend.
+    pub on_exit: OnExit,
+}
+
+/// What the end for good of an instance means for tend as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExit {
+    /// Nothing: the others go on.
+    #[default]
+    Ignore,
+    /// The process is essential: tend stops everything and exits with its exit code (128 +
+    /// the signal if it was killed, 127 if it could not be started), as a container's
+    /// entrypoint should.
+    Shutdown,
 }
 
 /// When an exited instance is started again.
@@ -130,6 +144,7 @@ impl ProcessSpec {
             stop_signal: Signal::Term,
             stop_timeout: Duration::from_secs(10),
             log: LogSpec::default(),
+            on_exit: OnExit::Ignore,
         }
     }
 }

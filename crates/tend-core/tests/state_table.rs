@@ -176,6 +176,7 @@ fn short(effects: &[Effect]) -> String {
                 Notice::Stopping { .. } => "stopping".to_owned(),
                 Notice::Killed { .. } => "killed".to_owned(),
                 Notice::Cancelled { .. } => "cancelled".to_owned(),
+                Notice::EssentialEnded { exit_code, .. } => format!("essential-ended:{exit_code}"),
             },
             Effect::Reloaded(_) => "reloaded".to_owned(),
             Effect::Exit => "exit".to_owned(),

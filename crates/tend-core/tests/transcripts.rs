@@ -362,3 +362,63 @@ fn resolve_names() {
         "worker.2"
     );
 }
+
+#[test]
+fn an_essential_process_that_ends_for_good_stops_everything_with_its_code() {
+    let mut essential = proc("job");
+    essential.restart = RestartPolicy::Never;
+    essential.on_exit = OnExit::Shutdown;
+    let other = proc("web");
+    let mut h = Harness::new(vec![essential, other]);
+    let runs = h.up();
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Code(7),
+        group_left: false,
+    });
+    assert!(
+        e.iter().any(|e| matches!(
+            e,
+            Effect::Notify(Notice::EssentialEnded { exit_code: 7, .. })
+        )),
+        "{e:?}"
+    );
+    assert_eq!(signals(&e), vec![(runs[1], Signal::Term)], "web is stopped");
+    assert_eq!(h.sup.phase(), Phase::StoppingAll);
+    let e = h.feed(Input::Exited {
+        run: runs[1],
+        status: ExitStatus::Signaled(15),
+        group_left: false,
+    });
+    assert!(has_exit(&e));
+    assert_eq!(h.sup.exit_code(), 7);
+}
+
+#[test]
+fn an_essential_process_killed_or_failing_gives_a_shells_code_and_a_restart_does_not_count() {
+    let mut essential = proc("job");
+    essential.restart = RestartPolicy::OnFailure;
+    essential.backoff.initial = ms(0);
+    essential.start_secs = ms(0);
+    essential.max_restarts.count = 1;
+    essential.on_exit = OnExit::Shutdown;
+    let mut h = Harness::new(vec![essential]);
+    let runs = h.up();
+    // Restarted: not the end.
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(9),
+        group_left: false,
+    });
+    assert_eq!(h.sup.phase(), Phase::Running);
+    let (runs, _) = h.spawn_all(&e);
+    // Gave up: the end, with 128 + SIGKILL.
+    let e = h.feed(Input::Exited {
+        run: runs[0],
+        status: ExitStatus::Signaled(9),
+        group_left: false,
+    });
+    assert!(has_exit(&e), "{e:?}");
+    assert_eq!(h.sup.exit_code(), 137);
+    assert_eq!(h.state(0, 0), State::Failed);
+}

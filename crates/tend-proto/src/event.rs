@@ -65,6 +65,12 @@ pub enum EventKind {
     },
     /// A pending restart was cancelled by a stop: the instance is stopped.
     Cancelled,
+    /// An essential instance (`on_exit = "shutdown"`) ended for good: everything stops, and
+    /// tend exits with `exit_code`.
+    EssentialEnded {
+        /// The code tend exits with.
+        exit_code: u8,
+    },
     /// A new config was applied.
     Reloaded {
         /// Processes new in the config.

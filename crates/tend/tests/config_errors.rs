@@ -60,6 +60,10 @@ const CASES: &[(&str, &[&str])] = &[
         "[process.a]\ncommand = \"touch started\"\nshell = true\nstop_timeout = \"1000000000000000000s\"\n",
         &["tend.toml:4:16", "stop_timeout", "too long"],
     ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\non_exit = \"explode\"\n",
+        &["tend.toml:4:11", "on_exit", "\"shutdown\""],
+    ),
 ];
 
 /// A process name whose log file name (`NAME.0.err.log.5`) is longer than NAME_MAX.

@@ -414,3 +414,42 @@ shell = true
         "{lines:?}"
     );
 }
+
+#[test]
+fn an_essential_process_ends_tend_with_its_exit_code() {
+    // A container's entrypoint: when the job ends for good, everything stops and tend exits
+    // with the job's code.
+    let mut tend = Tend::up(
+        r#"
+[process.job]
+command = ["sh", "-c", "read _ < /dev/null; exit 7"]
+restart = "never"
+on_exit = "shutdown"
+start_secs = "0s"
+
+[process.server]
+command = ["sleep", "1000"]
+"#,
+        &[],
+    );
+    let status = tend.wait_exit();
+    assert_eq!(status.code(), Some(7), "{:#?}", tend.transcript());
+    tend.assert_printed("job.0 is essential (on_exit = \"shutdown\") and ended for good");
+    for pid in tend.child_pids() {
+        assert!(!is_running(pid), "{pid} survived");
+    }
+}
+
+#[test]
+fn an_essential_process_killed_by_a_signal_gives_128_plus_the_signal() {
+    let mut tend = Tend::up(
+        r#"
+[process.job]
+command = ["sh", "-c", "kill -KILL $$"]
+restart = "never"
+on_exit = "shutdown"
+"#,
+        &[],
+    );
+    assert_eq!(tend.wait_exit().code(), Some(137));
+}

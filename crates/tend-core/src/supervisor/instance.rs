@@ -10,7 +10,7 @@ use super::{
     deadline_after, policy, signal, Effect, ExitStatus, InstanceId, InstanceView, Next, Notice,
     Phase, RunId, State, Supervisor, Timer,
 };
-use crate::spec::ProcessSpec;
+use crate::spec::{OnExit, ProcessSpec};
 use crate::Signal;
 
 /// One spawn of an instance, from the `Spawn` effect until its leader is reaped.
@@ -379,6 +379,9 @@ impl Supervisor {
         } else {
             self.after_exit(id, &run, &how, now)
         };
+        let for_good = matches!(next, Next::Stay(State::Exited | State::Failed));
+        let essential = self.spec_of(id).on_exit == OnExit::Shutdown;
+        let exit_code = exit_code_of(&how);
         out.push(Effect::Notify(Notice::Ended {
             instance: id,
             how,
@@ -388,6 +391,14 @@ impl Supervisor {
             self.spawn(id, now, out);
         }
         self.forget_if_retired(id);
+        if for_good && essential && self.phase == Phase::Running {
+            self.exit_code = Some(exit_code);
+            out.push(Effect::Notify(Notice::EssentialEnded {
+                instance: id,
+                exit_code,
+            }));
+            self.shutdown(false, now, out);
+        }
     }
 
     /// A run of `id` that nobody stopped ended: restart it by its policy, after its backoff,
@@ -530,6 +541,16 @@ fn stop_signal(out: &mut Vec<Effect>, run: RunId, pgid: u32, stop: Signal) {
     out.push(signal(run, pgid, stop));
     if !matches!(stop, Signal::Kill | Signal::Cont) {
         out.push(signal(run, pgid, Signal::Cont));
+    }
+}
+
+/// The code a shell would give for a run that ended as `how`: its exit code, 128 + the signal
+/// that killed it, or 127 for a program that could not be started.
+fn exit_code_of(how: &Result<ExitStatus, String>) -> u8 {
+    match how {
+        Ok(ExitStatus::Code(code)) => u8::try_from(*code).unwrap_or(1),
+        Ok(ExitStatus::Signaled(n)) => u8::try_from(128 + *n).unwrap_or(255),
+        Err(_) => 127,
     }
 }
 

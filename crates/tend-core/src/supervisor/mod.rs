@@ -230,6 +230,14 @@ pub enum Notice {
         /// The instance.
         instance: InstanceId,
     },
+    /// An essential instance (`on_exit = "shutdown"`) ended for good: everything stops, and
+    /// tend exits with `exit_code`.
+    EssentialEnded {
+        /// The instance.
+        instance: InstanceId,
+        /// The code tend exits with.
+        exit_code: u8,
+    },
 }
 
 /// What a reload did, by process name.
@@ -314,6 +322,8 @@ pub struct Supervisor {
     timers: Timers,
     next_run: u64,
     phase: Phase,
+    /// The exit code of an essential instance that ended for good, for tend's own.
+    exit_code: Option<u8>,
 }
 
 impl Supervisor {
@@ -327,6 +337,7 @@ impl Supervisor {
             live_runs: HashMap::new(),
             leftovers: BTreeMap::new(),
             timers: Timers::default(),
+            exit_code: None,
             next_run: 1,
             phase: Phase::Running,
         };
@@ -438,6 +449,11 @@ impl Supervisor {
     /// Where the supervisor is in its life.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// The code tend should exit with: an essential instance's (see [`crate::OnExit`]), else 0.
+    pub fn exit_code(&self) -> u8 {
+        self.exit_code.unwrap_or(0)
     }
 
     /// The process groups of ended runs that still have members, with their group ids.

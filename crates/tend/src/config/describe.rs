@@ -79,6 +79,13 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             format_duration(p.stop_timeout)
         ),
     );
+    if p.on_exit == tend_core::OnExit::Shutdown {
+        line(
+            "on exit",
+            "essential: when it ends for good, tend stops everything and exits with its code"
+                .to_owned(),
+        );
+    }
     let timestamps = if p.log.timestamps { ", timestamps" } else { "" };
     line(
         "log",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tend_core::SupervisorSpec;
-use tend_core::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Signal, Spec};
+use tend_core::{Backoff, LogSpec, MaxRestarts, OnExit, ProcessSpec, RestartPolicy, Signal, Spec};
 use tend_proto::Stream;
 
 use super::env_file;
@@ -46,6 +46,7 @@ const PROCESS_KEYS: &[&str] = &[
     "stop_signal",
     "stop_timeout",
     "log",
+    "on_exit",
 ];
 /// Keys of the product's plan that this version does not implement yet.
 const PLANNED_KEYS: &[&str] = &["depends_on", "ready"];
@@ -168,6 +169,7 @@ fn process(
             "stop_signal" => spec.stop_signal = signal(&f)?,
             "stop_timeout" => spec.stop_timeout = f.duration()?,
             "log" => spec.log = log(&f.table()?)?,
+            "on_exit" => spec.on_exit = on_exit(&f)?,
             _ => {} // command, shell, env, env_file: read above.
         }
     }
@@ -330,6 +332,17 @@ fn restart(f: &Field<'_>) -> Result<RestartPolicy> {
         "never" => Ok(RestartPolicy::Never),
         other => Err(f.error(format!(
             "unknown restart policy {other:?}; expected one of always, on-failure, never"
+        ))),
+    }
+}
+
+fn on_exit(f: &Field<'_>) -> Result<OnExit> {
+    match f.string()? {
+        "ignore" => Ok(OnExit::Ignore),
+        "shutdown" => Ok(OnExit::Shutdown),
+        other => Err(f.error(format!(
+            "unknown on_exit {other:?}; expected \"ignore\" (the default) or \"shutdown\" \
+             (when it ends for good, tend stops everything and exits with its code)"
         ))),
     }
 }

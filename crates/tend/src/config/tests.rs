@@ -278,7 +278,7 @@ fn errors_name_file_line_column_and_key() {
             "[process.web]\ncommand = \"x\"\ncomand = \"y\"\n",
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
-             backoff, max_restarts, stop_signal, stop_timeout, log",
+             backoff, max_restarts, stop_signal, stop_timeout, log, on_exit",
         ),
         (
             "[supervisor]\nlogdir = \"x\"\n",

@@ -54,6 +54,15 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
             },
         ),
         Notice::Cancelled { instance } => (name(instance), EventKind::Cancelled),
+        Notice::EssentialEnded {
+            instance,
+            exit_code,
+        } => (
+            name(instance),
+            EventKind::EssentialEnded {
+                exit_code: *exit_code,
+            },
+        ),
     };
     Event {
         time: super::logfile::rfc3339_millis(now),
@@ -107,6 +116,10 @@ pub fn render(event: &Event) -> String {
             duration(*after_ms)
         ),
         EventKind::Cancelled => format!("{name} restart cancelled; now stopped"),
+        EventKind::EssentialEnded { exit_code } => format!(
+            "{name} is essential (on_exit = \"shutdown\") and ended for good: stopping \
+             everything; tend exits with {exit_code}"
+        ),
         EventKind::Reloaded {
             added,
             removed,

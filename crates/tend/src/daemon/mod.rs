@@ -319,7 +319,7 @@ impl Driver {
             ));
         }
         self.answer_down().await;
-        Ok(0)
+        Ok(self.sup.exit_code())
     }
 
     /// A driver around `sup` that acts on the world through `world` and hands `events` to the
