@@ -3,6 +3,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use tend_core::*;
@@ -285,4 +286,25 @@ fn a_process_in_backoff_restarts_with_the_new_spec() {
         spec.expect("spawned at once").argv,
         vec!["fixed".to_owned()]
     );
+}
+
+#[test]
+fn a_kill_after_a_reload_names_the_timeout_the_run_was_stopped_with() {
+    let mut p = sleeper("p");
+    p.start_secs = Duration::ZERO;
+    p.stop_timeout = Duration::from_secs(10);
+    let mut h = Harness::new(vec![p.clone()]);
+    h.up();
+    let mut changed = p.clone();
+    changed.stop_timeout = Duration::from_secs(30);
+    h.feed(Input::ReloadRequested(spec_of(vec![changed])));
+    let effects = h.advance(Duration::from_secs(10));
+    let after: Vec<Duration> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify(Notice::Killed { after, .. }) => Some(*after),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(after, [Duration::from_secs(10)]);
 }

@@ -44,10 +44,12 @@ pub(super) enum Status {
     Running { run: Run },
     /// Waiting out the restart delay, until `until` (`None`: beyond the clock, never).
     Backoff { until: Option<Instant> },
-    /// The stop signal was sent; SIGKILL at `kill_at` (`None`: sent already, or never).
+    /// The stop signal was sent; SIGKILL at `kill_at` (`None`: sent already, or never), the
+    /// `timeout` the run was stopped with (a reload may change the spec meanwhile).
     Stopping {
         run: Run,
         kill_at: Option<Instant>,
+        timeout: Duration,
         then: Then,
     },
     /// Finished and not to be restarted (by policy).
@@ -262,6 +264,7 @@ impl Supervisor {
             Status::Stopping {
                 run,
                 kill_at: deadline_after(now, spec.stop_timeout),
+                timeout: spec.stop_timeout,
                 then: Then::Stay,
             },
         );
@@ -273,10 +276,13 @@ impl Supervisor {
 
     /// SIGKILL to a stopping run's group now.
     pub(super) fn kill_now(&mut self, id: InstanceId, out: &mut Vec<Effect>) {
-        let Status::Stopping { run, then, .. } = &self.inst(id).status else {
+        let Status::Stopping {
+            run, then, timeout, ..
+        } = &self.inst(id).status
+        else {
             return;
         };
-        let (run, then) = (run.clone(), *then);
+        let (run, then, timeout) = (run.clone(), *then, *timeout);
         if let Some(pgid) = run.pid {
             out.push(signal(run.id, pgid, Signal::Kill));
         }
@@ -285,6 +291,7 @@ impl Supervisor {
             Status::Stopping {
                 run,
                 kill_at: None,
+                timeout,
                 then,
             },
         );
@@ -439,11 +446,13 @@ impl Supervisor {
                 }
             }
             Timer::Kill(id) => {
-                let stop_timeout = self.spec_of(id).stop_timeout;
+                let Status::Stopping { timeout, .. } = self.inst(id).status else {
+                    return;
+                };
                 self.kill_now(id, out);
                 out.push(Effect::Notify(Notice::Killed {
                     instance: id,
-                    after: stop_timeout,
+                    after: timeout,
                 }));
             }
             Timer::KillLeftover(run) => self.kill_leftover(run, out),

@@ -48,6 +48,9 @@ use crate::paths::{log_file_name, RuntimePaths};
 /// left their group, before it exits anyway.
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
+/// How often, while everything stops, tend looks whether groups left behind are empty.
+const GROUP_RECHECK: Duration = Duration::from_millis(100);
+
 /// How many live lines may wait for a slow `tend logs -f` client before it misses some.
 const LIVE_BACKLOG: usize = 1024;
 
@@ -308,6 +311,11 @@ impl Driver {
                 Some(event) = events.recv() => self.event(event),
                 () = sleep_until(deadline) => self.tick(),
             }
+            // A group left behind may have emptied without tend reaping anything (its last
+            // member's parent left the group and reaped it): look once per turn.
+            if !self.groups_left.is_empty() {
+                self.forget_empty_groups();
+            }
             self.check_waiters();
             self.save_state();
         }
@@ -423,8 +431,19 @@ impl Driver {
     }
 
     /// When the loop must wake: the supervisor's next deadline.
+    ///
+    /// While everything stops and groups left behind still live, also every
+    /// [`GROUP_RECHECK`]: their last member may be reaped by a parent outside tend (it left
+    /// the group), and then no event would tell tend the group is empty.
     fn next_wake(&self) -> Option<Instant> {
-        self.sup.next_deadline().map(Instant::from_std)
+        let recheck = (self.stopping_all() && !self.groups_left.is_empty())
+            .then(|| Instant::now() + GROUP_RECHECK);
+        self.sup
+            .next_deadline()
+            .map(Instant::from_std)
+            .into_iter()
+            .chain(recheck)
+            .min()
     }
 
     fn tick(&mut self) {

@@ -74,9 +74,8 @@ impl Driver {
             Request::Reload(_) => return self.reload(Some(reply)),
             Request::Down(_) => {
                 self.down_replies.push(reply);
-                if !self.stopping_all() {
-                    self.shutdown("tend down");
-                }
+                // A second `down` while everything stops kills at once, as its notice says.
+                self.shutdown("tend down");
                 return;
             }
         };

@@ -31,6 +31,9 @@ enum Behaviour {
     /// Exits with code 0 at once, leaving a member of its group behind that only SIGKILL
     /// ends.
     LeaveMember,
+    /// As `LeaveMember`, but the member's parent left the group and reaps it: tend reaps
+    /// nothing when the group empties.
+    LeaveMemberReapedElsewhere,
 }
 
 /// The fake world's state, shared between the driver (through [`Fake`]) and the test.
@@ -82,12 +85,17 @@ impl World for Fake {
         s.note(format!("spawn {pid}"));
         let (out_r, out_w) = std::io::pipe().expect("a pipe");
         let (err_r, err_w) = std::io::pipe().expect("a pipe");
-        let members = u32::from(matches!(s.behaviour, Behaviour::LeaveMember));
+        let members = u32::from(matches!(
+            s.behaviour,
+            Behaviour::LeaveMember | Behaviour::LeaveMemberReapedElsewhere
+        ));
         s.groups.insert(pid, (true, members));
         s.pipes.insert(pid, vec![out_w, err_w]);
         match s.behaviour {
             Behaviour::ExitAtOnce(code) => s.leader_exits(pid, ExitStatus::Code(code)),
-            Behaviour::LeaveMember => s.leader_exits(pid, ExitStatus::Code(0)),
+            Behaviour::LeaveMember | Behaviour::LeaveMemberReapedElsewhere => {
+                s.leader_exits(pid, ExitStatus::Code(0))
+            }
             Behaviour::RunUntilSignalled { .. } => {}
         }
         s.spawns += 1;
@@ -111,18 +119,23 @@ impl World for Fake {
         };
         let ignore_term = matches!(
             s.behaviour,
-            Behaviour::RunUntilSignalled { ignore_term: true } | Behaviour::LeaveMember
+            Behaviour::RunUntilSignalled { ignore_term: true }
+                | Behaviour::LeaveMember
+                | Behaviour::LeaveMemberReapedElsewhere
         );
+        let reaped_elsewhere = matches!(s.behaviour, Behaviour::LeaveMemberReapedElsewhere);
         let dies = signal == Signal::Kill || (signal == Signal::Term && !ignore_term);
         if dies {
             if members > 0 {
                 // The members die too: orphans of tend (the subreaper), reaped by it.
                 s.groups.get_mut(&pgid).expect("looked up").1 = 0;
-                s.exited.push_back((pgid + 10_000, ExitStatus::Signaled(9)));
                 if !leader {
                     s.groups.remove(&pgid);
                 }
-                let _ = s.events.send(Event::ChildExited);
+                if !reaped_elsewhere {
+                    s.exited.push_back((pgid + 10_000, ExitStatus::Signaled(9)));
+                    let _ = s.events.send(Event::ChildExited);
+                }
             }
             if leader {
                 let status = ExitStatus::Signaled(if signal == Signal::Kill { 9 } else { 15 });
@@ -371,4 +384,28 @@ async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering
     assert!(printed.contains(
         "p.0 exited with status 3; giving up: 1 restarts within 1m (state failed; `tend start p` tries again)"
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_left_behind_whose_last_member_is_reaped_elsewhere_does_not_keep_tend_up() {
+    // No orphan reaches tend when the group empties: tend must still notice, and exit.
+    let (log, printed) = run(
+        spec(Duration::from_secs(1), RestartPolicy::Never),
+        Behaviour::LeaveMemberReapedElsewhere,
+        1,
+    )
+    .await;
+    assert_eq!(
+        log,
+        [
+            (ms(0), "spawn 1001".to_owned()),
+            (ms(0), "SIGTERM 1001".to_owned()),
+            (ms(5000), "SIGKILL 1001".to_owned()),
+        ],
+        "{printed}"
+    );
+    assert!(
+        printed.contains("all processes stopped; exiting"),
+        "{printed}"
+    );
 }
