@@ -69,6 +69,25 @@ fn parse_stat(pid: Pid, line: &str) -> Option<ProcStat> {
     })
 }
 
+/// The time `t` in clock ticks since boot, the unit of [`ProcStat::start_ticks`]; `None`
+/// when `/proc/stat` does not say when the system booted, or `t` is before that. Exact to a
+/// second (the kernel gives the boot time in whole seconds).
+pub fn ticks_since_boot(t: std::time::SystemTime) -> Option<u64> {
+    let stat = fs::read_to_string("/proc/stat").ok()?;
+    let boot: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    let since_epoch = t.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let since_boot = since_epoch.checked_sub(Duration::from_secs(boot))?;
+    // SAFETY: sysconf only reads a system setting; no memory is passed.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let per_second = u64::try_from(per_second).ok().filter(|&n| n > 0)?;
+    u64::try_from(since_boot.as_millis() * u128::from(per_second) / 1000).ok()
+}
+
 /// Waits until every process of `pids` has exited (or was never there), for at most
 /// `timeout`: `Ok(true)` when all are gone, `Ok(false)` at the deadline. Each gets a pidfd,
 /// which becomes readable when its process exits: no polling. A pid that exits and is reused
@@ -147,6 +166,19 @@ mod tests {
         assert!(stat.start_ticks > 0);
         assert!(all_processes().unwrap().iter().any(|p| p.pid == me));
         assert_eq!(super::stat(i32::MAX), None);
+    }
+
+    #[test]
+    fn a_process_started_now_started_about_now_in_ticks() {
+        let me = stat(std::process::id() as Pid).unwrap();
+        let now = ticks_since_boot(std::time::SystemTime::now()).unwrap();
+        // This test process started before now, and not long before (a test run's length).
+        assert!(me.start_ticks <= now + 100, "{} > {now}", me.start_ticks);
+        assert!(
+            now - me.start_ticks.min(now) < 100 * 3600,
+            "{now} {}",
+            me.start_ticks
+        );
     }
 
     #[test]

@@ -30,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection may sit between requests, sending nothing.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a client may take to read what tend writes to it before tend gives up on it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most past lines `logs` sends per file, whatever was asked.
 const MAX_PAST_LINES: usize = 100_000;
 /// Answer lines are written in batches of about this size.
@@ -253,7 +255,20 @@ async fn too_long(write: &mut OwnedWriteHalf) -> io::Result<()> {
 }
 
 async fn write_line<T: serde::Serialize>(write: &mut OwnedWriteHalf, msg: &T) -> io::Result<()> {
-    write.write_all(&encode(msg)).await
+    write_all(write, &encode(msg)).await
+}
+
+/// Writes `bytes` to the client within [`WRITE_TIMEOUT`]: a client that stops reading does
+/// not keep its connection, and the answer it holds, for ever.
+async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
+    tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes))
+        .await
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing for a minute",
+            ))
+        })
 }
 
 /// Answers a `logs` request: the last lines of each file, then live lines until the client
@@ -276,12 +291,12 @@ async fn logs(
             let log = AnswerLine::log(id, log);
             out.extend(encode(&log));
             if out.len() >= WRITE_BATCH {
-                write.write_all(&out).await?;
+                write_all(write, &out).await?;
                 out.clear();
             }
         }
     }
-    write.write_all(&out).await?;
+    write_all(write, &out).await?;
     let Some(Follow { mut live, only }) = plan.follow else {
         return write_line(write, &AnswerLine::ok(id, Done {})).await;
     };

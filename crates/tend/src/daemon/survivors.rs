@@ -282,16 +282,39 @@ pub struct Swept {
     pub left: Vec<i32>,
 }
 
-/// The living members of the recorded group, or none when the group is not the recorded one
-/// any more.
-fn members(record: &GroupRecord, all: &[ProcStat]) -> Vec<ProcStat> {
-    // The leader's pid holds another process: the group (if any) is not ours. (While a group
-    // has members, no new process can get its id as a pid.)
-    if let Some(leader) = all.iter().find(|p| p.pid == record.pgid) {
-        if record.start_ticks != 0 && leader.start_ticks != record.start_ticks {
-            return Vec::new();
-        }
+/// The living members of the recorded group, or none when the group is not provably the
+/// recorded one. `written` is when the state file was last written, in ticks since boot.
+///
+/// With the leader alive, its start time decides. Without it, the group id may have been
+/// reused since: the original group emptied and an unrelated process made a group of the same
+/// id in the same session. So a leaderless group counts only if one of its members started
+/// at least a second before the file's last write (the boot time is known to a second):
+/// such a member lived while the dead tend still recorded the group.
+fn members(record: &GroupRecord, all: &[ProcStat], written: Option<u64>) -> Vec<ProcStat> {
+    if record.start_ticks == 0 {
+        return Vec::new(); // not verifiable
     }
+    let leader = all.iter().find(|p| p.pid == record.pgid);
+    if leader.is_some_and(|l| l.start_ticks != record.start_ticks) {
+        // The leader's pid holds another process: the group (if any) is not ours. (While a
+        // group has members, no new process can get its id as a pid.)
+        return Vec::new();
+    }
+    let found = candidates(record, all);
+    let leader_alive = leader.is_some_and(|l| !l.exited());
+    let old_enough =
+        |p: &ProcStat| written.is_some_and(|w| p.start_ticks.saturating_add(TICKS_MARGIN) <= w);
+    if leader_alive || found.iter().any(old_enough) {
+        found
+    } else {
+        Vec::new()
+    }
+}
+
+/// The living processes of the recorded group id and session that started no earlier than
+/// its leader: once [`members`] has verified the group, these are its members (a group id is
+/// not reused while the group has one).
+fn candidates(record: &GroupRecord, all: &[ProcStat]) -> Vec<ProcStat> {
     all.iter()
         .filter(|p| {
             p.pgid == record.pgid
@@ -303,6 +326,9 @@ fn members(record: &GroupRecord, all: &[ProcStat]) -> Vec<ProcStat> {
         .collect()
 }
 
+/// A second in clock ticks, as Linux counts them for `/proc` (`USER_HZ`, 100 everywhere).
+const TICKS_MARGIN: u64 = 100;
+
 /// Stops the survivors recorded in the state file at `path`, if there is one, and removes the
 /// file. `say` gets a line for the user before the stop and after it.
 pub fn sweep(path: &Path, mut say: impl FnMut(String)) -> io::Result<Swept> {
@@ -310,13 +336,17 @@ pub fn sweep(path: &Path, mut say: impl FnMut(String)) -> io::Result<Swept> {
         return Ok(Swept::default());
     };
     let (writer, records) = parse(&text);
+    let written = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(procfs::ticks_since_boot);
     let mut swept = Swept::default();
     let all = procfs::all_processes().map_err(|e| e.source)?;
     let me = std::process::id() as i32;
     // Each surviving group, its members, its kill deadline, and whether it was killed.
     let mut pending: Vec<(GroupRecord, Vec<ProcStat>, Instant, bool)> = Vec::new();
     for record in records {
-        let found = members(&record, &all);
+        let found = members(&record, &all, written);
         if found.is_empty() || found.iter().any(|p| p.pid == me) {
             continue;
         }
@@ -329,13 +359,19 @@ pub fn sweep(path: &Path, mut say: impl FnMut(String)) -> io::Result<Swept> {
         return Ok(swept);
     }
     let names: Vec<&str> = pending.iter().map(|(r, ..)| r.instance.as_str()).collect();
+    let longest = pending
+        .iter()
+        .map(|(record, ..)| record.stop_timeout)
+        .max()
+        .unwrap_or_default();
     say(format!(
         "a tend that did not stop them{} left {} processes running in {} process groups ({}): \
-         stopping them by their stop signal before anything starts",
+         stopping them by their stop signal before anything starts (SIGKILL after at most {})",
         writer.map(|p| format!(" (pid {p})")).unwrap_or_default(),
         swept.processes,
         swept.groups,
         shorten(&names),
+        tend_core::time::format_duration_rounded(longest),
     ));
     let start = Instant::now();
     for (record, _, kill_at, _) in &mut pending {
@@ -347,7 +383,7 @@ pub fn sweep(path: &Path, mut say: impl FnMut(String)) -> io::Result<Swept> {
     loop {
         let all = procfs::all_processes().map_err(|e| e.source)?;
         for (record, found, ..) in &mut pending {
-            *found = members(record, &all);
+            *found = candidates(record, &all);
         }
         pending.retain(|(_, found, ..)| !found.is_empty());
         let now = Instant::now();
@@ -538,15 +574,28 @@ mod tests {
             stat(101, 100, 5, 90),
             stat(102, 7, 5, 90),
         ];
-        assert_eq!(members(&rec, &all).len(), 2);
+        let written = Some(1000);
+        assert_eq!(members(&rec, &all, written).len(), 2);
         // Pid 100 is another process now: nothing is ours.
         let all = [stat(100, 100, 5, 500), stat(101, 100, 5, 600)];
-        assert!(members(&rec, &all).is_empty());
-        // The leader is gone; a member of the same group and session outlived it.
-        let all = [stat(101, 100, 5, 90)];
-        assert_eq!(members(&rec, &all).len(), 1);
+        assert!(members(&rec, &all, written).is_empty());
+        // The leader is gone; a member of the same group and session that lived while the
+        // file was written outlived it.
+        let all = [stat(101, 100, 5, 90), stat(104, 100, 5, 2000)];
+        assert_eq!(members(&rec, &all, written).len(), 2);
+        // The leader is gone and every member is younger than the last write: the id may
+        // have been reused by another group of the session; not ours.
+        let all = [stat(104, 100, 5, 950), stat(105, 100, 5, 2000)];
+        assert!(members(&rec, &all, written).is_empty());
+        assert!(members(&rec, &[stat(101, 100, 5, 90)], None).is_empty());
         // Same group id in another session, or older than the leader: not ours.
         let all = [stat(101, 100, 6, 90), stat(103, 100, 5, 10)];
-        assert!(members(&rec, &all).is_empty());
+        assert!(members(&rec, &all, written).is_empty());
+        // A record without a start time cannot be verified.
+        let unknown = GroupRecord {
+            start_ticks: 0,
+            ..record(100, "web.0")
+        };
+        assert!(members(&unknown, &[stat(100, 100, 5, 77)], written).is_empty());
     }
 }
