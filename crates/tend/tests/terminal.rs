@@ -62,3 +62,39 @@ fn quiet_shows_notices_but_no_child_output() {
         "only tend's notices: {t:#?}"
     );
 }
+
+#[test]
+fn a_child_cannot_hijack_the_terminal_and_its_log_keeps_every_byte() {
+    let dir = project(
+        r#"
+[process.evil]
+command = '''printf '\033]0;pwned\007title\n\033[2Jcleared\n\033[31mcrimson\033[0m\nfake\rtend | forged\n'; exec sleep 1000'''
+shell = true
+"#,
+    );
+    let config = dir.path().join("tend.toml");
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c"])
+        .arg(format!("exec {} -c {} up", tend_bin(), config.display()))
+        .arg("/dev/null");
+    let tend = Tend::spawn(dir, cmd);
+    let title = tend.wait_line("the title line", |l| l.contains("title"));
+    assert!(title.contains("^[]0;pwned^Gtitle"), "{title:?}");
+    assert!(!title.contains('\x07'), "{title:?}");
+    let cleared = tend.wait_line("the clear line", |l| l.contains("cleared"));
+    assert!(cleared.contains("^[[2J"), "{cleared:?}");
+    let red = tend.wait_line("the crimson line", |l| l.contains("crimson"));
+    assert!(
+        red.contains("\x1b[31mcrimson\x1b[0m"),
+        "colour is kept: {red:?}"
+    );
+    let forged = tend.wait_line("the forged line", |l| l.contains("forged"));
+    assert!(forged.contains("fake^Mtend | forged"), "{forged:?}");
+    // The log has exactly what the child printed.
+    let log = tend.path(".tend/logs/evil.0.log");
+    let expected: &[u8] =
+        b"\x1b]0;pwned\x07title\n\x1b[2Jcleared\n\x1b[31mcrimson\x1b[0m\nfake\rtend | forged\n";
+    eventually("the log has every byte", || {
+        std::fs::read(&log).is_ok_and(|b| b == expected)
+    });
+}

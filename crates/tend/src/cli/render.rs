@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use tend_core::Signal;
 use tend_proto::{InstanceStatus, LastExit, LogLine, Reloaded, State};
 
-use crate::style::{colour_of, paint};
+use crate::style::{colour_of, console_safe, paint};
 
 /// What a table shows for a value that does not exist (no pid, not running, no exit yet).
 const NONE: &str = "-";
@@ -168,15 +168,23 @@ fn counted(what: &str, names: &[String]) -> String {
 
 /// One log line as `tend logs` prints it, without newline: `web.0 | text`, the prefix in its
 /// process's colour (the same as `tend up`'s) when `colour`; a piece of a longer line
-/// ends with ` [cut]`.
-pub fn log_line(line: &LogLine, colour: bool) -> String {
+/// ends with ` [cut]`. On a terminal (`console`) the text is made safe as `tend up` makes it
+/// ([`console_safe`]).
+pub fn log_line(line: &LogLine, colour: bool, console: bool) -> String {
     let prefix = paint(
         &format!("{} |", line.instance),
         colour_of(process_of(&line.instance)),
         colour,
     );
     let cut = if line.cut { " [cut]" } else { "" };
-    format!("{prefix} {}{cut}", line.line)
+    let text = if console {
+        let mut safe = Vec::with_capacity(line.line.len());
+        console_safe(line.line.as_bytes(), colour, &mut safe);
+        String::from_utf8_lossy(&safe).into_owned()
+    } else {
+        line.line.clone()
+    };
+    format!("{prefix} {text}{cut}")
 }
 
 /// The process of an instance name: `web` for `web.0`; a name without a numeric `.N` suffix
@@ -363,13 +371,13 @@ db.0   stopped  -     -       0         -
             line: "Serving HTTP".into(),
             cut: false,
         };
-        assert_eq!(log_line(&line, false), "web.0 | Serving HTTP");
+        assert_eq!(log_line(&line, false, false), "web.0 | Serving HTTP");
         let piece = LogLine {
             cut: true,
             ..line.clone()
         };
-        assert_eq!(log_line(&piece, false), "web.0 | Serving HTTP [cut]");
-        let painted = log_line(&line, true);
+        assert_eq!(log_line(&piece, false, false), "web.0 | Serving HTTP [cut]");
+        let painted = log_line(&line, true, false);
         assert_eq!(
             painted,
             format!("\x1b[{}mweb.0 |\x1b[0m Serving HTTP", colour_of("web"))

@@ -129,10 +129,11 @@ fn logs(
     colour: bool,
 ) -> Result<(), Failure> {
     let follow = args.follow;
+    let console = crate::style::stdout_is_terminal();
     let id = conn.send(Request::Logs(args))?;
     loop {
         match conn.next(id)? {
-            Some(Answer::Log(line)) => say(out, &render::log_line(&line, colour))?,
+            Some(Answer::Log(line)) => say(out, &render::log_line(&line, colour, console))?,
             Some(Answer::Ok(_)) => return Ok(()),
             Some(Answer::Error(error)) => return Err(error_failure(error)),
             None if follow => return Ok(()),

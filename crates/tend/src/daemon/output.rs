@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::style::{colour_of, colour_wanted, paint};
+use crate::style::{colour_of, colour_wanted, console_safe, paint, stdout_is_terminal};
 
 /// How many lines may wait for the terminal before new ones are dropped.
 const BACKLOG: usize = 4096;
@@ -63,18 +63,22 @@ impl Terminal {
         quiet: bool,
         tend_log: Option<PathBuf>,
     ) -> (Terminal, TerminalWriter) {
-        Terminal::start_with(width, quiet, tend_log, colour_wanted(), || {
+        let console = stdout_is_terminal();
+        Terminal::start_with(width, quiet, tend_log, colour_wanted(), console, || {
             Box::new(io::stdout().lock())
         })
     }
 
     /// [`Terminal::start`] writing to what `open` gives (on the writer thread), in colour
-    /// when `colour`: for tests, which read what tend would have printed.
+    /// when `colour`, and made safe for a terminal when `console` (see
+    /// [`console_safe`](crate::style::console_safe)): for tests, which read what tend would
+    /// have printed.
     pub fn start_with(
         width: usize,
         quiet: bool,
         tend_log: Option<PathBuf>,
         colour: bool,
+        console: bool,
         open: impl FnOnce() -> Box<dyn Write> + Send + 'static,
     ) -> (Terminal, TerminalWriter) {
         let timestamps = tend_log.is_some();
@@ -113,7 +117,11 @@ impl Terminal {
                         Line::Child { prefix, text } => {
                             buf.extend_from_slice(prefix.as_bytes());
                             buf.push(b' ');
-                            buf.extend_from_slice(&text);
+                            if console {
+                                console_safe(&text, colour, &mut buf);
+                            } else {
+                                buf.extend_from_slice(&text);
+                            }
                             buf.push(b'\n');
                         }
                         Line::Notice(text) => notice(&mut buf, &text),

@@ -214,7 +214,7 @@ async fn run_with_events(
     }));
     let printed = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = SharedSink(Arc::clone(&printed));
-    let (terminal, writer) = Terminal::start_with(4, true, None, false, move || {
+    let (terminal, writer) = Terminal::start_with(4, true, None, false, false, move || {
         Box::new(sink) as Box<dyn std::io::Write>
     });
     let mut driver = Driver::new(
