@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tend::cli::{self, ClientVerb, Failure, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
+use tend::cli::{self, ClientVerb, Failure, LogsView, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use tend::config;
 use tend::daemon::{self, UpOptions};
 use tend::paths::RuntimePaths;
 use tend_core::Supervisor;
 use tend_os::{Daemon, InheritedSignals};
+use tend_proto::Stream;
 
 /// tend keeps a set of processes running: describe them in tend.toml, `tend up` starts them,
 /// restarts them by policy, logs every byte they print, and stops them gracefully.
@@ -96,6 +97,19 @@ enum Verb {
         /// How many past lines per instance and stream.
         #[arg(short = 'n', long = "lines", default_value_t = 10)]
         lines: u32,
+        /// One JSON object per line (instance, stream, line, and cut for a piece of a longer
+        /// line), for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Only what the processes wrote to stdout.
+        #[arg(long, conflicts_with = "stderr")]
+        stdout: bool,
+        /// Only what the processes wrote to stderr.
+        #[arg(long)]
+        stderr: bool,
+        /// Only the text, without the `name.N |` prefix.
+        #[arg(long)]
+        no_prefix: bool,
         /// Processes or instances (default: all).
         names: Vec<String>,
     },
@@ -174,11 +188,24 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         Verb::Logs {
             follow,
             lines,
+            json,
+            stdout,
+            stderr,
+            no_prefix,
             names,
         } => client(ClientVerb::Logs {
             follow,
             lines,
             names,
+            view: LogsView {
+                json,
+                only: match (stdout, stderr) {
+                    (true, _) => Some(Stream::Stdout),
+                    (_, true) => Some(Stream::Stderr),
+                    _ => None,
+                },
+                prefix: !no_prefix,
+            },
         }),
         Verb::Reload => client(ClientVerb::Reload),
         Verb::Down => client(ClientVerb::Down),

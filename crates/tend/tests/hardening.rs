@@ -453,3 +453,41 @@ on_exit = "shutdown"
     );
     assert_eq!(tend.wait_exit().code(), Some(137));
 }
+
+#[test]
+fn logs_can_be_read_as_json_by_stream_and_without_prefixes() {
+    let d = Daemon::start(
+        r#"
+[process.both]
+command = "echo out-line; echo err-line >&2; exec sleep 1000"
+shell = true
+"#,
+    );
+    eventually("both lines are logged", || {
+        std::fs::read_to_string(d.path(".tend/logs/both.0.err.log"))
+            .is_ok_and(|t| t.contains("err-line"))
+    });
+    let json = d.tend(&["logs", "--json", "both"]);
+    assert_eq!(json.code, Some(0), "{json:?}");
+    let objects: Vec<serde_json::Value> = json
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(objects
+        .iter()
+        .any(|o| o["instance"] == "both.0" && o["stream"] == "stdout" && o["line"] == "out-line"));
+    assert!(objects
+        .iter()
+        .any(|o| o["stream"] == "stderr" && o["line"] == "err-line"));
+    let err = d.tend(&["logs", "--stderr", "--no-prefix", "both"]);
+    assert_eq!(err.stdout, "err-line\n", "{err:?}");
+    let out = d.tend(&["logs", "--stdout", "both"]);
+    assert_eq!(out.stdout, "both.0 | out-line\n", "{out:?}");
+    let both = d.tend(&["logs", "--stdout", "--stderr", "both"]);
+    assert_eq!(
+        both.code,
+        Some(2),
+        "the two filters exclude each other: {both:?}"
+    );
+}

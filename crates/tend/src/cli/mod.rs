@@ -25,6 +25,27 @@ mod verbs;
 #[cfg(test)]
 mod tests;
 
+/// How `tend logs` shows its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogsView {
+    /// One JSON object per line (the protocol's log line) instead of text.
+    pub json: bool,
+    /// Only the lines of this stream.
+    pub only: Option<tend_proto::Stream>,
+    /// `name.N |` before each line of text.
+    pub prefix: bool,
+}
+
+impl Default for LogsView {
+    fn default() -> Self {
+        LogsView {
+            json: false,
+            only: None,
+            prefix: true,
+        }
+    }
+}
+
 /// Exit code: everything asked was done.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: a requested operation failed (or the conversation with the supervisor did).
@@ -82,6 +103,8 @@ pub enum ClientVerb {
         lines: u32,
         /// Processes or instances; empty for all.
         names: Vec<String>,
+        /// How to show the lines.
+        view: LogsView,
     },
     /// `tend reload`: re-read the config and apply the difference.
     Reload,

@@ -305,6 +305,7 @@ fn logs_print_lines_until_the_ok() {
             follow: false,
             lines: 2,
             names: vec![],
+            view: LogsView::default(),
         },
         answers(
             Request::Logs(tend_proto::LogsArgs {
@@ -326,6 +327,7 @@ fn followed_logs_end_when_the_supervisor_closes() {
             follow: true,
             lines: 10,
             names: vec!["web".into()],
+            view: LogsView::default(),
         },
         answers(
             Request::Logs(tend_proto::LogsArgs {
@@ -347,6 +349,7 @@ fn logs_cut_short_without_follow_are_a_failure() {
             follow: false,
             lines: 10,
             names: vec![],
+            view: LogsView::default(),
         },
         answers(
             Request::Logs(tend_proto::LogsArgs::default()),
@@ -389,6 +392,7 @@ fn a_closed_stdout_ends_logs_quietly() {
         follow: true,
         lines: 10,
         names: vec![],
+        view: LogsView::default(),
     };
     let code = run_with(
         verb,

@@ -46,6 +46,7 @@ pub fn run(
             follow,
             lines,
             names,
+            view,
         } => logs(
             &mut conn,
             LogsArgs {
@@ -55,6 +56,7 @@ pub fn run(
             },
             out,
             colour,
+            view,
         ),
         ClientVerb::Reload => reload(&mut conn, out),
         ClientVerb::Down => down(&mut conn, out),
@@ -127,13 +129,29 @@ fn logs(
     args: LogsArgs,
     out: &mut dyn Write,
     colour: bool,
+    view: super::LogsView,
 ) -> Result<(), Failure> {
     let follow = args.follow;
     let console = crate::style::stdout_is_terminal();
     let id = conn.send(Request::Logs(args))?;
     loop {
         match conn.next(id)? {
-            Some(Answer::Log(line)) => say(out, &render::log_line(&line, colour, console))?,
+            Some(Answer::Log(line)) if view.only.is_some_and(|s| s != line.stream) => {}
+            Some(Answer::Log(line)) if view.json => {
+                let json = String::from_utf8_lossy(&tend_proto::encode(&line)).into_owned();
+                say(out, json.trim_end())?
+            }
+            Some(Answer::Log(line)) => {
+                if !view.prefix {
+                    let text = render::log_line(&line, false, console);
+                    let text = text
+                        .strip_prefix(&format!("{} | ", line.instance))
+                        .unwrap_or(&text);
+                    say(out, text)?;
+                    continue;
+                }
+                say(out, &render::log_line(&line, colour, console))?
+            }
             Some(Answer::Ok(_)) => return Ok(()),
             Some(Answer::Error(error)) => return Err(error_failure(error)),
             None if follow => return Ok(()),
