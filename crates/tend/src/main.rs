@@ -148,13 +148,15 @@ fn failed(message: impl std::fmt::Display) -> Failure {
 }
 
 fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
-    let path = config::discover(cli.config.as_deref())?;
     let client = |verb: ClientVerb| -> Result<u8, Failure> {
+        // A running tend is found even if its config was deleted or renamed since it started.
+        let path = config::discover_for_client(cli.config.as_deref())?;
         let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
         Ok(cli::run(verb, &path, &paths))
     };
     match cli.verb {
         Verb::Check => {
+            let path = config::discover(cli.config.as_deref())?;
             let spec = config::load(&path)?;
             print!("{}", config::describe(&spec, &path));
             Ok(0)
@@ -164,7 +166,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             quiet,
             names,
         } => up(
-            &path,
+            &config::discover(cli.config.as_deref())?,
             cli.socket.as_deref(),
             daemon,
             quiet,

@@ -491,3 +491,56 @@ shell = true
         "the two filters exclude each other: {both:?}"
     );
 }
+
+/// Kills, on drop, every process whose command line names `0` (a daemon the test could not
+/// stop otherwise), and the process groups of its children.
+struct KillByCmdline(String);
+
+impl Drop for KillByCmdline {
+    fn drop(&mut self) {
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&self.0) {
+                for (child, _) in common::children_of(pid) {
+                    let _ = nix::sys::signal::killpg(
+                        nix::unistd::Pid::from_raw(child),
+                        Signal::SIGKILL,
+                    );
+                }
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_running_tend_is_reached_after_its_config_was_deleted() {
+    let dir = project("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let config = dir.path().join("tend.toml");
+    let _cleanup = KillByCmdline(config.display().to_string());
+    let tend = |args: &[&str]| {
+        let mut cmd = Command::new(tend_bin());
+        cmd.arg("-c")
+            .arg(&config)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("TEND_CONFIG");
+        run_with_deadline(cmd)
+    };
+    let up = tend(&["up", "-d"]);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    std::fs::remove_file(&config).unwrap();
+    let status = tend(&["status"]);
+    assert_eq!(status.code, Some(0), "{status:?}");
+    assert!(status.stdout.contains("a.0"), "{status:?}");
+    let down = tend(&["down"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
+    // With no tend running, a missing config is still just that.
+    let check = tend(&["check"]);
+    assert_eq!(check.code, Some(78), "{check:?}");
+    let status = tend(&["status"]);
+    assert_eq!(status.code, Some(3), "no tend runs for it: {status:?}");
+}

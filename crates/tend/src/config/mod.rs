@@ -48,6 +48,30 @@ pub fn discover(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     discover::discover_in(explicit, std::env::var_os("TEND_CONFIG"), &cwd)
 }
 
+/// The config path a client verb (`status`, `down`, …) names: as [`discover`], but a file
+/// given by `-c FILE` or `$TEND_CONFIG` need not exist any more. A running tend is found by
+/// the path it was started with, and its config may have been deleted or renamed since; the
+/// path is then its directory's canonical path and the file name.
+pub fn discover_for_client(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
+    let found = discover(explicit);
+    let named = explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var_os("TEND_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    match (found, named) {
+        (Ok(path), _) => Ok(path),
+        (Err(e), Some(named)) if !named.exists() => {
+            let absolute = std::path::absolute(&named).map_err(|_| e.clone())?;
+            let (Some(dir), Some(name)) = (absolute.parent(), absolute.file_name()) else {
+                return Err(e);
+            };
+            dir.canonicalize().map(|dir| dir.join(name)).map_err(|_| e)
+        }
+        (Err(e), _) => Err(e),
+    }
+}
+
 /// Reads, parses and checks the config file at `path` and builds the [`Spec`] it describes:
 /// every default applied, relative paths resolved against the file's directory, `env_file`s
 /// read.
