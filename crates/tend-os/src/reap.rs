@@ -2,7 +2,6 @@
 //! must reap) the orphaned descendants of its children.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use tend_core::ExitStatus;
 
@@ -57,39 +56,5 @@ pub fn wait_exit(pid: Pid, timeout: std::time::Duration) -> Result<bool, OsError
             std::io::Error::from_raw_os_error(libc::EINVAL),
         ));
     }
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ESRCH) => Ok(true),
-            _ => Err(OsError::new("pidfd_open", err)),
-        };
-    }
-    // SAFETY: the syscall returned a new fd that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        // Rounded up: poll must not give up before the deadline.
-        let millis = i32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(i32::MAX);
-        let mut poll_fd = libc::pollfd {
-            fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, for an fd we own, for the duration of the call.
-        let ready = unsafe { libc::poll(&mut poll_fd, 1, millis) };
-        match ready {
-            1.. => return Ok(true),
-            0 if std::time::Instant::now() >= deadline => return Ok(false),
-            0 => {}
-            _ => {
-                let err = std::io::Error::last_os_error();
-                if err.raw_os_error() != Some(libc::EINTR) {
-                    return Err(OsError::new("poll", err));
-                }
-            }
-        }
-    }
+    crate::procfs::wait_all_exit(&[pid], timeout)
 }

@@ -18,22 +18,23 @@ signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
 os.execv(sys.argv[1], sys.argv[1:])";
 
-fn python3() -> Command {
-    Command::new("python3")
-}
-
-#[test]
-fn a_parent_that_blocked_and_ignored_signals_cannot_deafen_tend() {
-    let dir = project(
-        r#"
+/// One process that exits 3 at once and is not restarted, one that runs until stopped.
+const QUICK_AND_LONG: &str = r#"
 [process.quick]
 command = ["sh", "-c", "exit 3"]
 restart = "never"
 
 [process.long]
 command = ["sleep", "1000"]
-"#,
-    );
+"#;
+
+fn python3() -> Command {
+    Command::new("python3")
+}
+
+#[test]
+fn a_parent_that_blocked_and_ignored_signals_cannot_deafen_tend() {
+    let dir = project(QUICK_AND_LONG);
     let config = dir.path().join("tend.toml");
     let mut cmd = python3();
     cmd.args(["-c", HOSTILE, tend_bin(), "-c"])
@@ -55,16 +56,7 @@ command = ["sleep", "1000"]
 
 #[test]
 fn a_daemon_started_by_a_hostile_parent_reaps_and_stops() {
-    let d_dir = project(
-        r#"
-[process.quick]
-command = ["sh", "-c", "exit 3"]
-restart = "never"
-
-[process.long]
-command = ["sleep", "1000"]
-"#,
-    );
+    let d_dir = project(QUICK_AND_LONG);
     let mut d = Daemon { dir: d_dir, pid: 0 };
     let mut up = python3();
     up.args(["-c", HOSTILE])

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tend_core::{Effect, ExitStatus, Input, InstanceId, Phase, RunId, Signal, Supervisor, Target};
+use tend_core::{Effect, Input, InstanceId, Phase, RunId, Signal, Supervisor, Target};
 use tend_os::{LockError, LockFile, ReadySender};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -789,9 +789,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// "exited with status 1" or "was killed by SIGKILL".
-pub fn describe_exit(status: ExitStatus) -> String {
-    events::describe(&events::last_exit(&Ok(status)))
 }

@@ -419,9 +419,10 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
 
 /// ": exited with status 1" for a failure message, or nothing.
 fn last_exit_text(view: &InstanceView<'_>) -> String {
-    match view.last_exit {
-        Some(Ok(status)) => format!(": {}", super::describe_exit(*status)),
-        Some(Err(error)) => format!(": could not start: {error}"),
-        None => String::new(),
-    }
+    view.last_exit.map_or_else(String::new, |exit| {
+        format!(
+            ": {}",
+            super::events::describe(&super::events::last_exit(exit))
+        )
+    })
 }
