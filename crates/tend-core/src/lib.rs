@@ -15,7 +15,8 @@ pub mod time;
 
 pub use signal::Signal;
 pub use spec::{
-    Backoff, LogSpec, MaxRestarts, OnExit, ProcessSpec, RestartPolicy, Spec, SupervisorSpec,
+    Backoff, Condition, Dependency, HealthSpec, LogSpec, MaxRestarts, OnExit, Probe, ProbeSpec,
+    ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec, SupervisorSpec,
 };
 pub use supervisor::{
     Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, Phase, ReloadSummary, RunId,

@@ -65,6 +65,96 @@ pub struct ProcessSpec {
     pub log: LogSpec,
     /// What an instance's end for good (exited and not restarted, or failed) means for tend.
     pub on_exit: OnExit,
+    /// How tend learns that a run is ready (`None`: it counts as ready once running).
+    pub ready: Option<ReadySpec>,
+    /// The liveness check that restarts an instance after failures in a row.
+    pub health: Option<HealthSpec>,
+    /// What must hold of other processes before an instance of this one is spawned, by
+    /// process name, in the config's order. The config layer checks that every name exists
+    /// and that there is no cycle.
+    pub depends_on: Vec<Dependency>,
+    /// Processes among `depends_on` whose restart restarts this one too.
+    pub restart_with: Vec<String>,
+}
+
+/// A condition on another process (`depends_on = { db = "ready" }`). It holds when it holds
+/// for every instance of that process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The process depended on.
+    pub name: String,
+    /// What must hold of it.
+    pub condition: Condition,
+}
+
+/// What a dependent waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Condition {
+    /// Spawned (its program runs).
+    Started,
+    /// Ready by its readiness check, or running when it has none.
+    Ready,
+    /// Exited with one of its success codes (a one-shot job that did its work).
+    Completed,
+}
+
+/// How a run tells tend it is ready (`ready = { ... }`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadySpec {
+    /// The check.
+    pub check: ReadyCheck,
+    /// A run that is not ready this long after its spawn counts as a failed start: it is
+    /// stopped and its restart policy applies. `None`: it may take for ever.
+    pub start_timeout: Option<Duration>,
+    /// With `notify`: a run must send `WATCHDOG=1` at least this often, or it is stopped and
+    /// its restart policy applies (systemd's `WatchdogSec=`).
+    pub watchdog: Option<Duration>,
+}
+
+/// The kinds of readiness check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyCheck {
+    /// The sd_notify protocol: `READY=1` on the datagram socket named by `NOTIFY_SOCKET`.
+    Notify,
+    /// s6's convention: a newline written to this file descriptor of the child.
+    NotifyFd(i32),
+    /// A line of stdout or stderr matches this regular expression.
+    LogLine(String),
+    /// A probe succeeds, tried every period from the spawn until it does.
+    Probe(ProbeSpec),
+}
+
+/// A probe that tend runs: the check is its kind, every `period`, each try bounded by
+/// `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSpec {
+    /// What is tried.
+    pub kind: Probe,
+    /// Time between the start of one try and the next.
+    pub period: Duration,
+    /// How long one try may take before it counts as failed.
+    pub timeout: Duration,
+}
+
+/// What a probe tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// A TCP connect to `host:port` succeeds.
+    Tcp(String),
+    /// An HTTP GET of this `http://` URL answers 2xx.
+    Http(String),
+    /// This argv exits 0 (run with the process's cwd and environment).
+    Exec(Vec<String>),
+}
+
+/// A liveness check (`health = { ... }`): after `failures` failed tries in a row the
+/// instance is stopped and its restart policy applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthSpec {
+    /// The probe, tried every period once the run is ready (or running, without readiness).
+    pub probe: ProbeSpec,
+    /// Failed tries in a row that count as a failure of the run; at least 1.
+    pub failures: u32,
 }
 
 /// What the end for good of an instance means for tend as a whole.
@@ -145,6 +235,10 @@ impl ProcessSpec {
             stop_timeout: Duration::from_secs(10),
             log: LogSpec::default(),
             on_exit: OnExit::Ignore,
+            ready: None,
+            health: None,
+            depends_on: Vec::new(),
+            restart_with: Vec::new(),
         }
     }
 }
