@@ -19,6 +19,6 @@ pub use spec::{
     ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec, SupervisorSpec,
 };
 pub use supervisor::{
-    Effect, ExitStatus, Input, InstanceId, InstanceView, Next, Notice, Phase, ReloadSummary, RunId,
-    State, Supervisor, Target,
+    Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next, Notice, Phase,
+    ReadyFact, ReloadSummary, RunId, State, Supervisor, Target, Unmet,
 };

@@ -23,6 +23,8 @@ enum Step {
     Stop(Pick),
     Restart(Pick),
     Reload(u8),
+    /// The live run at this index (modulo) gets ready (ignored without a readiness check).
+    Ready(usize),
 }
 
 /// Whom a request names: the instance at this index (modulo) of those that exist, alone or
@@ -65,6 +67,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => pick().prop_map(Step::Stop),
         1 => pick().prop_map(Step::Restart),
         1 => (0u8..4).prop_map(Step::Reload),
+        2 => any::<usize>().prop_map(Step::Ready),
     ]
 }
 
@@ -75,6 +78,44 @@ fn script() -> impl Strategy<Value = (Vec<Step>, Option<prop::sample::Index>)> {
         proptest::collection::vec(step(), 1..80),
         proptest::option::of(any::<prop::sample::Index>()),
     )
+}
+
+/// The processes of a case: without dependencies, or (`deps`) in an order: `a` ready by
+/// notify; `b` (2 replicas) needs `a` ready; `c` (a one-shot) needs `b` started and restarts
+/// with it; `e` needs `c` completed.
+fn procs_of(deps: bool) -> Vec<ProcessSpec> {
+    let mut list = procs();
+    if deps {
+        let need = |p: &mut ProcessSpec, name: &str, condition| {
+            p.depends_on.push(Dependency {
+                name: name.into(),
+                condition,
+            })
+        };
+        list[0].ready = Some(ReadySpec {
+            check: ReadyCheck::Notify,
+            start_timeout: None,
+            watchdog: None,
+        });
+        need(&mut list[1], "a", Condition::Ready);
+        need(&mut list[2], "b", Condition::Started);
+        list[2].restart_with = vec!["b".into()];
+        let mut e = proc("e");
+        e.restart = RestartPolicy::OnFailure;
+        need(&mut e, "c", Condition::Completed);
+        list.push(e);
+    }
+    list
+}
+
+/// The longest chain of dependencies among `procs_of(deps)`: a graceful stop takes a stop
+/// timeout per link.
+fn stop_stages(deps: bool) -> u32 {
+    if deps {
+        4
+    } else {
+        1
+    }
 }
 
 fn procs() -> Vec<ProcessSpec> {
@@ -100,10 +141,10 @@ fn procs() -> Vec<ProcessSpec> {
     vec![a, b, c]
 }
 
-/// Variations of `procs()` for reloads: unchanged, `a` edited, `b` scaled, `c` removed and
-/// `d` added.
-fn variant(v: u8) -> Vec<ProcessSpec> {
-    let mut list = procs();
+/// Variations of `procs_of(deps)` for reloads: unchanged, `a` edited, `b` scaled, the last
+/// removed and `d` added.
+fn variant(v: u8, deps: bool) -> Vec<ProcessSpec> {
+    let mut list = procs_of(deps);
     match v {
         1 => list[0].argv.push("--edited".into()),
         2 => list[1].replicas = if list[1].replicas == 2 { 3 } else { 1 },
@@ -120,6 +161,8 @@ fn variant(v: u8) -> Vec<ProcessSpec> {
 /// one step to the next.
 struct World {
     h: Harness,
+    /// The processes depend on each other (`procs_of(true)`).
+    deps: bool,
     pending: Vec<RunId>,
     alive: Vec<RunId>,
     ever: HashSet<RunId>,
@@ -135,9 +178,10 @@ struct World {
 }
 
 impl World {
-    fn new() -> World {
+    fn new(deps: bool) -> World {
         World {
-            h: Harness::new(procs()),
+            h: Harness::new(procs_of(deps)),
+            deps,
             pending: Vec::new(),
             alive: Vec::new(),
             ever: HashSet::new(),
@@ -155,8 +199,14 @@ impl World {
         loop {
             for e in &effects {
                 match e {
-                    Effect::Spawn { run, .. } => {
+                    Effect::Spawn { run, instance, .. } => {
                         prop_assert!(self.ever.insert(*run), "run ids are never reused");
+                        prop_assert!(
+                            self.h.sup.waiting_for(*instance).is_empty(),
+                            "spawned only when its conditions hold: {:?} waits for {:?}",
+                            instance,
+                            self.h.sup.waiting_for(*instance)
+                        );
                         prop_assert!(
                             self.shutdown_at.is_none(),
                             "nothing starts during a shutdown: {:?}",
@@ -187,6 +237,30 @@ impl World {
                             .process(instance.process)
                             .map_or(ms(1000), |p| p.backoff.max);
                         prop_assert!(*d <= max, "backoff bounded");
+                    }
+                    Effect::Notify(Notice::Stopping { instance, .. })
+                        if self.h.sup.phase() != Phase::KillingAll
+                            && self.h.sup.instance(*instance).is_some_and(|v| !v.want_up) =>
+                    {
+                        // Going down for good: no dependent on its way down still runs.
+                        let name = &self.h.sup.process(instance.process).unwrap().name;
+                        let blocking: Vec<InstanceId> = self
+                            .h
+                            .sup
+                            .instances()
+                            .filter(|v| {
+                                v.spec.depends_on.iter().any(|d| &d.name == name)
+                                    && !v.want_up
+                                    && v.run.is_some()
+                            })
+                            .map(|v| v.id)
+                            .collect();
+                        prop_assert!(
+                            blocking.is_empty(),
+                            "{:?} stopped before its dependents {:?}",
+                            instance,
+                            blocking
+                        );
                     }
                     Effect::Exit => {
                         prop_assert!(self.exited.is_none(), "exit once");
@@ -222,7 +296,10 @@ impl World {
         // At most one live run per instance, and only in the states that have one.
         let mut live = 0;
         for v in self.h.sup.instances() {
-            let has_run = matches!(v.state, State::Starting | State::Running | State::Stopping);
+            let has_run = matches!(
+                v.state,
+                State::Starting | State::Running | State::Ready | State::Stopping
+            );
             prop_assert_eq!(v.pid.is_some(), has_run, "{:?}", v);
             if has_run {
                 live += 1;
@@ -335,7 +412,15 @@ impl World {
                 let target = p.target(&h.sup);
                 h.feed(Input::RestartRequested(target))
             }
-            Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v)))),
+            Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v, self.deps)))),
+            Step::Ready(_) if self.alive.is_empty() => Vec::new(),
+            Step::Ready(i) => {
+                let run = self.alive[i % self.alive.len()];
+                h.feed(Input::Readiness {
+                    run,
+                    fact: ReadyFact::Ready,
+                })
+            }
         }
     }
 
@@ -385,13 +470,14 @@ impl World {
             return Err(TestCaseError::fail("a shutdown ends with Exit"));
         };
         // Leftover groups left alone get the supervisor's stop timeout.
-        let longest = variant(3)
+        let longest = variant(3, self.deps)
             .iter()
-            .chain(&procs())
+            .chain(&procs_of(self.deps))
             .map(|p| p.stop_timeout)
             .chain([self.h.sup.settings().stop_timeout])
             .max()
-            .unwrap();
+            .unwrap()
+            * stop_stages(self.deps);
         prop_assert!(
             exited <= (asked + longest).max(drain),
             "exited {:?} after the shutdown, longer than the longest stop_timeout",
@@ -413,8 +499,13 @@ fn shutdown_kind(n: u8) -> (bool, bool) {
 
 /// Plays one case: the steps, with a shutdown before step `shutdown_at` (or after the last)
 /// if any, of the given kind; then, after a shutdown, drives it to its end.
-fn play(steps: Vec<Step>, shutdown_at: Option<usize>, kind: u8) -> Result<(), TestCaseError> {
-    let mut world = World::new();
+fn play(
+    deps: bool,
+    steps: Vec<Step>,
+    shutdown_at: Option<usize>,
+    kind: u8,
+) -> Result<(), TestCaseError> {
+    let mut world = World::new(deps);
     let effects = world.h.feed(Input::Up(None));
     world.settle(effects)?;
     let (force, then_force) = shutdown_kind(kind);
@@ -447,7 +538,15 @@ proptest! {
     #[test]
     fn promises_hold((steps, shutdown) in script(), kind in 0u8..3) {
         let shutdown_at = shutdown.map(|at| at.index(steps.len() + 1));
-        play(steps, shutdown_at, kind)?;
+        play(false, steps, shutdown_at, kind)?;
+    }
+
+    /// The same with dependencies: besides the promises above, nothing is spawned before its
+    /// conditions hold, and nothing goes down before its dependents that go down too.
+    #[test]
+    fn promises_hold_with_dependencies((steps, shutdown) in script(), kind in 0u8..3) {
+        let shutdown_at = shutdown.map(|at| at.index(steps.len() + 1));
+        play(true, steps, shutdown_at, kind)?;
     }
 }
 

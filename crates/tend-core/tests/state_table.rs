@@ -20,6 +20,9 @@ const STATES: &[&str] = &[
     "starting (spawn asked)",
     "starting",
     "running",
+    "running, not ready",
+    "ready",
+    "waiting",
     "backoff",
     "stopping",
     "stopping, then restart",
@@ -40,6 +43,9 @@ const INPUTS: &[&str] = &[
     "exited 1",
     "exited 1, group left",
     "tick at deadline",
+    "ready",
+    "watchdog ping",
+    "health failed",
     "reload, changed",
     "shutdown",
     "shutdown, force",
@@ -63,6 +69,25 @@ fn process(start_secs: u64, restart: RestartPolicy, max_restarts: u32) -> Proces
     p
 }
 
+/// The process with a readiness check by sd_notify (start timeout 5 s, watchdog 3 s) and a
+/// health check that fails a run after 2 failures.
+fn with_checks(mut p: ProcessSpec) -> ProcessSpec {
+    p.ready = Some(ReadySpec {
+        check: ReadyCheck::Notify,
+        start_timeout: Some(Duration::from_secs(5)),
+        watchdog: Some(Duration::from_secs(3)),
+    });
+    p.health = Some(HealthSpec {
+        probe: ProbeSpec {
+            kind: Probe::Tcp("127.0.0.1:1".into()),
+            period: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        },
+        failures: 2,
+    });
+    p
+}
+
 /// A supervisor with the instance in `state`, and its live run if it has one.
 fn setup(state: &str) -> (Harness, Option<RunId>) {
     let (start_secs, restart, max) = match state {
@@ -71,7 +96,25 @@ fn setup(state: &str) -> (Harness, Option<RunId>) {
         "failed" => (0, RestartPolicy::OnFailure, 0),
         _ => (0, RestartPolicy::OnFailure, 5),
     };
-    let mut h = Harness::new(vec![process(start_secs, restart, max)]);
+    let mut p = process(start_secs, restart, max);
+    if state == "running, not ready" || state == "ready" {
+        p = with_checks(p);
+    }
+    if state == "waiting" {
+        // `p` waits for `dep` to be ready; `dep` is spawned and not ready yet.
+        let mut dep = with_checks(process(0, RestartPolicy::OnFailure, 5));
+        dep.name = "dep".into();
+        dep.autostart = false;
+        p.depends_on = vec![Dependency {
+            name: "dep".into(),
+            condition: Condition::Ready,
+        }];
+        let mut h = Harness::new(vec![p, dep]);
+        let effects = h.feed(Input::Up(None));
+        h.spawn_all(&effects);
+        return (h, None);
+    }
+    let mut h = Harness::new(vec![p]);
     if state == "stopped" {
         return (h, None);
     }
@@ -90,7 +133,13 @@ fn setup(state: &str) -> (Harness, Option<RunId>) {
         group_left: false,
     };
     match state {
-        "starting" | "running" => {}
+        "starting" | "running" | "running, not ready" => {}
+        "ready" => {
+            h.feed(Input::Readiness {
+                run: asked,
+                fact: ReadyFact::Ready,
+            });
+        }
         "backoff" | "failed" => {
             h.feed(exit1);
             return (h, None);
@@ -148,6 +197,33 @@ fn give(h: &mut Harness, run: Option<RunId>, input: &str) -> Vec<Effect> {
             }
             h.feed(Input::Tick)
         }
+        "ready" => {
+            // Every live run gets ready (in `waiting`, the dependency's).
+            let runs: Vec<RunId> = h.sup.instances().filter_map(|v| v.run).collect();
+            runs.into_iter()
+                .flat_map(|run| {
+                    h.feed(Input::Readiness {
+                        run,
+                        fact: ReadyFact::Ready,
+                    })
+                })
+                .collect()
+        }
+        "watchdog ping" => h.feed(Input::Readiness {
+            run,
+            fact: ReadyFact::WatchdogPing,
+        }),
+        "health failed" => {
+            let mut effects = h.feed(Input::HealthChecked {
+                run,
+                result: Err("connection refused".into()),
+            });
+            effects.extend(h.feed(Input::HealthChecked {
+                run,
+                result: Err("connection refused".into()),
+            }));
+            effects
+        }
         "reload, changed" => {
             let mut p = h.sup.process(0).map(|p| (**p).clone()).unwrap();
             p.argv.push("--changed".into());
@@ -177,6 +253,15 @@ fn short(effects: &[Effect]) -> String {
                 Notice::Killed { .. } => "killed".to_owned(),
                 Notice::Cancelled { .. } => "cancelled".to_owned(),
                 Notice::EssentialEnded { exit_code, .. } => format!("essential-ended:{exit_code}"),
+                Notice::Waiting { on, .. } => format!("waiting({})", on.len()),
+                Notice::DependencyGaveUp { state, .. } => format!("dependency-gave-up:{state}"),
+                Notice::Ready { .. } => "ready".to_owned(),
+                Notice::Health { result, .. } => format!("health:{}", result.is_ok()),
+                Notice::CheckFailed { failure, .. } => match failure {
+                    Failure::StartTimeout(_) => "check-failed:start-timeout".to_owned(),
+                    Failure::Watchdog(_) => "check-failed:watchdog".to_owned(),
+                    Failure::Unhealthy { .. } => "check-failed:health".to_owned(),
+                },
             },
             Effect::Reloaded(_) => "reloaded".to_owned(),
             Effect::Exit => "exit".to_owned(),

@@ -31,6 +31,10 @@ fn status_answer(n: u32) -> AnswerLine {
             restarts: i % 7,
             last_exit: Some(LastExit::Code(1)),
             log_error: None,
+            waiting_for: Vec::new(),
+            notify_status: None,
+            main_pid: None,
+            health: None,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

@@ -71,6 +71,37 @@ pub enum EventKind {
         /// The code tend exits with.
         exit_code: u8,
     },
+    /// An instance is to start but waits for conditions on other processes.
+    Waiting {
+        /// The conditions that do not hold yet, such as `"db ready"`.
+        on: Vec<String>,
+    },
+    /// A waiting instance's dependency will not get where it must by itself.
+    DependencyGaveUp {
+        /// The dependency.
+        dependency: String,
+        /// What the instance waits for: `started`, `ready` or `completed`.
+        condition: String,
+        /// The dependency's state.
+        state: crate::status::State,
+    },
+    /// A run got ready.
+    Ready,
+    /// The liveness check started failing (`reason`), or passes again (no reason).
+    Health {
+        /// Whether it passes.
+        healthy: bool,
+        /// Why it failed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A check failed a run: it is stopped, and its restart policy applies.
+    CheckFailed {
+        /// `start_timeout`, `watchdog` or `health`.
+        check: String,
+        /// What happened, for people.
+        reason: String,
+    },
     /// A new config was applied.
     Reloaded {
         /// Processes new in the config.

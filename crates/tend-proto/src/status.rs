@@ -15,10 +15,14 @@ use serde::{Deserialize, Serialize};
 pub enum State {
     /// Not running, and not wanted up.
     Stopped,
-    /// Spawned, and not yet up for `start_secs` (or not yet ready).
+    /// Wanted up, waiting for conditions on other processes (`depends_on`).
+    Waiting,
+    /// Spawned, and not yet up for `start_secs` (processes without a readiness check).
     Starting,
-    /// Up.
+    /// Up; for a process with a readiness check, spawned and not ready yet.
     Running,
+    /// Ready by its readiness check.
+    Ready,
     /// Ended unexpectedly; waiting for the backoff delay before the next start.
     Backoff,
     /// The stop signal was sent; waiting for the instance to exit.
@@ -33,8 +37,10 @@ impl State {
     /// Every state, in the order of a life cycle.
     pub const ALL: &'static [State] = &[
         State::Stopped,
+        State::Waiting,
         State::Starting,
         State::Running,
+        State::Ready,
         State::Backoff,
         State::Stopping,
         State::Exited,
@@ -45,8 +51,10 @@ impl State {
     pub fn as_str(self) -> &'static str {
         match self {
             State::Stopped => "stopped",
+            State::Waiting => "waiting",
             State::Starting => "starting",
             State::Running => "running",
+            State::Ready => "ready",
             State::Backoff => "backoff",
             State::Stopping => "stopping",
             State::Exited => "exited",
@@ -104,6 +112,45 @@ pub struct InstanceStatus {
     /// on its full pipe; nothing is lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_error: Option<LogError>,
+    /// While `waiting`: the conditions on other processes that do not hold yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<WaitingFor>,
+    /// The live run's last `STATUS=` over the sd_notify protocol, made safe to print.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_status: Option<String>,
+    /// The live run's `MAINPID=` over the sd_notify protocol, if it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_pid: Option<u32>,
+    /// The liveness check's verdict on the live run, once it has tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+}
+
+/// A condition a waiting instance waits for:
+/// `{"process":"db","condition":"ready","state":"running","gave_up":false}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingFor {
+    /// The process depended on.
+    pub process: String,
+    /// `started`, `ready` or `completed`.
+    pub condition: String,
+    /// The state of its first instance that does not meet the condition.
+    pub state: State,
+    /// That instance will not get there by itself (failed, exited or stopped).
+    pub gave_up: bool,
+}
+
+/// The liveness check's verdict: `{"healthy":false,"failures_in_row":2,
+/// "last_failure":"HTTP 503"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Whether the last try passed.
+    pub healthy: bool,
+    /// Failed tries since the last success.
+    pub failures_in_row: u32,
+    /// Why the last failed try failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
 }
 
 /// Why tend cannot write an instance's log: `{"file":"/srv/.tend/logs/web.0.log",

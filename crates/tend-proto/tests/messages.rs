@@ -35,6 +35,10 @@ fn web0() -> InstanceStatus {
         restarts: 2,
         last_exit: Some(LastExit::Code(1)),
         log_error: None,
+        waiting_for: Vec::new(),
+        notify_status: None,
+        main_pid: None,
+        health: None,
     }
 }
 
@@ -49,6 +53,10 @@ fn stopped_worker() -> InstanceStatus {
         restarts: 0,
         last_exit: None,
         log_error: None,
+        waiting_for: Vec::new(),
+        notify_status: None,
+        main_pid: None,
+        health: None,
     }
 }
 
@@ -311,6 +319,37 @@ fn a_log_error_is_sent_only_while_there_is_one_and_old_answers_still_parse() {
     let old = r#"{"name":"web.0","process":"web","instance":0,"state":"running","pid":1234,"uptime_ms":5021,"restarts":2,"last_exit":{"code":1}}"#;
     let parsed: InstanceStatus = serde_json::from_str(old).unwrap();
     assert_eq!(parsed, web0());
+}
+
+#[test]
+fn readiness_fields_are_sent_only_when_they_say_something() {
+    let waiting = InstanceStatus {
+        state: State::Waiting,
+        waiting_for: vec![tend_proto::WaitingFor {
+            process: "db".into(),
+            condition: "ready".into(),
+            state: State::Failed,
+            gave_up: true,
+        }],
+        ..stopped_worker()
+    };
+    assert!(round_trip(waiting).ends_with(
+        r#""state":"waiting","pid":null,"uptime_ms":null,"restarts":0,"last_exit":null,"waiting_for":[{"process":"db","condition":"ready","state":"failed","gave_up":true}]}"#
+    ));
+    let ready = InstanceStatus {
+        state: State::Ready,
+        notify_status: Some("accepting connections".into()),
+        main_pid: Some(1240),
+        health: Some(tend_proto::Health {
+            healthy: false,
+            failures_in_row: 2,
+            last_failure: Some("HTTP 503".into()),
+        }),
+        ..web0()
+    };
+    assert!(round_trip(ready).ends_with(
+        r#""last_exit":{"code":1},"notify_status":"accepting connections","main_pid":1240,"health":{"healthy":false,"failures_in_row":2,"last_failure":"HTTP 503"}}"#
+    ));
 }
 
 #[test]

@@ -1,14 +1,14 @@
 //! The life of one instance: each state holds the data it needs (a run exists exactly while
-//! the instance is starting, running or stopping; a timer exactly while it waits for one), and
-//! the transitions between states, with the effects each one asks for. Also the leftover
-//! groups that runs leave behind.
+//! the instance is starting, running, ready or stopping; a timer exactly while it waits for
+//! one), and the transitions between states, with the effects each one asks for. Also the
+//! leftover groups that runs leave behind.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::{
-    deadline_after, policy, signal, Effect, ExitStatus, InstanceId, InstanceView, Next, Notice,
-    Phase, RunId, State, Supervisor, Timer,
+    deadline_after, policy, signal, Effect, ExitStatus, Failure, HealthView, InstanceId,
+    InstanceView, Next, Notice, Phase, RunId, State, Supervisor, Timer,
 };
 use crate::spec::{OnExit, ProcessSpec};
 use crate::Signal;
@@ -21,6 +21,42 @@ pub(super) struct Run {
     pub(super) pid: Option<u32>,
     /// When `Spawned` arrived (or the spawn was asked for, until then).
     pub(super) since: Instant,
+    /// When the watchdog fires unless `WATCHDOG=1` comes first (`ready.watchdog`).
+    pub(super) watchdog_at: Option<Instant>,
+    /// The run got ready (by its readiness check) at some point.
+    pub(super) was_ready: bool,
+    /// `MAINPID=` of the sd_notify protocol: the process the run says is its main one.
+    pub(super) main_pid: Option<u32>,
+    /// `STATUS=` of the sd_notify protocol, as sent (the driver makes it safe to show).
+    pub(super) status_text: Option<String>,
+    /// The results of the liveness check so far.
+    pub(super) health: Health,
+}
+
+impl Run {
+    fn new(id: RunId, now: Instant) -> Self {
+        Run {
+            id,
+            pid: None,
+            since: now,
+            watchdog_at: None,
+            was_ready: false,
+            main_pid: None,
+            status_text: None,
+            health: Health::default(),
+        }
+    }
+}
+
+/// The liveness check's results for one run.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Health {
+    /// Whether any result arrived.
+    pub(super) checked: bool,
+    /// Failed tries since the last success.
+    pub(super) failures_in_row: u32,
+    /// Why the last failed try failed.
+    pub(super) last_failure: Option<String>,
 }
 
 /// What follows a stop once the run has ended.
@@ -30,6 +66,9 @@ pub(super) enum Then {
     Stay,
     /// Start again at once (a restart request, or a start that came while stopping).
     Restart,
+    /// The run was stopped because a check failed (start timeout, watchdog, health): its end
+    /// counts as a failure, and the restart policy decides.
+    Fail,
 }
 
 /// What an instance is doing, with what that state needs.
@@ -37,11 +76,17 @@ pub(super) enum Then {
 pub(super) enum Status {
     /// Not running and not wanted.
     Stopped,
+    /// Wanted up, but a dependency's condition does not hold yet. `told`: the dependency
+    /// (its slot) whose giving up the user was told of.
+    Waiting { told: Option<usize> },
     /// Spawned (or being spawned: no pid yet), not yet up for `start_secs`, which ends at
-    /// `up_at` (`None`: not spawned yet, or never).
+    /// `up_at` (`None`: not spawned yet, or never). Only processes without a readiness check.
     Starting { run: Run, up_at: Option<Instant> },
-    /// Up for at least `start_secs`.
-    Running { run: Run },
+    /// Without a readiness check: up for at least `start_secs`. With one: spawned and not
+    /// ready yet; a failed start at `ready_by` (`None`: no start timeout).
+    Running { run: Run, ready_by: Option<Instant> },
+    /// Ready by its readiness check.
+    Ready { run: Run },
     /// Waiting out the restart delay, until `until` (`None`: beyond the clock, never).
     Backoff { until: Option<Instant> },
     /// The stop signal was sent; SIGKILL at `kill_at` (`None`: sent already, or never), the
@@ -89,8 +134,10 @@ impl Instance {
     pub(super) fn state(&self) -> State {
         match self.status {
             Status::Stopped => State::Stopped,
+            Status::Waiting { .. } => State::Waiting,
             Status::Starting { .. } => State::Starting,
             Status::Running { .. } => State::Running,
+            Status::Ready { .. } => State::Ready,
             Status::Backoff { .. } => State::Backoff,
             Status::Stopping { .. } => State::Stopping,
             Status::Exited => State::Exited,
@@ -102,27 +149,40 @@ impl Instance {
     pub(super) fn run(&self) -> Option<&Run> {
         match &self.status {
             Status::Starting { run, .. }
-            | Status::Running { run }
+            | Status::Running { run, .. }
+            | Status::Ready { run }
             | Status::Stopping { run, .. } => Some(run),
             _ => None,
         }
     }
 
-    fn run_mut(&mut self) -> Option<&mut Run> {
+    pub(super) fn run_mut(&mut self) -> Option<&mut Run> {
         match &mut self.status {
             Status::Starting { run, .. }
-            | Status::Running { run }
+            | Status::Running { run, .. }
+            | Status::Ready { run }
             | Status::Stopping { run, .. } => Some(run),
             _ => None,
         }
     }
 
-    /// When the timer the state waits for is due, if it waits for one.
+    /// When the state's own deadline is due (not the watchdog's), if it has one.
     pub(super) fn timer(&self) -> Option<Instant> {
         match self.status {
             Status::Starting { up_at: at, .. }
+            | Status::Running { ready_by: at, .. }
             | Status::Backoff { until: at }
             | Status::Stopping { kill_at: at, .. } => at,
+            _ => None,
+        }
+    }
+
+    /// The live run, unless it is being stopped: the run that checks are about.
+    pub(super) fn active_run(&self) -> Option<&Run> {
+        match &self.status {
+            Status::Starting { run, .. } | Status::Running { run, .. } | Status::Ready { run } => {
+                Some(run)
+            }
             _ => None,
         }
     }
@@ -146,6 +206,13 @@ pub(super) fn view<'a>(
         deadline: inst.timer(),
         restarts: inst.restarts,
         last_exit: inst.last_exit.as_ref(),
+        main_pid: run.and_then(|run| run.main_pid),
+        status_text: run.and_then(|run| run.status_text.as_deref()),
+        health: run.filter(|run| run.health.checked).map(|run| HealthView {
+            healthy: run.health.failures_in_row == 0,
+            failures_in_row: run.health.failures_in_row,
+            last_failure: run.health.last_failure.as_deref(),
+        }),
     }
 }
 
@@ -180,16 +247,20 @@ enum Fate {
 impl Supervisor {
     /// Moves `id` to `status`, disarming the timer of the state it leaves and arming the one
     /// of the state it enters.
-    fn set_status(&mut self, id: InstanceId, status: Status) -> Status {
-        let inst = self.inst_mut(id);
-        let old = std::mem::replace(&mut inst.status, status);
-        if let Some((at, timer)) = timer_of(&old, id) {
+    pub(super) fn set_status(&mut self, id: InstanceId, status: Status) -> Status {
+        self.modify(id, |current| std::mem::replace(current, status))
+    }
+
+    /// Changes the status of `id` in place, keeping its timers in step with it.
+    pub(super) fn modify<R>(&mut self, id: InstanceId, f: impl FnOnce(&mut Status) -> R) -> R {
+        for (at, timer) in timers_of(&self.inst(id).status, id).into_iter().flatten() {
             self.timers.disarm(Some(at), timer);
         }
-        if let Some((at, timer)) = timer_of(&self.inst(id).status, id) {
+        let result = f(&mut self.inst_mut(id).status);
+        for (at, timer) in timers_of(&self.inst(id).status, id).into_iter().flatten() {
             self.timers.arm(Some(at), timer);
         }
-        old
+        result
     }
 
     /// Asks for `id` to be up, with a fresh restart budget if it is down.
@@ -200,23 +271,33 @@ impl Supervisor {
         let initial = self.spec_of(id).backoff.initial;
         self.inst_mut(id).want_up = true;
         match self.inst(id).status {
-            Status::Starting { .. } | Status::Running { .. } => {}
+            Status::Starting { .. }
+            | Status::Running { .. }
+            | Status::Ready { .. }
+            | Status::Waiting { .. } => {}
             Status::Stopping { .. } => self.set_then(id, Then::Restart),
             Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed => {
                 let inst = self.inst_mut(id);
                 inst.next_backoff = initial;
                 inst.recent_restarts.clear();
-                self.spawn(id, now, out);
+                self.spawn_or_wait(id, now, out);
             }
         }
     }
 
+    /// Asks for `id` to be down. A live run whose dependents are on their way down too is
+    /// left running until they are gone (see `deps`); stop several instances with
+    /// [`Supervisor::stop_all`] so that each sees the others' wish.
     pub(super) fn stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
         self.inst_mut(id).want_up = false;
         match self.inst(id).status {
-            Status::Starting { .. } | Status::Running { .. } => self.begin_stop(id, now, out),
+            Status::Starting { .. } | Status::Running { .. } | Status::Ready { .. } => {
+                if self.phase == Phase::KillingAll || !self.held_by_dependents(id) {
+                    self.begin_stop(id, now, out)
+                }
+            }
             Status::Stopping { .. } => self.set_then(id, Then::Stay),
-            Status::Backoff { .. } => {
+            Status::Backoff { .. } | Status::Waiting { .. } => {
                 self.set_status(id, Status::Stopped);
                 out.push(Effect::Notify(Notice::Cancelled { instance: id }));
             }
@@ -229,19 +310,24 @@ impl Supervisor {
             return;
         }
         match self.inst(id).status {
-            Status::Starting { .. } | Status::Running { .. } | Status::Stopping { .. } => {
+            Status::Starting { .. }
+            | Status::Running { .. }
+            | Status::Ready { .. }
+            | Status::Stopping { .. } => {
                 self.begin_stop(id, now, out);
                 self.inst_mut(id).want_up = true;
                 self.set_then(id, Then::Restart);
             }
-            Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed => {
-                self.start(id, now, out)
-            }
+            Status::Backoff { .. }
+            | Status::Stopped
+            | Status::Exited
+            | Status::Failed
+            | Status::Waiting { .. } => self.start(id, now, out),
         }
     }
 
     /// What a stopping instance does once its run has ended (nothing in other states).
-    fn set_then(&mut self, id: InstanceId, next: Then) {
+    pub(super) fn set_then(&mut self, id: InstanceId, next: Then) {
         if let Status::Stopping { then, .. } = &mut self.inst_mut(id).status {
             *then = next;
         }
@@ -249,12 +335,10 @@ impl Supervisor {
 
     /// Sends the stop signal to a live run (once its PID is known) and arms the kill timer.
     /// A run not spawned yet is stopped by `spawned`, which sees `want_up` false.
-    fn begin_stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+    pub(super) fn begin_stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
         let spec = self.spec_of(id);
-        let run = match &self.inst(id).status {
-            Status::Starting { run, .. } | Status::Running { run } if run.pid.is_some() => {
-                run.clone()
-            }
+        let run = match self.inst(id).active_run() {
+            Some(run) if run.pid.is_some() => run.clone(),
             _ => return,
         };
         let pgid = run.pid.expect("checked above");
@@ -305,11 +389,7 @@ impl Supervisor {
         self.set_status(
             id,
             Status::Starting {
-                run: Run {
-                    id: run,
-                    pid: None,
-                    since: now,
-                },
+                run: Run::new(run, now),
                 up_at: None,
             },
         );
@@ -327,7 +407,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Effect>,
     ) {
-        let start_secs = self.spec_of(id).start_secs;
+        let spec = self.spec_of(id);
         let inst = self.inst_mut(id);
         let run = inst.run_mut().expect("find_run found a live run");
         if run.pid.is_some() {
@@ -336,18 +416,30 @@ impl Supervisor {
         }
         run.pid = Some(pid);
         run.since = now;
-        let run = run.clone();
+        let mut run = run.clone();
         let want_up = inst.want_up;
         out.push(Effect::Notify(Notice::Started { instance: id, pid }));
         if !want_up {
-            self.begin_stop(id, now, out);
+            if self.phase == Phase::KillingAll || !self.held_by_dependents(id) {
+                self.begin_stop(id, now, out);
+            }
             if self.phase == Phase::KillingAll {
                 self.kill_now(id, out);
             }
-        } else if start_secs.is_zero() {
-            self.set_status(id, Status::Running { run });
+        } else if let Some(ready) = &spec.ready {
+            run.watchdog_at = ready.watchdog.and_then(|w| deadline_after(now, w));
+            let ready_by = ready.start_timeout.and_then(|t| deadline_after(now, t));
+            self.set_status(id, Status::Running { run, ready_by });
+        } else if spec.start_secs.is_zero() {
+            self.set_status(
+                id,
+                Status::Running {
+                    run,
+                    ready_by: None,
+                },
+            );
         } else {
-            let up_at = deadline_after(now, start_secs);
+            let up_at = deadline_after(now, spec.start_secs);
             self.set_status(id, Status::Starting { run, up_at });
         }
     }
@@ -363,14 +455,19 @@ impl Supervisor {
         let want_up = self.inst(id).want_up;
         let old = self.set_status(id, Status::Stopped);
         let (run, stopping) = match old {
-            Status::Starting { run, .. } | Status::Running { run } => (run, None),
+            Status::Starting { run, .. } | Status::Running { run, .. } | Status::Ready { run } => {
+                (run, None)
+            }
             Status::Stopping { run, then, .. } => (run, Some(then)),
             _ => unreachable!("find_run found a live run"),
         };
         self.live_runs.remove(&run.id);
         self.inst_mut(id).last_exit = Some(how.clone());
         let restart_wanted = stopping == Some(Then::Restart);
-        let next = if stopping.is_some() || !want_up {
+        let failed_check = stopping == Some(Then::Fail) && want_up && self.phase == Phase::Running;
+        let next = if failed_check {
+            self.after_exit(id, &run, &how, true, now)
+        } else if stopping.is_some() || !want_up {
             if restart_wanted && self.phase == Phase::Running && !self.retired(id) {
                 let initial = self.spec_of(id).backoff.initial;
                 let inst = self.inst_mut(id);
@@ -384,7 +481,7 @@ impl Supervisor {
                 Next::Stay(State::Stopped)
             }
         } else {
-            self.after_exit(id, &run, &how, now)
+            self.after_exit(id, &run, &how, false, now)
         };
         let for_good = matches!(next, Next::Stay(State::Exited | State::Failed));
         let essential = self.spec_of(id).on_exit == OnExit::Shutdown;
@@ -394,8 +491,11 @@ impl Supervisor {
             how,
             next,
         }));
+        if matches!(next, Next::Restart(_)) {
+            self.restart_dependents(id.process, now, out);
+        }
         if next == Next::Restart(Duration::ZERO) {
-            self.spawn(id, now, out);
+            self.spawn_or_wait(id, now, out);
         }
         self.forget_if_retired(id);
         if for_good && essential && self.phase == Phase::Running {
@@ -408,17 +508,19 @@ impl Supervisor {
         }
     }
 
-    /// A run of `id` that nobody stopped ended: restart it by its policy, after its backoff,
-    /// or let it be (exited, or failed after too many restarts).
+    /// A run of `id` that nobody stopped ended (or one that a failed check stopped, with
+    /// `failed`): restart it by its policy, after its backoff, or let it be (exited, or failed
+    /// after too many restarts).
     fn after_exit(
         &mut self,
         id: InstanceId,
         run: &Run,
         how: &Result<ExitStatus, String>,
+        failed: bool,
         now: Instant,
     ) -> Next {
         let spec = self.spec_of(id);
-        let decision = policy::after_exit(&spec, self.inst_mut(id), run, how, now);
+        let decision = policy::after_exit(&spec, self.inst_mut(id), run, how, failed, now);
         let status = match decision {
             Next::Restart(delay) => Status::Backoff {
                 until: deadline_after(now, delay),
@@ -436,14 +538,37 @@ impl Supervisor {
             Timer::Up(id) => {
                 if let Status::Starting { run, .. } = &self.inst(id).status {
                     let run = run.clone();
-                    self.set_status(id, Status::Running { run });
+                    self.set_status(
+                        id,
+                        Status::Running {
+                            run,
+                            ready_by: None,
+                        },
+                    );
                     out.push(Effect::Notify(Notice::Running { instance: id }));
                 }
             }
             Timer::Restart(id) => {
                 if matches!(self.inst(id).status, Status::Backoff { .. }) {
-                    self.spawn(id, now, out);
+                    self.spawn_or_wait(id, now, out);
                 }
+            }
+            Timer::ReadyBy(id) => {
+                let Some(timeout) = self
+                    .spec_of(id)
+                    .ready
+                    .as_ref()
+                    .and_then(|r| r.start_timeout)
+                else {
+                    return;
+                };
+                self.fail_run(id, Failure::StartTimeout(timeout), now, out);
+            }
+            Timer::Watchdog(id) => {
+                let Some(every) = self.spec_of(id).ready.as_ref().and_then(|r| r.watchdog) else {
+                    return;
+                };
+                self.fail_run(id, Failure::Watchdog(every), now, out);
             }
             Timer::Kill(id) => {
                 let Status::Stopping { timeout, .. } = self.inst(id).status else {
@@ -563,16 +688,27 @@ fn exit_code_of(how: &Result<ExitStatus, String>) -> u8 {
     }
 }
 
-/// The timer that instance `id` in `status` waits for, and when it is due.
-fn timer_of(status: &Status, id: InstanceId) -> Option<(Instant, Timer)> {
-    match *status {
+/// The timers that instance `id` in `status` waits for, and when they are due: the state's
+/// own deadline, and the watchdog of a run that is not being stopped.
+fn timers_of(status: &Status, id: InstanceId) -> [Option<(Instant, Timer)>; 2] {
+    let own = match *status {
         Status::Starting {
             up_at: Some(at), ..
         } => Some((at, Timer::Up(id))),
+        Status::Running {
+            ready_by: Some(at), ..
+        } => Some((at, Timer::ReadyBy(id))),
         Status::Backoff { until: Some(at) } => Some((at, Timer::Restart(id))),
         Status::Stopping {
             kill_at: Some(at), ..
         } => Some((at, Timer::Kill(id))),
         _ => None,
-    }
+    };
+    let watchdog = match status {
+        Status::Running { run, .. } | Status::Ready { run } => {
+            run.watchdog_at.map(|at| (at, Timer::Watchdog(id)))
+        }
+        _ => None,
+    };
+    [own, watchdog]
 }

@@ -8,8 +8,10 @@
 //!
 //! Inside: this file holds the vocabulary (facts, effects, states) and the queries;
 //! `instance` the life of one instance, each state with its data (a run exists exactly in the
-//! states that have one); `policy` what follows an exit; `reload` applying a new config;
-//! `timers` the index.
+//! states that have one); `policy` what follows an exit; `checks` the facts of readiness,
+//! watchdog and health checks; `deps` the order between processes (`depends_on`): waiting
+//! for conditions, stopping dependents first; `reload` applying a new config; `timers` the
+//! index.
 //!
 //! Processes live in slots that keep their number for as long as the process is supervised,
 //! across reloads, so an [`InstanceId`] never comes to mean another instance.
@@ -25,13 +27,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::spec::{ProcessSpec, Spec, SupervisorSpec};
+use crate::spec::{Condition, Dependency, ProcessSpec, Spec, SupervisorSpec};
 use crate::Signal;
 
+mod checks;
+mod deps;
 mod instance;
 mod policy;
 mod reload;
 mod timers;
+
+pub use deps::Unmet;
 
 use instance::{view, Instance, Leftover};
 use timers::{Timer, Timers};
@@ -65,10 +71,15 @@ pub enum ExitStatus {
 pub enum State {
     /// Not running and not wanted.
     Stopped,
-    /// Spawned, not yet up for `start_secs`.
+    /// Wanted up, waiting for its dependencies' conditions to hold.
+    Waiting,
+    /// Spawned, not yet up for `start_secs` (processes without a readiness check).
     Starting,
-    /// Up for at least `start_secs`.
+    /// Up for at least `start_secs` (without a readiness check), or spawned and not ready
+    /// yet (with one).
     Running,
+    /// Ready by its readiness check.
+    Ready,
     /// Waiting out the restart delay.
     Backoff,
     /// Stop signal sent, waiting for the exit.
@@ -108,8 +119,10 @@ pub enum Target {
 pub enum Input {
     /// Start the autostart processes (`tend up`), or those named.
     Up(Option<Vec<Target>>),
-    /// The user asked for these instances to be running.
+    /// The user asked for these instances to be running, and what they depend on.
     StartRequested(Target),
+    /// The user asked for these instances to be running, and nothing else (`--no-deps`).
+    StartOnlyRequested(Target),
     /// The user asked for these instances to be stopped.
     StopRequested(Target),
     /// The user asked for these instances to be stopped and started again.
@@ -151,8 +164,43 @@ pub enum Input {
         /// The run whose group it was.
         run: RunId,
     },
+    /// A run told (or its readiness check found) something about its readiness.
+    Readiness {
+        /// The run it is about.
+        run: RunId,
+        /// What.
+        fact: ReadyFact,
+    },
+    /// A try of a run's liveness check ended: `Err` holds why it failed.
+    HealthChecked {
+        /// The run it is about.
+        run: RunId,
+        /// The result.
+        result: Result<(), String>,
+    },
     /// Time has passed; deadlines at or before `now` are due.
     Tick,
+}
+
+/// What a run's readiness check found, or what it said over the sd_notify protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadyFact {
+    /// Ready (`READY=1`, a newline on the notify fd, a matching log line, a probe that
+    /// succeeded).
+    Ready,
+    /// No longer ready (`RELOADING=1`, `STOPPING=1`): ready again at the next [`Self::Ready`].
+    NotReady,
+    /// `STATUS=`: a line for `tend status`.
+    Status(String),
+    /// `MAINPID=`: the process the run says is its main one.
+    MainPid(u32),
+    /// `WATCHDOG=1`: alive; the watchdog starts over.
+    WatchdogPing,
+    /// `WATCHDOG=trigger`: the run asks to be treated as hung.
+    WatchdogTrigger,
+    /// `EXTEND_TIMEOUT_USEC=`: the start timeout (or, while stopping, the stop timeout) ends
+    /// no earlier than this long from now.
+    ExtendTimeout(Duration),
 }
 
 /// An imperative for the driver.
@@ -238,6 +286,60 @@ pub enum Notice {
         /// The code tend exits with.
         exit_code: u8,
     },
+    /// An instance is to start but waits for these conditions on other processes.
+    Waiting {
+        /// The instance.
+        instance: InstanceId,
+        /// The conditions that do not hold yet.
+        on: Vec<Dependency>,
+    },
+    /// A waiting instance's dependency will not get where it must by itself (it failed,
+    /// exited, or was stopped): the instance keeps waiting, and the user should know.
+    DependencyGaveUp {
+        /// The waiting instance.
+        instance: InstanceId,
+        /// The dependency.
+        dependency: String,
+        /// What it waits for.
+        condition: Condition,
+        /// The state of the dependency's instance that does not meet it.
+        state: State,
+    },
+    /// A run got ready.
+    Ready {
+        /// The instance.
+        instance: InstanceId,
+    },
+    /// The liveness check of a run changed its verdict: failing (with why) or passing again.
+    Health {
+        /// The instance.
+        instance: InstanceId,
+        /// `Err`: why the last try failed.
+        result: Result<(), String>,
+    },
+    /// A check failed a run: it is stopped, and its restart policy applies as after a failure.
+    CheckFailed {
+        /// The instance.
+        instance: InstanceId,
+        /// Which check, and how.
+        failure: Failure,
+    },
+}
+
+/// How a check failed a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It was not ready within its start timeout.
+    StartTimeout(Duration),
+    /// It did not send `WATCHDOG=1` within this interval (or sent `WATCHDOG=trigger`: zero).
+    Watchdog(Duration),
+    /// Its liveness check failed this many times in a row; the last time for this reason.
+    Unhealthy {
+        /// Failed tries in a row.
+        failures: u32,
+        /// Why the last one failed.
+        reason: String,
+    },
 }
 
 /// What a reload did, by process name.
@@ -296,6 +398,23 @@ pub struct InstanceView<'a> {
     pub restarts: u64,
     /// How the last run ended (`Err`: the spawn error).
     pub last_exit: Option<&'a Result<ExitStatus, String>>,
+    /// `MAINPID=` of the live run, if it said one.
+    pub main_pid: Option<u32>,
+    /// `STATUS=` of the live run, as it sent it (not yet safe to print).
+    pub status_text: Option<&'a str>,
+    /// The liveness check's verdict on the live run, once it has tried.
+    pub health: Option<HealthView<'a>>,
+}
+
+/// The liveness check's verdict on a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthView<'a> {
+    /// Whether the last try passed.
+    pub healthy: bool,
+    /// Failed tries since the last success.
+    pub failures_in_row: u32,
+    /// Why the last failed try failed (kept after a success).
+    pub last_failure: Option<&'a str>,
 }
 
 impl InstanceView<'_> {
@@ -322,6 +441,10 @@ pub struct Supervisor {
     timers: Timers,
     next_run: u64,
     phase: Phase,
+    /// Some process has (or had) `depends_on`: only then are waits and held stops looked at.
+    has_deps: bool,
+    /// The slot of each process in the config (not removed), by name.
+    by_name: HashMap<String, usize>,
     /// The exit code of an essential instance that ended for good, for tend's own.
     exit_code: Option<u8>,
 }
@@ -340,6 +463,8 @@ impl Supervisor {
             exit_code: None,
             next_run: 1,
             phase: Phase::Running,
+            has_deps: false,
+            by_name: HashMap::new(),
         };
         for process in spec.processes {
             sup.add_slot(process);
@@ -474,28 +599,29 @@ impl Supervisor {
         }
         match input {
             Input::Up(None) => {
-                for id in self.targets(&Target::All) {
-                    if self.spec_of(id).autostart {
-                        self.start(id, now, &mut out);
-                    }
-                }
+                let autostart: Vec<InstanceId> = self
+                    .targets(&Target::All)
+                    .into_iter()
+                    .filter(|&id| self.spec_of(id).autostart)
+                    .collect();
+                self.start_with_deps(autostart, now, &mut out);
             }
             Input::Up(Some(targets)) => {
-                for target in targets {
-                    for id in self.targets(&target) {
-                        self.start(id, now, &mut out);
-                    }
-                }
+                let ids = targets.iter().flat_map(|t| self.targets(t)).collect();
+                self.start_with_deps(ids, now, &mut out);
             }
             Input::StartRequested(target) => {
+                let ids = self.targets(&target);
+                self.start_with_deps(ids, now, &mut out);
+            }
+            Input::StartOnlyRequested(target) => {
                 for id in self.targets(&target) {
                     self.start(id, now, &mut out);
                 }
             }
             Input::StopRequested(target) => {
-                for id in self.targets(&target) {
-                    self.stop(id, now, &mut out);
-                }
+                let ids = self.targets(&target);
+                self.stop_all(&ids, now, &mut out);
             }
             Input::RestartRequested(target) => {
                 for id in self.targets(&target) {
@@ -530,12 +656,23 @@ impl Supervisor {
                 }
             }
             Input::GroupEmpty { run } => self.forget_leftover(run),
+            Input::Readiness { run, fact } => {
+                if let Some(id) = self.find_run(run) {
+                    self.readiness(id, run, fact, now, &mut out);
+                }
+            }
+            Input::HealthChecked { run, result } => {
+                if let Some(id) = self.find_run(run) {
+                    self.health_checked(id, run, result, now, &mut out);
+                }
+            }
             Input::Tick => {
                 while let Some(timer) = self.timers.pop_due(now) {
                     self.timer_fired(timer, now, &mut out);
                 }
             }
         }
+        self.settle(now, &mut out);
         if self.phase != Phase::Running && self.live_runs.is_empty() && self.leftovers.is_empty() {
             self.phase = Phase::Done;
             out.push(Effect::Exit);
@@ -552,9 +689,10 @@ impl Supervisor {
             Phase::StoppingAll
         };
         let kill = self.phase == Phase::KillingAll;
-        for id in self.targets(&Target::All) {
-            self.stop(id, now, out);
-            if kill {
+        let all = self.targets(&Target::All);
+        self.stop_all(&all, now, out);
+        if kill {
+            for id in all {
                 self.kill_now(id, out);
             }
         }
@@ -577,12 +715,15 @@ impl Supervisor {
         let instances = (0..spec.replicas)
             .map(|r| (r, Instance::new(&spec)))
             .collect();
+        // Sticky: instances may still wait after a reload took every dependency away.
+        self.has_deps |= !spec.depends_on.is_empty();
+        let process = self.slots.len();
+        self.by_name.insert(spec.name.clone(), process);
         self.slots.push(Some(Slot {
             spec,
             instances,
             removed: false,
         }));
-        let process = self.slots.len() - 1;
         self.order.push(process);
         process
     }
@@ -651,8 +792,10 @@ impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             State::Stopped => "stopped",
+            State::Waiting => "waiting",
             State::Starting => "starting",
             State::Running => "running",
+            State::Ready => "ready",
             State::Backoff => "backoff",
             State::Stopping => "stopping",
             State::Exited => "exited",

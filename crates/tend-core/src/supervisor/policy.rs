@@ -14,16 +14,18 @@ pub(super) fn is_success(spec: &ProcessSpec, status: ExitStatus) -> bool {
 }
 
 /// Decides what follows `run` of `inst`, which ended as `how` at `now` with nobody stopping
-/// it, and updates the instance's wish and restart budget: restart after a delay, or stay
-/// exited (the policy does not restart it) or failed (the budget is spent).
+/// it (or stopped by a failed check: `failed`, whatever its exit status), and updates the
+/// instance's wish and restart budget: restart after a delay, or stay exited (the policy does
+/// not restart it) or failed (the budget is spent).
 pub(super) fn after_exit(
     spec: &ProcessSpec,
     inst: &mut Instance,
     run: &Run,
     how: &Result<ExitStatus, String>,
+    failed: bool,
     now: Instant,
 ) -> Next {
-    let success = matches!(how, Ok(status) if is_success(spec, *status));
+    let success = !failed && matches!(how, Ok(status) if is_success(spec, *status));
     let wanted = match spec.restart {
         RestartPolicy::Always => true,
         RestartPolicy::OnFailure => !success,
@@ -33,9 +35,11 @@ pub(super) fn after_exit(
         inst.want_up = false;
         return Next::Stay(State::Exited);
     }
-    // A run that stayed up start_secs was a good one: the next failure starts from the
-    // initial backoff again.
-    if now.saturating_duration_since(run.since) >= spec.start_secs && run.pid.is_some() {
+    // A run that stayed up start_secs (and got ready, if it has a readiness check) was a good
+    // one: the next failure starts from the initial backoff again.
+    let got_ready = spec.ready.is_none() || run.was_ready;
+    if now.saturating_duration_since(run.since) >= spec.start_secs && run.pid.is_some() && got_ready
+    {
         inst.next_backoff = spec.backoff.initial;
     }
     let window = spec.max_restarts.within;

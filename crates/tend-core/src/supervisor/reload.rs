@@ -27,12 +27,20 @@ impl Supervisor {
                 (!slot.removed).then(|| (slot.spec.name.clone(), p))
             })
             .collect();
+        // Every new process gets its slot first, so that conditions on it (of processes
+        // started or restarted below, in config order) find it.
+        let added: HashMap<String, usize> = spec
+            .processes
+            .iter()
+            .filter(|new| !old.contains_key(&new.name))
+            .map(|new| (new.name.clone(), self.add_slot(Arc::clone(new))))
+            .collect();
         let mut kept = Vec::new();
         for new in spec.processes {
             let name = new.name.clone();
             match old.get(&name) {
                 None => {
-                    let process = self.add_slot(new);
+                    let process = added[&name];
                     kept.push(process);
                     if self.phase == Phase::Running
                         && self.slot(process).expect("just added").spec.autostart
@@ -131,6 +139,7 @@ impl Supervisor {
                 }
             }
         }
+        self.has_deps |= !new.depends_on.is_empty();
         self.slots[process].as_mut().expect("a live slot").spec = Arc::clone(&new);
         for id in retiring {
             self.forget_if_retired(id);
@@ -157,7 +166,11 @@ impl Supervisor {
 
     /// Stops every instance of a process gone from the config, forgetting each once stopped.
     fn remove(&mut self, process: usize, now: Instant, out: &mut Vec<Effect>) {
-        self.slots[process].as_mut().expect("a live slot").removed = true;
+        let slot = self.slots[process].as_mut().expect("a live slot");
+        slot.removed = true;
+        if self.by_name.get(&slot.spec.name) == Some(&process) {
+            self.by_name.remove(&slot.spec.name);
+        }
         for id in self.targets(&Target::Process(process)) {
             self.stop(id, now, out);
             self.forget_if_retired(id);

@@ -19,6 +19,10 @@ pub(super) enum Timer {
     Restart(InstanceId),
     /// The stop timeout of a stopping instance passed: SIGKILL its group.
     Kill(InstanceId),
+    /// A run with a readiness check did not get ready within its start timeout.
+    ReadyBy(InstanceId),
+    /// A run with a watchdog did not send `WATCHDOG=1` in time.
+    Watchdog(InstanceId),
     /// The deadline of a leftover group that got its stop signal passed: SIGKILL it.
     KillLeftover(RunId),
 }

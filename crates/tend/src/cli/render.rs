@@ -223,6 +223,10 @@ mod tests {
             restarts: 0,
             last_exit: None,
             log_error: None,
+            waiting_for: Vec::new(),
+            notify_status: None,
+            main_pid: None,
+            health: None,
         }
     }
 

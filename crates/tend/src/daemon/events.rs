@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use tend_core::time::format_duration_rounded;
-use tend_core::{ExitStatus, Next, Notice, ReloadSummary, State, Supervisor};
+use tend_core::{Condition, ExitStatus, Failure, Next, Notice, ReloadSummary, State, Supervisor};
 use tend_proto::{Event, EventKind, LastExit, NextStep};
 
 /// The event of a notice of the supervisor, at `now`.
@@ -63,6 +63,65 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
                 exit_code: *exit_code,
             },
         ),
+        Notice::Waiting { instance, on } => (
+            name(instance),
+            EventKind::Waiting {
+                on: on
+                    .iter()
+                    .map(|d| format!("{} {}", d.name, condition_name(d.condition)))
+                    .collect(),
+            },
+        ),
+        Notice::DependencyGaveUp {
+            instance,
+            dependency,
+            condition,
+            state,
+        } => (
+            name(instance),
+            EventKind::DependencyGaveUp {
+                dependency: dependency.clone(),
+                condition: condition_name(*condition).to_owned(),
+                state: proto_state(*state),
+            },
+        ),
+        Notice::Ready { instance } => (name(instance), EventKind::Ready),
+        Notice::Health { instance, result } => (
+            name(instance),
+            EventKind::Health {
+                healthy: result.is_ok(),
+                reason: result.clone().err(),
+            },
+        ),
+        Notice::CheckFailed { instance, failure } => {
+            let (check, reason) = match failure {
+                Failure::StartTimeout(d) => (
+                    "start_timeout",
+                    format!(
+                        "not ready within its start_timeout of {}",
+                        format_duration_rounded(*d)
+                    ),
+                ),
+                Failure::Watchdog(d) if d.is_zero() => {
+                    ("watchdog", "it sent WATCHDOG=trigger".to_owned())
+                }
+                Failure::Watchdog(d) => (
+                    "watchdog",
+                    format!("no WATCHDOG=1 within {}", format_duration_rounded(*d)),
+                ),
+                Failure::Unhealthy { failures, reason } => (
+                    "health",
+                    format!("health check failed {failures} times in a row, last: {reason}"),
+                ),
+            };
+            (
+                name(instance),
+                EventKind::CheckFailed {
+                    check: check.to_owned(),
+                    reason,
+                },
+            )
+        }
     };
     Event {
         time: super::logfile::rfc3339_millis(now),
@@ -120,6 +179,24 @@ pub fn render(event: &Event) -> String {
             "{name} is essential (on_exit = \"shutdown\") and ended for good: stopping \
              everything; tend exits with {exit_code}"
         ),
+        EventKind::Waiting { on } => format!("{name} waiting for {}", on.join(", ")),
+        EventKind::DependencyGaveUp {
+            dependency,
+            condition,
+            state,
+        } => format!(
+            "{name} waits for {dependency} to be {condition}, but {dependency} is {state} and \
+             will not get there by itself (`tend start {dependency}` tries it again)"
+        ),
+        EventKind::Ready => format!("{name} is ready"),
+        EventKind::Health { healthy: true, .. } => format!("{name} is healthy again"),
+        EventKind::Health { reason, .. } => format!(
+            "{name} health check failed: {}",
+            reason.as_deref().unwrap_or("no reason given")
+        ),
+        EventKind::CheckFailed { reason, .. } => {
+            format!("{name} failed a check ({reason}): stopping it; its restart policy applies")
+        }
         EventKind::Reloaded {
             added,
             removed,
@@ -166,12 +243,23 @@ pub fn describe(how: &LastExit) -> String {
 pub fn proto_state(state: State) -> tend_proto::State {
     match state {
         State::Stopped => tend_proto::State::Stopped,
+        State::Waiting => tend_proto::State::Waiting,
         State::Starting => tend_proto::State::Starting,
         State::Running => tend_proto::State::Running,
+        State::Ready => tend_proto::State::Ready,
         State::Backoff => tend_proto::State::Backoff,
         State::Stopping => tend_proto::State::Stopping,
         State::Exited => tend_proto::State::Exited,
         State::Failed => tend_proto::State::Failed,
+    }
+}
+
+/// The config's word for a condition: `started`, `ready`, `completed`.
+pub fn condition_name(condition: Condition) -> &'static str {
+    match condition {
+        Condition::Started => "started",
+        Condition::Ready => "ready",
+        Condition::Completed => "completed",
     }
 }
 

@@ -357,6 +357,19 @@ impl Driver {
             .filter_map(|&id| self.sup.instance(id))
             .map(|view| {
                 let mut status = status_of(&self.sup.instance_name(view.id), &view, now);
+                if view.state == State::Waiting {
+                    status.waiting_for = self
+                        .sup
+                        .waiting_for(view.id)
+                        .into_iter()
+                        .map(|unmet| tend_proto::WaitingFor {
+                            process: unmet.dependency,
+                            condition: super::events::condition_name(unmet.condition).to_owned(),
+                            state: super::events::proto_state(unmet.state),
+                            gave_up: unmet.gave_up,
+                        })
+                        .collect();
+                }
                 status.log_error = self.logs.get(&view.id).and_then(|logs| logs.error(now));
                 status
             })
@@ -414,7 +427,23 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
         restarts: u32::try_from(view.restarts).unwrap_or(u32::MAX),
         last_exit: view.last_exit.map(super::events::last_exit),
         log_error: None,
+        waiting_for: Vec::new(),
+        notify_status: view.status_text.map(console_safe_line),
+        main_pid: view.main_pid,
+        health: view.health.map(|h| tend_proto::Health {
+            healthy: h.healthy,
+            failures_in_row: h.failures_in_row,
+            last_failure: h.last_failure.map(console_safe_line),
+        }),
     }
+}
+
+/// A line a child sent (`STATUS=`, a probe's reason) with every escape sequence and control
+/// character made visible, so that printing it can do nothing to a terminal.
+fn console_safe_line(text: &str) -> String {
+    let mut out = Vec::with_capacity(text.len());
+    crate::style::console_safe(text.as_bytes(), false, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// ": exited with status 1" for a failure message, or nothing.
