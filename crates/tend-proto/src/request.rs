@@ -99,6 +99,10 @@ pub struct TargetArgs {
     /// without it, answer at once. Defaults to `true`.
     #[serde(default = "yes")]
     pub wait: bool,
+    /// For `start`: start only the named instances, not what they depend on (`depends_on`),
+    /// which are otherwise started first. Defaults to `false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_deps: bool,
 }
 
 impl Default for TargetArgs {
@@ -106,8 +110,13 @@ impl Default for TargetArgs {
         TargetArgs {
             names: Vec::new(),
             wait: true,
+            no_deps: false,
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The arguments of `signal`: `{"signal":"SIGUSR1","names":[...]}`.

@@ -121,10 +121,12 @@ fn every_request_round_trips() {
         Request::Start(TargetArgs {
             names: names(&["all"]),
             wait: true,
+            no_deps: false,
         }),
         Request::Stop(TargetArgs {
             names: names(&["web.1"]),
             wait: false,
+            no_deps: false,
         }),
         Request::Restart(TargetArgs::default()),
         Request::Signal(SignalArgs {
@@ -162,6 +164,7 @@ fn exact_request_json() {
         Request::Start(TargetArgs {
             names: names(&["web"]),
             wait: true,
+            no_deps: false,
         }),
     );
     assert_eq!(
@@ -197,7 +200,8 @@ fn request_defaults() {
         line.request,
         Request::Stop(TargetArgs {
             names: names(&["web"]),
-            wait: true
+            wait: true,
+            no_deps: false,
         })
     );
     let line: RequestLine = decode(br#"{"id":1,"request":{"logs":{"follow":true}}}"#).unwrap();

@@ -43,7 +43,11 @@ enum Verb {
         /// Print only tend's own notices, not the processes' output (the logs get everything).
         #[arg(short, long)]
         quiet: bool,
-        /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones.
+        /// Start only the named processes, not what they depend on.
+        #[arg(long, requires = "names")]
+        no_deps: bool,
+        /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones
+        /// (and what they depend on).
         names: Vec<String>,
     },
     /// One row per instance: name, state, pid, uptime, restarts, last exit.
@@ -54,11 +58,15 @@ enum Verb {
         /// Processes or instances to show (default: all).
         names: Vec<String>,
     },
-    /// Start processes (web), instances (web.1) or `all`; return once they run.
+    /// Start processes (web), instances (web.1) or `all`, and what they depend on; return once
+    /// they run (or are ready, with a readiness check).
     Start {
         /// Return at once instead of waiting until they run.
         #[arg(long)]
         no_wait: bool,
+        /// Start only the named processes, not what they depend on.
+        #[arg(long)]
+        no_deps: bool,
         /// What to start.
         #[arg(required = true)]
         names: Vec<String>,
@@ -164,19 +172,28 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         Verb::Up {
             daemon,
             quiet,
+            no_deps,
             names,
         } => up(
             &config::discover(cli.config.as_deref())?,
             cli.socket.as_deref(),
-            daemon,
-            quiet,
+            UpFlags {
+                daemon,
+                quiet,
+                no_deps,
+                nohup: inherited.hup_ignored,
+            },
             &names,
-            inherited.hup_ignored,
         ),
         Verb::Status { json, names } => client(ClientVerb::Status { json, names }),
-        Verb::Start { no_wait, names } => client(ClientVerb::Start {
+        Verb::Start {
+            no_wait,
+            no_deps,
+            names,
+        } => client(ClientVerb::Start {
             names,
             wait: !no_wait,
+            no_deps,
         }),
         Verb::Stop { no_wait, names } => client(ClientVerb::Stop {
             names,
@@ -216,14 +233,22 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
 
 /// `tend up`: everything that can be wrong with the config or the names is reported here,
 /// on the terminal, before anything starts or forks.
-fn up(
-    path: &Path,
-    socket: Option<&Path>,
+/// The flags of `tend up`.
+struct UpFlags {
     daemon: bool,
     quiet: bool,
-    names: &[String],
+    no_deps: bool,
+    /// tend was started with SIGHUP ignored.
     nohup: bool,
-) -> Result<u8, Failure> {
+}
+
+fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> Result<u8, Failure> {
+    let UpFlags {
+        daemon,
+        quiet,
+        no_deps,
+        nohup,
+    } = flags;
     let spec = config::load(path)?;
     let sup = Supervisor::new(spec);
     let targets = if names.is_empty() {
@@ -241,6 +266,7 @@ fn up(
     let paths = RuntimePaths::for_config(path, socket).map_err(failed)?;
     let mut options = UpOptions {
         targets,
+        no_deps,
         quiet,
         config: path.to_owned(),
         paths,

@@ -112,6 +112,9 @@ pub enum Target {
     Process(usize),
     /// One instance.
     Instance(InstanceId),
+    /// These instances, as one request: `tend stop db web` stops web before db whatever the
+    /// order of the names, since each instance sees that the others go down too.
+    Instances(Vec<InstanceId>),
 }
 
 /// A past-tense fact for the supervisor.
@@ -568,6 +571,11 @@ impl Supervisor {
                     Vec::new()
                 }
             }
+            Target::Instances(ref ids) => ids
+                .iter()
+                .copied()
+                .filter(|&id| self.instance(id).is_some())
+                .collect(),
         }
     }
 

@@ -67,12 +67,14 @@ pub enum ClientVerb {
         /// Processes or instances; empty for all.
         names: Vec<String>,
     },
-    /// `tend start [--no-wait] NAME...`.
+    /// `tend start [--no-wait] [--no-deps] NAME...`.
     Start {
         /// Processes, instances or `all`.
         names: Vec<String>,
         /// Return once they run (false with `--no-wait`).
         wait: bool,
+        /// Start only these, not what they depend on (`--no-deps`).
+        no_deps: bool,
     },
     /// `tend stop [--no-wait] NAME...`.
     Stop {

@@ -209,11 +209,13 @@ fn start_prints_each_instance() {
         ClientVerb::Start {
             names: vec!["all".into()],
             wait: false,
+            no_deps: false,
         },
         answers(
             Request::Start(tend_proto::TargetArgs {
                 names: vec!["all".into()],
                 wait: false,
+                no_deps: false,
             }),
             &[TWO_INSTANCES],
         ),
@@ -236,6 +238,7 @@ fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
             Request::Stop(tend_proto::TargetArgs {
                 names: vec!["wbe".into()],
                 wait: true,
+                no_deps: false,
             }),
             &[
                 r#"{"id":1,"error":{"code":"unknown_name","message":"no process or instance named 'wbe'","known":["web","worker"]}}"#,
@@ -261,6 +264,7 @@ fn a_failed_operation_exits_1() {
             Request::Restart(tend_proto::TargetArgs {
                 names: vec!["web".into()],
                 wait: true,
+                no_deps: false,
             }),
             &[
                 r#"{"id":1,"error":{"code":"failed","message":"web.0 failed: exited with 1 during start_secs"}}"#,

@@ -23,22 +23,38 @@ pub fn run(
     let mut conn = Connection::open(config, socket)?;
     match verb {
         ClientVerb::Status { json, names } => status(&mut conn, config, json, names, out),
-        ClientVerb::Start { names, wait } => targets(
+        ClientVerb::Start {
+            names,
+            wait,
+            no_deps,
+        } => targets(
             &mut conn,
             "start",
-            Request::Start(TargetArgs { names, wait }),
+            Request::Start(TargetArgs {
+                names,
+                wait,
+                no_deps,
+            }),
             out,
         ),
         ClientVerb::Stop { names, wait } => targets(
             &mut conn,
             "stop",
-            Request::Stop(TargetArgs { names, wait }),
+            Request::Stop(TargetArgs {
+                names,
+                wait,
+                no_deps: false,
+            }),
             out,
         ),
         ClientVerb::Restart { names, wait } => targets(
             &mut conn,
             "restart",
-            Request::Restart(TargetArgs { names, wait }),
+            Request::Restart(TargetArgs {
+                names,
+                wait,
+                no_deps: false,
+            }),
             out,
         ),
         ClientVerb::Signal { signal, names } => signal_verb(&mut conn, signal, names, out),

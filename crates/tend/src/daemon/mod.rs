@@ -59,6 +59,8 @@ const LIVE_BACKLOG: usize = 1024;
 pub struct UpOptions {
     /// Instances to start; `None` starts the autostart processes.
     pub targets: Option<Vec<Target>>,
+    /// Start only `targets`, not what they depend on.
+    pub no_deps: bool,
     /// Print only tend's own notices, not the children's lines.
     pub quiet: bool,
     /// The config file, absolute: re-read by `reload`.
@@ -247,7 +249,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             socket.display()
         ));
-        driver.run(options.targets, events).await
+        driver.run(options.targets, options.no_deps, events).await
     });
     // A blocking task still running (a config or log file on a hung file system) must not keep
     // tend from exiting: its thread dies with the process.
@@ -301,9 +303,17 @@ impl Driver {
     async fn run(
         &mut self,
         targets: Option<Vec<Target>>,
+        no_deps: bool,
         mut events: mpsc::UnboundedReceiver<Event>,
     ) -> Result<u8> {
-        self.feed(Input::Up(targets));
+        match targets {
+            Some(targets) if no_deps => {
+                for target in targets {
+                    self.feed(Input::StartOnlyRequested(target));
+                }
+            }
+            targets => self.feed(Input::Up(targets)),
+        }
         self.save_state();
         while self.sup.phase() != Phase::Done {
             let deadline = self.next_wake();

@@ -8,6 +8,7 @@ use std::time::Instant as StdInstant;
 use tend_core::{Input, InstanceId, InstanceView, RunId, Signal, State, Target};
 use tend_proto::{
     Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, Reloaded, Request, Signalled, Stream,
+    TargetArgs,
 };
 use tokio::sync::oneshot;
 
@@ -58,11 +59,9 @@ impl Driver {
             Request::Status(args) => self
                 .resolve(&args.names, true)
                 .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
-            Request::Start(args) => return self.change(Goal::Up, &args.names, args.wait, reply),
-            Request::Stop(args) => return self.change(Goal::Down, &args.names, args.wait, reply),
-            Request::Restart(args) => {
-                return self.change(Goal::Restarted, &args.names, args.wait, reply)
-            }
+            Request::Start(args) => return self.change(Goal::Up, &args, reply),
+            Request::Stop(args) => return self.change(Goal::Down, &args, reply),
+            Request::Restart(args) => return self.change(Goal::Restarted, &args, reply),
             Request::Signal(args) => self.signal(&args.signal, &args.names),
             Request::Logs(args) => match self.resolve(&args.names, true) {
                 Ok(ids) => {
@@ -198,7 +197,7 @@ impl Driver {
                 waiter.renewed.insert(id);
             }
             let fresh = waiter.goal == Goal::Up || waiter.renewed.contains(&id);
-            match settled(waiter.goal, fresh, &view) {
+            match settled(waiter.goal, fresh, &view, &self.sup) {
                 None => return None,
                 Some(Ok(())) => {}
                 Some(Err(problem)) => {
@@ -217,7 +216,8 @@ impl Driver {
     }
 
     /// Start, stop or restart the named instances; answer now or once done.
-    fn change(&mut self, goal: Goal, names: &[String], wait: bool, reply: oneshot::Sender<Reply>) {
+    fn change(&mut self, goal: Goal, args: &TargetArgs, reply: oneshot::Sender<Reply>) {
+        let (names, wait, no_deps) = (&args.names, args.wait, args.no_deps);
         let targets = match self.targets(names, false) {
             Ok(targets) => targets,
             Err(e) => {
@@ -235,13 +235,17 @@ impl Driver {
             .iter()
             .map(|&id| (id, self.sup.instance(id).and_then(|v| v.run)))
             .collect();
-        for target in targets {
-            self.feed(match goal {
-                Goal::Up => Input::StartRequested(target),
-                Goal::Down => Input::StopRequested(target),
-                Goal::Restarted => Input::RestartRequested(target),
-            });
-        }
+        // One input for every name, so that the order of the names does not matter.
+        let target = match <[Target; 1]>::try_from(targets) {
+            Ok([one]) => one,
+            Err(_) => Target::Instances(ids.clone()),
+        };
+        self.feed(match goal {
+            Goal::Up if no_deps => Input::StartOnlyRequested(target),
+            Goal::Up => Input::StartRequested(target),
+            Goal::Down => Input::StopRequested(target),
+            Goal::Restarted => Input::RestartRequested(target),
+        });
         if wait {
             self.waiters.push(Waiter {
                 goal,
@@ -387,9 +391,14 @@ fn nothing_to_reload() -> ErrorBody {
 }
 
 /// Whether an instance has settled for a waiting request: `None` while on its way, `Ok` at
-/// the goal, `Err` with what keeps it from the goal. `fresh`: for a restart, a new run was
-/// seen (a start needs none).
-fn settled(goal: Goal, fresh: bool, view: &InstanceView<'_>) -> Option<Result<(), String>> {
+/// the goal (running; ready, for a process with a readiness check), `Err` with what keeps it
+/// from the goal. `fresh`: for a restart, a new run was seen (a start needs none).
+fn settled(
+    goal: Goal,
+    fresh: bool,
+    view: &InstanceView<'_>,
+    sup: &tend_core::Supervisor,
+) -> Option<Result<(), String>> {
     match goal {
         Goal::Down => match view.state {
             State::Stopped | State::Exited | State::Failed => Some(Ok(())),
@@ -397,7 +406,18 @@ fn settled(goal: Goal, fresh: bool, view: &InstanceView<'_>) -> Option<Result<()
             _ => None,
         },
         Goal::Up | Goal::Restarted => match view.state {
-            State::Running if fresh => Some(Ok(())),
+            State::Ready if fresh => Some(Ok(())),
+            State::Running if fresh && view.spec.ready.is_none() => Some(Ok(())),
+            State::Waiting => {
+                let unmet = sup.waiting_for(view.id);
+                let gave_up = unmet.iter().find(|u| u.gave_up)?;
+                Some(Err(format!(
+                    "waits for {} to be {}, but {0} is {} (start it, or stop this one)",
+                    gave_up.dependency,
+                    super::events::condition_name(gave_up.condition),
+                    gave_up.state
+                )))
+            }
             State::Failed => Some(Err(format!("failed{}", last_exit_text(view)))),
             // A run that ended by policy: fine if it ended well (a one-shot job), else not.
             State::Exited if fresh || matches!(view.last_exit, Some(Err(_))) => {

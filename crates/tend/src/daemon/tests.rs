@@ -229,7 +229,7 @@ async fn run_with_events(
     let mut published = driver.published.subscribe();
     // In paused time an idle runtime jumps to the next timer: a driver that never exits
     // fails here at once instead of hanging the suite.
-    let code = tokio::time::timeout(Duration::from_secs(3600), driver.run(None, events))
+    let code = tokio::time::timeout(Duration::from_secs(3600), driver.run(None, false, events))
         .await
         .expect("tend exits")
         .unwrap();
