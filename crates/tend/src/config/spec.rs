@@ -195,25 +195,43 @@ fn longest_log_name(spec: &ProcessSpec) -> String {
     }
 }
 
+/// A key whose value is an argv, and how its messages tell to run a shell.
+pub(super) struct ArgvKey {
+    /// The key's name, for "write NAME as an array of strings".
+    name: &'static str,
+    /// What to do to have a shell run the command.
+    run_a_shell: &'static str,
+}
+
+const COMMAND: ArgvKey = ArgvKey {
+    name: "command",
+    run_a_shell: "set shell = true",
+};
+
 /// The argv of `command`: an array as is, a string split into words as a shell would (but
 /// no shell runs), or with `shell = true` a string given to `/bin/sh -c`.
 fn argv(f: &Field<'_>, shell: bool) -> Result<Vec<String>> {
-    let empty = || f.error("the command is empty; give the program to run and its arguments");
-    let argv: Vec<String> = match &f.node.kind {
+    match &f.node.kind {
         Kind::String(_) if shell => {
             let command = f.string()?;
             if command.trim().is_empty() {
-                return Err(empty());
+                return Err(empty_argv(f));
             }
-            return Ok(shell_argv(command));
+            Ok(shell_argv(command))
         }
-        Kind::String(_) => split_words(f)?,
-        Kind::Array(_) if shell => {
-            return Err(f.error(
-                "with shell = true, command must be a string, \
-                 e.g. command = \"cd web && exec ./server\"",
-            ))
-        }
+        Kind::Array(_) if shell => Err(f.error(
+            "with shell = true, command must be a string, \
+             e.g. command = \"cd web && exec ./server\"",
+        )),
+        _ => words(f, &COMMAND),
+    }
+}
+
+/// An argv without a shell: an array of strings as is, or a string split into words as a
+/// shell would (but no shell runs). Not empty, and not starting with a variable assignment.
+pub(super) fn words(f: &Field<'_>, key: &ArgvKey) -> Result<Vec<String>> {
+    let argv: Vec<String> = match &f.node.kind {
+        Kind::String(_) => split_words(f, key)?,
         Kind::Array(_) => {
             let items = f.array()?.into_iter();
             items
@@ -223,30 +241,37 @@ fn argv(f: &Field<'_>, shell: bool) -> Result<Vec<String>> {
         _ => return Err(f.expected("an array of strings or a string")),
     };
     match argv.first() {
-        None => Err(empty()),
+        None => Err(empty_argv(f)),
         Some(program) if program.is_empty() => Err(f.error("the program name is empty")),
         Some(program) if is_assignment(program) => Err(f.error(format!(
             "the command starts with the variable assignment {program:?}, but no shell runs it; \
-             set the variable in env = {{ ... }}, or set shell = true"
+             set the variable in env = {{ ... }}, or {}",
+            key.run_a_shell
         ))),
         Some(_) => Ok(argv),
     }
 }
 
+fn empty_argv(f: &Field<'_>) -> ConfigError {
+    f.error("the command is empty; give the program to run and its arguments")
+}
+
 /// Splits a command string into words as a shell would, refusing what only a shell can do.
-fn split_words(f: &Field<'_>) -> Result<Vec<String>> {
+fn split_words(f: &Field<'_>, key: &ArgvKey) -> Result<Vec<String>> {
     let command = f.string()?;
     if let Some(c) = first_unquoted(command, SHELL_SYNTAX) {
         return Err(f.error(format!(
             "{c:?} is shell syntax, but no shell runs the command; \
-             set shell = true, or quote the character if it is an argument"
+             {}, or quote the character if it is an argument",
+            key.run_a_shell
         )));
     }
     shlex::split(command).ok_or_else(|| {
-        f.error(
+        f.error(format!(
             "unbalanced quote or trailing backslash; close the quote, \
-             or write command as an array of strings",
-        )
+             or write {} as an array of strings",
+            key.name
+        ))
     })
 }
 
