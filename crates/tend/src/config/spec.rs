@@ -10,6 +10,7 @@ use tend_proto::Stream;
 
 use super::env_file;
 use super::error::ConfigError;
+use super::probes;
 use super::read::{Field, Source, Table};
 use super::tree::{self, Kind};
 use super::units::format_duration;
@@ -47,9 +48,11 @@ const PROCESS_KEYS: &[&str] = &[
     "stop_timeout",
     "log",
     "on_exit",
+    "ready",
+    "health",
 ];
 /// Keys of the product's plan that this version does not implement yet.
-const PLANNED_KEYS: &[&str] = &["depends_on", "ready"];
+const PLANNED_KEYS: &[&str] = &["depends_on"];
 
 /// Characters with which a shell joins or groups commands.
 const SHELL_CONTROL: &[char] = &[';', '&', '|', '(', ')', '\n'];
@@ -170,6 +173,8 @@ fn process(
             "stop_timeout" => spec.stop_timeout = f.duration()?,
             "log" => spec.log = log(&f.table()?)?,
             "on_exit" => spec.on_exit = on_exit(&f)?,
+            "ready" => spec.ready = Some(probes::ready(&f)?),
+            "health" => spec.health = Some(probes::health(&f)?),
             _ => {} // command, shell, env, env_file: read above.
         }
     }
@@ -206,6 +211,12 @@ pub(super) struct ArgvKey {
 const COMMAND: ArgvKey = ArgvKey {
     name: "command",
     run_a_shell: "set shell = true",
+};
+
+/// A probe's `exec`, which has no `shell` key of its own.
+pub(super) const EXEC: ArgvKey = ArgvKey {
+    name: "exec",
+    run_a_shell: "run one: exec = [\"/bin/sh\", \"-c\", \"...\"]",
 };
 
 /// The argv of `command`: an array as is, a string split into words as a shell would (but
