@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use tend_core::{Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec};
+use tend_core::{
+    Condition, Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec,
+};
 
 use super::units::{format_duration, format_size};
 
@@ -46,6 +48,26 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             "autostart",
             format!("no (start it with: tend start {})", p.name),
         );
+    }
+    if !p.depends_on.is_empty() {
+        let dependencies: Vec<String> = p
+            .depends_on
+            .iter()
+            .map(|d| {
+                let condition = match d.condition {
+                    Condition::Started => "started",
+                    Condition::Ready => "ready",
+                    Condition::Completed => "completed",
+                };
+                let with = if p.restart_with.contains(&d.name) {
+                    ", restarts with it"
+                } else {
+                    ""
+                };
+                format!("{} ({condition}{with})", d.name)
+            })
+            .collect();
+        line("depends on", dependencies.join(", "));
     }
     if let Some(ready) = &p.ready {
         line("ready", describe_ready(ready));

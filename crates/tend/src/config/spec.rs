@@ -8,6 +8,7 @@ use tend_core::SupervisorSpec;
 use tend_core::{Backoff, LogSpec, MaxRestarts, OnExit, ProcessSpec, RestartPolicy, Signal, Spec};
 use tend_proto::Stream;
 
+use super::depends;
 use super::env_file;
 use super::error::ConfigError;
 use super::probes;
@@ -50,9 +51,9 @@ const PROCESS_KEYS: &[&str] = &[
     "on_exit",
     "ready",
     "health",
+    "depends_on",
+    "restart_with",
 ];
-/// Keys of the product's plan that this version does not implement yet.
-const PLANNED_KEYS: &[&str] = &["depends_on"];
 
 /// Characters with which a shell joins or groups commands.
 const SHELL_CONTROL: &[char] = &[';', '&', '|', '(', ')', '\n'];
@@ -75,14 +76,20 @@ pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
     root.allow(TOP_KEYS)?;
     let supervisor = supervisor(root.get("supervisor"), base)?;
     let mut processes = Vec::new();
+    let mut entries = Vec::new();
     if let Some(field) = root.get("process") {
-        for (key, field) in field.table()?.entries() {
-            processes.push(Arc::new(process(&key.name, &field, &supervisor, base)?));
+        let table = field.table()?;
+        let names = depends::Names::of(&table);
+        for (key, field) in table.entries() {
+            let (spec, places) = process(&key.name, &field, &supervisor, base, &names)?;
+            processes.push(spec);
+            entries.push(places);
         }
+        depends::check(&processes, &entries, &names)?;
     }
     Ok(Spec {
         supervisor,
-        processes,
+        processes: processes.into_iter().map(Arc::new).collect(),
     })
 }
 
@@ -123,13 +130,15 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
     Ok(spec)
 }
 
-/// One `[process.NAME]` table.
-fn process(
+/// One `[process.NAME]` table, and the place of each of its `depends_on` entries (for the
+/// checks that need every process: [`depends::check`]). `names` are the processes of the file.
+fn process<'a>(
     name: &str,
-    field: &Field<'_>,
+    field: &Field<'a>,
     supervisor: &SupervisorSpec,
     base: &Path,
-) -> Result<ProcessSpec> {
+    names: &depends::Names<'_>,
+) -> Result<(ProcessSpec, Vec<Field<'a>>)> {
     if name == "all"
         || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !name
@@ -143,9 +152,6 @@ fn process(
         ));
     }
     let table = field.table()?;
-    if let Some(f) = PLANNED_KEYS.iter().find_map(|key| table.get(key)) {
-        return Err(f.key_error("not supported yet by this version of tend; remove it"));
-    }
     table.allow(PROCESS_KEYS)?;
     let shell = table.get("shell").map(|f| f.boolean()).transpose()?;
     let command = table.get("command").ok_or_else(|| {
@@ -155,6 +161,7 @@ fn process(
         )
     })?;
     let mut spec = ProcessSpec::new(name, argv(&command, shell.unwrap_or(false))?);
+    let mut places = Vec::new();
     spec.stop_timeout = supervisor.stop_timeout;
     spec.env = env(&table, base)?;
     for (key, f) in table.entries() {
@@ -175,8 +182,12 @@ fn process(
             "on_exit" => spec.on_exit = on_exit(&f)?,
             "ready" => spec.ready = Some(probes::ready(&f)?),
             "health" => spec.health = Some(probes::health(&f)?),
-            _ => {} // command, shell, env, env_file: read above.
+            "depends_on" => (spec.depends_on, places) = depends::depends_on(&f, name, names)?,
+            _ => {} // command, shell, env, env_file: read above; restart_with: below.
         }
+    }
+    if let Some(f) = table.get("restart_with") {
+        spec.restart_with = depends::restart_with(&f, &spec.depends_on)?;
     }
     let longest = longest_log_name(&spec);
     if longest.len() > NAME_MAX {
@@ -187,7 +198,7 @@ fn process(
             longest.len()
         )));
     }
-    Ok(spec)
+    Ok((spec, places))
 }
 
 /// The longest log file name of a process: its last instance's stderr log, rotated the most.

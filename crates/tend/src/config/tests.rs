@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tend_core::{
-    Backoff, HealthSpec, LogSpec, MaxRestarts, Probe, ProbeSpec, ProcessSpec, ReadyCheck,
-    ReadySpec, RestartPolicy, Signal, Spec,
+    Backoff, Condition, Dependency, HealthSpec, LogSpec, MaxRestarts, Probe, ProbeSpec,
+    ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Signal, Spec,
 };
 
 use super::{describe, load, ConfigError};
@@ -281,7 +281,8 @@ fn errors_name_file_line_column_and_key() {
             "[process.web]\ncommand = \"x\"\ncomand = \"y\"\n",
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
-             backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health",
+             backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
+             depends_on, restart_with",
         ),
         (
             "[supervisor]\nlogdir = \"x\"\n",
@@ -407,7 +408,6 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("command = \"x\"\nlog.timestamps = 1", "5:18: process.p.log.timestamps", "expected true or false"),
     ("command = \"x\"\nstart_secs = \"1.5.3s\"", "5:14: process.p.start_secs", "not a valid number"),
     ("command = \"x\"\nautostart = 1979-05-27", "5:13: process.p.autostart", "found a datetime"),
-    ("command = \"x\"\ndepends_on = { db = \"ready\" }", "5:1: process.p.depends_on", "not supported yet"),
     ("command = \"x\"\nenv_file = \"missing.env\"", "5:12: process.p.env_file", "cannot read env file"),
     ("command = \"x\\u0000\"", "4:11: process.p.command", "NUL"),
     ("command = \"x\"\nlog = { max_size = 200, keep = 1000000 }", "5:32: process.p.log.keep", "expected 0 to 1000 rotated files"),
@@ -779,6 +779,50 @@ fn health_maps_to_its_spec_with_the_defaults() {
     );
 }
 
+#[test]
+fn depends_on_keeps_the_file_order_and_restart_with_its_names() {
+    let text = "[process.web]\ncommand = \"x\"\n\
+                depends_on = { migrate = \"completed\", db = \"ready\", cache = \"started\" }\n\
+                restart_with = [\"db\", \"cache\"]\n\
+                [process.worker]\ncommand = \"x\"\ndepends_on = [\"db\", \"cache\"]\n\
+                [process.db]\ncommand = \"x\"\nreplicas = 3\non_exit = \"shutdown\"\n\
+                [process.cache]\ncommand = \"x\"\ndepends_on = []\n\
+                [process.migrate]\ncommand = \"x\"\nrestart = \"on-failure\"\n\
+                depends_on = { db = \"ready\" }\n";
+    let spec = Dir::new().load(text).unwrap();
+    let dependency = |name: &str, condition| Dependency {
+        name: name.into(),
+        condition,
+    };
+    let web = &spec.processes[0];
+    assert_eq!(
+        web.depends_on,
+        [
+            dependency("migrate", Condition::Completed),
+            dependency("db", Condition::Ready),
+            dependency("cache", Condition::Started),
+        ]
+    );
+    assert_eq!(web.restart_with, strings(&["db", "cache"]));
+    let worker = &spec.processes[1];
+    assert_eq!(
+        worker.depends_on,
+        [
+            dependency("db", Condition::Started),
+            dependency("cache", Condition::Started),
+        ]
+    );
+    assert!(worker.restart_with.is_empty());
+    assert!(spec.processes[2].depends_on.is_empty());
+    assert!(spec.processes[3].depends_on.is_empty());
+    let migrate = &spec.processes[4];
+    assert_eq!(migrate.depends_on, [dependency("db", Condition::Ready)]);
+    // restart = "never" completes too.
+    let text = "[process.a]\ncommand = \"x\"\ndepends_on = { b = \"completed\" }\n\
+                [process.b]\ncommand = \"x\"\nrestart = \"never\"\n";
+    Dir::new().load(text).unwrap();
+}
+
 /// Each case: a `[process.p]` body (after `command = "x"`, at line 5), the expected
 /// "line:column: key" and a part of the message.
 #[rustfmt::skip]
@@ -860,9 +904,177 @@ fn every_ready_and_health_check_reports_its_key() {
     }
 }
 
+/// Each case: the config text, and the exact error message.
 #[test]
-fn describe_says_how_readiness_and_health_are_checked() {
+fn dependency_errors_name_the_entry_and_what_to_do() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { dbb = \"ready\" }\n\
+             [process.db]\ncommand = \"x\"\n[process.cache]\ncommand = \"x\"\n",
+            "tend.toml:3:16: process.web.depends_on.dbb: \"dbb\" is not a process in this \
+             file; processes: db, cache",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", \"dbb\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: \"dbb\" is not a process in this \
+             file; processes: db",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\n",
+            "tend.toml:3:15: process.web.depends_on[0]: \"db\" is not a process in this \
+             file; it has no other process",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { web = \"started\" }\n",
+            "tend.toml:3:16: process.web.depends_on.web: a process cannot depend on itself; \
+             remove \"web\" from depends_on",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = \"up\" }\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on.db: unknown condition \"up\"; expected one \
+             of started (its program runs), ready (its readiness check passed, or it is \
+             running without one), completed (it exited with a success code)",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = true }\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on.db: expected a string: \"started\", \
+             \"ready\" or \"completed\", found a boolean",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = \"db\"\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:14: process.web.depends_on: expected a table of process name → \
+             condition, e.g. depends_on = { db = \"ready\" }, or an array of process names, \
+             found a string",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", 1]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: expected a string, found an integer",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", \"db\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: \"db\" is listed twice; remove one",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { migrate = \"completed\" }\n\
+             [process.migrate]\ncommand = \"x\"\n",
+            "tend.toml:3:26: process.web.depends_on.migrate: \"migrate\" has restart = \
+             \"always\", so it never completes; give it restart = \"on-failure\" or \"never\"",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = \"ready\" }\n\
+             restart_with = [\"db\", \"cache\"]\n\
+             [process.db]\ncommand = \"x\"\n[process.cache]\ncommand = \"x\"\n",
+            "tend.toml:4:23: process.web.restart_with[1]: \"cache\" is in restart_with but not \
+             in depends_on; restart_with names dependencies whose restart restarts this \
+             process: add \"cache\" to depends_on, or remove it here",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nrestart_with = [\"db\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:17: process.web.restart_with[0]: \"db\" is in restart_with but not \
+             in depends_on; restart_with names dependencies whose restart restarts this \
+             process: add \"db\" to depends_on, or remove it here",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\nrestart_with = \"db\"\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:4:16: process.web.restart_with: expected an array, found a string",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\n\
+             restart_with = [\"db\", \"db\"]\n[process.db]\ncommand = \"x\"\n",
+            "tend.toml:4:23: process.web.restart_with[1]: \"db\" is listed twice; remove one",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { worker = \"ready\" }\n\
+             [process.worker]\ncommand = \"x\"\ndepends_on = [\"web\"]\n",
+            "tend.toml:6:15: process.worker.depends_on[0]: dependency cycle: web → worker → \
+             web (each waits for the next); remove one of these dependencies",
+        ),
+        (
+            // Searched in file order: the cycle is found from `a`, the first process on it,
+            // and reported at the dependency that closes it.
+            "[process.log]\ncommand = \"x\"\n\
+             [process.a]\ncommand = \"x\"\ndepends_on = [\"log\", \"b\"]\n\
+             [process.c]\ncommand = \"x\"\ndepends_on = { log = \"started\", a = \"ready\" }\n\
+             [process.b]\ncommand = \"x\"\ndepends_on = [\"c\"]\n",
+            "tend.toml:8:33: process.c.depends_on.a: dependency cycle: a → b → c → a (each \
+             waits for the next); remove one of these dependencies",
+        ),
+    ];
+    let dir = Dir::new();
+    for (text, expected) in cases {
+        assert_eq!(&dir.error(text), expected, "config:\n{text}");
+    }
+}
+
+#[test]
+fn a_chain_of_a_thousand_dependencies_checks_fast_and_its_cycle_is_named_whole() {
+    let chain = |close: bool| {
+        let mut text = String::new();
+        for i in 0..1000 {
+            let next = if i < 999 { i + 1 } else { 0 };
+            text.push_str(&format!("[process.p{i}]\ncommand = \"x\"\n"));
+            if i < 999 || close {
+                text.push_str(&format!("depends_on = {{ p{next} = \"ready\" }}\n"));
+            }
+        }
+        text
+    };
+    let dir = Dir::new();
+    let started = std::time::Instant::now();
+    let spec = dir.load(&chain(false)).unwrap();
+    assert_eq!(spec.processes.len(), 1000);
+    assert_eq!(spec.processes[998].depends_on[0].name, "p999");
+    let message = dir.error(&chain(true));
+    let names: Vec<String> = (0..1000).chain([0]).map(|i| format!("p{i}")).collect();
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3000:16: process.p999.depends_on.p0: dependency cycle: {} (each waits \
+             for the next); remove one of these dependencies",
+            names.join(" → ")
+        )
+    );
+    // Both loads, in a debug build, on a slow machine: far less than this. A search that
+    // is quadratic in the processes (a name looked up in a list for each edge) stays fast
+    // at a thousand too; `depends::tests` searches a chain of 200 000.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_error_lists_at_most_twenty_other_processes() {
+    let mut text = String::from("[process.web]\ncommand = \"x\"\ndepends_on = [\"dbb\"]\n");
+    for i in 0..25 {
+        text.push_str(&format!("[process.p{i}]\ncommand = \"x\"\n"));
+    }
+    let message = Dir::new().error(&text);
+    let listed: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3:15: process.web.depends_on[0]: \"dbb\" is not a process in this \
+             file; processes: {}, … (5 more)",
+            listed.join(", ")
+        )
+    );
+}
+
+#[test]
+fn describe_says_how_readiness_health_and_dependencies_are_checked() {
     let text = "[process.web]\ncommand = \"x\"\n\
+                depends_on = { db = \"ready\", migrate = \"completed\" }\n\
+                restart_with = [\"db\"]\n\
                 ready = { notify = true, watchdog = \"30s\" }\n\
                 health = { http = \"http://127.0.0.1:8000/health\", failures = 1 }\n\
                 [process.db]\ncommand = \"x\"\n\
@@ -873,6 +1085,7 @@ fn describe_says_how_readiness_and_health_are_checked() {
     let spec = Dir::new().load(text).unwrap();
     let text = describe(&spec, Path::new("tend.toml"));
     for line in [
+        "  depends on db (ready, restarts with it), migrate (completed)\n",
         "  ready      notify (READY=1 on $NOTIFY_SOCKET), watchdog 30s; a failed start if not \
          ready within 1m30s\n",
         "  health     http http://127.0.0.1:8000/health every 10s, timeout 5s; a failure \
