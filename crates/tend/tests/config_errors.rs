@@ -64,6 +64,23 @@ const CASES: &[(&str, &[&str])] = &[
         "[process.a]\ncommand = \"touch started\"\nshell = true\non_exit = \"explode\"\n",
         &["tend.toml:4:11", "on_exit", "\"shutdown\""],
     ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\n\n\
+         [process.web]\ncommand = \"true\"\ndepends_on = { worker = \"ready\" }\n\n\
+         [process.worker]\ncommand = \"true\"\ndepends_on = [\"web\"]\n",
+        &[
+            "tend.toml:11:15: process.worker.depends_on[0]: ",
+            "dependency cycle: web → worker → web",
+        ],
+    ),
+    (
+        "[process.a]\ncommand = \"touch started\"\nshell = true\n\n\
+         [process.web]\ncommand = \"true\"\ndepends_on = { dbb = \"ready\" }\n",
+        &[
+            "tend.toml:7:16: process.web.depends_on.dbb: ",
+            "\"dbb\" is not a process in this file; processes: a",
+        ],
+    ),
 ];
 
 /// A process name whose log file name (`NAME.0.err.log.5`) is longer than NAME_MAX.

@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use tend_core::{ProcessSpec, RestartPolicy, Spec};
+use tend_core::{
+    Condition, Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec,
+};
 
 use super::units::{format_duration, format_size};
 
@@ -45,6 +47,41 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
         line(
             "autostart",
             format!("no (start it with: tend start {})", p.name),
+        );
+    }
+    if !p.depends_on.is_empty() {
+        let dependencies: Vec<String> = p
+            .depends_on
+            .iter()
+            .map(|d| {
+                let condition = match d.condition {
+                    Condition::Started => "started",
+                    Condition::Ready => "ready",
+                    Condition::Completed => "completed",
+                };
+                let with = if p.restart_with.contains(&d.name) {
+                    ", restarts with it"
+                } else {
+                    ""
+                };
+                format!("{} ({condition}{with})", d.name)
+            })
+            .collect();
+        line("depends on", dependencies.join(", "));
+    }
+    if let Some(ready) = &p.ready {
+        line("ready", describe_ready(ready));
+    }
+    if let Some(health) = &p.health {
+        line(
+            "health",
+            match health.failures {
+                1 => format!("{}; a failure stops it", describe_probe(&health.probe)),
+                n => format!(
+                    "{}; {n} failures in a row stop it",
+                    describe_probe(&health.probe)
+                ),
+            },
         );
     }
     let restart = match p.restart {
@@ -95,6 +132,39 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             p.log.keep
         ),
     );
+}
+
+/// `notify, watchdog 30s; a failed start if not ready within 1m30s`.
+fn describe_ready(ready: &ReadySpec) -> String {
+    let check = match &ready.check {
+        ReadyCheck::Notify => "notify (READY=1 on $NOTIFY_SOCKET)".to_owned(),
+        ReadyCheck::NotifyFd(fd) => format!("a line on fd {fd}"),
+        ReadyCheck::LogLine(pattern) => format!("a log line matching {pattern:?}"),
+        ReadyCheck::Probe(probe) => describe_probe(probe),
+    };
+    let watchdog = match ready.watchdog {
+        Some(w) => format!(", watchdog {}", format_duration(w)),
+        None => String::new(),
+    };
+    let timeout = match ready.start_timeout {
+        Some(t) => format!("a failed start if not ready within {}", format_duration(t)),
+        None => "may take for ever".to_owned(),
+    };
+    format!("{check}{watchdog}; {timeout}")
+}
+
+/// `tcp 127.0.0.1:5432 every 500ms, timeout 1s`.
+fn describe_probe(probe: &ProbeSpec) -> String {
+    let what = match &probe.kind {
+        Probe::Tcp(address) => format!("tcp {address}"),
+        Probe::Http(url) => format!("http {url}"),
+        Probe::Exec(argv) => format!("exec {}", command_line(argv)),
+    };
+    format!(
+        "{what} every {}, timeout {}",
+        format_duration(probe.period),
+        format_duration(probe.timeout)
+    )
 }
 
 /// `web`, `web (2 replicas: web.0, web.1)` or `web (8 replicas: web.0 … web.7)`.

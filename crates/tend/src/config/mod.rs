@@ -6,13 +6,16 @@
 //! and what to do; the caller maps each to exit code 78 (`EX_CONFIG`).
 //!
 //! Inside: `tree` parses TOML keeping every span, `read` reads typed values out of it, `spec`
-//! gives the keys their meaning, with `units` (durations and sizes) and `env_file`;
-//! `discover` finds the file and `describe` prints what it means.
+//! gives the keys their meaning, with `units` (durations and sizes), `env_file`, `probes`
+//! (`ready` and `health`) and `depends` (`depends_on`, `restart_with`, and the checks across
+//! processes: names, cycles); `discover` finds the file and `describe` prints what it means.
 
+mod depends;
 mod describe;
 mod discover;
 mod env_file;
 mod error;
+mod probes;
 mod read;
 mod spec;
 #[cfg(test)]

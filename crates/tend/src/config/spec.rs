@@ -8,8 +8,10 @@ use tend_core::SupervisorSpec;
 use tend_core::{Backoff, LogSpec, MaxRestarts, OnExit, ProcessSpec, RestartPolicy, Signal, Spec};
 use tend_proto::Stream;
 
+use super::depends;
 use super::env_file;
 use super::error::ConfigError;
+use super::probes;
 use super::read::{Field, Source, Table};
 use super::tree::{self, Kind};
 use super::units::format_duration;
@@ -47,9 +49,11 @@ const PROCESS_KEYS: &[&str] = &[
     "stop_timeout",
     "log",
     "on_exit",
+    "ready",
+    "health",
+    "depends_on",
+    "restart_with",
 ];
-/// Keys of the product's plan that this version does not implement yet.
-const PLANNED_KEYS: &[&str] = &["depends_on", "ready"];
 
 /// Characters with which a shell joins or groups commands.
 const SHELL_CONTROL: &[char] = &[';', '&', '|', '(', ')', '\n'];
@@ -72,14 +76,20 @@ pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
     root.allow(TOP_KEYS)?;
     let supervisor = supervisor(root.get("supervisor"), base)?;
     let mut processes = Vec::new();
+    let mut entries = Vec::new();
     if let Some(field) = root.get("process") {
-        for (key, field) in field.table()?.entries() {
-            processes.push(Arc::new(process(&key.name, &field, &supervisor, base)?));
+        let table = field.table()?;
+        let names = depends::Names::of(&table);
+        for (key, field) in table.entries() {
+            let (spec, places) = process(&key.name, &field, &supervisor, base, &names)?;
+            processes.push(spec);
+            entries.push(places);
         }
+        depends::check(&processes, &entries, &names)?;
     }
     Ok(Spec {
         supervisor,
-        processes,
+        processes: processes.into_iter().map(Arc::new).collect(),
     })
 }
 
@@ -120,13 +130,15 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
     Ok(spec)
 }
 
-/// One `[process.NAME]` table.
-fn process(
+/// One `[process.NAME]` table, and the place of each of its `depends_on` entries (for the
+/// checks that need every process: [`depends::check`]). `names` are the processes of the file.
+fn process<'a>(
     name: &str,
-    field: &Field<'_>,
+    field: &Field<'a>,
     supervisor: &SupervisorSpec,
     base: &Path,
-) -> Result<ProcessSpec> {
+    names: &depends::Names<'_>,
+) -> Result<(ProcessSpec, Vec<Field<'a>>)> {
     if name == "all"
         || !name.starts_with(|c: char| c.is_ascii_alphanumeric())
         || !name
@@ -140,9 +152,6 @@ fn process(
         ));
     }
     let table = field.table()?;
-    if let Some(f) = PLANNED_KEYS.iter().find_map(|key| table.get(key)) {
-        return Err(f.key_error("not supported yet by this version of tend; remove it"));
-    }
     table.allow(PROCESS_KEYS)?;
     let shell = table.get("shell").map(|f| f.boolean()).transpose()?;
     let command = table.get("command").ok_or_else(|| {
@@ -152,6 +161,7 @@ fn process(
         )
     })?;
     let mut spec = ProcessSpec::new(name, argv(&command, shell.unwrap_or(false))?);
+    let mut places = Vec::new();
     spec.stop_timeout = supervisor.stop_timeout;
     spec.env = env(&table, base)?;
     for (key, f) in table.entries() {
@@ -170,8 +180,14 @@ fn process(
             "stop_timeout" => spec.stop_timeout = f.duration()?,
             "log" => spec.log = log(&f.table()?)?,
             "on_exit" => spec.on_exit = on_exit(&f)?,
-            _ => {} // command, shell, env, env_file: read above.
+            "ready" => spec.ready = Some(probes::ready(&f)?),
+            "health" => spec.health = Some(probes::health(&f)?),
+            "depends_on" => (spec.depends_on, places) = depends::depends_on(&f, name, names)?,
+            _ => {} // command, shell, env, env_file: read above; restart_with: below.
         }
+    }
+    if let Some(f) = table.get("restart_with") {
+        spec.restart_with = depends::restart_with(&f, &spec.depends_on)?;
     }
     let longest = longest_log_name(&spec);
     if longest.len() > NAME_MAX {
@@ -182,7 +198,7 @@ fn process(
             longest.len()
         )));
     }
-    Ok(spec)
+    Ok((spec, places))
 }
 
 /// The longest log file name of a process: its last instance's stderr log, rotated the most.
@@ -195,25 +211,49 @@ fn longest_log_name(spec: &ProcessSpec) -> String {
     }
 }
 
+/// A key whose value is an argv, and how its messages tell to run a shell.
+pub(super) struct ArgvKey {
+    /// The key's name, for "write NAME as an array of strings".
+    name: &'static str,
+    /// What to do to have a shell run the command.
+    run_a_shell: &'static str,
+}
+
+const COMMAND: ArgvKey = ArgvKey {
+    name: "command",
+    run_a_shell: "set shell = true",
+};
+
+/// A probe's `exec`, which has no `shell` key of its own.
+pub(super) const EXEC: ArgvKey = ArgvKey {
+    name: "exec",
+    run_a_shell: "run one: exec = [\"/bin/sh\", \"-c\", \"...\"]",
+};
+
 /// The argv of `command`: an array as is, a string split into words as a shell would (but
 /// no shell runs), or with `shell = true` a string given to `/bin/sh -c`.
 fn argv(f: &Field<'_>, shell: bool) -> Result<Vec<String>> {
-    let empty = || f.error("the command is empty; give the program to run and its arguments");
-    let argv: Vec<String> = match &f.node.kind {
+    match &f.node.kind {
         Kind::String(_) if shell => {
             let command = f.string()?;
             if command.trim().is_empty() {
-                return Err(empty());
+                return Err(empty_argv(f));
             }
-            return Ok(shell_argv(command));
+            Ok(shell_argv(command))
         }
-        Kind::String(_) => split_words(f)?,
-        Kind::Array(_) if shell => {
-            return Err(f.error(
-                "with shell = true, command must be a string, \
-                 e.g. command = \"cd web && exec ./server\"",
-            ))
-        }
+        Kind::Array(_) if shell => Err(f.error(
+            "with shell = true, command must be a string, \
+             e.g. command = \"cd web && exec ./server\"",
+        )),
+        _ => words(f, &COMMAND),
+    }
+}
+
+/// An argv without a shell: an array of strings as is, or a string split into words as a
+/// shell would (but no shell runs). Not empty, and not starting with a variable assignment.
+pub(super) fn words(f: &Field<'_>, key: &ArgvKey) -> Result<Vec<String>> {
+    let argv: Vec<String> = match &f.node.kind {
+        Kind::String(_) => split_words(f, key)?,
         Kind::Array(_) => {
             let items = f.array()?.into_iter();
             items
@@ -223,30 +263,37 @@ fn argv(f: &Field<'_>, shell: bool) -> Result<Vec<String>> {
         _ => return Err(f.expected("an array of strings or a string")),
     };
     match argv.first() {
-        None => Err(empty()),
+        None => Err(empty_argv(f)),
         Some(program) if program.is_empty() => Err(f.error("the program name is empty")),
         Some(program) if is_assignment(program) => Err(f.error(format!(
             "the command starts with the variable assignment {program:?}, but no shell runs it; \
-             set the variable in env = {{ ... }}, or set shell = true"
+             set the variable in env = {{ ... }}, or {}",
+            key.run_a_shell
         ))),
         Some(_) => Ok(argv),
     }
 }
 
+fn empty_argv(f: &Field<'_>) -> ConfigError {
+    f.error("the command is empty; give the program to run and its arguments")
+}
+
 /// Splits a command string into words as a shell would, refusing what only a shell can do.
-fn split_words(f: &Field<'_>) -> Result<Vec<String>> {
+fn split_words(f: &Field<'_>, key: &ArgvKey) -> Result<Vec<String>> {
     let command = f.string()?;
     if let Some(c) = first_unquoted(command, SHELL_SYNTAX) {
         return Err(f.error(format!(
             "{c:?} is shell syntax, but no shell runs the command; \
-             set shell = true, or quote the character if it is an argument"
+             {}, or quote the character if it is an argument",
+            key.run_a_shell
         )));
     }
     shlex::split(command).ok_or_else(|| {
-        f.error(
+        f.error(format!(
             "unbalanced quote or trailing backslash; close the quote, \
-             or write command as an array of strings",
-        )
+             or write {} as an array of strings",
+            key.name
+        ))
     })
 }
 

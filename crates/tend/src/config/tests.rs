@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tend_core::{Backoff, LogSpec, MaxRestarts, ProcessSpec, RestartPolicy, Signal, Spec};
+use tend_core::{
+    Backoff, Condition, Dependency, HealthSpec, LogSpec, MaxRestarts, Probe, ProbeSpec,
+    ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Signal, Spec,
+};
 
 use super::{describe, load, ConfigError};
 
@@ -278,7 +281,8 @@ fn errors_name_file_line_column_and_key() {
             "[process.web]\ncommand = \"x\"\ncomand = \"y\"\n",
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
-             backoff, max_restarts, stop_signal, stop_timeout, log, on_exit",
+             backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
+             depends_on, restart_with",
         ),
         (
             "[supervisor]\nlogdir = \"x\"\n",
@@ -404,7 +408,6 @@ const CHECKS: &[(&str, &str, &str)] = &[
     ("command = \"x\"\nlog.timestamps = 1", "5:18: process.p.log.timestamps", "expected true or false"),
     ("command = \"x\"\nstart_secs = \"1.5.3s\"", "5:14: process.p.start_secs", "not a valid number"),
     ("command = \"x\"\nautostart = 1979-05-27", "5:13: process.p.autostart", "found a datetime"),
-    ("command = \"x\"\ndepends_on = { db = \"ready\" }", "5:1: process.p.depends_on", "not supported yet"),
     ("command = \"x\"\nenv_file = \"missing.env\"", "5:12: process.p.env_file", "cannot read env file"),
     ("command = \"x\\u0000\"", "4:11: process.p.command", "NUL"),
     ("command = \"x\"\nlog = { max_size = 200, keep = 1000000 }", "5:32: process.p.log.keep", "expected 0 to 1000 rotated files"),
@@ -633,4 +636,464 @@ fn an_array_of_process_tables_is_refused_where_it_starts() {
         Dir::new().error("# web\n[[process.web]]\ncommand = \"x\"\n"),
         "tend.toml:2:1: process.web: expected a table, found an array"
     );
+}
+
+/// The `ready` of a process `a` whose table ends with `ready = READY`.
+fn ready(ready: &str) -> ReadySpec {
+    let text = format!("[process.a]\ncommand = \"x\"\nready = {ready}\n");
+    Dir::new().process(&text).ready.expect("a ready spec")
+}
+
+fn probe(kind: Probe, period_ms: u64, timeout_ms: u64) -> ProbeSpec {
+    ProbeSpec {
+        kind,
+        period: Duration::from_millis(period_ms),
+        timeout: Duration::from_millis(timeout_ms),
+    }
+}
+
+#[test]
+fn every_readiness_check_maps_to_its_spec_with_the_defaults() {
+    let with_defaults = |check| ReadySpec {
+        check,
+        start_timeout: Some(Duration::from_secs(90)),
+        watchdog: None,
+    };
+    let probed = |kind| with_defaults(ReadyCheck::Probe(probe(kind, 500, 1000)));
+    for (text, expected) in [
+        ("{ notify = true }", with_defaults(ReadyCheck::Notify)),
+        ("{ notify_fd = 3 }", with_defaults(ReadyCheck::NotifyFd(3))),
+        (
+            "{ notify_fd = 1023 }",
+            with_defaults(ReadyCheck::NotifyFd(1023)),
+        ),
+        (
+            r"{ log_line = 'listening on :\d+$' }",
+            with_defaults(ReadyCheck::LogLine(r"listening on :\d+$".into())),
+        ),
+        (
+            "{ tcp = \"127.0.0.1:5432\" }",
+            probed(Probe::Tcp("127.0.0.1:5432".into())),
+        ),
+        (
+            "{ tcp = \"[::1]:80\" }",
+            probed(Probe::Tcp("[::1]:80".into())),
+        ),
+        ("{ tcp = \"db:1\" }", probed(Probe::Tcp("db:1".into()))),
+        (
+            "{ http = \"http://localhost\" }",
+            probed(Probe::Http("http://localhost".into())),
+        ),
+        (
+            "{ http = \"http://[::1]:8000/health?full=1\" }",
+            probed(Probe::Http("http://[::1]:8000/health?full=1".into())),
+        ),
+        (
+            "{ exec = [\"pg_isready\", \"-q\"] }",
+            probed(Probe::Exec(strings(&["pg_isready", "-q"]))),
+        ),
+        (
+            "{ exec = \"redis-cli -h 'my host' ping\" }",
+            probed(Probe::Exec(strings(&[
+                "redis-cli",
+                "-h",
+                "my host",
+                "ping",
+            ]))),
+        ),
+    ] {
+        assert_eq!(ready(text), expected, "{text}");
+    }
+}
+
+#[test]
+fn ready_takes_period_timeout_start_timeout_and_watchdog() {
+    assert_eq!(
+        ready(
+            "{ http = \"http://127.0.0.1:8000/\", period = \"250ms\", timeout = \"2s\", \
+             start_timeout = \"5m\" }"
+        ),
+        ReadySpec {
+            check: ReadyCheck::Probe(probe(
+                Probe::Http("http://127.0.0.1:8000/".into()),
+                250,
+                2000
+            )),
+            start_timeout: Some(Duration::from_secs(300)),
+            watchdog: None,
+        }
+    );
+    assert_eq!(
+        ready("{ notify = true, watchdog = \"30s\", start_timeout = \"none\" }"),
+        ReadySpec {
+            check: ReadyCheck::Notify,
+            start_timeout: None,
+            watchdog: Some(Duration::from_secs(30)),
+        }
+    );
+    // A section of its own, and the largest durations.
+    let p = Dir::new().process(
+        "[process.a]\ncommand = \"x\"\n[process.a.ready]\nlog_line = \"up\"\n\
+         start_timeout = \"5124095h\"\n",
+    );
+    assert_eq!(
+        p.ready,
+        Some(ReadySpec {
+            check: ReadyCheck::LogLine("up".into()),
+            start_timeout: Some(Duration::from_secs(5_124_095 * 3600)),
+            watchdog: None,
+        })
+    );
+}
+
+#[test]
+fn health_maps_to_its_spec_with_the_defaults() {
+    let health = |text: &str| {
+        let text = format!("[process.a]\ncommand = \"x\"\nhealth = {text}\n");
+        Dir::new().process(&text).health.expect("a health spec")
+    };
+    assert_eq!(
+        health("{ http = \"http://127.0.0.1:8000/health\" }"),
+        HealthSpec {
+            probe: probe(
+                Probe::Http("http://127.0.0.1:8000/health".into()),
+                10_000,
+                5_000
+            ),
+            failures: 3,
+        }
+    );
+    assert_eq!(
+        health("{ exec = [\"check\"], period = \"1m\", timeout = \"3s\", failures = 1 }"),
+        HealthSpec {
+            probe: probe(Probe::Exec(strings(&["check"])), 60_000, 3_000),
+            failures: 1,
+        }
+    );
+    assert_eq!(
+        health("{ tcp = \"localhost:6379\", failures = 1000000 }"),
+        HealthSpec {
+            probe: probe(Probe::Tcp("localhost:6379".into()), 10_000, 5_000),
+            failures: 1_000_000,
+        }
+    );
+}
+
+#[test]
+fn depends_on_keeps_the_file_order_and_restart_with_its_names() {
+    let text = "[process.web]\ncommand = \"x\"\n\
+                depends_on = { migrate = \"completed\", db = \"ready\", cache = \"started\" }\n\
+                restart_with = [\"db\", \"cache\"]\n\
+                [process.worker]\ncommand = \"x\"\ndepends_on = [\"db\", \"cache\"]\n\
+                [process.db]\ncommand = \"x\"\nreplicas = 3\non_exit = \"shutdown\"\n\
+                [process.cache]\ncommand = \"x\"\ndepends_on = []\n\
+                [process.migrate]\ncommand = \"x\"\nrestart = \"on-failure\"\n\
+                depends_on = { db = \"ready\" }\n";
+    let spec = Dir::new().load(text).unwrap();
+    let dependency = |name: &str, condition| Dependency {
+        name: name.into(),
+        condition,
+    };
+    let web = &spec.processes[0];
+    assert_eq!(
+        web.depends_on,
+        [
+            dependency("migrate", Condition::Completed),
+            dependency("db", Condition::Ready),
+            dependency("cache", Condition::Started),
+        ]
+    );
+    assert_eq!(web.restart_with, strings(&["db", "cache"]));
+    let worker = &spec.processes[1];
+    assert_eq!(
+        worker.depends_on,
+        [
+            dependency("db", Condition::Started),
+            dependency("cache", Condition::Started),
+        ]
+    );
+    assert!(worker.restart_with.is_empty());
+    assert!(spec.processes[2].depends_on.is_empty());
+    assert!(spec.processes[3].depends_on.is_empty());
+    let migrate = &spec.processes[4];
+    assert_eq!(migrate.depends_on, [dependency("db", Condition::Ready)]);
+    // restart = "never" completes too.
+    let text = "[process.a]\ncommand = \"x\"\ndepends_on = { b = \"completed\" }\n\
+                [process.b]\ncommand = \"x\"\nrestart = \"never\"\n";
+    Dir::new().load(text).unwrap();
+}
+
+/// Each case: a `[process.p]` body (after `command = "x"`, at line 5), the expected
+/// "line:column: key" and a part of the message.
+#[rustfmt::skip]
+const READY_AND_HEALTH_CHECKS: &[(&str, &str, &str)] = &[
+    ("ready = \"notify\"", "5:9: process.p.ready", "expected a table such as ready = { notify = true } or ready = { tcp = \"127.0.0.1:8000\" }, found a string"),
+    ("ready = {}", "5:9: process.p.ready", "no readiness check: give one of notify, notify_fd, log_line, tcp, http, exec"),
+    ("ready = { period = \"1s\" }", "5:9: process.p.ready", "no readiness check"),
+    ("ready = { tcp = \"a:1\", http = \"http://a/\" }", "5:24: process.p.ready.http", "tcp and http are two readiness checks; keep one"),
+    ("ready = { notify = true, log_line = \"x\", exec = \"y\" }", "5:26: process.p.ready.log_line", "notify, log_line and exec are three readiness checks; keep one"),
+    ("ready = { notify = true, wait = \"1s\" }", "5:26: process.p.ready.wait", "unknown key \"wait\"; expected one of notify, notify_fd, log_line, tcp, http, exec, period, timeout, start_timeout, watchdog"),
+    ("ready = { notify = false }", "5:20: process.p.ready.notify", "notify = false asks for no check; remove the key, or set notify = true"),
+    ("ready = { notify = \"yes\" }", "5:20: process.p.ready.notify", "expected true or false"),
+    ("ready = { notify_fd = 1 }", "5:23: process.p.ready.notify_fd", "fd 1 is the process's stdout; use a number from 3 to 1023"),
+    ("ready = { notify_fd = 0 }", "5:23: process.p.ready.notify_fd", "fd 0 is the process's stdin"),
+    ("ready = { notify_fd = 1024 }", "5:23: process.p.ready.notify_fd", "1024 is out of range; expected 3 to 1023"),
+    ("ready = { notify_fd = -1 }", "5:23: process.p.ready.notify_fd", "-1 is out of range; expected 3 to 1023"),
+    ("ready = { notify_fd = \"3\" }", "5:23: process.p.ready.notify_fd", "expected an integer, found a string"),
+    ("ready = { log_line = \"(ready\" }", "5:22: process.p.ready.log_line", "invalid regular expression: unclosed group: \"(\" at character 1 of the pattern"),
+    ("ready = { log_line = 'port \\d{5' }", "5:22: process.p.ready.log_line", "invalid regular expression: unclosed counted repetition"),
+    ("ready = { log_line = \"\" }", "5:22: process.p.ready.log_line", "the pattern is empty"),
+    ("ready = { log_line = 5 }", "5:22: process.p.ready.log_line", "expected a string, found an integer"),
+    ("ready = { tcp = \"127.0.0.1\" }", "5:17: process.p.ready.tcp", "invalid address \"127.0.0.1\": the port is missing; write host:port, e.g. \"127.0.0.1:5432\" or \"[::1]:5432\""),
+    ("ready = { tcp = \"db:0\" }", "5:17: process.p.ready.tcp", "port 0 is out of range; expected 1 to 65535"),
+    ("ready = { tcp = \"db:70000\" }", "5:17: process.p.ready.tcp", "port 70000 is out of range"),
+    ("ready = { tcp = \"::1:80\" }", "5:17: process.p.ready.tcp", "an IPv6 address goes in brackets"),
+    ("ready = { tcp = \"http://db:80\" }", "5:17: process.p.ready.tcp", "tcp takes host:port, not a URL"),
+    ("ready = { http = \"https://localhost/\" }", "5:18: process.p.ready.http", "invalid URL \"https://localhost/\": tend's probe speaks plain HTTP; point it at a local http:// address"),
+    ("ready = { http = \"localhost:8000\" }", "5:18: process.p.ready.http", "not a URL; write http://host[:port][/path]"),
+    ("ready = { http = \"ftp://localhost\" }", "5:18: process.p.ready.http", "it must start with http://"),
+    ("ready = { http = \"http:///health\" }", "5:18: process.p.ready.http", "the host is missing"),
+    ("ready = { http = \"http://localhost:0/\" }", "5:18: process.p.ready.http", "port 0 is out of range"),
+    ("ready = { http = \"http://localhost/a b\" }", "5:18: process.p.ready.http", "it contains ' ', which a URL cannot"),
+    ("ready = { http = \"http://localhost/#top\" }", "5:18: process.p.ready.http", "a #fragment is never sent"),
+    ("ready = { exec = [] }", "5:18: process.p.ready.exec", "the command is empty"),
+    ("ready = { exec = \"\" }", "5:18: process.p.ready.exec", "the command is empty"),
+    ("ready = { exec = [\"a\", 1] }", "5:24: process.p.ready.exec[1]", "expected a string"),
+    ("ready = { exec = \"a | b\" }", "5:18: process.p.ready.exec", "'|' is shell syntax, but no shell runs the command; run one: exec = [\"/bin/sh\", \"-c\", \"...\"], or quote"),
+    ("ready = { exec = \"say 'hi\" }", "5:18: process.p.ready.exec", "write exec as an array of strings"),
+    ("ready = { exec = \"A=1 check\" }", "5:18: process.p.ready.exec", "variable assignment \"A=1\""),
+    ("ready = { exec = 5 }", "5:18: process.p.ready.exec", "expected an array of strings or a string"),
+    ("ready = { tcp = \"a:1\", period = \"0s\" }", "5:33: process.p.ready.period", "must be longer than 0s, e.g. \"500ms\" (the default)"),
+    ("ready = { tcp = \"a:1\", timeout = \"0s\" }", "5:34: process.p.ready.timeout", "must be longer than 0s"),
+    ("ready = { tcp = \"a:1\", period = 5 }", "5:33: process.p.ready.period", "expected a duration string"),
+    ("ready = { tcp = \"a:1\", period = \"1000000000000000000s\" }", "5:33: process.p.ready.period", "too long"),
+    ("ready = { notify = true, period = \"1s\" }", "5:26: process.p.ready.period", "period applies to the checks tend runs itself (tcp, http, exec), not to notify; remove it"),
+    ("ready = { log_line = \"x\", timeout = \"1s\" }", "5:27: process.p.ready.timeout", "timeout applies to the checks tend runs itself (tcp, http, exec), not to log_line"),
+    ("ready = { notify_fd = 3, period = \"1s\" }", "5:26: process.p.ready.period", "not to notify_fd"),
+    ("ready = { notify = true, start_timeout = \"0s\" }", "5:42: process.p.ready.start_timeout", "must be longer than 0s, e.g. \"90s\", or \"none\" to wait for ever"),
+    ("ready = { notify = true, start_timeout = \"never\" }", "5:42: process.p.ready.start_timeout", "invalid duration \"never\": expected a number; write e.g. \"10s\", \"250ms\" or \"1m30s\" (units: ns, us, ms, s, m, h); or \"none\" to wait for ever"),
+    ("ready = { notify = true, start_timeout = 90 }", "5:42: process.p.ready.start_timeout", "expected a duration string such as \"10s\" or \"250ms\", found an integer; or \"none\""),
+    ("ready = { tcp = \"a:1\", watchdog = \"10s\" }", "5:24: process.p.ready.watchdog", "watchdog needs notify = true: the process pings it with WATCHDOG=1 on the notify socket; remove it, or use notify"),
+    ("ready = { notify_fd = 3, watchdog = \"10s\" }", "5:26: process.p.ready.watchdog", "watchdog needs notify = true"),
+    ("ready = { notify = true, watchdog = \"0s\" }", "5:37: process.p.ready.watchdog", "watchdog must be at least 1ms"),
+    ("ready = { notify = true, watchdog = \"500us\" }", "5:37: process.p.ready.watchdog", "watchdog must be at least 1ms"),
+    ("ready = { notify = true, watchdog = \"1\" }", "5:37: process.p.ready.watchdog", "a number has no unit"),
+    ("health = \"http://x/\"", "5:10: process.p.health", "expected a table such as health = { http = \"http://127.0.0.1:8000/health\" }, found a string"),
+    ("health = { notify = true }", "5:12: process.p.health.notify", "health checks are probes: tcp, http or exec; notify, notify_fd and log_line are for ready = { ... }"),
+    ("health = { tcp = \"a:1\", log_line = \"x\" }", "5:25: process.p.health.log_line", "health checks are probes: tcp, http or exec"),
+    ("health = { notify_fd = 3 }", "5:12: process.p.health.notify_fd", "health checks are probes"),
+    ("health = {}", "5:10: process.p.health", "no health check: give one of tcp, http, exec"),
+    ("health = { failures = 2 }", "5:10: process.p.health", "no health check"),
+    ("health = { tcp = \"a:1\", exec = \"check\" }", "5:25: process.p.health.exec", "tcp and exec are two health checks; keep one"),
+    ("health = { tcp = \"a:1\", start_timeout = \"1s\" }", "5:25: process.p.health.start_timeout", "unknown key \"start_timeout\"; expected one of tcp, http, exec, period, timeout, failures"),
+    ("health = { tcp = \"a:1\", failures = 0 }", "5:36: process.p.health.failures", "0 is out of range; expected 1 to 1000000"),
+    ("health = { tcp = \"a:1\", failures = 1000001 }", "5:36: process.p.health.failures", "1000001 is out of range; expected 1 to 1000000"),
+    ("health = { tcp = \"a:1\", period = \"0s\" }", "5:34: process.p.health.period", "must be longer than 0s, e.g. \"10s\" (the default)"),
+    ("health = { http = \"https://a/\" }", "5:19: process.p.health.http", "tend's probe speaks plain HTTP"),
+];
+
+#[test]
+fn every_ready_and_health_check_reports_its_key() {
+    let dir = Dir::new();
+    for (body, position, part) in READY_AND_HEALTH_CHECKS {
+        let text = format!("# comment\n\n[process.p]\ncommand = \"x\"\n{body}\n");
+        let message = dir.error(&text);
+        let prefix = format!("tend.toml:{position}: ");
+        assert!(message.starts_with(&prefix), "{message}\nexpected {prefix}");
+        assert!(message.contains(part), "{message}\nexpected {part:?}");
+    }
+}
+
+/// Each case: the config text, and the exact error message.
+#[test]
+fn dependency_errors_name_the_entry_and_what_to_do() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { dbb = \"ready\" }\n\
+             [process.db]\ncommand = \"x\"\n[process.cache]\ncommand = \"x\"\n",
+            "tend.toml:3:16: process.web.depends_on.dbb: \"dbb\" is not a process in this \
+             file; processes: db, cache",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", \"dbb\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: \"dbb\" is not a process in this \
+             file; processes: db",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\n",
+            "tend.toml:3:15: process.web.depends_on[0]: \"db\" is not a process in this \
+             file; it has no other process",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { web = \"started\" }\n",
+            "tend.toml:3:16: process.web.depends_on.web: a process cannot depend on itself; \
+             remove \"web\" from depends_on",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = \"up\" }\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on.db: unknown condition \"up\"; expected one \
+             of started (its program runs), ready (its readiness check passed, or it is \
+             running without one), completed (it exited with a success code)",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = true }\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on.db: expected a string: \"started\", \
+             \"ready\" or \"completed\", found a boolean",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = \"db\"\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:14: process.web.depends_on: expected a table of process name → \
+             condition, e.g. depends_on = { db = \"ready\" }, or an array of process names, \
+             found a string",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", 1]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: expected a string, found an integer",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\", \"db\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:21: process.web.depends_on[1]: \"db\" is listed twice; remove one",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { migrate = \"completed\" }\n\
+             [process.migrate]\ncommand = \"x\"\n",
+            "tend.toml:3:26: process.web.depends_on.migrate: \"migrate\" has restart = \
+             \"always\", so it never completes; give it restart = \"on-failure\" or \"never\"",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { db = \"ready\" }\n\
+             restart_with = [\"db\", \"cache\"]\n\
+             [process.db]\ncommand = \"x\"\n[process.cache]\ncommand = \"x\"\n",
+            "tend.toml:4:23: process.web.restart_with[1]: \"cache\" is in restart_with but not \
+             in depends_on; restart_with names dependencies whose restart restarts this \
+             process: add \"cache\" to depends_on, or remove it here",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\nrestart_with = [\"db\"]\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:3:17: process.web.restart_with[0]: \"db\" is in restart_with but not \
+             in depends_on; restart_with names dependencies whose restart restarts this \
+             process: add \"db\" to depends_on, or remove it here",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\nrestart_with = \"db\"\n\
+             [process.db]\ncommand = \"x\"\n",
+            "tend.toml:4:16: process.web.restart_with: expected an array, found a string",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = [\"db\"]\n\
+             restart_with = [\"db\", \"db\"]\n[process.db]\ncommand = \"x\"\n",
+            "tend.toml:4:23: process.web.restart_with[1]: \"db\" is listed twice; remove one",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ndepends_on = { worker = \"ready\" }\n\
+             [process.worker]\ncommand = \"x\"\ndepends_on = [\"web\"]\n",
+            "tend.toml:6:15: process.worker.depends_on[0]: dependency cycle: web → worker → \
+             web (each waits for the next); remove one of these dependencies",
+        ),
+        (
+            // Searched in file order: the cycle is found from `a`, the first process on it,
+            // and reported at the dependency that closes it.
+            "[process.log]\ncommand = \"x\"\n\
+             [process.a]\ncommand = \"x\"\ndepends_on = [\"log\", \"b\"]\n\
+             [process.c]\ncommand = \"x\"\ndepends_on = { log = \"started\", a = \"ready\" }\n\
+             [process.b]\ncommand = \"x\"\ndepends_on = [\"c\"]\n",
+            "tend.toml:8:33: process.c.depends_on.a: dependency cycle: a → b → c → a (each \
+             waits for the next); remove one of these dependencies",
+        ),
+    ];
+    let dir = Dir::new();
+    for (text, expected) in cases {
+        assert_eq!(&dir.error(text), expected, "config:\n{text}");
+    }
+}
+
+#[test]
+fn a_chain_of_a_thousand_dependencies_checks_fast_and_its_cycle_is_named_whole() {
+    let chain = |close: bool| {
+        let mut text = String::new();
+        for i in 0..1000 {
+            let next = if i < 999 { i + 1 } else { 0 };
+            text.push_str(&format!("[process.p{i}]\ncommand = \"x\"\n"));
+            if i < 999 || close {
+                text.push_str(&format!("depends_on = {{ p{next} = \"ready\" }}\n"));
+            }
+        }
+        text
+    };
+    let dir = Dir::new();
+    let started = std::time::Instant::now();
+    let spec = dir.load(&chain(false)).unwrap();
+    assert_eq!(spec.processes.len(), 1000);
+    assert_eq!(spec.processes[998].depends_on[0].name, "p999");
+    let message = dir.error(&chain(true));
+    let names: Vec<String> = (0..1000).chain([0]).map(|i| format!("p{i}")).collect();
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3000:16: process.p999.depends_on.p0: dependency cycle: {} (each waits \
+             for the next); remove one of these dependencies",
+            names.join(" → ")
+        )
+    );
+    // Both loads, in a debug build, on a slow machine: far less than this. A search that
+    // is quadratic in the processes (a name looked up in a list for each edge) stays fast
+    // at a thousand too; `depends::tests` searches a chain of 200 000.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn an_error_lists_at_most_twenty_other_processes() {
+    let mut text = String::from("[process.web]\ncommand = \"x\"\ndepends_on = [\"dbb\"]\n");
+    for i in 0..25 {
+        text.push_str(&format!("[process.p{i}]\ncommand = \"x\"\n"));
+    }
+    let message = Dir::new().error(&text);
+    let listed: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
+    assert_eq!(
+        message,
+        format!(
+            "tend.toml:3:15: process.web.depends_on[0]: \"dbb\" is not a process in this \
+             file; processes: {}, … (5 more)",
+            listed.join(", ")
+        )
+    );
+}
+
+#[test]
+fn describe_says_how_readiness_health_and_dependencies_are_checked() {
+    let text = "[process.web]\ncommand = \"x\"\n\
+                depends_on = { db = \"ready\", migrate = \"completed\" }\n\
+                restart_with = [\"db\"]\n\
+                ready = { notify = true, watchdog = \"30s\" }\n\
+                health = { http = \"http://127.0.0.1:8000/health\", failures = 1 }\n\
+                [process.db]\ncommand = \"x\"\n\
+                ready = { exec = \"pg_isready -q\", start_timeout = \"none\" }\n\
+                health = { tcp = \"127.0.0.1:5432\" }\n\
+                [process.migrate]\ncommand = \"x\"\nrestart = \"never\"\n\
+                ready = { log_line = \"^done\" }\n";
+    let spec = Dir::new().load(text).unwrap();
+    let text = describe(&spec, Path::new("tend.toml"));
+    for line in [
+        "  depends on db (ready, restarts with it), migrate (completed)\n",
+        "  ready      notify (READY=1 on $NOTIFY_SOCKET), watchdog 30s; a failed start if not \
+         ready within 1m30s\n",
+        "  health     http http://127.0.0.1:8000/health every 10s, timeout 5s; a failure \
+         stops it\n",
+        "  ready      exec pg_isready -q every 500ms, timeout 1s; may take for ever\n",
+        "  health     tcp 127.0.0.1:5432 every 10s, timeout 5s; 3 failures in a row stop it\n",
+        "  ready      a log line matching \"^done\"; a failed start if not ready within 1m30s\n",
+    ] {
+        assert!(text.contains(line), "{text}\nlacks {line:?}");
+    }
 }
