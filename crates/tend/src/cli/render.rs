@@ -19,14 +19,18 @@ const NONE: &str = "-";
 const HEADER: [&str; 6] = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"];
 
 /// The `tend status` table: a header, then one row per instance, columns aligned and two
-/// spaces apart, with no trailing blanks. An instance whose log tend cannot write gets a
-/// second line that says which file, why, and for how long.
+/// spaces apart, with no trailing blanks. Below an instance's row, indented: what a waiting
+/// instance waits for, the `STATUS=` it sent over sd_notify, a failing health check, and a
+/// log tend cannot write (which file, why, and for how long).
 ///
 /// ```text
 /// NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
+/// db.0   ready    1230  5m03s   0         -
+///   status: accepting connections
 /// web.0  running  1234  5m02s   0         -
 ///   log error: writing /srv/.tend/logs/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
-/// db.0   backoff  -     -       3         1
+/// worker.0  waiting  -  -       0         -
+///   waiting for: web ready (web.0 is running)
 /// ```
 pub fn status_table(instances: &[InstanceStatus]) -> String {
     let rows: Vec<[String; 6]> = instances.iter().map(status_row).collect();
@@ -40,6 +44,32 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
     push_row(&mut text, &HEADER.map(str::to_owned), &widths);
     for (row, status) in rows.iter().zip(instances) {
         push_row(&mut text, row, &widths);
+        if !status.waiting_for.is_empty() {
+            let on: Vec<String> = status
+                .waiting_for
+                .iter()
+                .map(|w| {
+                    let why = if w.gave_up {
+                        ", and will not get there by itself"
+                    } else {
+                        ""
+                    };
+                    format!("{} {} ({0} is {}{why})", w.process, w.condition, w.state)
+                })
+                .collect();
+            let _ = writeln!(text, "  waiting for: {}", on.join(", "));
+        }
+        if let Some(said) = &status.notify_status {
+            let _ = writeln!(text, "  status: {said}");
+        }
+        if let Some(health) = status.health.as_ref().filter(|h| !h.healthy) {
+            let _ = writeln!(
+                text,
+                "  health: failing, {} in a row; last: {}",
+                health.failures_in_row,
+                health.last_failure.as_deref().unwrap_or("no reason given")
+            );
+        }
         if let Some(error) = &status.log_error {
             let _ = writeln!(
                 text,
@@ -299,6 +329,45 @@ NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
 web.0  running  1234  5m02s   0         -
   log error: writing /l/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
 db.0   stopped  -     -       0         -
+"
+        );
+    }
+
+    #[test]
+    fn waits_status_and_a_failing_health_check_get_lines_under_their_rows() {
+        let mut db = status("db.0", State::Ready, Some(1230), Some(303_000));
+        db.notify_status = Some("accepting connections".into());
+        let mut web = status("web.0", State::Running, Some(1234), Some(302_000));
+        web.health = Some(tend_proto::Health {
+            healthy: false,
+            failures_in_row: 2,
+            last_failure: Some("HTTP 503".into()),
+        });
+        let mut worker = status("worker.0", State::Waiting, None, None);
+        worker.waiting_for = vec![
+            tend_proto::WaitingFor {
+                process: "web".into(),
+                condition: "ready".into(),
+                state: State::Running,
+                gave_up: false,
+            },
+            tend_proto::WaitingFor {
+                process: "migrate".into(),
+                condition: "completed".into(),
+                state: State::Failed,
+                gave_up: true,
+            },
+        ];
+        assert_eq!(
+            status_table(&[db, web, worker]),
+            "\
+NAME      STATE    PID   UPTIME  RESTARTS  LAST EXIT
+db.0      ready    1230  5m03s   0         -
+  status: accepting connections
+web.0     running  1234  5m02s   0         -
+  health: failing, 2 in a row; last: HTTP 503
+worker.0  waiting  -     -       0         -
+  waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself)
 "
         );
     }
