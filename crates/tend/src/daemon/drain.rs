@@ -10,18 +10,21 @@
 
 use std::cell::RefCell;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::unix::pipe::Receiver;
 
+use tend_core::{ReadyFact, RunId};
 use tend_proto::Stream;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use super::control::LiveLine;
 use super::lines::LineSplitter;
 use super::logfile::LogFile;
 use super::output::Terminal;
+use super::world::Event;
 
 /// Read size: the pipe's default capacity, so one read usually empties it.
 const CHUNK: usize = 64 * 1024;
@@ -42,6 +45,42 @@ pub struct Sink {
     lines: LineSplitter,
     /// Where `logs -f` clients listen.
     live: LiveTap,
+    /// The `log_line` readiness check of the run, until a line matches.
+    watch: Option<LineWatch>,
+}
+
+/// A run's `ready = { log_line = "..." }`: the first line of stdout or stderr that matches
+/// makes it ready. Both drainers of the run share one, so that only the first match counts.
+#[derive(Clone)]
+pub struct LineWatch {
+    /// The pattern (checked by the config layer).
+    pub pattern: Arc<regex::bytes::Regex>,
+    /// The run whose lines these are.
+    pub run: RunId,
+    /// Where the driver hears of it.
+    pub events: mpsc::UnboundedSender<Event>,
+    /// Whether a line matched already.
+    pub matched: Arc<AtomicBool>,
+}
+
+impl LineWatch {
+    /// Whether lines are still looked at.
+    fn pending(&self) -> bool {
+        !self.matched.load(Ordering::Relaxed)
+    }
+
+    /// Looks at one line; the first that matches makes the run ready.
+    fn look(&self, line: &[u8]) {
+        if self.pending()
+            && self.pattern.is_match(line)
+            && !self.matched.swap(true, Ordering::Relaxed)
+        {
+            let _ = self.events.send(Event::Readiness {
+                run: self.run,
+                fact: ReadyFact::Ready,
+            });
+        }
+    }
 }
 
 /// Where a drainer publishes its lines for `logs -f` clients.
@@ -62,6 +101,7 @@ impl Sink {
         terminal: Terminal,
         prefix: Arc<str>,
         live: LiveTap,
+        watch: Option<LineWatch>,
     ) -> Self {
         Sink {
             log,
@@ -69,12 +109,16 @@ impl Sink {
             prefix,
             lines: LineSplitter::new(super::lines::LINE_CAP),
             live,
+            watch,
         }
     }
 
     /// Shows one complete line (or a piece of a `cut` one): on the terminal, and to `logs -f`
-    /// clients.
+    /// clients; and gives it to the readiness check that waits for a line.
     fn line(&self, line: &[u8], cut: bool) {
+        if let Some(watch) = &self.watch {
+            watch.look(line);
+        }
         self.terminal.child_line(&self.prefix, line);
         let tap = &self.live;
         if tap.sender.receiver_count() > 0 {
@@ -87,9 +131,11 @@ impl Sink {
         }
     }
 
-    /// Whether anyone wants lines: the terminal, or a `logs -f` client.
+    /// Whether anyone wants lines: the terminal, a `logs -f` client, or a readiness check.
     fn wants_lines(&self) -> bool {
-        self.terminal.shows_output() || self.live.sender.receiver_count() > 0
+        self.terminal.shows_output()
+            || self.live.sender.receiver_count() > 0
+            || self.watch.as_ref().is_some_and(LineWatch::pending)
     }
 
     /// Writes `data` to the log and the terminal; returns what the log refused, if anything.

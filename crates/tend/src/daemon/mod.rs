@@ -396,6 +396,8 @@ impl Driver {
             Event::Signal(_) => {}
             Event::Control(command) => self.command(command),
             Event::Loaded(result) => self.loaded(result),
+            Event::Readiness { run, fact } => self.feed(Input::Readiness { run, fact }),
+            Event::HealthChecked { run, result } => self.feed(Input::HealthChecked { run, result }),
         }
     }
 

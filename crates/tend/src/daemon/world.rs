@@ -6,7 +6,7 @@
 //! The driver's other inputs reach it on one channel as [`Event`]s: a child exited (SIGCHLD,
 //! or the fake's word), a signal to tend, a control request, a config read for a reload.
 
-use tend_core::{ExitStatus, Signal};
+use tend_core::{ExitStatus, ReadyFact, RunId, Signal};
 use tend_os::{Child, Command, OsError, Pid};
 
 use super::control::ControlRequest;
@@ -22,6 +22,20 @@ pub enum Event {
     Control(ControlRequest),
     /// The config file was read for a reload, off the driver's thread.
     Loaded(Loaded),
+    /// A run's readiness check found something, or the run said something over sd_notify.
+    Readiness {
+        /// The run.
+        run: RunId,
+        /// What.
+        fact: ReadyFact,
+    },
+    /// A try of a run's liveness check ended.
+    HealthChecked {
+        /// The run.
+        run: RunId,
+        /// `Err`: why it failed.
+        result: Result<(), String>,
+    },
 }
 
 /// The driver's hands: each call is one system call or a few, and never blocks for long.
