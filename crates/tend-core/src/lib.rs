@@ -8,11 +8,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod notify;
 pub mod signal;
 pub mod spec;
 pub mod supervisor;
 pub mod time;
 
+pub use notify::NotifyMessage;
 pub use signal::Signal;
 pub use spec::{
     Backoff, Condition, Dependency, HealthSpec, LogSpec, MaxRestarts, OnExit, Probe, ProbeSpec,

@@ -7,8 +7,8 @@
 //! FIFO or a device ([`regular`]), opening log files without following a planted symlink
 //! ([`files`]), the standard fds of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the
 //! lock file that keeps a second tend away ([`lock`]), the control socket's directory, binding
-//! and peer check ([`socket`]), and what `/proc` says of processes that are not tend's children
-//! ([`procfs`]).
+//! and peer check ([`socket`]), the sd_notify socket children report readiness on
+//! ([`notify`]), and what `/proc` says of processes that are not tend's children ([`procfs`]).
 //! Linux only.
 
 use std::fmt;
@@ -20,6 +20,7 @@ pub mod fds;
 pub mod files;
 pub mod limits;
 pub mod lock;
+pub mod notify;
 pub mod procfs;
 pub mod reap;
 pub mod regular;
@@ -33,6 +34,7 @@ pub use fds::ensure_std_fds_open;
 pub use files::open_append_nofollow;
 pub use limits::{original_nofile_limit, raise_nofile_limit};
 pub use lock::{LockError, LockFile};
+pub use notify::{Credentials, Datagram, NotifySocket};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
 pub use regular::{read_regular, ReadError};
 pub use signal::{

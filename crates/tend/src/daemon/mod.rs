@@ -16,6 +16,7 @@ pub mod events;
 pub mod lines;
 pub mod logfile;
 pub mod output;
+pub mod probe;
 mod requests;
 pub mod survivors;
 #[cfg(test)]
