@@ -368,3 +368,24 @@ fn status_and_extended_start_timeout_from_sd_notify() {
     });
     assert_eq!(h.state(0, 0), State::Running, "RELOADING=1");
 }
+
+#[test]
+fn a_database_outlives_a_web_server_that_needed_it_only_through_a_migration() {
+    let mut migrate = needs(proc("migrate"), &[("db", Condition::Ready)]);
+    migrate.restart = RestartPolicy::OnFailure;
+    let mut h = Harness::new(vec![
+        notify(proc("db")),
+        migrate,
+        needs(proc("web"), &[("migrate", Condition::Completed)]),
+    ]);
+    let up = h.feed(Input::Up(None));
+    h.spawn_all(&up);
+    let e = ready(&mut h, 0);
+    h.spawn_all(&e);
+    let e = exit(&mut h, 1, 0);
+    h.spawn_all(&e);
+    let effects = h.feed(Input::ShutdownRequested { force: false });
+    assert_eq!(stopped_names(&h, &effects), ["web.0"]);
+    let effects = exit(&mut h, 2, 0);
+    assert_eq!(stopped_names(&h, &effects), ["db.0"]);
+}

@@ -157,6 +157,21 @@ fn variant(v: u8, deps: bool) -> Vec<ProcessSpec> {
     list
 }
 
+/// The processes that depend on `process`, directly or through others.
+fn dependents_of(sup: &Supervisor, process: usize) -> HashSet<usize> {
+    let mut found = HashSet::new();
+    let mut todo = vec![process];
+    while let Some(p) = todo.pop() {
+        let name = sup.process(p).unwrap().name.clone();
+        for (q, spec) in sup.processes() {
+            if spec.depends_on.iter().any(|d| d.name == name) && found.insert(q) {
+                todo.push(q);
+            }
+        }
+    }
+    found
+}
+
 /// The supervisor, a fake OS around it (which runs exist), and what the checks remember from
 /// one step to the next.
 struct World {
@@ -242,16 +257,15 @@ impl World {
                         if self.h.sup.phase() != Phase::KillingAll
                             && self.h.sup.instance(*instance).is_some_and(|v| !v.want_up) =>
                     {
-                        // Going down for good: no dependent on its way down still runs.
-                        let name = &self.h.sup.process(instance.process).unwrap().name;
+                        // Going down for good: no dependent (direct or through others) on its
+                        // way down still runs.
+                        let dependents = dependents_of(&self.h.sup, instance.process);
                         let blocking: Vec<InstanceId> = self
                             .h
                             .sup
                             .instances()
                             .filter(|v| {
-                                v.spec.depends_on.iter().any(|d| &d.name == name)
-                                    && !v.want_up
-                                    && v.run.is_some()
+                                dependents.contains(&v.id.process) && !v.want_up && v.run.is_some()
                             })
                             .map(|v| v.id)
                             .collect();

@@ -146,43 +146,55 @@ impl NotifySocket {
     /// than [`MAX_FDS`] (see [`Datagram::control_truncated`]). Received with
     /// `MSG_CMSG_CLOEXEC`, so a child spawned before they are closed does not inherit them.
     pub fn recv(&self) -> io::Result<Option<Datagram>> {
-        let mut payload = vec![0u8; MAX_PAYLOAD];
-        let mut control = ControlBuf([0; CONTROL_LEN]);
-        loop {
-            let mut iov = libc::iovec {
-                iov_base: payload.as_mut_ptr().cast(),
-                iov_len: payload.len(),
-            };
-            // SAFETY: an all-zero msghdr is valid (null pointers with zero lengths).
-            let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-            msg.msg_iov = &mut iov;
-            msg.msg_iovlen = 1;
-            msg.msg_control = control.0.as_mut_ptr().cast();
-            msg.msg_controllen = CONTROL_LEN as _;
-            // SAFETY: `msg` points to one iovec over `payload` (MAX_PAYLOAD writable bytes)
-            // and to `control` (CONTROL_LEN writable bytes), all alive across the call; the
-            // kernel writes within those lengths and updates `msg`'s lengths and flags.
-            let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => return Ok(None),
-                    _ => return Err(err),
-                }
+        recv(self.fd.as_fd())
+    }
+}
+
+/// [`NotifySocket::recv`] on the socket `fd` (once handed to an event loop as an
+/// [`OwnedFd`], see `From<NotifySocket>`): one datagram, or `Ok(None)` when none is waiting.
+pub fn recv(fd: BorrowedFd<'_>) -> io::Result<Option<Datagram>> {
+    let mut payload = vec![0u8; MAX_PAYLOAD];
+    let mut control = ControlBuf([0; CONTROL_LEN]);
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: payload.as_mut_ptr().cast(),
+            iov_len: payload.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid (null pointers with zero lengths).
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = CONTROL_LEN as _;
+        // SAFETY: `msg` points to one iovec over `payload` (MAX_PAYLOAD writable bytes)
+        // and to `control` (CONTROL_LEN writable bytes), all alive across the call; the
+        // kernel writes within those lengths and updates `msg`'s lengths and flags.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            match err.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(None),
+                _ => return Err(err),
             }
-            // The kernel set msg_controllen to what it wrote; never trust it beyond the buffer.
-            let control_len = (msg.msg_controllen as usize).min(CONTROL_LEN);
-            let (credentials, fds) = parse_control(&control.0[..control_len]);
-            payload.truncate(n as usize);
-            return Ok(Some(Datagram {
-                payload,
-                truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
-                credentials,
-                fds,
-                control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
-            }));
         }
+        // The kernel set msg_controllen to what it wrote; never trust it beyond the buffer.
+        let control_len = (msg.msg_controllen as usize).min(CONTROL_LEN);
+        let (credentials, fds) = parse_control(&control.0[..control_len]);
+        payload.truncate(n as usize);
+        return Ok(Some(Datagram {
+            payload,
+            truncated: msg.msg_flags & libc::MSG_TRUNC != 0,
+            credentials,
+            fds,
+            control_truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
+        }));
+    }
+}
+
+impl From<NotifySocket> for OwnedFd {
+    fn from(socket: NotifySocket) -> OwnedFd {
+        socket.fd
     }
 }
 

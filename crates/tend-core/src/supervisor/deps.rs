@@ -184,19 +184,35 @@ impl Supervisor {
         }
     }
 
-    /// Whether the run of `id` must stay up for now: an instance that depends on its process
-    /// is on its way down (not wanted up) and its run has not ended yet.
+    /// Whether the run of `id` must stay up for now: an instance that depends on its process,
+    /// directly or through others (a web server that needs a migration that needed the
+    /// database), is on its way down (not wanted up) and its run has not ended yet.
     pub(super) fn held_by_dependents(&self, id: InstanceId) -> bool {
-        self.has_deps
-            && self.order.iter().any(|&p| {
-                self.slot(p).is_some_and(|slot| {
-                    self.deps_of(p).any(|(dep, _)| dep == id.process)
-                        && slot
-                            .instances
-                            .values()
-                            .any(|inst| !inst.want_up && inst.run().is_some())
-                })
-            })
+        if !self.has_deps {
+            return false;
+        }
+        let mut seen = HashSet::from([id.process]);
+        let mut todo = vec![id.process];
+        while let Some(process) = todo.pop() {
+            for &p in &self.order {
+                let Some(slot) = self.slot(p) else {
+                    continue;
+                };
+                if seen.contains(&p) || !self.deps_of(p).any(|(dep, _)| dep == process) {
+                    continue;
+                }
+                if slot
+                    .instances
+                    .values()
+                    .any(|inst| !inst.want_up && inst.run().is_some())
+                {
+                    return true;
+                }
+                seen.insert(p);
+                todo.push(p);
+            }
+        }
+        false
     }
 
     /// Restarts the live instances of every process that asked to restart with `process`.

@@ -10,6 +10,7 @@
 //! group that outlives its leader is the supervisor's decision (a leftover); the driver only
 //! tells it, on this same thread, when tend has reaped the orphan that was its last member.
 
+pub mod checks;
 pub mod control;
 pub mod drain;
 pub mod events;
@@ -165,6 +166,8 @@ struct Driver {
     reloads: requests::Reloads,
     /// `down` requests, answered just before tend exits.
     down_replies: Vec<oneshot::Sender<Reply>>,
+    /// The readiness and liveness checks of the live runs.
+    checks: checks::Checks,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
     /// Saving the state file failed last time (said once, until it works again).
@@ -371,6 +374,7 @@ impl Driver {
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
             down_replies: Vec::new(),
+            checks: checks::Checks::default(),
             state,
             state_failing: false,
         }
@@ -515,6 +519,9 @@ impl Driver {
                     return;
                 }
             };
+            if self.checks.reaped(pid, status) {
+                continue;
+            }
             // An unknown PID is an orphaned grandchild that was re-parented to tend: reaped,
             // and perhaps the last member of a leftover group.
             let Some(live) = self.by_pid.remove(&pid) else {
@@ -524,6 +531,7 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
+            self.checks.ended(live.run);
             let group_left = self.world.group_alive(pid);
             if group_left {
                 self.groups_left.insert(pid, live.run);
@@ -603,13 +611,28 @@ impl Driver {
         let mut env = spec.env.clone();
         env.push(("TEND_PROCESS".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), instance.replica.to_string()));
-        let command = tend_os::Command {
-            argv: &spec.argv,
-            cwd: spec.cwd.as_deref(),
-            env: &env,
-            actions: &[],
+        let prepared = match checks::prepare(run, spec, &self.events) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    run,
+                    error: format!("preparing its readiness check: {e}"),
+                }
+            }
         };
-        let child = match self.world.spawn(&command) {
+        let probe_env = env.clone();
+        env.extend(prepared.env.iter().cloned());
+        let spawned = {
+            let actions = prepared.actions();
+            let command = tend_os::Command {
+                argv: &spec.argv,
+                cwd: spec.cwd.as_deref(),
+                env: &env,
+                actions: &actions,
+            };
+            self.world.spawn(&command)
+        };
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => {
                 return Input::SpawnFailed {
@@ -618,6 +641,9 @@ impl Driver {
                 }
             }
         };
+        let watch = prepared.watch.clone();
+        self.checks
+            .start(run, prepared, spec, &probe_env, &self.events);
         let pid = child.pid;
         self.state.add(GroupRecord::of_child(
             pid,
@@ -641,6 +667,7 @@ impl Driver {
                     stream,
                     sender: self.live.clone(),
                 },
+                watch.clone(),
             );
             match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
                 Ok(pipe) => {
