@@ -32,10 +32,15 @@ impl Supervisor {
                 if !matches!(self.inst(id).status, Status::Running { .. }) {
                     return;
                 }
+                let watchdog = ready.watchdog;
                 self.modify(id, |status| {
                     if let Status::Running { mut run, .. } =
                         std::mem::replace(status, Status::Stopped)
                     {
+                        // The watchdog starts when the start-up is complete, as systemd's.
+                        if !run.was_ready {
+                            run.watchdog_at = watchdog.and_then(|every| deadline_after(now, every));
+                        }
                         run.was_ready = true;
                         *status = Status::Ready { run };
                     }
@@ -76,7 +81,9 @@ impl Supervisor {
                 if let Some(every) = ready.watchdog {
                     self.modify(id, |status| {
                         if let Status::Running { run, .. } | Status::Ready { run } = status {
-                            run.watchdog_at = deadline_after(now, every);
+                            if run.was_ready {
+                                run.watchdog_at = deadline_after(now, every);
+                            }
                         }
                     });
                 }

@@ -174,16 +174,6 @@ impl Supervisor {
         }
     }
 
-    /// Asks for every one of `ids` to be down, each seeing that the others are going too.
-    pub(super) fn stop_all(&mut self, ids: &[InstanceId], now: Instant, out: &mut Vec<Effect>) {
-        for &id in ids {
-            self.inst_mut(id).want_up = false;
-        }
-        for &id in ids {
-            self.stop(id, now, out);
-        }
-    }
-
     /// Whether the run of `id` must stay up for now: an instance that depends on its process,
     /// directly or through others (a web server that needs a migration that needed the
     /// database), is on its way down (not wanted up) and its run has not ended yet.

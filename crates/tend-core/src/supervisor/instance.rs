@@ -21,7 +21,8 @@ pub(super) struct Run {
     pub(super) pid: Option<u32>,
     /// When `Spawned` arrived (or the spawn was asked for, until then).
     pub(super) since: Instant,
-    /// When the watchdog fires unless `WATCHDOG=1` comes first (`ready.watchdog`).
+    /// When the watchdog fires unless `WATCHDOG=1` comes first (`ready.watchdog`): armed
+    /// when the run first gets ready, as systemd arms it when the start-up is complete.
     pub(super) watchdog_at: Option<Instant>,
     /// The run got ready (by its readiness check) at some point.
     pub(super) was_ready: bool,
@@ -285,16 +286,12 @@ impl Supervisor {
         }
     }
 
-    /// Asks for `id` to be down. A live run whose dependents are on their way down too is
-    /// left running until they are gone (see `deps`); stop several instances with
-    /// [`Supervisor::stop_all`] so that each sees the others' wish.
+    /// Asks for `id` to be down.
     pub(super) fn stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
         self.inst_mut(id).want_up = false;
         match self.inst(id).status {
             Status::Starting { .. } | Status::Running { .. } | Status::Ready { .. } => {
-                if self.phase == Phase::KillingAll || !self.held_by_dependents(id) {
-                    self.begin_stop(id, now, out)
-                }
+                self.stop_run(id, now, out)
             }
             Status::Stopping { .. } => self.set_then(id, Then::Stay),
             Status::Backoff { .. } | Status::Waiting { .. } => {
@@ -358,6 +355,16 @@ impl Supervisor {
         }));
     }
 
+    /// Stops the live run of `id`, which is not wanted up: now, or, when processes depend on
+    /// each other, once every fact of the moment is applied (`settle`), so that a run whose
+    /// dependents go down too waits for them whatever the order the wishes came in. When
+    /// everything is being killed, order does not matter.
+    fn stop_run(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
+        if !self.has_deps || self.phase == Phase::KillingAll {
+            self.begin_stop(id, now, out);
+        }
+    }
+
     /// SIGKILL to a stopping run's group now.
     pub(super) fn kill_now(&mut self, id: InstanceId, out: &mut Vec<Effect>) {
         let Status::Stopping {
@@ -416,18 +423,15 @@ impl Supervisor {
         }
         run.pid = Some(pid);
         run.since = now;
-        let mut run = run.clone();
+        let run = run.clone();
         let want_up = inst.want_up;
         out.push(Effect::Notify(Notice::Started { instance: id, pid }));
         if !want_up {
-            if self.phase == Phase::KillingAll || !self.held_by_dependents(id) {
-                self.begin_stop(id, now, out);
-            }
+            self.stop_run(id, now, out);
             if self.phase == Phase::KillingAll {
                 self.kill_now(id, out);
             }
         } else if let Some(ready) = &spec.ready {
-            run.watchdog_at = ready.watchdog.and_then(|w| deadline_after(now, w));
             let ready_by = ready.start_timeout.and_then(|t| deadline_after(now, t));
             self.set_status(id, Status::Running { run, ready_by });
         } else if spec.start_secs.is_zero() {

@@ -628,8 +628,9 @@ impl Supervisor {
                 }
             }
             Input::StopRequested(target) => {
-                let ids = self.targets(&target);
-                self.stop_all(&ids, now, &mut out);
+                for id in self.targets(&target) {
+                    self.stop(id, now, &mut out);
+                }
             }
             Input::RestartRequested(target) => {
                 for id in self.targets(&target) {
@@ -697,10 +698,9 @@ impl Supervisor {
             Phase::StoppingAll
         };
         let kill = self.phase == Phase::KillingAll;
-        let all = self.targets(&Target::All);
-        self.stop_all(&all, now, out);
-        if kill {
-            for id in all {
+        for id in self.targets(&Target::All) {
+            self.stop(id, now, out);
+            if kill {
                 self.kill_now(id, out);
             }
         }
