@@ -1,6 +1,6 @@
 //! The handshake: the first exchange of every connection.
 //!
-//! The client sends a [`ClientHelloLine`] (`{"hello":{"protocol":1,"client":"tend 0.1.0"}}`);
+//! The client sends a [`ClientHelloLine`] (`{"hello":{"protocol":2,"client":"tend 0.1.0"}}`);
 //! the server answers with a [`HandshakeReply`]: its own hello, or, when the protocol versions
 //! differ, a `protocol_mismatch` error, after which it closes the connection.
 //!

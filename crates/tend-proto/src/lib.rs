@@ -37,7 +37,7 @@ pub use status::{Health, InstanceStatus, LastExit, LogError, State, WaitingFor};
 
 /// The version of the protocol this crate speaks. Client and server must agree on it exactly;
 /// see the versioning rules in `docs/protocol.md`.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The longest line, in bytes without its `\n`, that the supervisor reads from a client. A
 /// longer line is answered with [`ErrorCode::LineTooLong`] and the client is dropped.

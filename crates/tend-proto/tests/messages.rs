@@ -63,7 +63,7 @@ fn stopped_worker() -> InstanceStatus {
 #[test]
 fn handshake_round_trips() {
     let hello = round_trip(ClientHelloLine::from(ClientHello::new("tend 0.1.0")));
-    assert_eq!(hello, r#"{"hello":{"protocol":1,"client":"tend 0.1.0"}}"#);
+    assert_eq!(hello, r#"{"hello":{"protocol":2,"client":"tend 0.1.0"}}"#);
     let server = round_trip(HandshakeReply::Hello(ServerHello::new(
         "tend 0.1.0",
         1234,
@@ -71,7 +71,7 @@ fn handshake_round_trips() {
     )));
     assert_eq!(
         server,
-        r#"{"hello":{"protocol":1,"server":"tend 0.1.0","pid":1234,"config":"/abs/tend.toml"}}"#
+        r#"{"hello":{"protocol":2,"server":"tend 0.1.0","pid":1234,"config":"/abs/tend.toml"}}"#
     );
     let mismatch = ErrorBody::protocol_mismatch("tend 0.2.0", 2, "tend 0.1.0", 1);
     let json = round_trip(HandshakeReply::Error(mismatch.clone()));
@@ -84,16 +84,16 @@ fn handshake_round_trips() {
 #[test]
 fn hellos_tolerate_fields_of_later_versions() {
     let hello: ClientHelloLine =
-        decode(br#"{"hello":{"protocol":2,"client":"tend 0.9.0","token":"x"},"extra":true}"#)
+        decode(br#"{"hello":{"protocol":3,"client":"tend 0.9.0","token":"x"},"extra":true}"#)
             .unwrap();
-    assert_eq!(hello.hello.protocol, 2);
+    assert_eq!(hello.hello.protocol, 3);
     let err = hello.hello.check("tend 0.1.0").unwrap_err();
     assert_eq!(err.code, ErrorCode::ProtocolMismatch);
     for needle in [
         "tend 0.9.0",
-        "protocol 2",
+        "protocol 3",
         "tend 0.1.0",
-        "protocol 1",
+        "protocol 2",
         "same version",
     ] {
         assert!(
@@ -105,7 +105,7 @@ fn hellos_tolerate_fields_of_later_versions() {
     assert!(ClientHello::new("tend 0.1.0").check("tend 0.1.0").is_ok());
 
     let reply: HandshakeReply = decode(
-        br#"{"hello":{"protocol":1,"server":"tend 0.1.0","pid":1,"config":"/t.toml","http":"x"}}"#,
+        br#"{"hello":{"protocol":2,"server":"tend 0.1.0","pid":1,"config":"/t.toml","http":"x"}}"#,
     )
     .unwrap();
     assert!(matches!(reply, HandshakeReply::Hello(h) if h.pid == 1));

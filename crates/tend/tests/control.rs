@@ -434,7 +434,7 @@ fn raw(d: &Daemon, hello: &str, line: &str) -> Vec<serde_json::Value> {
     lines
 }
 
-const HELLO: &str = "{\"hello\":{\"protocol\":1,\"client\":\"test\"}}\n";
+const HELLO: &str = "{\"hello\":{\"protocol\":2,\"client\":\"test\"}}\n";
 
 #[test]
 fn protocol_mismatch_garbage_and_long_lines_get_errors_and_others_are_served() {

@@ -251,7 +251,7 @@ fn a_request_begun_and_never_finished_is_dropped() {
     let d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
     let mut stream = d.connect();
     stream
-        .write_all(b"{\"hello\":{\"protocol\":1,\"client\":\"slowpoke\"}}\n{\"id\":1,")
+        .write_all(b"{\"hello\":{\"protocol\":2,\"client\":\"slowpoke\"}}\n{\"id\":1,")
         .unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut hello = String::new();

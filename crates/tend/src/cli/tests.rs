@@ -13,7 +13,7 @@ use super::*;
 
 const CONFIG: &str = "/p/tend.toml";
 const HELLO: &str =
-    r#"{"hello":{"protocol":1,"server":"tend 0.1.0","pid":42,"config":"/p/tend.toml"}}"#;
+    r#"{"hello":{"protocol":2,"server":"tend 0.1.0","pid":42,"config":"/p/tend.toml"}}"#;
 
 /// The supervisor's side of one connection.
 struct Peer {
@@ -41,7 +41,7 @@ impl Peer {
     fn hello(&mut self) {
         let hello = self.read();
         assert!(
-            hello.starts_with(r#"{"hello":{"protocol":1,"client":"tend "#),
+            hello.starts_with(r#"{"hello":{"protocol":2,"client":"tend "#),
             "{hello}"
         );
         self.send(HELLO);
@@ -540,23 +540,23 @@ fn unexpected_lines_are_failures_not_panics() {
 fn a_later_protocols_hello_is_a_mismatch() {
     let ran = exchange(ClientVerb::Reload, |peer| {
         let _ = peer.read();
-        peer.send(r#"{"hello":{"protocol":2,"name":"tend 9.0.0","features":[]}}"#);
+        peer.send(r#"{"hello":{"protocol":3,"name":"tend 9.0.0","features":[]}}"#);
     });
     assert_eq!(ran.code, EXIT_FAILED);
     assert!(
         ran.err
-            .starts_with("tend: protocol mismatch: this tend speaks protocol 1"),
+            .starts_with("tend: protocol mismatch: this tend speaks protocol 2"),
         "{}",
         ran.err
     );
-    assert!(ran.err.contains("speaks protocol 2"), "{}", ran.err);
+    assert!(ran.err.contains("speaks protocol 3"), "{}", ran.err);
 }
 
 #[test]
 fn a_bad_hello_reply_is_a_failure() {
     let ran = exchange(ClientVerb::Reload, |peer| {
         let _ = peer.read();
-        peer.send(r#"{"hello":{"protocol":1}}"#);
+        peer.send(r#"{"hello":{"protocol":2}}"#);
     });
     assert_eq!(ran.code, EXIT_FAILED);
     assert!(ran.err.contains("is not a hello"), "{}", ran.err);

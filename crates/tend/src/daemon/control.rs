@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tend_proto::{
     decode, encode, AnswerLine, ClientHelloLine, Done, ErrorBody, ErrorCode, HandshakeReply,
-    LineFramer, LogLine, Pushed, Request, ServerHello, Stream, MAX_LINE,
+    LineFramer, LogLine, Pushed, Request, ServerHello, Stream, MAX_LINE, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
@@ -151,7 +151,7 @@ async fn connection(
                 },
                 Err(e) => HandshakeReply::Error(ErrorBody::new(
                     ErrorCode::BadRequest,
-                    format!("the first line must be a hello, such as {{\"hello\":{{\"protocol\":1,\"client\":\"me\"}}}}: {e}"),
+                    format!("the first line must be a hello, such as {{\"hello\":{{\"protocol\":{PROTOCOL_VERSION},\"client\":\"me\"}}}}: {e}"),
                 )),
             };
             let refused = matches!(reply, HandshakeReply::Error(_));
