@@ -102,3 +102,77 @@ fn exit_restart_spawned(bencher: Bencher<'_, '_>, replicas: u32) {
         next = (next + 1) % runs.len();
     });
 }
+
+/// A chain of `n` processes, each ready by notify and depending on the previous one being
+/// ready: from `tend up` until the last is ready (every `Spawned` and `Ready` answered at
+/// once), then a graceful stop of everything until `Exit` (each run exits as soon as it gets
+/// its stop signal). What the dependency pass costs per fact, at scale.
+#[divan::bench(args = [100, 1000], sample_count = 20)]
+fn chain_up_and_down(bencher: Bencher<'_, '_>, n: usize) {
+    use tend_core::{Condition, Dependency, ReadyCheck, ReadyFact, ReadySpec};
+    let processes: Vec<Arc<ProcessSpec>> = (0..n)
+        .map(|i| {
+            let mut p = ProcessSpec::new(format!("p{i}"), vec!["true".to_owned()]);
+            p.ready = Some(ReadySpec {
+                check: ReadyCheck::Notify,
+                start_timeout: None,
+                watchdog: None,
+            });
+            if i > 0 {
+                p.depends_on = vec![Dependency {
+                    name: format!("p{}", i - 1),
+                    condition: Condition::Ready,
+                }];
+            }
+            Arc::new(p)
+        })
+        .collect();
+    let spec = Spec {
+        supervisor: SupervisorSpec {
+            log_dir: PathBuf::from("/tmp/tend-bench-logs"),
+            stop_timeout: Duration::from_secs(10),
+            umask: 0o022,
+        },
+        processes,
+    };
+    bencher
+        .with_inputs(|| Supervisor::new(spec.clone()))
+        .bench_local_values(|mut sup| {
+            let now = Instant::now();
+            let mut pending: Vec<Effect> = sup.handle(now, Input::Up(None));
+            let mut pid = 1000;
+            let mut ready = 0;
+            while let Some(effect) = pending.pop() {
+                match effect {
+                    Effect::Spawn { run, .. } => {
+                        pid += 1;
+                        pending.extend(sup.handle(now, Input::Spawned { run, pid }));
+                        pending.extend(sup.handle(
+                            now,
+                            Input::Readiness {
+                                run,
+                                fact: ReadyFact::Ready,
+                            },
+                        ));
+                        ready += 1;
+                    }
+                    Effect::Signal { run, .. } => {
+                        pending.extend(sup.handle(
+                            now,
+                            Input::Exited {
+                                run,
+                                status: ExitStatus::Signaled(15),
+                                group_left: false,
+                            },
+                        ));
+                    }
+                    _ => {}
+                }
+                if pending.is_empty() && ready == n {
+                    ready += 1;
+                    pending.extend(sup.handle(now, Input::ShutdownRequested { force: false }));
+                }
+            }
+            black_box(sup.phase())
+        });
+}

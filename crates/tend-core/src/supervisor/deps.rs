@@ -174,35 +174,54 @@ impl Supervisor {
         }
     }
 
-    /// Whether the run of `id` must stay up for now: an instance that depends on its process,
-    /// directly or through others (a web server that needs a migration that needed the
-    /// database), is on its way down (not wanted up) and its run has not ended yet.
-    pub(super) fn held_by_dependents(&self, id: InstanceId) -> bool {
-        if !self.has_deps {
-            return false;
-        }
-        let mut seen = HashSet::from([id.process]);
-        let mut todo = vec![id.process];
-        while let Some(process) = todo.pop() {
-            for &p in &self.order {
-                let Some(slot) = self.slot(p) else {
-                    continue;
-                };
-                if seen.contains(&p) || !self.deps_of(p).any(|(dep, _)| dep == process) {
-                    continue;
-                }
-                if slot
-                    .instances
-                    .values()
-                    .any(|inst| !inst.want_up && inst.run().is_some())
-                {
-                    return true;
-                }
-                seen.insert(p);
-                todo.push(p);
+    /// The processes whose runs must stay up for now, by slot: a process that another one
+    /// depends on, directly or through others (a web server that needs a migration that
+    /// needed the database), whose instance is on its way down (not wanted up) and has not
+    /// ended yet. Linear in processes and dependencies.
+    fn held_up(&self) -> Vec<bool> {
+        let n = self.slots.len();
+        // dependents[p]: the processes that depend on p directly.
+        let mut dependents = vec![Vec::new(); n];
+        for &p in &self.order {
+            for (dep, _) in self.deps_of(p) {
+                dependents[dep].push(p);
             }
         }
-        false
+        let going_down = |p: usize| {
+            self.slot(p).is_some_and(|slot| {
+                slot.instances
+                    .values()
+                    .any(|inst| !inst.want_up && inst.run().is_some())
+            })
+        };
+        // held[p] = some dependent d is going down, or is held itself. Depth-first with
+        // an explicit stack; `Some` once known. The config has no cycles, and a cycle here
+        // would only end a search early, never loop.
+        let mut held: Vec<Option<bool>> = vec![None; n];
+        let mut on_stack = vec![false; n];
+        for &root in &self.order {
+            let mut stack = vec![(root, 0)];
+            on_stack[root] = true;
+            while let Some(&mut (p, ref mut next)) = stack.last_mut() {
+                if let Some(&d) = dependents[p].get(*next) {
+                    *next += 1;
+                    if held[d].is_none() && !on_stack[d] {
+                        on_stack[d] = true;
+                        stack.push((d, 0));
+                    }
+                    continue;
+                }
+                if held[p].is_none() {
+                    let value = dependents[p]
+                        .iter()
+                        .any(|&d| going_down(d) || held[d] == Some(true));
+                    held[p] = Some(value);
+                }
+                on_stack[p] = false;
+                stack.pop();
+            }
+        }
+        held.into_iter().map(|h| h == Some(true)).collect()
     }
 
     /// Restarts the live instances of every process that asked to restart with `process`.
@@ -244,8 +263,13 @@ impl Supervisor {
         if !self.has_deps || self.phase == Phase::Done {
             return;
         }
+        // Who holds whom does not change in this pass: spawning changes no wish, and a run
+        // that gets its stop signal stays on its way down until it ends. Worked out only when
+        // some run waits to be stopped.
+        let mut held: Option<Vec<bool>> = None;
         for id in self.targets(&Target::All) {
             let inst = self.inst(id);
+            let to_stop = !inst.want_up && inst.active_run().is_some_and(|run| run.pid.is_some());
             match inst.status {
                 Status::Waiting { told } if self.phase == Phase::Running => {
                     if self.deps_hold(id.process) {
@@ -271,11 +295,11 @@ impl Supervisor {
                         }));
                     }
                 }
-                _ if !inst.want_up
-                    && inst.active_run().is_some_and(|run| run.pid.is_some())
-                    && !self.held_by_dependents(id) =>
-                {
-                    self.begin_stop(id, now, out);
+                _ if to_stop => {
+                    let held = held.get_or_insert_with(|| self.held_up());
+                    if !held[id.process] {
+                        self.begin_stop(id, now, out);
+                    }
                 }
                 _ => {}
             }
