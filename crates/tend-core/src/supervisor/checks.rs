@@ -106,7 +106,7 @@ impl Supervisor {
     }
 
     /// A try of the liveness check of the live `run` of `id` ended. Tries count once the run
-    /// is ready (or, without a readiness check, once it is spawned).
+    /// is ready (or, without a readiness check, once it is running: up for `start_secs`).
     pub(super) fn health_checked(
         &mut self,
         id: InstanceId,
@@ -121,9 +121,7 @@ impl Supervisor {
         };
         let counts = match &self.inst(id).status {
             Status::Ready { run: r } => r.id == run,
-            Status::Starting { run: r, .. } | Status::Running { run: r, .. } => {
-                r.id == run && spec.ready.is_none() && r.pid.is_some()
-            }
+            Status::Running { run: r, .. } => r.id == run && spec.ready.is_none(),
             _ => false,
         };
         if !counts {
