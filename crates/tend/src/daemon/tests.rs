@@ -28,6 +28,8 @@ enum Behaviour {
     ExitAtOnce(i32),
     /// Runs until a signal ends it; with `ignore_term`, only SIGKILL does.
     RunUntilSignalled { ignore_term: bool },
+    /// Prints this line on its stdout, then runs until a signal ends it.
+    PrintThenRun(&'static str),
     /// Exits with code 0 at once, leaving a member of its group behind that only SIGKILL
     /// ends.
     LeaveMember,
@@ -90,13 +92,17 @@ impl World for Fake {
             Behaviour::LeaveMember | Behaviour::LeaveMemberReapedElsewhere
         ));
         s.groups.insert(pid, (true, members));
+        if let Behaviour::PrintThenRun(line) = s.behaviour {
+            use std::io::Write as _;
+            writeln!(&out_w, "{line}").expect("a line to the pipe");
+        }
         s.pipes.insert(pid, vec![out_w, err_w]);
         match s.behaviour {
             Behaviour::ExitAtOnce(code) => s.leader_exits(pid, ExitStatus::Code(code)),
             Behaviour::LeaveMember | Behaviour::LeaveMemberReapedElsewhere => {
                 s.leader_exits(pid, ExitStatus::Code(0))
             }
-            Behaviour::RunUntilSignalled { .. } => {}
+            Behaviour::RunUntilSignalled { .. } | Behaviour::PrintThenRun(_) => {}
         }
         s.spawns += 1;
         if s.spawns == s.stop_after_spawns {
@@ -390,4 +396,51 @@ async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering
     assert!(printed.contains(
         "p.0 exited with status 3; giving up: 1 restarts within 1m (state failed; `tend start p` tries again)"
     ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependent_spawns_when_a_line_makes_its_dependency_ready_and_stops_first() {
+    // `a` is ready once it prints "accepting connections"; `b` needs it ready. Every fake
+    // process prints that line at once: `b` must still wait for `a`'s, not its own.
+    let mut spec = spec(Duration::from_secs(1), RestartPolicy::Always);
+    let mut a = (*spec.processes[0]).clone();
+    a.name = "a".into();
+    a.ready = Some(tend_core::ReadySpec {
+        check: tend_core::ReadyCheck::LogLine("accepting connections".into()),
+        start_timeout: None,
+        watchdog: None,
+    });
+    let mut b = (*spec.processes[0]).clone();
+    b.name = "b".into();
+    b.depends_on = vec![tend_core::Dependency {
+        name: "a".into(),
+        condition: tend_core::Condition::Ready,
+    }];
+    spec.processes = vec![Arc::new(b), Arc::new(a)];
+    let (log, printed, events) =
+        run_with_events(spec, Behaviour::PrintThenRun("accepting connections"), 2).await;
+    let what: Vec<&str> = log.iter().map(|(_, what)| what.as_str()).collect();
+    // a is 1001 (spawned first though listed second), b 1002; b stops before a.
+    assert_eq!(
+        what,
+        ["spawn 1001", "spawn 1002", "SIGTERM 1002", "SIGTERM 1001"],
+        "{printed}"
+    );
+    let kinds: Vec<(Option<&str>, &tend_proto::EventKind)> = events
+        .iter()
+        .map(|e| (e.instance.as_deref(), &e.kind))
+        .collect();
+    let waiting = kinds
+        .iter()
+        .position(|k| matches!(k, (Some("b.0"), tend_proto::EventKind::Waiting { .. })));
+    let ready = kinds
+        .iter()
+        .position(|k| matches!(k, (Some("a.0"), tend_proto::EventKind::Ready)));
+    let spawned_b = kinds
+        .iter()
+        .position(|k| matches!(k, (Some("b.0"), tend_proto::EventKind::Spawned { .. })));
+    assert!(
+        waiting < ready && ready < spawned_b && spawned_b.is_some(),
+        "{printed}"
+    );
 }
