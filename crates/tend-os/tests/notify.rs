@@ -70,6 +70,25 @@ fn all_writers_closed(read: &OwnedFd) -> bool {
     }
 }
 
+/// Waits (at most 10 s) until every write end of the pipe is closed. Not at once: a child that
+/// another test of this binary spawns meanwhile holds copies of every fd, close-on-exec ones
+/// too, from its fork to its exec.
+fn wait_all_writers_closed(read: &OwnedFd) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if all_writers_closed(read) {
+            return true;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut fds = [PollFd::new(read.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+}
+
 /// Kills and reaps a child on drop, even when the test fails.
 struct ChildGuard(Child);
 
@@ -171,7 +190,7 @@ fn descriptors_arrive_close_on_exec_and_are_closed_with_the_datagram() {
     assert!(!all_writers_closed(&read), "the datagram holds them");
     drop(datagram);
     assert!(
-        all_writers_closed(&read),
+        wait_all_writers_closed(&read),
         "dropping the datagram closes them"
     );
 }
@@ -194,7 +213,7 @@ fn more_descriptors_than_room_are_all_closed_none_leaked() {
     assert!(!all_writers_closed(&read));
     drop(datagram);
     // The kernel closed those that did not fit; we closed the rest: no write end is left.
-    assert!(all_writers_closed(&read));
+    assert!(wait_all_writers_closed(&read));
 }
 
 #[test]
