@@ -209,7 +209,8 @@ stop_timeout = "60s"
     });
     let asked = Instant::now();
     tend.signal(Signal::SIGINT);
-    assert_eq!(tend.wait_exit().code(), Some(0));
+    // As a shell says of a job that Ctrl+C ended: 128 + SIGINT.
+    assert_eq!(tend.wait_exit().code(), Some(130));
     assert!(
         asked.elapsed() < Duration::from_secs(30),
         "did not wait out the 60s stop timeout"
@@ -483,4 +484,49 @@ max_restarts = { count = 2, within = "60s" }
     tend.wait_line("giving up", |l| {
         l.contains("ghost.0") && l.contains("giving up")
     });
+}
+
+#[test]
+fn a_config_without_processes_says_so_instead_of_idling_silently() {
+    let mut tend = Tend::up("[supervisor]\nstop_timeout = \"1s\"\n", &[]);
+    tend.wait_line("the notice", |l| {
+        l.contains("defines no process, so nothing runs") && l.contains("[process.NAME]")
+    });
+    tend.signal(Signal::SIGINT);
+    assert_eq!(tend.wait_exit().code(), Some(0));
+}
+
+#[test]
+fn a_process_s_last_lines_come_before_the_notice_that_it_ended() {
+    let n = 30;
+    let mut tend = Tend::up(
+        &format!(
+            r#"
+[process.bye]
+command = 'echo "first $TEND_INSTANCE"; echo "last $TEND_INSTANCE" >&2'
+shell = true
+restart = "never"
+replicas = {n}
+"#
+        ),
+        &[],
+    );
+    let ended = tend.wait_lines(n, "every instance ended", |l| {
+        l.contains(" exited with status 0")
+    });
+    assert_eq!(ended.len(), n);
+    let lines = tend.transcript();
+    for i in 0..n {
+        let name = format!("bye.{i} ");
+        let at = |pred: &dyn Fn(&str) -> bool| lines.iter().position(|l| pred(l));
+        let first = at(&|l| l.starts_with(&name) && l.ends_with(&format!("| first {i}")));
+        let last = at(&|l| l.starts_with(&name) && l.ends_with(&format!("| last {i}")));
+        let notice = at(&|l| l.contains(&format!("bye.{i} exited with status 0")));
+        assert!(
+            first.is_some() && last.is_some() && first < notice && last < notice,
+            "bye.{i}: {lines:#?}"
+        );
+    }
+    tend.signal(Signal::SIGINT);
+    tend.wait_exit();
 }

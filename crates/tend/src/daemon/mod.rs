@@ -168,6 +168,8 @@ struct Driver {
     down_replies: Vec<oneshot::Sender<Reply>>,
     /// The readiness and liveness checks of the live runs.
     checks: checks::Checks,
+    /// The signal whose second arrival killed everything, if one did.
+    killed_by: Option<Signal>,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
     /// Saving the state file failed last time (said once, until it works again).
@@ -253,6 +255,13 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             socket.display()
         ));
+        if driver.sup.processes().next().is_none() {
+            driver.terminal.notice(format!(
+                "{} defines no process, so nothing runs; add a [process.NAME] table with a \
+                 command, then `tend reload` (or stop tend with Ctrl+C or `tend down`)",
+                options.config.display()
+            ));
+        }
         driver.run(options.targets, options.no_deps, events).await
     });
     // A blocking task still running (a config or log file on a hung file system) must not keep
@@ -322,7 +331,15 @@ impl Driver {
         while self.sup.phase() != Phase::Done {
             let deadline = self.next_wake();
             tokio::select! {
-                Some(event) = events.recv() => self.event(event),
+                Some(event) = events.recv() => {
+                    if matches!(event, Event::ChildExited) {
+                        // What a child printed before it exited is in its pipes: let the
+                        // drainers (woken by the same turn of the reactor) take it first, so
+                        // its last lines come before the notice that it ended.
+                        tokio::task::yield_now().await;
+                    }
+                    self.event(event)
+                }
                 () = sleep_until(deadline) => self.tick(),
             }
             // A group left behind may have emptied without tend reaping anything (its last
@@ -341,7 +358,10 @@ impl Driver {
             ));
         }
         self.answer_down().await;
-        Ok(self.sup.exit_code())
+        Ok(match (self.sup.exit_code(), self.killed_by) {
+            (0, Some(signal)) => 128u8.saturating_add(tend_os::signal_number(signal) as u8),
+            (code, _) => code,
+        })
     }
 
     /// A driver around `sup` that acts on the world through `world` and hands `events` to the
@@ -375,6 +395,7 @@ impl Driver {
             reloads: requests::Reloads::default(),
             down_replies: Vec::new(),
             checks: checks::Checks::default(),
+            killed_by: None,
             state,
             state_failing: false,
         }
@@ -384,15 +405,15 @@ impl Driver {
     fn event(&mut self, event: Event) {
         match event {
             Event::ChildExited => self.reap(),
-            Event::Signal(Signal::Int) => self.shutdown("SIGINT"),
-            Event::Signal(Signal::Term) => self.shutdown("SIGTERM"),
+            Event::Signal(Signal::Int) => self.shutdown("SIGINT", Some(Signal::Int)),
+            Event::Signal(Signal::Term) => self.shutdown("SIGTERM", Some(Signal::Term)),
             Event::Signal(Signal::Hup) => match self.hangup {
                 Hangup::Reload => {
                     self.terminal
                         .notice("SIGHUP received: reloading the config".into());
                     self.reload(None);
                 }
-                Hangup::Stop => self.shutdown("SIGHUP"),
+                Hangup::Stop => self.shutdown("SIGHUP", Some(Signal::Hup)),
                 Hangup::Ignore => self.terminal.notice(
                     "SIGHUP ignored (tend was started under nohup); `tend reload` re-reads the config"
                         .into(),
@@ -433,9 +454,14 @@ impl Driver {
         self.sup.phase() != Phase::Running
     }
 
-    fn shutdown(&mut self, name: &str) {
-        // A second request while everything stops means: kill at once.
+    /// Stops everything, asked by `name` (a signal, or `tend down`). A second request while
+    /// everything stops kills at once; if a signal asked for that, tend's exit code says so
+    /// (128 + the signal, as a shell's: 130 after a second Ctrl+C).
+    fn shutdown(&mut self, name: &str, signal: Option<Signal>) {
         let force = self.stopping_all();
+        if force && self.killed_by.is_none() {
+            self.killed_by = signal;
+        }
         if force {
             self.terminal
                 .notice(format!("{name} again: killing every process group now"));

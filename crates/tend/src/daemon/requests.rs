@@ -74,7 +74,7 @@ impl Driver {
             Request::Down(_) => {
                 self.down_replies.push(reply);
                 // A second `down` while everything stops kills at once, as its notice says.
-                self.shutdown("tend down");
+                self.shutdown("tend down", None);
                 return;
             }
         };
