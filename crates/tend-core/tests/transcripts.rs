@@ -422,3 +422,34 @@ fn an_essential_process_killed_or_failing_gives_a_shells_code_and_a_restart_does
     assert_eq!(h.sup.exit_code(), 137);
     assert_eq!(h.state(0, 0), State::Failed);
 }
+
+#[test]
+fn a_stop_also_stops_what_earlier_runs_left_in_their_groups() {
+    let mut p = proc("web");
+    p.restart = RestartPolicy::Never;
+    p.stop_timeout = ms(500);
+    let mut h = Harness::new(vec![p]);
+    let run = h.up()[0];
+    // The leader exits by itself; a background member lives on: left alone while supervising.
+    let effects = h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Code(0),
+        group_left: true,
+    });
+    assert!(signals(&effects).is_empty());
+    let web = InstanceId {
+        process: 0,
+        replica: 0,
+    };
+    assert!(h.sup.has_leftovers(web));
+    // `tend stop web` stops it too, with the process's stop timeout.
+    let effects = h.feed(Input::StopRequested(Target::All));
+    assert_eq!(signals(&effects), [(run, Signal::Term)]);
+    assert_eq!(signals(&h.advance(ms(500))), [(run, Signal::Kill)]);
+    assert!(
+        h.sup.has_leftovers(web),
+        "until the group is reported empty"
+    );
+    h.feed(Input::GroupEmpty { run });
+    assert!(!h.sup.has_leftovers(web));
+}

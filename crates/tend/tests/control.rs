@@ -739,3 +739,48 @@ fn the_daemon_keeps_no_fd_its_caller_left_open() {
         .collect();
     assert!(held.is_empty(), "the daemon still holds {held:?}");
 }
+
+#[test]
+fn stop_answers_only_once_every_member_of_the_group_is_gone() {
+    // The leader dies of SIGTERM at once; a background member ignores it and lives on
+    // until SIGKILL at the stop timeout.
+    let dir = tempfile::tempdir().unwrap();
+    let member_file = dir.path().join("member.pid");
+    std::fs::write(
+        dir.path().join("tend.toml"),
+        format!(
+            r#"
+[process.web]
+command = '(trap "" TERM; exec sleep 1000) & echo $! > {}; exec sleep 1000'
+shell = true
+start_secs = "0s"
+stop_timeout = "1s"
+"#,
+            member_file.display()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_in(dir);
+    let leader = pid_of(&d, "web.0") as i32;
+    let mut member = None;
+    eventually("the member writes its pid", || {
+        member = std::fs::read_to_string(&member_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok());
+        member.is_some()
+    });
+    let member = member.unwrap();
+    assert!(is_running(member));
+    let asked = Instant::now();
+    let stop = d.tend(&["stop", "web"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    assert!(stop.stdout.contains("web.0 stopped"), "{stop:?}");
+    assert!(
+        !is_running(leader) && !is_running(member),
+        "`stop` answered while the group still had a member"
+    );
+    assert!(
+        asked.elapsed() >= Duration::from_millis(900),
+        "it waited for the kill"
+    );
+}

@@ -221,6 +221,8 @@ pub(super) fn view<'a>(
 #[derive(Debug, Clone)]
 pub(super) struct Leftover {
     pub(super) pgid: u32,
+    /// The instance whose run it was.
+    pub(super) instance: InstanceId,
     fate: Fate,
 }
 
@@ -286,9 +288,19 @@ impl Supervisor {
         }
     }
 
-    /// Asks for `id` to be down.
+    /// Asks for `id` to be down, with whatever its earlier runs left running in their groups.
     pub(super) fn stop(&mut self, id: InstanceId, now: Instant, out: &mut Vec<Effect>) {
         self.inst_mut(id).want_up = false;
+        let grace = deadline_after(now, self.spec_of(id).stop_timeout);
+        let lingering: Vec<RunId> = self
+            .leftovers
+            .iter()
+            .filter(|(_, l)| l.instance == id && l.fate == Fate::Lingering)
+            .map(|(&run, _)| run)
+            .collect();
+        for run in lingering {
+            self.drain_lingering(run, grace, out);
+        }
         match self.inst(id).status {
             Status::Starting { .. } | Status::Running { .. } | Status::Ready { .. } => {
                 self.stop_run(id, now, out)
@@ -625,7 +637,14 @@ impl Supervisor {
         if let Fate::Draining(at) = fate {
             self.timers.arm(at, Timer::KillLeftover(run));
         }
-        self.leftovers.insert(run, Leftover { pgid, fate });
+        self.leftovers.insert(
+            run,
+            Leftover {
+                pgid,
+                instance: id,
+                fate,
+            },
+        );
     }
 
     /// A leftover group has no member any more.

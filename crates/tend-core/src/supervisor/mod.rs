@@ -589,6 +589,12 @@ impl Supervisor {
         self.exit_code.unwrap_or(0)
     }
 
+    /// Whether a process group of an ended run of `id` still has members (a stop is not over
+    /// until they are gone).
+    pub fn has_leftovers(&self, id: InstanceId) -> bool {
+        self.leftovers.values().any(|l| l.instance == id)
+    }
+
     /// The process groups of ended runs that still have members, with their group ids.
     pub fn leftover_groups(&self) -> impl Iterator<Item = (RunId, u32)> + '_ {
         self.leftovers.iter().map(|(&run, l)| (run, l.pgid))

@@ -475,12 +475,13 @@ impl Driver {
 
     /// When the loop must wake: the supervisor's next deadline.
     ///
-    /// While everything stops and groups left behind still live, also every
-    /// [`GROUP_RECHECK`]: their last member may be reaped by a parent outside tend (it left
-    /// the group), and then no event would tell tend the group is empty.
+    /// While everything stops (or a request waits, for a stop) and groups left behind still
+    /// live, also every [`GROUP_RECHECK`]: their last member may be reaped by a parent outside
+    /// tend (it left the group), and then no event would tell tend the group is empty.
     fn next_wake(&self) -> Option<Instant> {
-        let recheck = (self.stopping_all() && !self.groups_left.is_empty())
-            .then(|| Instant::now() + GROUP_RECHECK);
+        let someone_waits = self.stopping_all() || !self.waiters.is_empty();
+        let recheck =
+            (someone_waits && !self.groups_left.is_empty()).then(|| Instant::now() + GROUP_RECHECK);
         self.sup
             .next_deadline()
             .map(Instant::from_std)

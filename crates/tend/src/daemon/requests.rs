@@ -401,6 +401,8 @@ fn settled(
 ) -> Option<Result<(), String>> {
     match goal {
         Goal::Down => match view.state {
+            // Stopped once the members of its groups are gone too, not only its leader.
+            State::Stopped | State::Exited | State::Failed if sup.has_leftovers(view.id) => None,
             State::Stopped | State::Exited | State::Failed => Some(Ok(())),
             _ if view.want_up => Some(Err("was started again by another request".into())),
             _ => None,
