@@ -26,6 +26,65 @@ pub struct ProcStat {
     /// When it started, in clock ticks since boot: with the pid, this names one process for
     /// the life of the system, even after the pid is reused.
     pub start_ticks: u64,
+    /// The CPU time it used, user and system, in clock ticks, with that of the children it
+    /// reaped (so a group's sum does not drop when a member reaps another).
+    pub cpu_ticks: u64,
+    /// Its resident set, in pages.
+    pub rss_pages: u64,
+}
+
+/// What the processes of one process group use, summed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupUsage {
+    /// How many live processes (zombies not counted) are in the group.
+    pub processes: u32,
+    /// Their CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Their resident memory, in bytes.
+    pub rss_bytes: u64,
+}
+
+/// What each of `groups` uses now, by process group: one pass over `/proc`. A group with no
+/// live process is left out.
+pub fn group_usage(
+    groups: &std::collections::HashSet<Pid>,
+) -> std::collections::HashMap<Pid, GroupUsage> {
+    let mut usage = std::collections::HashMap::new();
+    if groups.is_empty() {
+        return usage;
+    }
+    let page = page_size();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return usage;
+    };
+    for pid in dir
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<Pid>().ok())
+    {
+        let Some(stat) = stat(pid) else { continue };
+        if stat.exited() || !groups.contains(&stat.pgid) {
+            continue;
+        }
+        let group: &mut GroupUsage = usage.entry(stat.pgid).or_default();
+        group.processes += 1;
+        group.cpu_ticks += stat.cpu_ticks;
+        group.rss_bytes += stat.rss_pages * page;
+    }
+    usage
+}
+
+/// Clock ticks per second, the unit of [`ProcStat::cpu_ticks`] and `start_ticks`.
+pub fn ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a system setting; no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(100)
+}
+
+/// The size of a memory page, the unit of [`ProcStat::rss_pages`].
+fn page_size() -> u64 {
+    // SAFETY: sysconf only reads a system setting; no memory is passed.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(n).ok().filter(|&n| n > 0).unwrap_or(4096)
 }
 
 impl ProcStat {
@@ -53,19 +112,21 @@ pub fn all_processes() -> Result<Vec<ProcStat>, OsError> {
 /// Parses a stat line. The command name (field 2) is in parentheses and may hold anything,
 /// spaces and parentheses included, so the fields after it are found from its last `)`.
 fn parse_stat(pid: Pid, line: &str) -> Option<ProcStat> {
-    let mut fields = line.rsplit_once(')')?.1.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let mut number = |skip: usize| -> Option<i64> { fields.nth(skip)?.parse().ok() };
-    // After the state (field 3): ppid (4), pgrp (5), session (6), … starttime (22).
-    let pgid = number(1)?;
-    let sid = number(0)?;
-    let start_ticks = number(15)?;
+    let fields: Vec<&str> = line.rsplit_once(')')?.1.split_whitespace().collect();
+    // `fields[0]` is field 3 of proc(5), the state: field N is `fields[N - 3]`.
+    let field = |n: usize| -> Option<i64> { fields.get(n - 3)?.parse().ok() };
+    let ticks = |n: usize| field(n).and_then(|v| u64::try_from(v).ok());
     Some(ProcStat {
         pid,
-        state,
-        pgid: Pid::try_from(pgid).ok()?,
-        sid: Pid::try_from(sid).ok()?,
-        start_ticks: u64::try_from(start_ticks).ok()?,
+        state: fields.first()?.chars().next()?,
+        pgid: Pid::try_from(field(5)?).ok()?,
+        sid: Pid::try_from(field(6)?).ok()?,
+        start_ticks: ticks(22)?,
+        cpu_ticks: [14, 15, 16, 17]
+            .into_iter()
+            .map(|n| ticks(n).unwrap_or(0))
+            .fold(0u64, u64::saturating_add),
+        rss_pages: ticks(24).unwrap_or(0),
     })
 }
 
@@ -82,9 +143,7 @@ pub fn ticks_since_boot(t: std::time::SystemTime) -> Option<u64> {
         .ok()?;
     let since_epoch = t.duration_since(std::time::UNIX_EPOCH).ok()?;
     let since_boot = since_epoch.checked_sub(Duration::from_secs(boot))?;
-    // SAFETY: sysconf only reads a system setting; no memory is passed.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    let per_second = u64::try_from(per_second).ok().filter(|&n| n > 0)?;
+    let per_second = ticks_per_second();
     u64::try_from(since_boot.as_millis() * u128::from(per_second) / 1000).ok()
 }
 
@@ -153,6 +212,8 @@ mod tests {
         assert_eq!(stat.pgid, 4242);
         assert_eq!(stat.sid, 4200);
         assert_eq!(stat.start_ticks, 987654);
+        assert_eq!(stat.cpu_ticks, 1 + 2, "utime + stime");
+        assert_eq!(stat.rss_pages, 100);
         assert!(!stat.exited());
         assert_eq!(parse_stat(1, "garbage"), None);
     }
@@ -166,6 +227,18 @@ mod tests {
         assert!(stat.start_ticks > 0);
         assert!(all_processes().unwrap().iter().any(|p| p.pid == me));
         assert_eq!(super::stat(i32::MAX), None);
+    }
+
+    #[test]
+    fn a_group_s_usage_counts_its_live_processes_and_their_memory() {
+        let me = std::process::id() as Pid;
+        let group = nix::unistd::getpgrp().as_raw();
+        let usage = group_usage(&[group].into_iter().collect());
+        let ours = usage[&group];
+        assert!(ours.processes >= 1);
+        assert!(ours.rss_bytes >= stat(me).unwrap().rss_pages * page_size());
+        assert!(ours.rss_bytes > 0);
+        assert!(group_usage(&[i32::MAX].into_iter().collect()).is_empty());
     }
 
     #[test]

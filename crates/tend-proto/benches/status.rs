@@ -35,6 +35,7 @@ fn status_answer(n: u32) -> AnswerLine {
             notify_status: None,
             main_pid: None,
             health: None,
+            usage: None,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

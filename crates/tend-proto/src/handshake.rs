@@ -72,6 +72,10 @@ pub struct ServerHello {
     pub pid: u32,
     /// The absolute path of the config the supervisor runs.
     pub config: String,
+    /// When the supervisor started, in milliseconds since the Unix epoch (absent from older
+    /// servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
 }
 
 impl ServerHello {
@@ -82,6 +86,7 @@ impl ServerHello {
             server: server.into(),
             pid,
             config: config.into(),
+            started_ms: None,
         }
     }
 }

@@ -33,7 +33,7 @@ pub use request::{
     decode_request, BadRequestLine, LogsArgs, NoArgs, Request, RequestLine, SignalArgs, StatusArgs,
     TargetArgs, DEFAULT_LOG_LINES,
 };
-pub use status::{Health, InstanceStatus, LastExit, LogError, State, WaitingFor};
+pub use status::{Health, InstanceStatus, LastExit, LogError, Percent, State, Usage, WaitingFor};
 
 /// The version of the protocol this crate speaks. Client and server must agree on it exactly;
 /// see the versioning rules in `docs/protocol.md`.

@@ -124,7 +124,39 @@ pub struct InstanceStatus {
     /// The liveness check's verdict on the live run, once it has tried.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// What the live run's process group uses now, read from /proc when status is asked.
+    #[serde(flatten)]
+    pub usage: Option<Usage>,
 }
+
+/// What a live run's process group uses: `"processes":3,"cpu_ms":1520,"cpu_percent":12.5,
+/// "rss_bytes":31457280`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Live processes in the group.
+    pub processes: u32,
+    /// CPU time the processes in the group have used, user and system, in milliseconds (the
+    /// children they reaped count; those that left the group do not).
+    pub cpu_ms: u64,
+    /// CPU use since the previous status of this run (or since its spawn), in percent of one
+    /// core: 200 is two cores busy.
+    pub cpu_percent: Percent,
+    /// Resident memory of the processes in the group, in bytes (shared pages count in each).
+    pub rss_bytes: u64,
+}
+
+/// A percentage, such as `12.5`. Equal when the bits are (it is never NaN).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Percent(pub f64);
+
+impl PartialEq for Percent {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Percent {}
 
 /// A condition a waiting instance waits for:
 /// `{"process":"db","condition":"ready","state":"running","gave_up":false}`.

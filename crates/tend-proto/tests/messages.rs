@@ -39,6 +39,7 @@ fn web0() -> InstanceStatus {
         notify_status: None,
         main_pid: None,
         health: None,
+        usage: None,
     }
 }
 
@@ -57,6 +58,7 @@ fn stopped_worker() -> InstanceStatus {
         notify_status: None,
         main_pid: None,
         health: None,
+        usage: None,
     }
 }
 

@@ -33,7 +33,8 @@ fn up_d_returns_when_ready_and_status_shows_every_instance() {
     }
     let table = d.tend(&["status"]);
     assert_eq!(table.code, Some(0), "{table:?}");
-    let lines: Vec<&str> = table.stdout.lines().collect();
+    // The header line (tend's pid, uptime, config), then the table.
+    let lines: Vec<&str> = table.stdout.lines().skip(1).collect();
     assert!(lines[0].starts_with("NAME"), "{}", table.stdout);
     assert_eq!(lines.len(), 4, "{}", table.stdout);
     assert!(
@@ -783,4 +784,42 @@ stop_timeout = "1s"
         asked.elapsed() >= Duration::from_millis(900),
         "it waited for the kill"
     );
+}
+
+#[test]
+fn status_shows_tend_itself_and_what_each_process_group_uses() {
+    let d = Daemon::start(
+        r#"
+[process.busy]
+command = 'sleep 1000 & while :; do :; done'
+shell = true
+start_secs = "0s"
+"#,
+    );
+    d.wait_state("busy.0", "running");
+    let mut usage = serde_json::Value::Null;
+    eventually("busy.0 used some CPU", || {
+        usage = d.instance("busy.0");
+        usage["cpu_ms"].as_u64().is_some_and(|ms| ms >= 50)
+    });
+    assert_eq!(usage["processes"], 2, "{usage}");
+    assert!(usage["rss_bytes"].as_u64().unwrap() > 0, "{usage}");
+    let percent = usage["cpu_percent"].as_f64().unwrap();
+    assert!(percent > 0.0 && percent <= 200.0, "{usage}");
+    let table = d.tend(&["status"]);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("tend ")
+            && lines[0].contains(&format!("(pid {})", d.pid))
+            && lines[0].contains(", up ")
+            && lines[0].ends_with(&d.config().display().to_string()),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        lines[1].contains("CPU") && lines[1].contains("MEM"),
+        "{}",
+        table.stdout
+    );
+    assert!(lines[2].contains('%'), "{}", table.stdout);
 }

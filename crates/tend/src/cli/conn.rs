@@ -33,9 +33,16 @@ pub struct Connection {
     next_id: u64,
     /// The supervisor's pid, from its hello.
     server_pid: u32,
+    /// The supervisor's hello.
+    hello: Option<tend_proto::ServerHello>,
 }
 
 impl Connection {
+    /// The supervisor's hello: its version, pid, config and start time.
+    pub fn hello(&self) -> Option<&tend_proto::ServerHello> {
+        self.hello.as_ref()
+    }
+
     /// Connects to the supervisor of `config` at `socket` and says hello.
     ///
     /// No socket file, or one nobody listens on (left by a tend that died), is
@@ -52,6 +59,7 @@ impl Connection {
             socket: socket.to_owned(),
             next_id: 1,
             server_pid: 0,
+            hello: None,
         };
         conn.writer
             .set_read_timeout(Some(HELLO_TIMEOUT))
@@ -83,6 +91,7 @@ impl Connection {
         match decode::<HandshakeReply>(&line) {
             Ok(HandshakeReply::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => {
                 self.server_pid = hello.pid;
+                self.hello = Some(hello.clone());
                 Ok(())
             }
             Ok(HandshakeReply::Hello(hello)) => Err(mismatch(hello.protocol, &hello.server)),

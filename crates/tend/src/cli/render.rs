@@ -16,7 +16,45 @@ use crate::style::{colour_of, console_safe, paint};
 const NONE: &str = "-";
 
 /// The header of the `status` table.
-const HEADER: [&str; 6] = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"];
+const HEADER: [&str; 8] = [
+    "NAME",
+    "STATE",
+    "PID",
+    "UPTIME",
+    "CPU",
+    "MEM",
+    "RESTARTS",
+    "LAST EXIT",
+];
+
+/// The line above the `status` table: which tend answers, since when, for which config.
+///
+/// ```text
+/// tend 0.1.0 (pid 4242), up 2h03m: /home/me/app/tend.toml
+/// ```
+pub fn status_header(hello: &tend_proto::ServerHello, now_ms: u64) -> String {
+    let up = hello
+        .started_ms
+        .map(|started| format!(", up {}", uptime(Some(now_ms.saturating_sub(started)))))
+        .unwrap_or_default();
+    format!(
+        "{} (pid {}){up}: {}\n",
+        hello.server, hello.pid, hello.config
+    )
+}
+
+/// A size in bytes for a table: `812K`, `30.0M`, `1.2G` (powers of 1024).
+pub fn memory(bytes: u64) -> String {
+    const K: f64 = 1024.0;
+    let b = bytes as f64;
+    if b < K * K {
+        format!("{}K", (b / K).round() as u64)
+    } else if b < K * K * K {
+        format!("{:.1}M", b / K / K)
+    } else {
+        format!("{:.1}G", b / K / K / K)
+    }
+}
 
 /// The `tend status` table: a header, then one row per instance, columns aligned and two
 /// spaces apart, with no trailing blanks. Below an instance's row, indented: what a waiting
@@ -33,7 +71,7 @@ const HEADER: [&str; 6] = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST E
 ///   waiting for: web ready (web.0 is running)
 /// ```
 pub fn status_table(instances: &[InstanceStatus]) -> String {
-    let rows: Vec<[String; 6]> = instances.iter().map(status_row).collect();
+    let rows: Vec<[String; 8]> = instances.iter().map(status_row).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -85,7 +123,8 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 }
 
 /// The cells of one instance's row.
-fn status_row(status: &InstanceStatus) -> [String; 6] {
+fn status_row(status: &InstanceStatus) -> [String; 8] {
+    let usage = status.usage.as_ref();
     [
         status.name.clone(),
         status.state.to_string(),
@@ -93,13 +132,15 @@ fn status_row(status: &InstanceStatus) -> [String; 6] {
             .pid
             .map_or_else(|| NONE.to_owned(), |pid| pid.to_string()),
         uptime(status.uptime_ms),
+        usage.map_or_else(|| NONE.to_owned(), |u| format!("{:.1}%", u.cpu_percent.0)),
+        usage.map_or_else(|| NONE.to_owned(), |u| memory(u.rss_bytes)),
         status.restarts.to_string(),
         last_exit(status.last_exit.as_ref()),
     ]
 }
 
 /// Appends one row, each cell but the last padded to its column's width.
-fn push_row(text: &mut String, cells: &[String; 6], widths: &[usize; 6]) {
+fn push_row(text: &mut String, cells: &[String; 8], widths: &[usize; 8]) {
     let last = cells.len() - 1;
     for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
         if i == last {
@@ -257,6 +298,7 @@ mod tests {
             notify_status: None,
             main_pid: None,
             health: None,
+            usage: None,
         }
     }
 
@@ -301,13 +343,19 @@ mod tests {
     fn the_table_aligns_columns_and_shows_dashes() {
         let mut web = status("web.0", State::Running, Some(1234), Some(302_000));
         web.restarts = 12;
+        web.usage = Some(tend_proto::Usage {
+            processes: 3,
+            cpu_ms: 1520,
+            cpu_percent: tend_proto::Percent(12.5),
+            rss_bytes: 31_457_280,
+        });
         let mut db = status("database.0", State::Backoff, None, None);
         db.last_exit = Some(LastExit::Signal("SIGKILL".into()));
         let table = status_table(&[web, db]);
         let expected = "\
-NAME        STATE    PID   UPTIME  RESTARTS  LAST EXIT
-web.0       running  1234  5m02s   12        -
-database.0  backoff  -     -       0         SIGKILL
+NAME        STATE    PID   UPTIME  CPU    MEM    RESTARTS  LAST EXIT
+web.0       running  1234  5m02s   12.5%  30.0M  12        -
+database.0  backoff  -     -       -      -      0         SIGKILL
 ";
         assert_eq!(table, expected);
         assert!(table.lines().all(|l| !l.ends_with(' ')));
@@ -325,10 +373,10 @@ database.0  backoff  -     -       0         SIGKILL
         assert_eq!(
             status_table(&[web, db]),
             "\
-NAME   STATE    PID   UPTIME  RESTARTS  LAST EXIT
-web.0  running  1234  5m02s   0         -
+NAME   STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
+web.0  running  1234  5m02s   -    -    0         -
   log error: writing /l/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
-db.0   stopped  -     -       0         -
+db.0   stopped  -     -       -    -    0         -
 "
         );
     }
@@ -361,22 +409,39 @@ db.0   stopped  -     -       0         -
         assert_eq!(
             status_table(&[db, web, worker]),
             "\
-NAME      STATE    PID   UPTIME  RESTARTS  LAST EXIT
-db.0      ready    1230  5m03s   0         -
+NAME      STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
+db.0      ready    1230  5m03s   -    -    0         -
   status: accepting connections
-web.0     running  1234  5m02s   0         -
+web.0     running  1234  5m02s   -    -    0         -
   health: failing, 2 in a row; last: HTTP 503
-worker.0  waiting  -     -       0         -
+worker.0  waiting  -     -       -    -    0         -
   waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself)
 "
         );
     }
 
     #[test]
+    fn the_header_names_tend_its_uptime_and_config_and_sizes_read_well() {
+        let mut hello = tend_proto::ServerHello::new("tend 0.1.0", 4242, "/srv/app/tend.toml");
+        assert_eq!(
+            status_header(&hello, 1_000_000),
+            "tend 0.1.0 (pid 4242): /srv/app/tend.toml\n"
+        );
+        hello.started_ms = Some(1_000_000);
+        assert_eq!(
+            status_header(&hello, 1_000_000 + 7_380_000),
+            "tend 0.1.0 (pid 4242), up 2h03m: /srv/app/tend.toml\n"
+        );
+        assert_eq!(memory(812 * 1024), "812K");
+        assert_eq!(memory(31_457_280), "30.0M");
+        assert_eq!(memory(1_288_490_189), "1.2G");
+    }
+
+    #[test]
     fn an_empty_table_is_its_header() {
         assert_eq!(
             status_table(&[]),
-            "NAME  STATE  PID  UPTIME  RESTARTS  LAST EXIT\n"
+            "NAME  STATE  PID  UPTIME  CPU  MEM  RESTARTS  LAST EXIT\n"
         );
     }
 

@@ -150,9 +150,10 @@ fn status_prints_a_table() {
     assert_eq!(
         ran.out,
         "\
-NAME      STATE    PID   UPTIME  RESTARTS  LAST EXIT
-web.0     running  4250  5m02s   0         -
-worker.0  failed   -     -       5         1
+tend 0.1.0 (pid 42): /p/tend.toml
+NAME      STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
+web.0     running  4250  5m02s   -    -    0         -
+worker.0  failed   -     -       -    -    5         1
 "
     );
 }
@@ -191,7 +192,10 @@ fn status_without_processes_says_so() {
     );
     assert_eq!(
         (table.code, table.out.as_str()),
-        (0, "no processes in /p/tend.toml\n")
+        (
+            0,
+            "tend 0.1.0 (pid 42): /p/tend.toml\nno processes in /p/tend.toml\n"
+        )
     );
     let json = exchange(
         ClientVerb::Status {

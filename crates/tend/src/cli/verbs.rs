@@ -96,8 +96,16 @@ fn status(
     let id = conn.send(Request::Status(StatusArgs { names }))?;
     let instances = expect_instances(conn, id, "status")?;
     if json {
-        out.write_all(&encode(&instances)).map_err(stdout_failure)
-    } else if instances.is_empty() {
+        return out.write_all(&encode(&instances)).map_err(stdout_failure);
+    }
+    if let Some(hello) = conn.hello() {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        out.write_all(render::status_header(hello, now_ms).as_bytes())
+            .map_err(stdout_failure)?;
+    }
+    if instances.is_empty() {
         say(out, &format!("no processes in {}", config.display()))
     } else {
         out.write_all(render::status_table(&instances).as_bytes())

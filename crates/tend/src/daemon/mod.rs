@@ -170,6 +170,8 @@ struct Driver {
     checks: checks::Checks,
     /// The signal whose second arrival killed everything, if one did.
     killed_by: Option<Signal>,
+    /// The CPU time of each live run's group when a status last looked, for its percent.
+    cpu_samples: std::cell::RefCell<HashMap<RunId, (std::time::Instant, u64)>>,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
     /// Saving the state file failed last time (said once, until it works again).
@@ -224,11 +226,15 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         let (events_tx, events) = mpsc::unbounded_channel();
         // Signal streams first: an exit or a Ctrl+C from now on is never missed.
         forward_signals(&events_tx)?;
-        let hello = tend_proto::ServerHello::new(
+        let mut hello = tend_proto::ServerHello::new(
             format!("tend {}", env!("CARGO_PKG_VERSION")),
             std::process::id(),
             options.config.display().to_string(),
         );
+        hello.started_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .and_then(|d| u64::try_from(d.as_millis()).ok());
         tokio::spawn(control::serve(listener, hello, events_tx.clone()));
         let hangup = match (daemon, options.nohup) {
             (true, _) => Hangup::Reload,
@@ -396,6 +402,7 @@ impl Driver {
             down_replies: Vec::new(),
             checks: checks::Checks::default(),
             killed_by: None,
+            cpu_samples: Default::default(),
             state,
             state_failing: false,
         }
@@ -559,6 +566,7 @@ impl Driver {
             };
             self.by_run.remove(&live.run);
             self.checks.ended(live.run);
+            self.cpu_samples.get_mut().remove(&live.run);
             let group_left = self.world.group_alive(pid);
             if group_left {
                 self.groups_left.insert(pid, live.run);

@@ -356,11 +356,18 @@ impl Driver {
 
     fn instances_of(&self, ids: &[InstanceId]) -> Instances {
         let now = StdInstant::now();
+        let groups: HashSet<i32> = ids
+            .iter()
+            .filter_map(|&id| self.sup.instance(id)?.pid)
+            .map(|pid| pid as i32)
+            .collect();
+        let usage = tend_os::procfs::group_usage(&groups);
         let instances = ids
             .iter()
             .filter_map(|&id| self.sup.instance(id))
             .map(|view| {
                 let mut status = status_of(&self.sup.instance_name(view.id), &view, now);
+                status.usage = self.usage_of(&view, &usage, now);
                 if view.state == State::Waiting {
                     status.waiting_for = self
                         .sup
@@ -379,6 +386,36 @@ impl Driver {
             })
             .collect();
         Instances { instances }
+    }
+}
+
+impl Driver {
+    /// What the process group of the live run of `view` uses, from `usage`; its CPU percent
+    /// over the time since the last status that saw this run (or since its spawn).
+    fn usage_of(
+        &self,
+        view: &InstanceView<'_>,
+        usage: &std::collections::HashMap<i32, tend_os::procfs::GroupUsage>,
+        now: StdInstant,
+    ) -> Option<tend_proto::Usage> {
+        let (run, pid, since) = (view.run?, view.pid?, view.since?);
+        let group = usage.get(&(pid as i32))?;
+        let cpu_ms = group.cpu_ticks.saturating_mul(1000) / tend_os::procfs::ticks_per_second();
+        let mut samples = self.cpu_samples.borrow_mut();
+        let (from, before) = samples.get(&run).copied().unwrap_or((since, 0));
+        samples.insert(run, (now, cpu_ms));
+        let elapsed = now.saturating_duration_since(from).as_secs_f64();
+        let percent = if elapsed > 0.0 {
+            cpu_ms.saturating_sub(before) as f64 / 1000.0 / elapsed * 100.0
+        } else {
+            0.0
+        };
+        Some(tend_proto::Usage {
+            processes: group.processes,
+            cpu_ms,
+            cpu_percent: tend_proto::Percent((percent * 10.0).round() / 10.0),
+            rss_bytes: group.rss_bytes,
+        })
     }
 }
 
@@ -457,6 +494,7 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
             failures_in_row: h.failures_in_row,
             last_failure: h.last_failure.map(console_safe_line),
         }),
+        usage: None,
     }
 }
 

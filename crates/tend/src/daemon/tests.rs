@@ -323,8 +323,8 @@ async fn a_stop_escalates_to_sigkill_at_the_stop_timeout_exactly() {
 #[tokio::test(start_paused = true)]
 async fn a_group_left_behind_is_stopped_with_everything_and_killed_at_its_deadline() {
     // The leader exits at once (restart = never), a member of its group lives on and ignores
-    // SIGTERM: at the shutdown it gets SIGTERM, and SIGKILL after the supervisor's stop
-    // timeout (5 s); tend exits once the group is empty, whether tend reaps the last member
+    // SIGTERM: at the shutdown it gets SIGTERM, and SIGKILL after its process's stop timeout
+    // (1 s; the supervisor's, 5 s, is for groups whose instance is gone); tend exits once the group is empty, whether tend reaps the last member
     // (it is the subreaper) or a parent that left the group does, and no event says so.
     for behaviour in [
         Behaviour::LeaveMember,
@@ -341,7 +341,7 @@ async fn a_group_left_behind_is_stopped_with_everything_and_killed_at_its_deadli
             [
                 (ms(0), "spawn 1001".to_owned()),
                 (ms(0), "SIGTERM 1001".to_owned()),
-                (ms(5000), "SIGKILL 1001".to_owned()),
+                (ms(1000), "SIGKILL 1001".to_owned()),
             ],
             "{printed}"
         );
