@@ -127,6 +127,12 @@ enum Verb {
     Down,
     /// Validate the config and print what would run.
     Check,
+    /// List every tend this user runs: pid, uptime, instances by state, config.
+    Ls {
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -163,6 +169,14 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         Ok(cli::run(verb, &path, &paths))
     };
     match cli.verb {
+        Verb::Ls { json } => {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            match cli::ls::run(json, &mut out) {
+                Ok(()) | Err(Failure::StdoutClosed) => Ok(0),
+                Err(e) => Err(e),
+            }
+        }
         Verb::Check => {
             let path = config::discover(cli.config.as_deref())?;
             let spec = config::load(&path)?;

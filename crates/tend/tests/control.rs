@@ -731,7 +731,11 @@ fn the_daemon_keeps_no_fd_its_caller_left_open() {
         .trim()
         .parse()
         .unwrap();
-    let d = Daemon { dir, pid };
+    let d = Daemon {
+        dir,
+        pid,
+        runtime_dir: None,
+    };
     d.wait_state("a.0", "running");
     let held: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap()
@@ -822,4 +826,46 @@ start_secs = "0s"
         table.stdout
     );
     assert!(lines[2].contains('%'), "{}", table.stdout);
+}
+
+#[test]
+fn ls_lists_every_tend_of_the_runtime_dir_with_its_config_and_states() {
+    let runtime = tempfile::tempdir().unwrap();
+    let one = Daemon::start_with_runtime_dir(
+        "[process.a]\ncommand = \"sleep 1000\"\nstart_secs = \"0s\"\n",
+        runtime.path(),
+    );
+    let two = Daemon::start_with_runtime_dir(
+        "[process.b]\ncommand = \"sleep 1000\"\nstart_secs = \"0s\"\nreplicas = 2\n\n\
+         [process.c]\ncommand = \"false\"\nrestart = \"never\"\n",
+        runtime.path(),
+    );
+    one.wait_state("a.0", "running");
+    two.wait_state("b.1", "running");
+    two.wait_state("c.0", "exited");
+    // A socket nobody answers on (a tend killed with -9) is skipped.
+    let dead = std::os::unix::net::UnixListener::bind(runtime.path().join("tend/dead.sock"));
+    drop(dead);
+    let ls = one.tend(&["ls", "--json"]);
+    assert_eq!(ls.code, Some(0), "{ls:?}");
+    let found: Vec<serde_json::Value> = serde_json::from_str(&ls.stdout).unwrap();
+    assert_eq!(found.len(), 2, "{}", ls.stdout);
+    let of = |d: &Daemon| {
+        found
+            .iter()
+            .find(|f| f["config"] == d.config().display().to_string())
+            .unwrap_or_else(|| panic!("{} not listed: {}", d.config().display(), ls.stdout))
+            .clone()
+    };
+    assert_eq!(of(&one)["pid"], one.pid);
+    assert_eq!(of(&one)["instances"], 1);
+    assert_eq!(of(&two)["instances"], 3);
+    assert_eq!(of(&two)["states"]["running"], 2, "{}", ls.stdout);
+    assert_eq!(of(&two)["states"]["exited"], 1, "{}", ls.stdout);
+    let table = one.tend(&["ls"]);
+    assert!(table.stdout.starts_with("PID"), "{table:?}");
+    assert!(
+        table.stdout.contains("2 running") && table.stdout.contains("1 exited"),
+        "{table:?}"
+    );
 }

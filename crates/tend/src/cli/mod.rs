@@ -19,6 +19,7 @@ use crate::paths::RuntimePaths;
 use crate::style::colour_wanted;
 
 mod conn;
+pub mod ls;
 mod render;
 mod verbs;
 

@@ -18,6 +18,9 @@ pub use super::{run_with_deadline, try_run, Ran};
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub pid: i32,
+    /// With `Some`, the daemon finds its socket as users' do, in `$XDG_RUNTIME_DIR/tend`
+    /// (this directory), instead of `--socket`.
+    pub runtime_dir: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -28,10 +31,35 @@ impl Daemon {
     }
 
     pub fn start_in(dir: tempfile::TempDir) -> Daemon {
-        let mut daemon = Daemon { dir, pid: 0 };
+        let mut daemon = Daemon {
+            dir,
+            pid: 0,
+            runtime_dir: None,
+        };
         let up = daemon.tend(&["up", "-d"]);
         assert_eq!(up.code, Some(0), "tend up -d failed: {up:?}");
         daemon.pid = daemon.read_pid().expect("the lock file names the daemon");
+        daemon
+    }
+
+    /// Writes `config` to tend.toml in a temp dir and runs `tend up -d` on it with
+    /// `XDG_RUNTIME_DIR` set to `runtime_dir` and no `--socket`, as a user would.
+    pub fn start_with_runtime_dir(config: &str, runtime_dir: &Path) -> Daemon {
+        let mut daemon = Daemon {
+            dir: super::project(config),
+            pid: 0,
+            runtime_dir: Some(runtime_dir.to_owned()),
+        };
+        let up = daemon.tend(&["up", "-d"]);
+        assert_eq!(up.code, Some(0), "tend up -d failed: {up:?}");
+        // "tend is running in the background (pid N); …"
+        daemon.pid = up
+            .stdout
+            .split("(pid ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .and_then(|pid| pid.parse().ok())
+            .expect("tend up -d names the daemon's pid");
         daemon
     }
 
@@ -60,11 +88,16 @@ impl Daemon {
     /// The command for `tend ARGS…` against this daemon, to run as the test likes.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(tend_bin());
-        cmd.arg("-c")
-            .arg(self.config())
-            .arg("--socket")
-            .arg(self.socket())
-            .args(args)
+        cmd.arg("-c").arg(self.config());
+        match &self.runtime_dir {
+            Some(dir) => {
+                cmd.env("XDG_RUNTIME_DIR", dir);
+            }
+            None => {
+                cmd.arg("--socket").arg(self.socket());
+            }
+        }
+        cmd.args(args)
             .current_dir(self.dir.path())
             .env_remove("TEND_CONFIG")
             .env("NO_COLOR", "1");
