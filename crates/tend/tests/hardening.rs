@@ -57,7 +57,11 @@ fn a_parent_that_blocked_and_ignored_signals_cannot_deafen_tend() {
 #[test]
 fn a_daemon_started_by_a_hostile_parent_reaps_and_stops() {
     let d_dir = project(QUICK_AND_LONG);
-    let mut d = Daemon { dir: d_dir, pid: 0 };
+    let mut d = Daemon {
+        dir: d_dir,
+        pid: 0,
+        runtime_dir: None,
+    };
     let mut up = python3();
     up.args(["-c", HOSTILE])
         .arg(tend_bin())
@@ -312,6 +316,7 @@ fn a_relative_socket_path_means_the_same_file_to_the_daemon_and_its_clients() {
             .parse()
             .unwrap(),
         dir,
+        runtime_dir: None,
     };
     let status = tend(&["status"]);
     assert_eq!(status.code, Some(0), "{status:?}");

@@ -21,7 +21,11 @@ fn mode_of(path: &std::path::Path) -> u32 {
 /// `tend up -d` in `dir`, expected to fail; returns the project and what tend printed on
 /// stderr. A daemon that starts after all is stopped (or killed) before the test fails.
 fn up_fails(dir: tempfile::TempDir) -> (tempfile::TempDir, String) {
-    let mut daemon = Daemon { dir, pid: 0 };
+    let mut daemon = Daemon {
+        dir,
+        pid: 0,
+        runtime_dir: None,
+    };
     let ran = daemon.tend(&["up", "-d"]);
     if ran.code == Some(0) {
         let lock = daemon.path("tend.sock.lock");
