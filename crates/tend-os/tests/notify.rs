@@ -89,6 +89,16 @@ fn wait_all_writers_closed(read: &OwnedFd) -> bool {
     }
 }
 
+/// Skips a test whose tool is missing, saying why; where `TEND_TEST_REQUIRE_TOOLS` is set (CI
+/// installs the tools and sets it), a missing tool fails the test instead.
+fn skip(why: &str) {
+    assert!(
+        std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
+        "needed, and TEND_TEST_REQUIRE_TOOLS is set: {why}"
+    );
+    eprintln!("skipped: {why}");
+}
+
 /// Kills and reaps a child on drop, even when the test fails.
 struct ChildGuard(Child);
 
@@ -219,7 +229,7 @@ fn more_descriptors_than_room_are_all_closed_none_leaked() {
 #[test]
 fn a_python_child_reports_with_its_own_pid() {
     if Command::new("python3").arg("-c").arg("").status().is_err() {
-        eprintln!("skipped: python3 is not installed");
+        skip("python3 is not installed");
         return;
     }
     let socket = NotifySocket::bind(&unique_name("python")).expect("bind");
@@ -263,9 +273,7 @@ fn systemd_notify_reports_and_waits_for_its_barrier_to_be_closed() {
         .status()
         .is_ok_and(|s| s.success());
     if !installed {
-        eprintln!(
-            "skipped: systemd-notify is not installed (Debian: `apt-get install -y systemd`)"
-        );
+        skip("systemd-notify is not installed (Debian: `apt-get install -y systemd`)");
         return;
     }
     let socket = NotifySocket::bind(&unique_name("systemd-notify")).expect("bind");

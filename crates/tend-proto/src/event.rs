@@ -63,7 +63,8 @@ pub enum EventKind {
         /// The stop timeout, in milliseconds.
         after_ms: u64,
     },
-    /// A pending restart was cancelled by a stop: the instance is stopped.
+    /// A pending start (a restart in backoff, or a start waiting for its dependencies) was
+    /// cancelled by a stop: the instance is stopped.
     Cancelled,
     /// An essential instance (`on_exit = "shutdown"`) ended for good: everything stops, and
     /// tend exits with `exit_code`.

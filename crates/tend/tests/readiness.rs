@@ -719,8 +719,6 @@ depends_on = { db = "ready" }
 }
 
 #[test]
-#[ignore = "bug: the watchdog is armed at the spawn, not at READY=1, so a process that takes \
-            longer than `watchdog` to get ready is stopped although its start_timeout allows it"]
 fn the_watchdog_starts_once_the_process_is_ready() {
     // docs/config.md: "once ready, the process must send WATCHDOG=1 at least this often", as
     // systemd's WatchdogSec= ("activated when the start-up is completed"); before READY=1,

@@ -174,7 +174,7 @@ pub fn render(event: &Event) -> String {
             "{name} still running {} after the stop signal: SIGKILL sent to its process group",
             duration(*after_ms)
         ),
-        EventKind::Cancelled => format!("{name} restart cancelled; now stopped"),
+        EventKind::Cancelled => format!("{name} stopped before its next start"),
         EventKind::EssentialEnded { exit_code } => format!(
             "{name} is essential (on_exit = \"shutdown\") and ended for good: stopping \
              everything; tend exits with {exit_code}"
