@@ -246,6 +246,38 @@ fn a_clean_exit_leaves_no_state_file() {
 }
 
 #[test]
+fn a_clean_exit_leaves_nothing_in_the_runtime_dir_and_the_next_up_starts() {
+    // `--socket` in the project: its directory is this test's runtime dir.
+    let mut d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let files = ["tend.sock", "tend.sock.lock", "tend.sock.state"];
+    for round in 0..2 {
+        d.wait_state("a.0", "running");
+        for file in files {
+            assert!(
+                common::daemon::exists(&d.path(file)),
+                "round {round}: {file} while it runs"
+            );
+        }
+        let down = d.tend(&["down"]);
+        assert_eq!(down.code, Some(0), "round {round}: {down:?}");
+        // `down` returns once the daemon is gone.
+        for file in files {
+            assert!(
+                !common::daemon::exists(&d.path(file)),
+                "round {round}: {file} left behind"
+            );
+        }
+        let up = d.tend(&["up", "-d"]);
+        assert_eq!(up.code, Some(0), "round {round}: {up:?}");
+        d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    }
+}
+
+#[test]
 fn a_request_begun_and_never_finished_is_dropped() {
     use std::io::{BufRead, BufReader, Write};
     let d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");

@@ -258,9 +258,11 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
     // A blocking task still running (a config or log file on a hung file system) must not keep
     // tend from exiting: its thread dies with the process.
     runtime.shutdown_background();
-    // The socket goes first, so that no client connects to a tend that is gone.
+    // The socket goes first, so that no client connects to a tend that is gone; then the lock
+    // file, removed while still held (the next tend checks it locked the file the path names),
+    // and released.
     let _ = std::fs::remove_file(&socket);
-    drop(lock);
+    let _ = lock.remove();
     writer.finish();
     code
 }
