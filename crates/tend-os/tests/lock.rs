@@ -176,3 +176,59 @@ fn a_pid_in_the_file_is_named_only_while_that_process_lives() {
     assert_eq!(held_pid(&path), Some(pid));
     holder.kill_group_and_reap();
 }
+
+#[test]
+fn acquirers_racing_holders_that_remove_the_file_never_both_hold_it() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tend.lock");
+    let holders = AtomicUsize::new(0);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Threads stand for processes: a flock belongs to an open file, and each acquire opens
+    // its own. Each one takes the lock, checks it is the only holder and that the path names
+    // the file it locked, and removes the file as tend does at a clean exit.
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let mut rounds = 0;
+                while rounds < ROUNDS {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{rounds} of {ROUNDS} rounds within the deadline"
+                    );
+                    let lock = match LockFile::acquire(&path) {
+                        Ok(lock) => lock,
+                        Err(LockError::Held { .. }) => {
+                            std::thread::yield_now();
+                            continue;
+                        }
+                        Err(e) => panic!("{e}"),
+                    };
+                    assert_eq!(
+                        holders.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders of {} at once",
+                        path.display()
+                    );
+                    let locked = nix::sys::stat::fstat(lock.as_fd().as_raw_fd()).unwrap();
+                    let named = fs::symlink_metadata(&path).expect("the held file is at the path");
+                    assert_eq!(
+                        (named.dev(), named.ino()),
+                        (locked.st_dev, locked.st_ino),
+                        "the path names the file that is locked"
+                    );
+                    std::thread::yield_now();
+                    holders.fetch_sub(1, Ordering::SeqCst);
+                    lock.remove().expect("remove");
+                    rounds += 1;
+                }
+            });
+        }
+    });
+    assert!(!path.exists(), "the last holder removed it");
+}

@@ -305,13 +305,9 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
                     Err(e) => Err(failed(format!("the daemon did not start: {e}"))),
                 };
             }
-            Daemon::Child(ready) => {
-                if let Err(e) = tend_os::redirect_stdio_to(&log_dir.join("tend.log")) {
-                    let _ = ready.failed(&e.to_string());
-                    return Err(failed(e));
-                }
-                options.ready = Some(ready);
-            }
+            // Its stdio is on /dev/null until it holds the lock (daemon::up): a daemon refused
+            // because another runs must not write into that one's tend.log.
+            Daemon::Child(ready) => options.ready = Some(ready),
         }
     }
     daemon::up(sup, options).map_err(|e| failed(format!("{e:#}")))

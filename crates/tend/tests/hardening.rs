@@ -250,6 +250,38 @@ fn a_clean_exit_leaves_no_state_file() {
 }
 
 #[test]
+fn a_clean_exit_leaves_nothing_in_the_runtime_dir_and_the_next_up_starts() {
+    // `--socket` in the project: its directory is this test's runtime dir.
+    let mut d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
+    let files = ["tend.sock", "tend.sock.lock", "tend.sock.state"];
+    for round in 0..2 {
+        d.wait_state("a.0", "running");
+        for file in files {
+            assert!(
+                common::daemon::exists(&d.path(file)),
+                "round {round}: {file} while it runs"
+            );
+        }
+        let down = d.tend(&["down"]);
+        assert_eq!(down.code, Some(0), "round {round}: {down:?}");
+        // `down` returns once the daemon is gone.
+        for file in files {
+            assert!(
+                !common::daemon::exists(&d.path(file)),
+                "round {round}: {file} left behind"
+            );
+        }
+        let up = d.tend(&["up", "-d"]);
+        assert_eq!(up.code, Some(0), "round {round}: {up:?}");
+        d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    }
+}
+
+#[test]
 fn a_request_begun_and_never_finished_is_dropped() {
     use std::io::{BufRead, BufReader, Write};
     let d = Daemon::start("[process.a]\ncommand = [\"sleep\", \"1000\"]\n");
@@ -349,6 +381,66 @@ fn a_socket_in_a_directory_others_may_write_in_is_refused() {
         0,
         "nothing was created there"
     );
+}
+
+/// How many times `text` has the OS's reason `reason`: once, however the error was passed on
+/// (anyhow's `{:#}` prints a chain, and an error that showed its cause and also gave it as
+/// its `source()` said it twice: `…: Not a directory (os error 20): Not a directory (os error
+/// 20)`).
+fn times(text: &str, reason: &str) -> usize {
+    text.matches(reason).count()
+}
+
+#[test]
+fn an_os_error_is_said_once_wherever_it_is_reported() {
+    const ENOTDIR: &str = "Not a directory (os error 20)";
+    const EISDIR: &str = "Is a directory (os error 21)";
+    // A log_dir below a regular file: mkdir fails with ENOTDIR before anything starts.
+    let dir = project("[supervisor]\nlog_dir = \"file/logs\"\n[process.a]\ncommand = [\"true\"]\n");
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let d = Daemon { dir, pid: 0 };
+    let up = d.tend(&["up"]);
+    assert_eq!(up.code, Some(1), "{up:?}");
+    assert_eq!(times(&up.stderr, ENOTDIR), 1, "{up:?}");
+
+    // A directory where the lock file goes: opening it fails with EISDIR, in the daemon, which
+    // reports it to `tend up -d`.
+    let d = Daemon {
+        dir: project("[process.a]\ncommand = [\"true\"]\n"),
+        pid: 0,
+    };
+    std::fs::create_dir(d.path("tend.sock.lock")).unwrap();
+    for args in [&["up"][..], &["up", "-d"]] {
+        let up = d.tend(args);
+        assert_eq!(up.code, Some(1), "{args:?}: {up:?}");
+        assert!(
+            up.stderr.contains("taking the lock file"),
+            "{args:?}: {up:?}"
+        );
+        assert_eq!(times(&up.stderr, EISDIR), 1, "{args:?}: {up:?}");
+    }
+
+    // A cwd that is a regular file: the spawn fails at chdir. Status, the notice in tend.log
+    // and a waiting `tend start` each say why once.
+    let dir = project("[process.a]\ncommand = [\"true\"]\ncwd = \"file\"\nrestart = \"never\"\n");
+    std::fs::write(dir.path().join("file"), "").unwrap();
+    let d = Daemon::start_in(dir);
+    let a = d.wait_state("a.0", "exited");
+    let error = a["last_exit"]["spawn_error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("chdir "), "{a}");
+    assert_eq!(times(error, ENOTDIR), 1, "{a}");
+    let start = d.tend(&["start", "a"]);
+    assert_eq!(start.code, Some(1), "{start:?}");
+    assert_eq!(times(&start.stderr, ENOTDIR), 1, "{start:?}");
+    let log = d.path(".tend/logs/tend.log");
+    eventually("tend.log tells of both failed starts", || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.matches("could not start").count() == 2)
+    });
+    for line in std::fs::read_to_string(&log).unwrap().lines() {
+        if line.contains("could not start") {
+            assert_eq!(times(line, ENOTDIR), 1, "{line}");
+        }
+    }
 }
 
 #[test]

@@ -173,13 +173,49 @@ pub fn uptime(ms: Option<u64>) -> String {
 }
 
 /// How the previous run ended: its exit code (`0`, `1`), the signal that killed it
-/// (`SIGKILL`), `spawn: <reason>` when it could not be started, or `-` when no run has ended.
+/// (`SIGKILL`), `spawn: <reason>` when it could not be started (the short reason of
+/// [`spawn_reason`]), or `-` when no run has ended.
 pub fn last_exit(exit: Option<&LastExit>) -> String {
     match exit {
         None => NONE.to_owned(),
         Some(LastExit::Code(code)) => code.to_string(),
         Some(LastExit::Signal(signal)) => signal.clone(),
-        Some(LastExit::SpawnError(reason)) => format!("spawn: {reason}"),
+        Some(LastExit::SpawnError(error)) => format!("spawn: {}", spawn_reason(error)),
+    }
+}
+
+/// The short reason of a spawn error, for a table cell: `not found`, `permission denied`,
+/// `not a directory`. The error is tend-os's `op path: Reason (os error N)`, or a context
+/// and its cause (`opening the log file PATH: …`); the reason is its last part, without the
+/// operation, the path, the errno or an explanation after `;` or ` (`, and in lower case.
+/// `status --json` and the notices keep the whole text.
+fn spawn_reason(error: &str) -> String {
+    let (text, errno) = match error
+        .strip_suffix(')')
+        .and_then(|rest| rest.rsplit_once(" (os error "))
+    {
+        Some((text, errno)) => (text, errno.parse::<i32>().ok()),
+        None => (error, None),
+    };
+    if errno == Some(libc::ENOENT) {
+        // "No such file or directory": the program, or the directory to start in.
+        return "not found".to_owned();
+    }
+    let last = text.rsplit_once(": ").map_or(text, |(_, last)| last);
+    let end = [last.find("; "), last.find(" (")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(last.len());
+    let reason = last[..end].trim();
+    let mut chars = reason.chars();
+    match (chars.next(), chars.next()) {
+        // "Permission denied" → "permission denied"; an acronym stays as it is.
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => first
+            .to_lowercase()
+            .chain(reason[first.len_utf8()..].chars())
+            .collect(),
+        _ => reason.to_owned(),
     }
 }
 
@@ -333,9 +369,66 @@ mod tests {
         );
         assert_eq!(
             last_exit(Some(&LastExit::SpawnError(
-                "No such file or directory".into()
+                "spawn nosuchcmd: No such file or directory (os error 2)".into()
             ))),
-            "spawn: No such file or directory"
+            "spawn: not found"
+        );
+    }
+
+    #[test]
+    fn a_spawn_error_shows_its_short_reason_in_the_table() {
+        let spawn = |error: &str| last_exit(Some(&LastExit::SpawnError(error.into())));
+        // What tend-os says when the program, its permission or the working directory is wrong.
+        assert_eq!(
+            spawn("spawn ./app: Permission denied (os error 13)"),
+            "spawn: permission denied"
+        );
+        assert_eq!(
+            spawn("chdir /srv/a: file: Not a directory (os error 20)"),
+            "spawn: not a directory"
+        );
+        assert_eq!(
+            spawn("chdir /srv/gone: No such file or directory (os error 2)"),
+            "spawn: not found"
+        );
+        assert_eq!(
+            spawn("spawn ./adir: Is a directory (os error 21)"),
+            "spawn: is a directory"
+        );
+        assert_eq!(
+            spawn("setuid 65534: Operation not permitted (os error 1)"),
+            "spawn: operation not permitted"
+        );
+        // Causes that are not an errno: the reason, without the advice after it.
+        assert_eq!(
+            spawn(
+                "opening the log file /srv/.tend/logs/a.0.log: is a symbolic link, which tend \
+                 does not follow (someone may want tend to write to the file it points to); \
+                 remove it, then try again"
+            ),
+            "spawn: is a symbolic link, which tend does not follow"
+        );
+        assert_eq!(
+            spawn("No such file or directory"),
+            "spawn: no such file or directory"
+        );
+        // The table shows the short reason; `instance_line` too.
+        let mut web = status("web.0", State::Exited, None, None);
+        web.last_exit = Some(LastExit::SpawnError(
+            "spawn /srv/app/bin/server: No such file or directory (os error 2)".into(),
+        ));
+        let table = status_table(std::slice::from_ref(&web));
+        assert!(
+            table
+                .lines()
+                .nth(1)
+                .unwrap()
+                .ends_with("  spawn: not found"),
+            "{table}"
+        );
+        assert_eq!(
+            instance_line(&web),
+            "web.0 exited (last exit spawn: not found)"
         );
     }
 

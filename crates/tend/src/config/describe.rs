@@ -180,11 +180,39 @@ fn instances(p: &ProcessSpec) -> String {
     }
 }
 
-/// The argv as a shell would need it typed.
+/// The argv as a shell would need it typed, on one line.
 fn command_line(argv: &[String]) -> String {
-    let words: Vec<String> = argv
-        .iter()
-        .map(|word| shlex::try_quote(word).map_or_else(|_| format!("{word:?}"), Into::into))
-        .collect();
+    let words: Vec<String> = argv.iter().map(|word| quote(word)).collect();
     words.join(" ")
+}
+
+/// A word as a shell would need it typed. A word with a control character (a newline, a tab,
+/// the ESC of an escape sequence) is written in `$'…'` quoting (bash, zsh, ksh) with each
+/// such character escaped (`$'echo a\necho b'`), so that it stays on its line and nothing in
+/// it reaches the terminal raw.
+fn quote(word: &str) -> String {
+    if !word.chars().any(char::is_control) {
+        if let Ok(quoted) = shlex::try_quote(word) {
+            return quoted.into_owned();
+        }
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_ascii_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }

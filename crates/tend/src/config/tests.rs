@@ -611,6 +611,35 @@ cron: /bin/sh -c 'sleep 60 && ./job'
 }
 
 #[test]
+fn describe_escapes_newlines_and_control_characters_in_arguments() {
+    let text = "[process.lines]\ncommand = [\"sh\", \"-c\", \"echo a\\necho 'b'\\tc\\\\d\"]\n\
+                [process.script]\ncommand = '''\nset -e\necho hi\n'''\nshell = true\n\
+                [process.colour]\ncommand = [\"printf\", \"\\u001b[31mred\\u001b[0m\\r\\u0085\"]\n\
+                ready = { exec = [\"test\", \"-e\", \"a\\nb\"] }\n";
+    let spec = Dir::new().load(text).unwrap();
+    let text = describe(&spec, Path::new("tend.toml"));
+    for line in [
+        "lines: sh -c $'echo a\\necho \\'b\\'\\tc\\\\d'\n",
+        "script: /bin/sh -c $'set -e\\necho hi\\n'\n",
+        "colour: printf $'\\x1b[31mred\\x1b[0m\\r\\u0085'\n",
+        "  ready      exec test -e $'a\\nb' every 500ms",
+    ] {
+        assert!(text.contains(line), "{text}\nlacks {line:?}");
+    }
+    // Nothing raw reaches the terminal: the only control characters are the line ends.
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    // A word without one is quoted as before.
+    let spec = Dir::new()
+        .load("[process.a]\ncommand = [\"echo\", \"it's\", \"a b\", \"plain\"]\n")
+        .unwrap();
+    let text = describe(&spec, Path::new("tend.toml"));
+    assert!(text.contains("a: echo \"it's\" 'a b' plain\n"), "{text}");
+}
+
+#[test]
 fn the_example_config_of_the_repository_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tend.toml");
     let spec = load(&path).unwrap();

@@ -192,7 +192,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         .max(4);
     // A daemon's stdout is tend.log: tend's notices with timestamps, no children's lines.
     let tend_log = daemon.then(|| sup.settings().log_dir.join("tend.log"));
-    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, tend_log);
+    let (terminal, writer) = Terminal::start(width, options.quiet || daemon, tend_log.clone());
     // What the start has to say goes to the terminal (tend.log for a daemon) and, for a daemon,
     // to the waiting `tend up -d` too.
     let mut say = |line: String| {
@@ -201,7 +201,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         }
         terminal.notice(line);
     };
-    let started = start(&sup, &options, &mut say).and_then(|started| {
+    let started = start(&sup, &options, tend_log.as_deref(), &mut say).and_then(|started| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -273,19 +273,22 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
     // A blocking task still running (a config or log file on a hung file system) must not keep
     // tend from exiting: its thread dies with the process.
     runtime.shutdown_background();
-    // The socket goes first, so that no client connects to a tend that is gone.
+    // The socket goes first, so that no client connects to a tend that is gone; then the lock
+    // file, removed while still held (the next tend checks it locked the file the path names),
+    // and released.
     let _ = std::fs::remove_file(&socket);
-    drop(lock);
+    let _ = lock.remove();
     writer.finish();
     code
 }
 
 /// Everything before the runtime: process-wide settings, the log directory, the lock that
-/// makes this the only tend of its config, the survivors of a predecessor that died, and the
-/// control socket.
+/// makes this the only tend of its config, a daemon's stdout and stderr on `tend_log`, the
+/// survivors of a predecessor that died, and the control socket.
 fn start(
     sup: &Supervisor,
     options: &UpOptions,
+    tend_log: Option<&std::path::Path>,
     say: &mut dyn FnMut(String),
 ) -> Result<(LockFile, std::os::unix::net::UnixListener)> {
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
@@ -302,6 +305,11 @@ fn start(
         ),
         Err(LockError::Os(e)) => return Err(e).context("taking the lock file"),
     };
+    // Only the holder of the lock writes to tend.log: a daemon refused above (another tend of
+    // this config runs, and owns tend.log) tells only the waiting `tend up -d`.
+    if let Some(tend_log) = tend_log {
+        tend_os::redirect_stdio_to(tend_log)?;
+    }
     // Holding the lock, tend is the only one of its config: a state file was left by one that
     // died. Its processes are stopped before anything starts, so none runs twice.
     survivors::sweep(&options.paths.state, say).with_context(|| {
