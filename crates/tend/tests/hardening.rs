@@ -398,7 +398,11 @@ fn an_os_error_is_said_once_wherever_it_is_reported() {
     // A log_dir below a regular file: mkdir fails with ENOTDIR before anything starts.
     let dir = project("[supervisor]\nlog_dir = \"file/logs\"\n[process.a]\ncommand = [\"true\"]\n");
     std::fs::write(dir.path().join("file"), "").unwrap();
-    let d = Daemon { dir, pid: 0 };
+    let d = Daemon {
+        dir,
+        pid: 0,
+        runtime_dir: None,
+    };
     let up = d.tend(&["up"]);
     assert_eq!(up.code, Some(1), "{up:?}");
     assert_eq!(times(&up.stderr, ENOTDIR), 1, "{up:?}");
@@ -408,6 +412,7 @@ fn an_os_error_is_said_once_wherever_it_is_reported() {
     let d = Daemon {
         dir: project("[process.a]\ncommand = [\"true\"]\n"),
         pid: 0,
+        runtime_dir: None,
     };
     std::fs::create_dir(d.path("tend.sock.lock")).unwrap();
     for args in [&["up"][..], &["up", "-d"]] {
