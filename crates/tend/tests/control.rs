@@ -869,3 +869,18 @@ fn ls_lists_every_tend_of_the_runtime_dir_with_its_config_and_states() {
         "{table:?}"
     );
 }
+
+#[test]
+fn a_start_that_cannot_spawn_says_why_once() {
+    let d = Daemon::start(
+        "[process.a]\ncommand = [\"/nonexistent/tend-test-binary\"]\nautostart = false\n\
+         restart = \"never\"\n",
+    );
+    let start = d.tend(&["start", "a"]);
+    assert_eq!(start.code, Some(1), "{start:?}");
+    assert!(
+        start.stderr.contains("a.0 could not start: ")
+            && start.stderr.matches("could not start").count() == 1,
+        "{start:?}"
+    );
+}

@@ -460,10 +460,11 @@ fn settled(
             State::Failed => Some(Err(format!("failed{}", last_exit_text(view)))),
             // A run that ended by policy: fine if it ended well (a one-shot job), else not.
             State::Exited if fresh || matches!(view.last_exit, Some(Err(_))) => {
-                Some(if view.ended_well() {
-                    Ok(())
-                } else {
-                    Err(format!("did not start{}", last_exit_text(view)))
+                Some(match view.last_exit {
+                    _ if view.ended_well() => Ok(()),
+                    // "could not start: No such file or directory", said once.
+                    Some(Err(error)) => Err(format!("could not start: {error}")),
+                    _ => Err(format!("did not start{}", last_exit_text(view))),
                 })
             }
             State::Stopped if !view.want_up => Some(Err("was stopped by another request".into())),
