@@ -53,6 +53,14 @@ impl AnswerLine {
             answer: Answer::Log(line),
         }
     }
+
+    /// A streaming `event` line.
+    pub fn event(id: u64, event: crate::Event) -> Self {
+        AnswerLine {
+            id: Some(id),
+            answer: Answer::Event(event),
+        }
+    }
 }
 
 /// What an answer line says.
@@ -65,12 +73,15 @@ pub enum Answer {
     Error(ErrorBody),
     /// One log line of a `logs` request (streaming; more lines follow).
     Log(LogLine),
+    /// One event of an `events` request, or of a `start` or `restart` that asked for its
+    /// `progress` (streaming; more lines follow).
+    Event(crate::Event),
 }
 
 impl Answer {
     /// Whether this is the last line of its request's answer (`ok` or `error`).
     pub fn is_terminal(&self) -> bool {
-        !matches!(self, Answer::Log(_))
+        !matches!(self, Answer::Log(_) | Answer::Event(_))
     }
 }
 

@@ -77,6 +77,10 @@ pub enum Request {
     /// Stop everything in order and exit the supervisor. Answered with [`Done`](crate::Done)
     /// once every process has stopped.
     Down(NoArgs),
+    /// The supervisor's events as they happen, about the named instances (and its own, such
+    /// as a reload), until the client closes the connection. Answered with
+    /// [`Event`](crate::Event) lines only.
+    Events(StatusArgs),
 }
 
 /// The arguments of `status`: `{"names":[...]}`.
@@ -103,6 +107,10 @@ pub struct TargetArgs {
     /// which are otherwise started first. Defaults to `false`.
     #[serde(default, skip_serializing_if = "is_false")]
     pub no_deps: bool,
+    /// With `wait`: send the events of the named instances (each spawn, exit, restart…) as
+    /// they happen, before the answer. Defaults to `false`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub progress: bool,
 }
 
 impl Default for TargetArgs {
@@ -111,6 +119,7 @@ impl Default for TargetArgs {
             names: Vec::new(),
             wait: true,
             no_deps: false,
+            progress: false,
         }
     }
 }

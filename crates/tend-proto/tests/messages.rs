@@ -124,11 +124,13 @@ fn every_request_round_trips() {
             names: names(&["all"]),
             wait: true,
             no_deps: false,
+            progress: false,
         }),
         Request::Stop(TargetArgs {
             names: names(&["web.1"]),
             wait: false,
             no_deps: false,
+            progress: false,
         }),
         Request::Restart(TargetArgs::default()),
         Request::Signal(SignalArgs {
@@ -167,6 +169,7 @@ fn exact_request_json() {
             names: names(&["web"]),
             wait: true,
             no_deps: false,
+            progress: false,
         }),
     );
     assert_eq!(
@@ -204,6 +207,7 @@ fn request_defaults() {
             names: names(&["web"]),
             wait: true,
             no_deps: false,
+            progress: false,
         })
     );
     let line: RequestLine = decode(br#"{"id":1,"request":{"logs":{"follow":true}}}"#).unwrap();

@@ -125,6 +125,14 @@ enum Verb {
     Reload,
     /// Stop everything and exit the supervisor; return once it is gone.
     Down,
+    /// The supervisor's events as they happen (spawned, exited, ready, …), until it exits.
+    Events {
+        /// One JSON object per event (docs/protocol.md).
+        #[arg(long)]
+        json: bool,
+        /// Processes or instances (default: all).
+        names: Vec<String>,
+    },
     /// Validate the config and print what would run.
     Check,
     /// List every tend this user runs: pid, uptime, instances by state, config.
@@ -240,6 +248,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                 prefix: !no_prefix,
             },
         }),
+        Verb::Events { json, names } => client(ClientVerb::Events { json, names }),
         Verb::Reload => client(ClientVerb::Reload),
         Verb::Down => client(ClientVerb::Down),
     }

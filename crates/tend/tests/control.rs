@@ -878,9 +878,82 @@ fn a_start_that_cannot_spawn_says_why_once() {
     );
     let start = d.tend(&["start", "a"]);
     assert_eq!(start.code, Some(1), "{start:?}");
+    // The progress lines (the spawn failure as it happened), then the reason, said once.
+    let reason = start.stderr.lines().last().unwrap_or_default();
     assert!(
-        start.stderr.contains("a.0 could not start: ")
-            && start.stderr.matches("could not start").count() == 1,
+        reason.starts_with("tend: a.0 could not start: ")
+            && reason.matches("could not start").count() == 1,
         "{start:?}"
+    );
+}
+
+#[test]
+fn a_waiting_start_shows_each_attempt_as_it_happens_and_the_reason_at_the_end() {
+    let d = Daemon::start(
+        r#"
+[process.crashy]
+command = "echo trying; exit 3"
+shell = true
+autostart = false
+backoff = { initial = "50ms", max = "50ms" }
+max_restarts = { count = 2, within = "60s" }
+"#,
+    );
+    let start = d.tend(&["start", "crashy"]);
+    assert_eq!(start.code, Some(1), "{start:?}");
+    // Not a terminal: plain lines on stderr, as they happened, then the reason.
+    let lines: Vec<&str> = start.stderr.lines().collect();
+    let spawned = lines
+        .iter()
+        .filter(|l| l.starts_with("crashy.0 started (pid "))
+        .count();
+    assert_eq!(spawned, 3, "the first start and 2 restarts: {lines:#?}");
+    let restarting = lines
+        .iter()
+        .filter(|l| l.contains("crashy.0 exited with status 3; restarting in 50ms"))
+        .count();
+    assert_eq!(restarting, 2, "{lines:#?}");
+    let gave_up = lines.iter().position(|l| l.contains("giving up")).unwrap();
+    let reason = lines
+        .iter()
+        .position(|l| l.starts_with("tend: ") && l.contains("crashy.0 failed"))
+        .unwrap();
+    assert!(gave_up < reason, "{lines:#?}");
+    assert!(start.stdout.is_empty(), "{start:?}");
+}
+
+#[test]
+fn events_streams_what_happens_until_the_client_goes() {
+    let d = Daemon::start(TWO);
+    d.wait_state("web.0", "running");
+    let events = Running::start(d.command(&["events", "--json", "web"]));
+    // The stream begins when the request reaches tend, which nothing here can wait for: a
+    // restart may come before it. Restart (at most once a second) until one restart's events
+    // arrive whole.
+    let whole = ["stopping", "exited", "spawned", "running"];
+    let mut seen = Vec::new();
+    let mut last_restart: Option<Instant> = None;
+    eventually("a whole restart's events", || {
+        seen = events
+            .printed()
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .collect();
+        let kinds: Vec<&str> = seen.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        if kinds.windows(4).any(|w| w == whole) {
+            return true;
+        }
+        if last_restart.is_none_or(|at| at.elapsed() > Duration::from_secs(1)) {
+            let restart = d.tend(&["restart", "web"]);
+            assert_eq!(restart.code, Some(0), "{restart:?}");
+            last_restart = Some(Instant::now());
+        }
+        false
+    });
+    assert!(seen.iter().all(|e| e["instance"] == "web.0"), "{seen:#?}");
+    assert!(
+        events.finish_within(Duration::from_millis(1)).is_err(),
+        "it streams on"
     );
 }

@@ -143,8 +143,9 @@ impl Connection {
         match self.next(id)? {
             Some(Answer::Ok(body)) => Ok(body),
             Some(Answer::Error(error)) => Err(error_failure(error)),
-            Some(Answer::Log(_)) => Err(self.failure(format!(
-                "the supervisor sent log lines in answer to request {id}, which asked for none"
+            Some(Answer::Log(_) | Answer::Event(_)) => Err(self.failure(format!(
+                "the supervisor sent log or event lines in answer to request {id}, which asked \
+                 for none"
             ))),
             None => Err(self.closed_early()),
         }

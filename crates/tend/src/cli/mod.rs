@@ -20,6 +20,7 @@ use crate::style::colour_wanted;
 
 mod conn;
 pub mod ls;
+mod progress;
 mod render;
 mod verbs;
 
@@ -91,6 +92,13 @@ pub enum ClientVerb {
         /// Return once they run again (false with `--no-wait`).
         wait: bool,
     },
+    /// `tend events [--json] [NAME...]`: the supervisor's events as they happen.
+    Events {
+        /// One JSON object per event instead of a line of text.
+        json: bool,
+        /// Processes or instances; empty for all.
+        names: Vec<String>,
+    },
     /// `tend signal SIGNAL NAME...`: a signal to the process group of each named instance.
     Signal {
         /// The signal's name, with or without `SIG`, in any case.
@@ -143,7 +151,7 @@ pub(crate) fn run_with(
     err: &mut dyn Write,
     colour: bool,
 ) -> u8 {
-    let result = verbs::run(verb, config, &paths.socket, out, colour)
+    let result = verbs::run(verb, config, &paths.socket, out, err, colour)
         .and_then(|()| out.flush().map_err(stdout_failure));
     match result {
         Ok(()) | Err(Failure::StdoutClosed) => EXIT_OK,

@@ -208,6 +208,33 @@ fn status_without_processes_says_so() {
 }
 
 #[test]
+fn a_waiting_start_shows_progress_on_stderr_and_the_result_on_stdout() {
+    const EVENT: &str = r#"{"id":1,"event":{"time":"2026-11-29T21:44:09.512Z","instance":"web.0","event":"spawned","pid":4250}}"#;
+    let ran = exchange(
+        ClientVerb::Start {
+            names: vec!["web".into()],
+            wait: true,
+            no_deps: false,
+        },
+        answers(
+            Request::Start(tend_proto::TargetArgs {
+                names: vec!["web".into()],
+                wait: true,
+                no_deps: false,
+                progress: true,
+            }),
+            &[EVENT, TWO_INSTANCES],
+        ),
+    );
+    assert_eq!(ran.code, 0, "{}", ran.err);
+    assert_eq!(ran.err, "web.0 started (pid 4250)\n");
+    assert_eq!(
+        ran.out,
+        "web.0 running (pid 4250)\nworker.0 failed (last exit 1)\n"
+    );
+}
+
+#[test]
 fn start_prints_each_instance() {
     let ran = exchange(
         ClientVerb::Start {
@@ -220,6 +247,7 @@ fn start_prints_each_instance() {
                 names: vec!["all".into()],
                 wait: false,
                 no_deps: false,
+                progress: false,
             }),
             &[TWO_INSTANCES],
         ),
@@ -243,6 +271,7 @@ fn an_unknown_name_is_a_usage_error_listing_the_known_ones() {
                 names: vec!["wbe".into()],
                 wait: true,
                 no_deps: false,
+                progress: false,
             }),
             &[
                 r#"{"id":1,"error":{"code":"unknown_name","message":"no process or instance named 'wbe'","known":["web","worker"]}}"#,
@@ -269,6 +298,7 @@ fn a_failed_operation_exits_1() {
                 names: vec!["web".into()],
                 wait: true,
                 no_deps: false,
+                progress: true,
             }),
             &[
                 r#"{"id":1,"error":{"code":"failed","message":"web.0 failed: exited with 1 during start_secs"}}"#,
@@ -517,7 +547,7 @@ fn unexpected_lines_are_failures_not_panics() {
         ),
         (
             r#"{"id":1,"log":{"instance":"web.0","stream":"stdout","line":"x"}}"#,
-            "log lines",
+            "log or event lines",
         ),
         (r#"{"id":1,"ok":{}}"#, "not the expected one"),
         (r#"{"ok":{"instances":[]}}"#, "without id"),

@@ -18,6 +18,7 @@ pub fn run(
     config: &Path,
     socket: &Path,
     out: &mut dyn Write,
+    err: &mut dyn Write,
     colour: bool,
 ) -> Result<(), Failure> {
     let mut conn = Connection::open(config, socket)?;
@@ -34,8 +35,10 @@ pub fn run(
                 names,
                 wait,
                 no_deps,
+                progress: wait,
             }),
             out,
+            err,
         ),
         ClientVerb::Stop { names, wait } => targets(
             &mut conn,
@@ -44,8 +47,10 @@ pub fn run(
                 names,
                 wait,
                 no_deps: false,
+                progress: false,
             }),
             out,
+            err,
         ),
         ClientVerb::Restart { names, wait } => targets(
             &mut conn,
@@ -54,8 +59,10 @@ pub fn run(
                 names,
                 wait,
                 no_deps: false,
+                progress: wait,
             }),
             out,
+            err,
         ),
         ClientVerb::Signal { signal, names } => signal_verb(&mut conn, signal, names, out),
         ClientVerb::Logs {
@@ -74,6 +81,7 @@ pub fn run(
             colour,
             view,
         ),
+        ClientVerb::Events { json, names } => events(&mut conn, json, names, out),
         ClientVerb::Reload => reload(&mut conn, out),
         ClientVerb::Down => down(&mut conn, out),
     }
@@ -114,17 +122,65 @@ fn status(
 }
 
 /// `start`, `stop`, `restart`: one line per instance, such as `web.0 running (pid 1234)`.
+/// While a `start` or `restart` waits, what happens to its instances is shown on stderr (see
+/// [`super::progress`]).
 fn targets(
     conn: &mut Connection,
     verb: &str,
     request: Request,
     out: &mut dyn Write,
+    err: &mut dyn Write,
 ) -> Result<(), Failure> {
     let id = conn.send(request)?;
-    for instance in expect_instances(conn, id, verb)? {
+    let mut progress = super::progress::Progress::new();
+    let instances = loop {
+        match conn.next(id)? {
+            Some(Answer::Event(event)) => {
+                progress.event(&crate::daemon::events::render(&event), err)
+            }
+            Some(Answer::Ok(OkBody::Instances(instances))) => break instances.instances,
+            Some(Answer::Ok(other)) => return Err(wrong_body(conn, verb, &other)),
+            Some(Answer::Error(error)) => return Err(error_failure(error)),
+            Some(Answer::Log(_)) => {
+                return Err(conn.failure(format!(
+                    "the supervisor sent log lines in answer to {verb}, which asked for none"
+                )))
+            }
+            None => return Err(conn.closed_early()),
+        }
+    };
+    drop(progress);
+    for instance in instances {
         say(out, &render::instance_line(&instance))?;
     }
     Ok(())
+}
+
+/// `events`: each event as it happens, as a line (`time  text`) or a JSON object, until the
+/// supervisor exits (or the user interrupts).
+fn events(
+    conn: &mut Connection,
+    json: bool,
+    names: Vec<String>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let id = conn.send(Request::Events(StatusArgs { names }))?;
+    loop {
+        match conn.next(id)? {
+            Some(Answer::Event(event)) if json => {
+                let line = String::from_utf8_lossy(&encode(&event)).into_owned();
+                say(out, line.trim_end())?;
+            }
+            Some(Answer::Event(event)) => say(
+                out,
+                &format!("{}  {}", event.time, crate::daemon::events::render(&event)),
+            )?,
+            Some(Answer::Error(error)) => return Err(error_failure(error)),
+            Some(Answer::Ok(_) | Answer::Log(_)) => {}
+            None => return Ok(()),
+        }
+        out.flush().map_err(stdout_failure)?;
+    }
 }
 
 /// `signal`: `sent SIGUSR1 to web.0, web.1`.
@@ -177,6 +233,7 @@ fn logs(
                 say(out, &render::log_line(&line, colour, console))?
             }
             Some(Answer::Ok(_)) => return Ok(()),
+            Some(Answer::Event(_)) => {}
             Some(Answer::Error(error)) => return Err(error_failure(error)),
             None if follow => return Ok(()),
             None => return Err(conn.closed_early()),

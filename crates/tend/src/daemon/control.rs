@@ -60,6 +60,35 @@ pub enum Reply {
     },
     /// Log lines: past ones from files, then live ones.
     Logs(LogPlan),
+    /// Events as they happen, until the client goes away (`events`).
+    Events(EventStream),
+    /// Events as they happen until the answer comes (a waiting `start` or `restart` that
+    /// asked for its progress), then the answer.
+    Progress {
+        /// The events to send meanwhile.
+        events: EventStream,
+        /// The answer, when it comes.
+        answer: oneshot::Receiver<Reply>,
+    },
+}
+
+/// The supervisor's events for one client.
+pub struct EventStream {
+    /// Every event the driver publishes.
+    pub live: broadcast::Receiver<Arc<tend_proto::Event>>,
+    /// The instances whose events to send (tend's own, about no instance, always go);
+    /// `None`: all.
+    pub only: Option<HashSet<String>>,
+}
+
+impl EventStream {
+    /// Whether `event` is for this client.
+    fn wants(&self, event: &tend_proto::Event) -> bool {
+        match (&self.only, &event.instance) {
+            (Some(only), Some(instance)) => only.contains(instance),
+            _ => true,
+        }
+    }
 }
 
 /// Where the lines of a `logs` request come from.
@@ -224,8 +253,84 @@ async fn connection(
                 return std::future::pending().await;
             }
             Reply::Logs(plan) => return logs(id, plan, &mut reader, &mut write).await,
+            Reply::Events(events) => {
+                return stream_events(id, events, &mut reader, &mut write).await
+            }
+            Reply::Progress { events, answer } => {
+                let answer = progress(id, events, answer, &mut write).await?;
+                write_line(
+                    &mut write,
+                    &AnswerLine {
+                        id: Some(id),
+                        answer,
+                    },
+                )
+                .await?;
+            }
         }
     }
+}
+
+/// Sends the events of `events` until the client goes away.
+async fn stream_events(
+    id: u64,
+    mut events: EventStream,
+    reader: &mut Lines,
+    write: &mut OwnedWriteHalf,
+) -> io::Result<()> {
+    loop {
+        tokio::select! {
+            event = events.live.recv() => match event {
+                Ok(event) if events.wants(&event) => {
+                    write_line(write, &AnswerLine::event(id, (*event).clone())).await?;
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let error = ErrorBody::new(
+                        ErrorCode::Failed,
+                        format!("{n} events were lost: this client read too slowly"),
+                    );
+                    return write_line(write, &AnswerLine::error(Some(id), error)).await;
+                }
+                Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            },
+            // The client closed its side (or sent something): the stream ends.
+            () = reader.closed() => return Ok(()),
+        }
+    }
+}
+
+/// Sends the events of `events` until `answer` comes, and returns the answer.
+async fn progress(
+    id: u64,
+    mut events: EventStream,
+    answer: oneshot::Receiver<Reply>,
+    write: &mut OwnedWriteHalf,
+) -> io::Result<tend_proto::Answer> {
+    tokio::pin!(answer);
+    let reply = loop {
+        tokio::select! {
+            reply = &mut answer => break reply,
+            event = events.live.recv() => match event {
+                Ok(event) if events.wants(&event) => {
+                    write_line(write, &AnswerLine::event(id, (*event).clone())).await?;
+                }
+                // Missing some progress lines is no reason to fail the request.
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break (&mut answer).await,
+            },
+        }
+    };
+    // What happened up to the answer was published before it: send it first.
+    while let Ok(event) = events.live.try_recv() {
+        if events.wants(&event) {
+            write_line(write, &AnswerLine::event(id, (*event).clone())).await?;
+        }
+    }
+    Ok(match reply {
+        Ok(Reply::Answer(answer)) => answer,
+        _ => tend_proto::Answer::Error(ErrorBody::new(ErrorCode::ShuttingDown, "tend is exiting")),
+    })
 }
 
 /// The next request line, within the deadlines: [`IDLE_TIMEOUT`] for its first byte to come,

@@ -12,7 +12,7 @@ use tend_proto::{
 };
 use tokio::sync::oneshot;
 
-use super::control::{ControlRequest, Follow, LogPlan, Reply};
+use super::control::{ControlRequest, EventStream, Follow, LogPlan, Reply};
 use super::world::Event;
 use super::Driver;
 
@@ -66,6 +66,17 @@ impl Driver {
             Request::Logs(args) => match self.resolve(&args.names, true) {
                 Ok(ids) => {
                     let _ = reply.send(Reply::Logs(self.log_plan(&ids, &args)));
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Request::Events(args) => match self.resolve(&args.names, true) {
+                Ok(ids) => {
+                    let only = (!args.names.is_empty()).then(|| self.names_of(&ids));
+                    let _ = reply.send(Reply::Events(EventStream {
+                        live: self.published.subscribe(),
+                        only,
+                    }));
                     return;
                 }
                 Err(e) => Err(e),
@@ -235,6 +246,14 @@ impl Driver {
             .iter()
             .map(|&id| (id, self.sup.instance(id).and_then(|v| v.run)))
             .collect();
+        // Subscribed before anything happens, so the events of this very request are seen.
+        let progress = (wait && args.progress && goal != Goal::Down).then(|| {
+            let mut only = self.names_of(&ids);
+            if goal == Goal::Up && !no_deps {
+                only.extend(self.dependencies_of(&ids));
+            }
+            (self.published.subscribe(), only)
+        });
         // One input for every name, so that the order of the names does not matter.
         let target = match <[Target; 1]>::try_from(targets) {
             Ok([one]) => one,
@@ -247,6 +266,20 @@ impl Driver {
             Goal::Restarted => Input::RestartRequested(target),
         });
         if wait {
+            let reply = match progress {
+                Some((live, only)) => {
+                    let (answer, answered) = oneshot::channel();
+                    let _ = reply.send(Reply::Progress {
+                        events: EventStream {
+                            live,
+                            only: Some(only),
+                        },
+                        answer: answered,
+                    });
+                    answer
+                }
+                None => reply,
+            };
             self.waiters.push(Waiter {
                 goal,
                 instances,
@@ -313,6 +346,37 @@ impl Driver {
             self.targets(names, empty_means_all)?
         };
         Ok(self.instances_in(&targets))
+    }
+
+    /// The names of `ids`, such as `web.0`.
+    fn names_of(&self, ids: &[InstanceId]) -> HashSet<String> {
+        ids.iter().map(|&id| self.sup.instance_name(id)).collect()
+    }
+
+    /// The names of the instances of every process the processes of `ids` depend on,
+    /// transitively.
+    fn dependencies_of(&self, ids: &[InstanceId]) -> HashSet<String> {
+        let mut todo: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.sup.process(id.process).map(|p| p.name.clone()))
+            .collect();
+        let mut seen: HashSet<String> = todo.iter().cloned().collect();
+        let mut names = HashSet::new();
+        while let Some(process) = todo.pop() {
+            let Some(Target::Process(p)) = self.sup.resolve(&process) else {
+                continue;
+            };
+            for dep in &self.sup.process(p).expect("resolved").depends_on {
+                if seen.insert(dep.name.clone()) {
+                    todo.push(dep.name.clone());
+                    if let Some(target) = self.sup.resolve(&dep.name) {
+                        let ids = self.sup.targets(&target);
+                        names.extend(self.names_of(&ids));
+                    }
+                }
+            }
+        }
+        names
     }
 
     /// The instances of `targets`, in the order named, each once.
