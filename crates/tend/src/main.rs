@@ -134,7 +134,11 @@ enum Verb {
         names: Vec<String>,
     },
     /// Validate the config and print what would run.
-    Check,
+    Check {
+        /// Print the validated spec as one JSON document (defaults applied, durations in ms).
+        #[arg(long)]
+        json: bool,
+    },
     /// List every tend this user runs: pid, uptime, instances by state, config.
     Ls {
         /// Print a JSON array instead of a table.
@@ -185,10 +189,15 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                 Err(e) => Err(e),
             }
         }
-        Verb::Check => {
+        Verb::Check { json } => {
             let path = config::discover(cli.config.as_deref())?;
             let spec = config::load(&path)?;
-            print!("{}", config::describe(&spec, &path));
+            if json {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(&config::describe_json(&spec, &path));
+            } else {
+                print!("{}", config::describe(&spec, &path));
+            }
             Ok(0)
         }
         Verb::Up {

@@ -10,7 +10,7 @@ fn run(dir: &tempfile::TempDir, verb: &str) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(tend_bin());
     cmd.arg("-c")
         .arg(dir.path().join("tend.toml"))
-        .arg(verb)
+        .args(verb.split_whitespace())
         .current_dir(dir.path());
     let ran = run_with_deadline(cmd);
     (ran.code, ran.stdout, ran.stderr)
@@ -170,4 +170,45 @@ fn unknown_name_on_the_command_line_is_a_usage_error() {
         "{ran:?}"
     );
     assert!(!dir.path().join("started").exists());
+}
+
+#[test]
+fn check_json_prints_the_validated_spec_with_every_default() {
+    let dir = project(
+        r#"
+[process.db]
+command = "exec sleep 100"
+shell = true
+env = { PASSWORD = "secret" }
+ready = { tcp = "127.0.0.1:5432" }
+
+[process.web]
+command = ["python3", "-m", "http.server"]
+replicas = 2
+depends_on = { db = "ready" }
+health = { http = "http://127.0.0.1:8000/", failures = 2 }
+"#,
+    );
+    let (code, stdout, stderr) = run(&dir, "check --json");
+    assert_eq!(code, Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let db = &doc["processes"][0];
+    assert_eq!(db["name"], "db");
+    assert_eq!(db["argv"][0], "/bin/sh");
+    assert_eq!(db["env"], serde_json::json!(["PASSWORD"]));
+    assert!(!stdout.contains("secret"), "values are left out: {stdout}");
+    assert_eq!(db["ready"]["tcp"], "127.0.0.1:5432");
+    assert_eq!(db["ready"]["period_ms"], 500);
+    assert_eq!(db["ready"]["start_timeout_ms"], 90_000);
+    assert_eq!(db["stop_timeout_ms"], 10_000);
+    let web = &doc["processes"][1];
+    assert_eq!(web["replicas"], 2);
+    assert_eq!(web["depends_on"]["db"], "ready");
+    assert_eq!(web["health"]["failures"], 2);
+    assert_eq!(web["health"]["period_ms"], 10_000);
+    assert_eq!(web["ready"], serde_json::Value::Null);
+    assert_eq!(
+        doc["config"],
+        dir.path().join("tend.toml").display().to_string()
+    );
 }

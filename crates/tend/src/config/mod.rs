@@ -10,6 +10,7 @@
 //! (`ready` and `health`) and `depends` (`depends_on`, `restart_with`, and the checks across
 //! processes: names, cycles); `discover` finds the file and `describe` prints what it means.
 
+mod as_json;
 mod depends;
 mod describe;
 mod discover;
@@ -119,4 +120,9 @@ fn read_text(path: &Path, cap: u64) -> Result<String, String> {
 /// signal and timeout, and log settings. An empty config says there is nothing to run.
 pub fn describe(spec: &Spec, path: &Path) -> String {
     describe::describe(spec, path)
+}
+
+/// What `tend check --json` prints: the spec as one JSON document (see [`as_json`]).
+pub fn describe_json(spec: &Spec, path: &Path) -> Vec<u8> {
+    tend_proto::encode(&as_json::checked(spec, path))
 }
