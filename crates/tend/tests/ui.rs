@@ -23,21 +23,24 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-/// A tmux server of one test, with one session `ui`; killed on drop, with what runs in it.
+/// A tmux server of one test, with one session `ui`; killed on drop, with what runs in it,
+/// and its socket file removed (tmux leaves it behind).
 struct Tmux {
     name: String,
+    socket: Option<String>,
 }
 
 impl Tmux {
     /// A new server running `script` (a shell command) in a 120×30 pane.
     fn start(script: &str) -> Tmux {
         static SERVERS: AtomicUsize = AtomicUsize::new(0);
-        let tmux = Tmux {
+        let mut tmux = Tmux {
             name: format!(
                 "tend-ui-test-{}-{}",
                 std::process::id(),
                 SERVERS.fetch_add(1, Ordering::Relaxed)
             ),
+            socket: None,
         };
         let ran = tmux.run(&[
             "new-session",
@@ -51,6 +54,7 @@ impl Tmux {
             script,
         ]);
         assert_eq!(ran.code, Some(0), "tmux new-session: {ran:?}");
+        tmux.socket = Some(tmux.display("#{socket_path}"));
         tmux
     }
 
@@ -127,6 +131,9 @@ impl Drop for Tmux {
         cmd.args(["-L", &self.name, "kill-server"])
             .env_remove("TMUX");
         let _ = try_run(cmd, Duration::from_secs(10));
+        if let Some(socket) = &self.socket {
+            let _ = fs::remove_file(socket);
+        }
     }
 }
 
