@@ -39,9 +39,9 @@ pub const KEYMAP: &[(&str, &str)] = &[
     ("q  Ctrl+C", "quit"),
 ];
 
-/// The line of main keys at the bottom.
+/// The line of main keys at the bottom: 80 columns, the width of the smallest usual terminal.
 const HELP_LINE: &str =
-    "↑↓/jk select  s start  t stop  r restart  K signal  a all/one  / filter  ? help  q quit";
+    "↑↓ select  s start  t stop  r restart  K signal  a all  / filter  ? help  q quit";
 
 /// The most rows of details under the table.
 const DETAIL_ROWS: usize = 3;

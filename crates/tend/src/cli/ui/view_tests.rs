@@ -98,10 +98,7 @@ fn the_screen_has_the_header_the_table_details_logs_and_keys() {
     );
     assert!(has(&rows, "logs of web.0"), "{rows:#?}");
     assert!(has(&rows, "listening on :8000"), "{rows:#?}");
-    assert!(
-        rows[23].starts_with("↑↓/jk select  s start  t stop  r restart"),
-        "{rows:#?}"
-    );
+    assert!(rows[23].trim_end() == HELP_LINE, "{rows:#?}");
 }
 
 #[test]
@@ -152,6 +149,15 @@ fn control_characters_never_reach_the_screen() {
     assert!(
         rows.iter().all(|r| !r.chars().any(char::is_control)),
         "{rows:#?}"
+    );
+}
+
+#[test]
+fn the_line_of_keys_fits_80_columns() {
+    assert!(
+        HELP_LINE.chars().count() <= 80,
+        "{}",
+        HELP_LINE.chars().count()
     );
 }
 
