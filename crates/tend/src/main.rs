@@ -133,6 +133,9 @@ enum Verb {
         /// Processes or instances (default: all).
         names: Vec<String>,
     },
+    /// A terminal UI: the processes and their logs, live; keys to start, stop, restart and
+    /// signal them (? shows them all).
+    Ui,
     /// Validate the config and print what would run.
     Check {
         /// Print the validated spec as one JSON document (defaults applied, durations in ms).
@@ -258,6 +261,11 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             },
         }),
         Verb::Events { json, names } => client(ClientVerb::Events { json, names }),
+        Verb::Ui => {
+            let path = config::discover_for_client(cli.config.as_deref())?;
+            let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
+            cli::ui::run(&path, &paths.socket)
+        }
         Verb::Reload => client(ClientVerb::Reload),
         Verb::Down => client(ClientVerb::Down),
     }

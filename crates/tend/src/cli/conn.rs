@@ -106,6 +106,12 @@ impl Connection {
         }
     }
 
+    /// Another handle on the connection's socket, to shut it down from another thread (which
+    /// ends a read blocked on it there with the end of the stream).
+    pub fn closer(&self) -> io::Result<UnixStream> {
+        self.writer.try_clone()
+    }
+
     /// Sends `request` under the next id, which it returns.
     pub fn send(&mut self, request: Request) -> Result<u64, Failure> {
         let id = self.next_id;

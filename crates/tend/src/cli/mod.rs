@@ -5,7 +5,8 @@
 //! This module owns what the user sees of those verbs: what they print on stdout, the
 //! `tend: ...` messages on stderr, and the exit code. [`conn`] speaks the protocol over a
 //! blocking [`std::os::unix::net::UnixStream`], [`render`] formats answers for people and
-//! [`verbs`] puts the two together, one function per verb.
+//! [`verbs`] puts the two together, one function per verb. [`ui`] is `tend ui`, the terminal
+//! UI over the same connections.
 //!
 //! Exit codes (PRODUCT.md): 0 ok, 1 an operation failed, 2 usage error, 3 no supervisor
 //! running, 78 a `reload` found a bad config.
@@ -22,6 +23,7 @@ mod conn;
 pub mod ls;
 mod progress;
 mod render;
+pub mod ui;
 mod verbs;
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::style::{colour_of, console_safe, paint};
 const NONE: &str = "-";
 
 /// The header of the `status` table.
-const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 8] = [
     "NAME",
     "STATE",
     "PID",
@@ -82,48 +82,57 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
     push_row(&mut text, &HEADER.map(str::to_owned), &widths);
     for (row, status) in rows.iter().zip(instances) {
         push_row(&mut text, row, &widths);
-        if !status.waiting_for.is_empty() {
-            let on: Vec<String> = status
-                .waiting_for
-                .iter()
-                .map(|w| {
-                    let why = if w.gave_up {
-                        ", and will not get there by itself"
-                    } else {
-                        ""
-                    };
-                    format!("{} {} ({0} is {}{why})", w.process, w.condition, w.state)
-                })
-                .collect();
-            let _ = writeln!(text, "  waiting for: {}", on.join(", "));
-        }
-        if let Some(said) = &status.notify_status {
-            let _ = writeln!(text, "  status: {said}");
-        }
-        if let Some(health) = status.health.as_ref().filter(|h| !h.healthy) {
-            let _ = writeln!(
-                text,
-                "  health: failing, {} in a row; last: {}",
-                health.failures_in_row,
-                health.last_failure.as_deref().unwrap_or("no reason given")
-            );
-        }
-        if let Some(error) = &status.log_error {
-            let _ = writeln!(
-                text,
-                "  log error: writing {} fails for {}: {}; {} waits",
-                error.file,
-                uptime(Some(error.failing_ms)),
-                error.error,
-                status.name
-            );
+        for line in detail_lines(status) {
+            let _ = writeln!(text, "  {line}");
         }
     }
     text
 }
 
-/// The cells of one instance's row.
-fn status_row(status: &InstanceStatus) -> [String; 8] {
+/// What the status table says under an instance's row (without the indent), one line each:
+/// what a waiting instance waits for, the `STATUS=` it sent over sd_notify, a failing health
+/// check, and a log tend cannot write. `tend ui` shows the same lines for the selected one.
+pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !status.waiting_for.is_empty() {
+        let on: Vec<String> = status
+            .waiting_for
+            .iter()
+            .map(|w| {
+                let why = if w.gave_up {
+                    ", and will not get there by itself"
+                } else {
+                    ""
+                };
+                format!("{} {} ({0} is {}{why})", w.process, w.condition, w.state)
+            })
+            .collect();
+        lines.push(format!("waiting for: {}", on.join(", ")));
+    }
+    if let Some(said) = &status.notify_status {
+        lines.push(format!("status: {said}"));
+    }
+    if let Some(health) = status.health.as_ref().filter(|h| !h.healthy) {
+        lines.push(format!(
+            "health: failing, {} in a row; last: {}",
+            health.failures_in_row,
+            health.last_failure.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    if let Some(error) = &status.log_error {
+        lines.push(format!(
+            "log error: writing {} fails for {}: {}; {} waits",
+            error.file,
+            uptime(Some(error.failing_ms)),
+            error.error,
+            status.name
+        ));
+    }
+    lines
+}
+
+/// The cells of one instance's row: name, state, pid, uptime, CPU, memory, restarts, last exit.
+pub fn status_row(status: &InstanceStatus) -> [String; 8] {
     let usage = status.usage.as_ref();
     [
         status.name.clone(),
