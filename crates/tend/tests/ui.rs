@@ -498,3 +498,56 @@ fn without_a_running_tend_the_ui_says_so_and_exits_3() {
     );
     assert!(ran.stdout.is_empty(), "{ran:?}");
 }
+
+#[test]
+fn the_foreground_console_shows_a_childs_escape_sequences_and_cannot_be_hijacked() {
+    if !have_tmux() {
+        return;
+    }
+    // `tend up` in a real terminal: a child sets the title, clears the screen, and tries to
+    // overwrite another process's prefix with a bare carriage return.
+    let dir = project(
+        r#"
+[process.evil]
+command = '''
+printf 'evil says hi\n'
+printf '\033]2;pwned\007\033[2J\033[Hcleared?\n'
+printf 'innocent\rgood.0 | forged line\n'
+exec sleep 1000
+'''
+shell = true
+
+[process.good]
+command = "echo good says hi; exec sleep 1000"
+shell = true
+"#,
+    );
+    let config = dir.path().join("tend.toml");
+    let script = format!(
+        "{} -c {} up; echo TEND-EXITED rc=$?; sleep 100",
+        quoted(tend_bin()),
+        quoted(&config.display().to_string())
+    );
+    let tmux = Tmux::start(&script);
+    let title_before = tmux.display("#{pane_title}");
+    let screen = tmux.wait_for("the child's lines, as text", |s| {
+        s.contains("^[]2;pwned^G^[[2J^[[Hcleared?") && s.contains("innocent^Mgood.0 | forged")
+    });
+    assert!(
+        screen.contains("is up; control socket") && screen.contains("evil says hi"),
+        "the screen was cleared:\n{screen}"
+    );
+    assert!(
+        screen
+            .lines()
+            .all(|l| !l.trim_start().starts_with("good.0 | forged")),
+        "a forged prefix:\n{screen}"
+    );
+    assert_eq!(
+        tmux.display("#{pane_title}"),
+        title_before,
+        "the title changed"
+    );
+    tmux.keys(&["C-c"]);
+    tmux.wait_for("tend to exit", |s| s.contains("TEND-EXITED rc=0"));
+}
