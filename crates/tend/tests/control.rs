@@ -701,7 +701,11 @@ fn a_reload_that_removes_instances_closes_their_log_files() {
             .filter(|p| p.to_string_lossy().contains("/.tend/logs/many."))
             .count()
     };
-    assert_eq!(log_fds(), 8, "stdout and stderr of 4 instances");
+    assert_eq!(
+        log_fds(),
+        16,
+        "stdout and stderr of 4 instances, each with its index"
+    );
     std::fs::write(
         d.config(),
         "[process.many]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 1\n",
@@ -709,7 +713,7 @@ fn a_reload_that_removes_instances_closes_their_log_files() {
     .unwrap();
     assert_eq!(d.tend(&["reload"]).code, Some(0));
     eventually("3 instances gone", || d.status().len() == 1);
-    eventually("their log files closed", || log_fds() == 2);
+    eventually("their log files closed", || log_fds() == 4);
 }
 
 #[test]
