@@ -24,9 +24,14 @@
 //! reads the file, and when the log file is closed. A crash loses at most the last second
 //! (or 64 records) of the index: those lines get the time of the record before them.
 //!
+//! The index file is created by its first write, so a child that prints nothing costs no file
+//! and no descriptor (creating files is most of what an index costs a spawn). The first write
+//! after the log is opened (or rotated) is written at once, so that the first lines of a run
+//! never borrow the time of an earlier run's last record.
+//!
 //! The index is best effort: a write that fails drops the records in hand (a line then gets
 //! the time of an earlier record), and a missing, truncated or garbled index gives lines an
-//! unknown or wrong time, never an error. Only opening it when the log file is opened counts:
+//! unknown or wrong time, never an error. Only the check when the log file is opened counts:
 //! a symlink planted at the index's path is refused as one at the log's path is.
 
 use std::fs::File;
@@ -97,7 +102,8 @@ impl Record {
 pub struct IndexWriter {
     path: PathBuf,
     mode: u32,
-    /// `None` when opening it failed after a rotation: tried again at the next flush.
+    /// `None` until the first flush creates it (when there was none at open, or after a
+    /// rotation), or when creating it failed: tried again at the next flush.
     file: Option<File>,
     /// Encoded records not written yet.
     pending: Vec<u8>,
@@ -112,18 +118,25 @@ pub struct IndexWriter {
 }
 
 impl IndexWriter {
-    /// Opens (creating it with `mode`) the index of the log file at `log`, which holds
-    /// `log_size` bytes. A symlink is refused, never followed. An index that does not fit its
-    /// log is cut back: a torn last record is dropped, and an index whose last record points
-    /// past the end of the log (the log was replaced) is emptied.
+    /// Opens the index of the log file at `log`, which holds `log_size` bytes, if it exists
+    /// (it is created, with `mode`, by its first write). A symlink is refused, never followed.
+    /// An index that does not fit its log is cut back: a torn last record is dropped, and an
+    /// index whose last record points past the end of the log (the log was replaced) is
+    /// emptied.
     pub fn open(log: &Path, mode: u32, log_size: u64) -> io::Result<Self> {
         let path = index_path(log);
-        let file = open_index(&path, mode)?;
-        let len = fit(&file, log_size)?;
+        let (file, len) = match open_index(&path, mode, false) {
+            Ok(file) => {
+                let len = fit(&file, log_size)?;
+                (Some(file), len)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => (None, 0),
+            Err(e) => return Err(e),
+        };
         Ok(IndexWriter {
             path,
             mode,
-            file: Some(file),
+            file,
             pending: Vec::new(),
             len,
             last_ms: None,
@@ -180,10 +193,16 @@ impl IndexWriter {
         }
         self.flushed_at = Some(now);
         if self.file.is_none() {
-            self.file = open_index(&self.path, self.mode).ok();
-            if let Some(file) = &self.file {
-                self.len = file.metadata().map_or(0, |m| m.len() / RECORD * RECORD);
-            }
+            // A fresh index: whatever is at its path now is not about this file's bytes.
+            self.file = open_index(&self.path, self.mode, true)
+                .and_then(|file| {
+                    if file.metadata()?.len() > 0 {
+                        file.set_len(0)?;
+                    }
+                    Ok(file)
+                })
+                .ok();
+            self.len = 0;
         }
         if let Some(file) = &mut self.file {
             let mut written = 0;
@@ -198,19 +217,12 @@ impl IndexWriter {
     }
 
     /// The log file was renamed away (with this index, already flushed) and a fresh one
-    /// opened: starts a fresh index. Failing to open it is not the rotation's failure: the
-    /// next flush tries again.
+    /// opened: a fresh index begins, created by its first write, which is written at once.
     pub fn restart(&mut self) {
-        self.file = open_index(&self.path, self.mode)
-            .and_then(|file| {
-                if file.metadata()?.len() > 0 {
-                    file.set_len(0)?;
-                }
-                Ok(file)
-            })
-            .ok();
+        self.file = None;
         self.len = 0;
         self.last_ms = None;
+        self.flushed_at = None;
     }
 }
 
@@ -222,9 +234,10 @@ impl Drop for IndexWriter {
     }
 }
 
-/// Opens the index at `path` for reading and appending, with exactly `mode`.
-fn open_index(path: &Path, mode: u32) -> io::Result<File> {
-    let file = tend_os::open_read_append_nofollow(path, mode)?;
+/// Opens the index at `path` for reading and appending, with exactly `mode`; with `create`,
+/// creating it if it is missing.
+fn open_index(path: &Path, mode: u32, create: bool) -> io::Result<File> {
+    let file = tend_os::open_read_append_nofollow(path, create.then_some(mode))?;
     if file.metadata()?.permissions().mode() & 0o7777 != mode {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
@@ -391,6 +404,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("x.log");
         let mut index = IndexWriter::open(&log, 0o600, 0).unwrap();
+        assert!(!index_path(&log).exists(), "created by its first write");
         let ms = |n: u64| n * 1_000_000;
         // The first write is written at once: the index was never written.
         index.note(0, ms(1_000), false);
