@@ -34,6 +34,7 @@
 //! unknown or wrong time, never an error. Only the check when the log file is opened counts:
 //! a symlink planted at the index's path is refused as one at the log's path is.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::num::NonZeroU64;
@@ -53,8 +54,12 @@ const READ_RECORDS: usize = 1024;
 
 /// Ids for [`IndexWriter`]s, to tell whether another log file was written in between.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-/// The id of the index whose log file was written last.
-static LAST_WRITER: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The id of the index whose log file this thread wrote last. Per thread, because every
+    /// drainer runs on the driver's one thread: that is where the order of reads is decided.
+    static LAST_WRITER: Cell<u64> = const { Cell::new(0) };
+}
 
 /// The index of the log file at `log`: `log` with `.idx` appended.
 pub fn index_path(log: &Path) -> PathBuf {
@@ -151,9 +156,9 @@ impl IndexWriter {
     }
 
     /// Called once for each write to the log file: whether another log file was written since
-    /// this one was last.
+    /// this one was last (on this thread, the drainers' one).
     pub fn begin_write(&self) -> bool {
-        LAST_WRITER.swap(self.id, Ordering::Relaxed) != self.id
+        LAST_WRITER.replace(self.id) != self.id
     }
 
     /// Notes that the bytes from `offset` on, about to be written, were read at `now` (ns).
