@@ -315,7 +315,7 @@ impl LogFile {
         self.file = open_creating_dir(&self.path, self.spec.mode)?;
         self.size = 0;
         self.line_len = 0;
-        self.index.restart();
+        self.index.restart(now);
         Ok(())
     }
 }
@@ -540,6 +540,7 @@ mod tests {
             log.write(&mut &b"0123456789\n"[..], SystemTime::now())
                 .unwrap();
         }
+        drop(log); // writes the current file's index
         let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -869,6 +870,7 @@ mod tests {
         log.write(&mut &b"aaaaaaa\nbbbbbbb\n"[..], SystemTime::now())
             .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"bbbbbbb\n");
+        drop(log);
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             2,

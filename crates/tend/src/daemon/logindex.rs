@@ -25,9 +25,12 @@
 //! (or 64 records) of the index: those lines get the time of the record before them.
 //!
 //! The index file is created by its first write, so a child that prints nothing costs no file
-//! and no descriptor (creating files is most of what an index costs a spawn). The first write
-//! after the log is opened (or rotated) is written at once, so that the first lines of a run
-//! never borrow the time of an earlier run's last record.
+//! and no descriptor (creating files is most of what an index costs a spawn). When the log
+//! already holds bytes as it is opened (tend restarted), the first write is written at once,
+//! so that the first lines of a run never borrow the time of an earlier run's last record
+//! after a crash; a fresh file (a new log, or after a rotation) has no earlier record to
+//! borrow, so its first records wait like any others (a crash then leaves their lines with no
+//! time, not a wrong one), and a burst of new children creates no index files meanwhile.
 //!
 //! The index is best effort: a write that fails drops the records in hand (a line then gets
 //! the time of an earlier record), and a missing, truncated or garbled index gives lines an
@@ -117,7 +120,8 @@ pub struct IndexWriter {
     /// The millisecond of the last record noted for the current log file; `None` for a file
     /// that has none yet.
     last_ms: Option<u64>,
-    /// When the index was last written.
+    /// When the index was last written, or its file opened fresh; `None`: write at the next
+    /// write.
     flushed_at: Option<SystemTime>,
     id: u64,
 }
@@ -131,8 +135,8 @@ impl IndexWriter {
     pub fn open(log: &Path, mode: u32, log_size: u64) -> io::Result<Self> {
         let path = index_path(log);
         let (file, len) = match open_index(&path, mode, false) {
-            Ok(file) => {
-                let len = fit(&file, log_size)?;
+            Ok((file, len)) => {
+                let len = fit(&file, len, log_size)?;
                 (Some(file), len)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => (None, 0),
@@ -145,7 +149,8 @@ impl IndexWriter {
             pending: Vec::new(),
             len,
             last_ms: None,
-            flushed_at: None,
+            // A log with bytes in it may have records its first lines must not borrow.
+            flushed_at: (log_size == 0).then(SystemTime::now),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
         })
     }
@@ -200,8 +205,8 @@ impl IndexWriter {
         if self.file.is_none() {
             // A fresh index: whatever is at its path now is not about this file's bytes.
             self.file = open_index(&self.path, self.mode, true)
-                .and_then(|file| {
-                    if file.metadata()?.len() > 0 {
+                .and_then(|(file, len)| {
+                    if len > 0 {
                         file.set_len(0)?;
                     }
                     Ok(file)
@@ -221,13 +226,13 @@ impl IndexWriter {
         self.pending.clear();
     }
 
-    /// The log file was renamed away (with this index, already flushed) and a fresh one
-    /// opened: a fresh index begins, created by its first write, which is written at once.
-    pub fn restart(&mut self) {
+    /// The log file was renamed away (with this index, already flushed) at `now` and a fresh
+    /// one opened: a fresh index begins, created by its first flush.
+    pub fn restart(&mut self, now: SystemTime) {
         self.file = None;
         self.len = 0;
         self.last_ms = None;
-        self.flushed_at = None;
+        self.flushed_at = Some(now);
     }
 }
 
@@ -240,18 +245,19 @@ impl Drop for IndexWriter {
 }
 
 /// Opens the index at `path` for reading and appending, with exactly `mode`; with `create`,
-/// creating it if it is missing.
-fn open_index(path: &Path, mode: u32, create: bool) -> io::Result<File> {
+/// creating it if it is missing. Returns it and its length.
+fn open_index(path: &Path, mode: u32, create: bool) -> io::Result<(File, u64)> {
     let file = tend_os::open_read_append_nofollow(path, create.then_some(mode))?;
-    if file.metadata()?.permissions().mode() & 0o7777 != mode {
+    let meta = file.metadata()?;
+    if meta.permissions().mode() & 0o7777 != mode {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
-    Ok(file)
+    Ok((file, meta.len()))
 }
 
-/// Cuts the index `file` back to what fits a log of `log_size` bytes; returns its length.
-fn fit(file: &File, log_size: u64) -> io::Result<u64> {
-    let len = file.metadata()?.len();
+/// Cuts the index `file` (of `len` bytes) back to what fits a log of `log_size` bytes;
+/// returns its new length.
+fn fit(file: &File, len: u64, log_size: u64) -> io::Result<u64> {
     let mut keep = len / RECORD * RECORD;
     if keep >= RECORD {
         let mut last = [0; RECORD as usize];
@@ -408,11 +414,12 @@ mod tests {
     fn records_wait_for_64_or_a_second_and_same_millisecond_writes_note_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("x.log");
-        let mut index = IndexWriter::open(&log, 0o600, 0).unwrap();
+        std::fs::write(&log, "x").unwrap();
+        let mut index = IndexWriter::open(&log, 0o600, 1).unwrap();
         assert!(!index_path(&log).exists(), "created by its first write");
         let ms = |n: u64| n * 1_000_000;
-        // The first write is written at once: the index was never written.
-        index.note(0, ms(1_000), false);
+        // A log that holds bytes already: its first write is written at once.
+        index.note(1, ms(1_000), false);
         index.after_write(at_ms(1_000));
         assert_eq!(records(&log).len(), 1);
         // Same millisecond, not interleaved: nothing noted. Interleaved: noted.
@@ -451,6 +458,17 @@ mod tests {
             }
         );
         assert_eq!(all.last().unwrap().offset, 400);
+
+        // A fresh log: its first records wait for the second to pass (or 64 of them).
+        let fresh = dir.path().join("y.log");
+        let mut index = IndexWriter::open(&fresh, 0o600, 0).unwrap();
+        let opened = SystemTime::now();
+        index.note(0, unix_nanos(opened), false);
+        index.after_write(opened);
+        assert!(!index_path(&fresh).exists(), "nothing written yet");
+        index.note(5, unix_nanos(opened) + 1_000_000_000, false);
+        index.after_write(opened + FLUSH_AFTER);
+        assert_eq!(records(&fresh).len(), 2);
     }
 
     #[test]
