@@ -53,6 +53,8 @@ fn child_logs_and_their_indexes_are_0600_by_default_and_0640_when_asked() {
     assert_eq!(mode_of(&logs.join("web.0.log")), 0o600);
     assert_eq!(mode_of(&logs.join("web.0.err.log")), 0o600);
     assert_eq!(mode_of(&logs.join("shared.0.log")), 0o640);
+    // A fresh log's index is written within a second, or when `tend logs` reads it.
+    assert_eq!(daemon.tend(&["logs"]).code, Some(0));
     assert_eq!(mode_of(&logs.join("web.0.log.idx")), 0o600);
     assert_eq!(mode_of(&logs.join("shared.0.log.idx")), 0o640);
     assert_eq!(mode_of(&logs.join("tend.log")), 0o600);
