@@ -65,6 +65,97 @@ fn date_time(secs: u64) -> String {
     )
 }
 
+/// Reads an RFC 3339 time, such as `2026-11-29T21:44:09.512Z` or `2026-11-29T22:44:09+01:00`
+/// (`T` may be `t` or a space, `Z` may be `z`; up to nanoseconds): the time since
+/// 1970-01-01T00:00:00Z. `None` when `text` is not such a time, or one before 1970.
+pub fn parse_rfc3339(text: &str) -> Option<Duration> {
+    let b = text.as_bytes();
+    let number = |from: usize, len: usize| -> Option<i64> {
+        let digits = b.get(from..from + len)?;
+        digits
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let at = |i: usize, allowed: &[u8]| b.get(i).is_some_and(|c| allowed.contains(c));
+    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if at(i, b".") {
+        i += 1;
+        let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        for k in 0..9 {
+            let digit = if k < digits {
+                u32::from(b[i + k] - b'0')
+            } else {
+                0
+            };
+            nanos = nanos * 10 + digit;
+        }
+        i += digits;
+    }
+    let offset = match b.get(i..)? {
+        b"Z" | b"z" => 0,
+        [sign @ (b'+' | b'-'), ..] if b.len() == i + 6 && at(i + 3, b":") => {
+            let (h, m) = (number(i + 1, 2)?, number(i + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let minutes = h * 60 + m;
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let secs = days_from_civil(year, month as u32, day as u32) * 86_400
+        + hour * 3600
+        + minute * 60
+        + second
+        - offset;
+    u64::try_from(secs)
+        .ok()
+        .map(|secs| Duration::new(secs, nanos))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Howard Hinnant's civil-to-days: the days from 1970-01-01 to a proleptic Gregorian date.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's days-to-civil: the proleptic Gregorian date `days` after 1970-01-01.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -99,6 +190,51 @@ mod tests {
             format_duration_rounded(Duration::MAX).starts_with("5124095h"),
             "no overflow: a delay beyond 64 bits of nanoseconds prints as the longest"
         );
+    }
+
+    #[test]
+    fn reads_rfc3339_times_back() {
+        let ms = |ms: u64| Some(Duration::from_millis(ms));
+        assert_eq!(
+            parse_rfc3339("2026-11-24T07:49:41.123Z"),
+            ms(1_795_506_581_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-24t08:49:41.123+01:00"),
+            ms(1_795_506_581_123)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-24 02:19:41.123-05:30"),
+            ms(1_795_506_581_123)
+        );
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), ms(0));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T01:02:03.5z"),
+            ms((951_782_400 + 3_723) * 1000 + 500)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-24T07:49:41.000000001Z"),
+            Some(Duration::new(1_795_506_581, 1))
+        );
+        for t in [0u64, 951_782_400_000, 1_767_225_599_999, 4_102_444_800_123] {
+            let text = rfc3339_millis(Duration::from_millis(t));
+            assert_eq!(parse_rfc3339(&text), ms(t), "{text}");
+        }
+        for bad in [
+            "",
+            "2026-11-24",
+            "2026-11-24T07:49:41",
+            "2026-11-24T07:49:41.Z",
+            "2026-13-24T07:49:41Z",
+            "2026-02-29T07:49:41Z",
+            "2026-11-24T24:00:00Z",
+            "2026-11-24T07:49:41+0100",
+            "1969-12-31T23:59:59Z",
+            "10m",
+            "2026-11-24T07:49:41Zjunk",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

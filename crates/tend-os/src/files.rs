@@ -25,6 +25,30 @@ pub fn open_append_nofollow(path: &Path, mode: u32) -> io::Result<File> {
         .map_err(symlink_refused)
 }
 
+/// Like [`open_append_nofollow`], and readable too (`O_RDWR` rather than `O_WRONLY`): for a
+/// file tend appends to and also looks back into, such as a log file's index. With `create`,
+/// a missing file is created with that mode (less the umask); without, it is `NotFound`.
+pub fn open_read_append_nofollow(path: &Path, create: Option<u32>) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(create.is_some())
+        .mode(create.unwrap_or(0o600))
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(symlink_refused)
+}
+
+/// Opens `path` for reading only (`O_RDONLY | O_NOFOLLOW | O_CLOEXEC`): a symlink is refused
+/// as by [`open_append_nofollow`].
+pub fn open_read_nofollow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(symlink_refused)
+}
+
 /// `e` unchanged, unless it is the `ELOOP` of an `O_NOFOLLOW` open of a symlink: then an error
 /// of kind `InvalidInput` whose text says what is wrong and what to do.
 pub fn symlink_refused(e: io::Error) -> io::Error {
@@ -53,6 +77,30 @@ mod tests {
         let err = open_append_nofollow(&link, 0o600).unwrap_err();
         assert!(err.to_string().contains("symbolic link"), "{err}");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
+    #[test]
+    fn reading_opens_refuse_symlinks_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("x.log.idx");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        for create in [Some(0o600), None] {
+            let err = open_read_append_nofollow(&link, create).unwrap_err();
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
+        let err = open_read_nofollow(&link).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let plain = dir.path().join("plain");
+        let missing = open_read_append_nofollow(&plain, None).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        let mut file = open_read_append_nofollow(&plain, Some(0o600)).unwrap();
+        std::io::Write::write_all(&mut file, b"abc").unwrap();
+        let mut back = String::new();
+        std::io::Read::read_to_string(&mut open_read_nofollow(&plain).unwrap(), &mut back).unwrap();
+        assert_eq!(back, "abc");
     }
 
     #[test]

@@ -268,9 +268,16 @@ impl fmt::Display for Stream {
     }
 }
 
-/// One line a child printed: `{"instance":"web.0","stream":"stdout","line":"text"}`.
+/// One line a child printed:
+/// `{"time":"2026-11-29T21:44:09.512Z","instance":"web.0","stream":"stdout","line":"text"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
+    /// When tend read it from the child (for a line that came in several reads, the read that
+    /// completed it), in RFC 3339 UTC with milliseconds, as events have it. Absent when tend
+    /// does not know (a line logged before tend kept an index, or whose index is gone); read
+    /// as `None` when missing, so lines of an older tend still parse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
     /// The instance that printed it, such as `"web.0"`.
     pub instance: String,
     /// The stream it came from.
@@ -294,11 +301,18 @@ impl LogLine {
     pub fn from_bytes(instance: impl Into<String>, stream: Stream, bytes: &[u8]) -> Self {
         let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
         LogLine {
+            time: None,
             instance: instance.into(),
             stream,
             line: String::from_utf8_lossy(bytes).into_owned(),
             cut: false,
         }
+    }
+
+    /// Gives the line its time ([`LogLine::time`]), if known.
+    pub fn at(mut self, time: Option<String>) -> Self {
+        self.time = time;
+        self
     }
 
     /// Marks the line as a piece of a longer line ([`LogLine::cut`]) when `cut`.

@@ -139,29 +139,37 @@ pub struct SignalArgs {
     pub names: Vec<String>,
 }
 
-/// The arguments of `logs`: `{"names":[...],"lines":10,"follow":false}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The arguments of `logs`: `{"names":[...],"lines":10,"follow":false,"since_ms":N}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogsArgs {
     /// Which instances; empty (the default) means all.
     #[serde(default)]
     pub names: Vec<String>,
-    /// How many past lines per instance and stream; defaults to [`DEFAULT_LOG_LINES`].
-    #[serde(default = "default_lines")]
-    pub lines: u32,
+    /// How many past lines per instance and stream. When left out: [`DEFAULT_LOG_LINES`],
+    /// or with `since_ms` as many as the server sends (see [`LogsArgs::past_lines`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u32>,
     /// After the past lines, keep sending new ones until the client closes the connection;
     /// no terminal line is ever sent. Defaults to `false`.
     #[serde(default)]
     pub follow: bool,
+    /// Only lines tend read at or after this time, in milliseconds since the Unix epoch (past
+    /// and live ones; a line whose time is unknown is left out). Left out of the JSON when
+    /// absent, so that a server that does not know it still takes the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
 }
 
-impl Default for LogsArgs {
-    fn default() -> Self {
-        LogsArgs {
-            names: Vec::new(),
-            lines: DEFAULT_LOG_LINES,
-            follow: false,
-        }
+impl LogsArgs {
+    /// How many past lines per instance and stream were asked for: `lines`, else
+    /// [`DEFAULT_LOG_LINES`] without `since_ms` and no limit (`u32::MAX`) with it.
+    pub fn past_lines(&self) -> u32 {
+        self.lines.unwrap_or(if self.since_ms.is_some() {
+            u32::MAX
+        } else {
+            DEFAULT_LOG_LINES
+        })
     }
 }
 
@@ -172,10 +180,6 @@ pub struct NoArgs {}
 
 fn yes() -> bool {
     true
-}
-
-fn default_lines() -> u32 {
-    DEFAULT_LOG_LINES
 }
 
 /// A request line the server could not accept, with the id to answer it under, when the line

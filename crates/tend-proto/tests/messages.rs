@@ -140,8 +140,15 @@ fn every_request_round_trips() {
         Request::Logs(LogsArgs::default()),
         Request::Logs(LogsArgs {
             names: names(&["web"]),
-            lines: 100,
+            lines: Some(100),
             follow: true,
+            since_ms: None,
+        }),
+        Request::Logs(LogsArgs {
+            names: vec![],
+            lines: None,
+            follow: false,
+            since_ms: Some(1_795_900_000_000),
         }),
         Request::Reload(NoArgs {}),
         Request::Down(NoArgs {}),
@@ -182,7 +189,16 @@ fn exact_request_json() {
     );
     assert_eq!(
         round_trip(RequestLine::new(4, Request::Logs(LogsArgs::default()))),
-        r#"{"id":4,"request":{"logs":{"names":[],"lines":10,"follow":false}}}"#
+        r#"{"id":4,"request":{"logs":{"names":[],"follow":false}}}"#
+    );
+    let since = LogsArgs {
+        lines: Some(5),
+        since_ms: Some(1_795_900_000_000),
+        ..LogsArgs::default()
+    };
+    assert_eq!(
+        round_trip(RequestLine::new(6, Request::Logs(since))),
+        r#"{"id":6,"request":{"logs":{"names":[],"lines":5,"follow":false,"since_ms":1795900000000}}}"#
     );
     assert_eq!(
         round_trip(RequestLine::new(
@@ -215,9 +231,29 @@ fn request_defaults() {
         line.request,
         Request::Logs(LogsArgs {
             names: vec![],
-            lines: 10,
-            follow: true
+            lines: None,
+            follow: true,
+            since_ms: None,
         })
+    );
+    let Request::Logs(args) = line.request else {
+        unreachable!()
+    };
+    assert_eq!(args.past_lines(), 10, "lines default to 10");
+    let line: RequestLine =
+        decode(br#"{"id":1,"request":{"logs":{"lines":3,"since_ms":5}}}"#).unwrap();
+    let Request::Logs(args) = line.request else {
+        panic!("{line:?}")
+    };
+    assert_eq!((args.past_lines(), args.since_ms), (3, Some(5)));
+    let line: RequestLine = decode(br#"{"id":1,"request":{"logs":{"since_ms":5}}}"#).unwrap();
+    let Request::Logs(args) = line.request else {
+        panic!("{line:?}")
+    };
+    assert_eq!(
+        args.past_lines(),
+        u32::MAX,
+        "with since_ms, as many as the server sends"
     );
     let line: RequestLine = decode(b"{\"id\":1,\"request\":{\"down\":{}}}\n").unwrap();
     assert_eq!(line.request, Request::Down(NoArgs {}));
@@ -472,6 +508,32 @@ fn log_lines_are_lossy_and_lose_their_newline() {
     let odd = LogLine::from_bytes("w.0", Stream::Stderr, b"a\rb\x1b[31mc\x00");
     let json = round_trip(AnswerLine::log(1, odd));
     assert!(json.contains(r#""line":"a\rb\u001b[31mc\u0000""#), "{json}");
+}
+
+#[test]
+fn a_line_has_its_time_when_known_and_readers_without_the_field_still_parse() {
+    let line = LogLine::from_bytes("w.0", Stream::Stderr, b"abc")
+        .at(Some("2026-11-29T21:44:09.512Z".into()));
+    let json = round_trip(AnswerLine::log(1, line));
+    assert_eq!(
+        json,
+        r#"{"id":1,"log":{"time":"2026-11-29T21:44:09.512Z","instance":"w.0","stream":"stderr","line":"abc"}}"#
+    );
+    let unknown = round_trip(AnswerLine::log(
+        1,
+        LogLine::from_bytes("w.0", Stream::Stdout, b"x"),
+    ));
+    assert!(!unknown.contains("time"), "absent when unknown: {unknown}");
+    #[derive(serde::Deserialize)]
+    struct OldLogLine {
+        line: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct OldAnswer {
+        log: OldLogLine,
+    }
+    let old: OldAnswer = serde_json::from_str(&json).unwrap();
+    assert_eq!(old.log.line, "abc");
 }
 
 #[test]

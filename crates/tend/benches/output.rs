@@ -6,7 +6,11 @@
 //! The splitter gets 64-byte lines, one 64 KiB line ended by a newline, and 64 KiB of a line
 //! that does not end (a longer line, or binary output), with the daemon's 16 KiB cap. The log
 //! file is a real file in a temporary directory with the default `LogSpec` (10 MiB, keep 5),
-//! so it rotates every 160 iterations, as it would; with and without timestamps.
+//! so it rotates every 160 iterations, as it would; with and without timestamps. Each write
+//! also notes when its chunk was read in the file's index (`web.0.log.idx`); one file written
+//! over and over notes at most a record a millisecond, so `write_64k_interleaved` writes two
+//! files in turn, where every write notes a record and every 64th writes the index: the
+//! index's worst case.
 //!
 //! Run it with `cargo bench -p tend --bench output`. The allocation columns count the heap
 //! allocations of one iteration.
@@ -100,6 +104,27 @@ fn append(bencher: Bencher<'_, '_>, timestamps: bool) {
         });
 }
 
+/// Two logs written in turn, as many children logging at once: every write notes an index
+/// record. One iteration is one 64 KiB write, alternately to each.
+fn append_interleaved(bencher: Bencher<'_, '_>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let open = |name: &str| {
+        LogFile::open(dir.path().join(name), LogSpec::default()).expect("open the log")
+    };
+    let mut logs = [open("a.0.log"), open("b.0.log")];
+    let mut turn = 0;
+    let chunk = short_lines();
+    bencher
+        .counter(BytesCount::of_slice(&chunk))
+        .bench_local(|| {
+            turn ^= 1;
+            let mut data = black_box(&chunk[..]);
+            logs[turn]
+                .write(&mut data, SystemTime::now())
+                .expect("write the log");
+        });
+}
+
 /// 1000 samples of one write each: 64 MiB, so the log rotates six times within the run.
 mod logfile {
     use super::*;
@@ -112,5 +137,10 @@ mod logfile {
     #[divan::bench(sample_count = 1000)]
     fn write_64k_timestamped(bencher: Bencher<'_, '_>) {
         append(bencher, true);
+    }
+
+    #[divan::bench(sample_count = 1000)]
+    fn write_64k_interleaved(bencher: Bencher<'_, '_>) {
+        append_interleaved(bencher);
     }
 }

@@ -97,16 +97,26 @@ enum Verb {
         #[arg(required = true)]
         names: Vec<String>,
     },
-    /// Past lines of the logs, then with -f new ones as they come.
+    /// Past lines of the logs, in the order they were printed, then with -f new ones as they
+    /// come.
     Logs {
         /// Keep printing new lines.
         #[arg(short = 'f', long)]
         follow: bool,
-        /// How many past lines per instance and stream.
-        #[arg(short = 'n', long = "lines", default_value_t = 10)]
-        lines: u32,
-        /// One JSON object per line (instance, stream, line, and cut for a piece of a longer
-        /// line), for scripts.
+        /// How many past lines per instance and stream [default: 10, or with --since all of
+        /// them (up to 100000)].
+        #[arg(short = 'n', long = "lines")]
+        lines: Option<u32>,
+        /// Only lines printed since then: a duration back from now (90s, 10m, 1h30m) or an RFC
+        /// 3339 time (2026-11-29T21:44:09Z).
+        #[arg(long, value_name = "WHEN", value_parser = cli::Since::parse)]
+        since: Option<cli::Since>,
+        /// The time tend read each line before it (2026-11-29T21:44:09.512Z; question marks
+        /// when it is not known).
+        #[arg(long)]
+        timestamps: bool,
+        /// One JSON object per line (time, instance, stream, line, and cut for a piece of a
+        /// longer line), for scripts.
         #[arg(long)]
         json: bool,
         /// Only what the processes wrote to stdout.
@@ -241,6 +251,8 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         Verb::Logs {
             follow,
             lines,
+            since,
+            timestamps,
             json,
             stdout,
             stderr,
@@ -249,6 +261,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         } => client(ClientVerb::Logs {
             follow,
             lines,
+            since,
             names,
             view: LogsView {
                 json,
@@ -258,6 +271,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                     _ => None,
                 },
                 prefix: !no_prefix,
+                timestamps,
             },
         }),
         Verb::Events { json, names } => client(ClientVerb::Events { json, names }),

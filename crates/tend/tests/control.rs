@@ -701,7 +701,11 @@ fn a_reload_that_removes_instances_closes_their_log_files() {
             .filter(|p| p.to_string_lossy().contains("/.tend/logs/many."))
             .count()
     };
-    assert_eq!(log_fds(), 8, "stdout and stderr of 4 instances");
+    assert_eq!(
+        log_fds(),
+        8,
+        "stdout and stderr of 4 instances (silent: no index)"
+    );
     std::fs::write(
         d.config(),
         "[process.many]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 1\n",

@@ -41,7 +41,7 @@ fn up_fails(dir: tempfile::TempDir) -> (tempfile::TempDir, String) {
 }
 
 #[test]
-fn child_logs_are_0600_by_default_and_0640_when_asked() {
+fn child_logs_and_their_indexes_are_0600_by_default_and_0640_when_asked() {
     let daemon = Daemon::start(&format!(
         "{PRINTER}\n[process.shared]\ncommand = [\"sh\", \"-c\", \"echo hi; exec sleep 60\"]\nlog.mode = \"0640\"\n"
     ));
@@ -53,6 +53,10 @@ fn child_logs_are_0600_by_default_and_0640_when_asked() {
     assert_eq!(mode_of(&logs.join("web.0.log")), 0o600);
     assert_eq!(mode_of(&logs.join("web.0.err.log")), 0o600);
     assert_eq!(mode_of(&logs.join("shared.0.log")), 0o640);
+    // A fresh log's index is written within a second, or when `tend logs` reads it.
+    assert_eq!(daemon.tend(&["logs"]).code, Some(0));
+    assert_eq!(mode_of(&logs.join("web.0.log.idx")), 0o600);
+    assert_eq!(mode_of(&logs.join("shared.0.log.idx")), 0o640);
     assert_eq!(mode_of(&logs.join("tend.log")), 0o600);
 }
 
@@ -109,6 +113,32 @@ fn a_symlink_planted_at_a_child_log_is_refused_and_not_followed() {
     assert!(error.contains("web.0.log"), "{error}");
     assert!(error.contains("symbolic link"), "{error}");
     assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn a_symlink_planted_at_a_log_index_is_refused_and_not_followed() {
+    let dir = project(PRINTER);
+    let victim = dir.path().join("victim");
+    fs::write(&victim, "precious").unwrap();
+    let logs = dir.path().join(".tend/logs");
+    fs::create_dir_all(&logs).unwrap();
+    symlink(&victim, logs.join("web.0.err.log.idx")).unwrap();
+    let daemon = Daemon::start_in(dir);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let error = loop {
+        let web = daemon.instance("web.0");
+        if let Some(error) = web["last_exit"]["spawn_error"].as_str() {
+            break error.to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "web.0 started: {web}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(error.contains("web.0.err.log.idx"), "{error}");
+    assert!(error.contains("symbolic link"), "{error}");
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    // `tend logs` (which opens indexes with O_NOFOLLOW too) still answers.
+    let logs = daemon.tend(&["logs", "--json", "web"]);
+    assert_eq!(logs.code, Some(0), "{logs:?}");
 }
 
 #[test]

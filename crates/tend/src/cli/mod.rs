@@ -38,6 +38,8 @@ pub struct LogsView {
     pub only: Option<tend_proto::Stream>,
     /// `name.N |` before each line of text.
     pub prefix: bool,
+    /// The time tend read each line before it (`--timestamps`).
+    pub timestamps: bool,
 }
 
 impl Default for LogsView {
@@ -46,6 +48,47 @@ impl Default for LogsView {
             json: false,
             only: None,
             prefix: true,
+            timestamps: false,
+        }
+    }
+}
+
+/// `tend logs --since`: the oldest lines to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Read at most this long ago: `90s`, `10m`, `1h30m` (the config's durations).
+    Ago(std::time::Duration),
+    /// Read at or after this time, in milliseconds since the Unix epoch: an RFC 3339 time,
+    /// such as `2026-11-29T21:44:09Z` or `2026-11-29T22:44:09.5+01:00`.
+    At(u64),
+}
+
+impl Since {
+    /// Reads `--since`: a duration as the config writes them, or an RFC 3339 time.
+    pub fn parse(text: &str) -> Result<Since, String> {
+        if let Ok(ago) = crate::config::parse_duration(text) {
+            return Ok(Since::Ago(ago));
+        }
+        match tend_core::time::parse_rfc3339(text) {
+            Some(at) => Ok(Since::At(u64::try_from(at.as_millis()).unwrap_or(u64::MAX))),
+            None => Err(format!(
+                "{text:?} is neither a duration (such as 90s, 10m or 1h30m; units ns, us, ms, \
+                 s, m, h) nor an RFC 3339 time (such as 2026-11-29T21:44:09Z or \
+                 2026-11-29T22:44:09.512+01:00)"
+            )),
+        }
+    }
+
+    /// The time meant, in milliseconds since the Unix epoch, with `now` as now.
+    pub fn unix_ms(self, now: std::time::SystemTime) -> u64 {
+        match self {
+            Since::At(ms) => ms,
+            Since::Ago(ago) => {
+                let now = now
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                u64::try_from(now.saturating_sub(ago).as_millis()).unwrap_or(u64::MAX)
+            }
         }
     }
 }
@@ -108,12 +151,15 @@ pub enum ClientVerb {
         /// Processes, instances or `all`.
         names: Vec<String>,
     },
-    /// `tend logs [-f] [-n N] [NAME...]`: past lines, then with `follow` new ones.
+    /// `tend logs [-f] [-n N] [--since WHEN] [NAME...]`: past lines in the order they were
+    /// printed, then with `follow` new ones.
     Logs {
         /// Keep printing new lines until the supervisor closes or the user interrupts.
         follow: bool,
-        /// How many past lines per instance and stream.
-        lines: u32,
+        /// How many past lines per instance and stream; `None`: 10, or with `since` all.
+        lines: Option<u32>,
+        /// Only lines read since then.
+        since: Option<Since>,
         /// Processes or instances; empty for all.
         names: Vec<String>,
         /// How to show the lines.

@@ -303,6 +303,15 @@ pub fn log_line(line: &LogLine, colour: bool, console: bool) -> String {
     format!("{prefix} {text}{cut}")
 }
 
+/// What stands for the time of a line whose time tend does not know, as wide as a time.
+pub const UNKNOWN_TIME: &str = "????-??-??T??:??:??.???Z";
+
+/// The time of a log line as `tend logs --timestamps` prints it before the line:
+/// `2026-11-29T21:44:09.512Z`, or [`UNKNOWN_TIME`] when the supervisor does not know it.
+pub fn log_time(line: &LogLine) -> &str {
+    line.time.as_deref().unwrap_or(UNKNOWN_TIME)
+}
+
 /// The process of an instance name: `web` for `web.0`; a name without a numeric `.N` suffix
 /// (such as tend's own `tend`) is its own process.
 pub fn process_of(instance: &str) -> &str {
@@ -606,6 +615,7 @@ worker.0  waiting  -     -       -    -    0         -
     #[test]
     fn log_lines_get_a_prefix_coloured_by_process() {
         let line = LogLine {
+            time: None,
             instance: "web.0".into(),
             stream: Stream::Stdout,
             line: "Serving HTTP".into(),

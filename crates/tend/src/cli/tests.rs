@@ -341,15 +341,17 @@ fn logs_print_lines_until_the_ok() {
     let ran = exchange(
         ClientVerb::Logs {
             follow: false,
-            lines: 2,
+            lines: Some(2),
+            since: None,
             names: vec![],
             view: LogsView::default(),
         },
         answers(
             Request::Logs(tend_proto::LogsArgs {
                 names: vec![],
-                lines: 2,
+                lines: Some(2),
                 follow: false,
+                since_ms: None,
             }),
             &[TWO_LOG_LINES[0], TWO_LOG_LINES[1], r#"{"id":1,"ok":{}}"#],
         ),
@@ -363,15 +365,17 @@ fn followed_logs_end_when_the_supervisor_closes() {
     let ran = exchange(
         ClientVerb::Logs {
             follow: true,
-            lines: 10,
+            lines: Some(10),
+            since: None,
             names: vec!["web".into()],
             view: LogsView::default(),
         },
         answers(
             Request::Logs(tend_proto::LogsArgs {
                 names: vec!["web".into()],
-                lines: 10,
+                lines: Some(10),
                 follow: true,
+                since_ms: None,
             }),
             &TWO_LOG_LINES,
         ),
@@ -385,7 +389,8 @@ fn logs_cut_short_without_follow_are_a_failure() {
     let ran = exchange(
         ClientVerb::Logs {
             follow: false,
-            lines: 10,
+            lines: None,
+            since: None,
             names: vec![],
             view: LogsView::default(),
         },
@@ -400,6 +405,69 @@ fn logs_cut_short_without_follow_are_a_failure() {
         "{}",
         ran.err
     );
+}
+
+#[test]
+fn logs_with_timestamps_print_each_lines_time_and_a_placeholder_when_unknown() {
+    const TIMED: [&str; 3] = [
+        r#"{"id":1,"log":{"time":"2026-11-29T21:44:09.512Z","instance":"web.0","stream":"stdout","line":"Serving HTTP"}}"#,
+        r#"{"id":1,"log":{"instance":"worker.1","stream":"stderr","line":"tick"}}"#,
+        r#"{"id":1,"ok":{}}"#,
+    ];
+    let since = Some(1_795_900_000_000);
+    let verb = |prefix| ClientVerb::Logs {
+        follow: false,
+        lines: None,
+        since: since.map(Since::At),
+        names: vec![],
+        view: LogsView {
+            timestamps: true,
+            prefix,
+            ..LogsView::default()
+        },
+    };
+    let request = || {
+        Request::Logs(tend_proto::LogsArgs {
+            names: vec![],
+            lines: None,
+            follow: false,
+            since_ms: since,
+        })
+    };
+    let ran = exchange(verb(true), answers(request(), &TIMED));
+    assert_eq!(ran.code, 0, "{}", ran.err);
+    assert_eq!(
+        ran.out,
+        "2026-11-29T21:44:09.512Z web.0 | Serving HTTP\n\
+         ????-??-??T??:??:??.???Z worker.1 | tick\n"
+    );
+    let ran = exchange(verb(false), answers(request(), &TIMED));
+    assert_eq!(
+        ran.out,
+        "2026-11-29T21:44:09.512Z Serving HTTP\n????-??-??T??:??:??.???Z tick\n"
+    );
+}
+
+#[test]
+fn since_takes_durations_and_rfc3339_times() {
+    use std::time::UNIX_EPOCH;
+    let now = UNIX_EPOCH + Duration::from_millis(1_795_900_000_000);
+    let ago = |text: &str| Since::parse(text).unwrap().unix_ms(now);
+    assert_eq!(ago("90s"), 1_795_900_000_000 - 90_000);
+    assert_eq!(ago("10m"), 1_795_900_000_000 - 600_000);
+    assert_eq!(ago("1h30m"), 1_795_900_000_000 - 5_400_000);
+    assert_eq!(ago("250ms"), 1_795_900_000_000 - 250);
+    assert_eq!(ago("2026-11-24T07:49:41.123Z"), 1_795_506_581_123);
+    assert_eq!(ago("2026-11-24T08:49:41.123+01:00"), 1_795_506_581_123);
+    assert_eq!(
+        Since::parse("1000000h").unwrap().unix_ms(now),
+        0,
+        "before the epoch is the epoch"
+    );
+    for bad in ["", "10", "yesterday", "2026-11-24", "2026-11-24T07:49:41"] {
+        let error = Since::parse(bad).unwrap_err();
+        assert!(error.contains("neither a duration"), "{bad:?}: {error}");
+    }
 }
 
 /// A stdout whose reader is gone, like `tend logs | head` after head exits.
@@ -420,15 +488,17 @@ fn a_closed_stdout_ends_logs_quietly() {
     let fake = serve(answers(
         Request::Logs(tend_proto::LogsArgs {
             names: vec![],
-            lines: 10,
+            lines: Some(10),
             follow: true,
+            since_ms: None,
         }),
         &TWO_LOG_LINES,
     ));
     let mut err = Vec::new();
     let verb = ClientVerb::Logs {
         follow: true,
-        lines: 10,
+        lines: Some(10),
+        since: None,
         names: vec![],
         view: LogsView::default(),
     };

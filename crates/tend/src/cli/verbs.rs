@@ -68,6 +68,7 @@ pub fn run(
         ClientVerb::Logs {
             follow,
             lines,
+            since,
             names,
             view,
         } => logs(
@@ -76,6 +77,7 @@ pub fn run(
                 names,
                 lines,
                 follow,
+                since_ms: since.map(|since| since.unix_ms(std::time::SystemTime::now())),
             },
             out,
             colour,
@@ -202,8 +204,9 @@ fn signal_verb(
     }
 }
 
-/// `logs`: each line as `web.0 | text` until the terminal `ok`, or with `follow` until the
-/// supervisor closes the connection (or the user interrupts).
+/// `logs`: each line as `web.0 | text` (after its time with `--timestamps`) until the
+/// terminal `ok`, or with `follow` until the supervisor closes the connection (or the user
+/// interrupts). The supervisor sends them in the order they were read.
 fn logs(
     conn: &mut Connection,
     args: LogsArgs,
@@ -222,15 +225,19 @@ fn logs(
                 say(out, json.trim_end())?
             }
             Some(Answer::Log(line)) => {
-                if !view.prefix {
+                let text = if view.prefix {
+                    render::log_line(&line, colour, console)
+                } else {
                     let text = render::log_line(&line, false, console);
-                    let text = text
-                        .strip_prefix(&format!("{} | ", line.instance))
-                        .unwrap_or(&text);
-                    say(out, text)?;
-                    continue;
+                    text.strip_prefix(&format!("{} | ", line.instance))
+                        .map(str::to_owned)
+                        .unwrap_or(text)
+                };
+                if view.timestamps {
+                    say(out, &format!("{} {text}", render::log_time(&line)))?
+                } else {
+                    say(out, &text)?
                 }
-                say(out, &render::log_line(&line, colour, console))?
             }
             Some(Answer::Ok(_)) => return Ok(()),
             Some(Answer::Event(_)) => {}

@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use tend_core::Spec;
 
 pub use error::ConfigError;
+pub use units::parse_duration;
 
 /// The largest config file tend reads: far more than any real one, small enough that a
 /// mistaken path (a log file, a device) is refused before it fills memory.

@@ -201,13 +201,14 @@ fn process<'a>(
     Ok((spec, places))
 }
 
-/// The longest log file name of a process: its last instance's stderr log, rotated the most.
+/// The longest log file name of a process: the index of its last instance's stderr log,
+/// rotated the most.
 fn longest_log_name(spec: &ProcessSpec) -> String {
     let last = spec.replicas.saturating_sub(1);
     let name = crate::paths::log_file_name(&format!("{}.{last}", spec.name), Stream::Stderr);
     match spec.log.keep {
-        0 => name,
-        keep => format!("{name}.{keep}"),
+        0 => format!("{name}.idx"),
+        keep => format!("{name}.{keep}.idx"),
     }
 }
 

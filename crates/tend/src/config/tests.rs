@@ -523,7 +523,7 @@ fn a_config_file_that_is_not_a_regular_file_or_too_large_is_refused() {
 #[test]
 fn a_name_whose_log_file_name_exceeds_name_max_is_refused_at_its_key() {
     let dir = Dir::new();
-    // NAME.0.err.log.5 with a 245-byte name: 257 bytes.
+    // NAME.0.err.log.5.idx with a 245-byte name: 261 bytes.
     let name = "w".repeat(245);
     let message = dir.error(&format!("[process.{name}]\ncommand = \"x\"\n"));
     assert!(
@@ -533,11 +533,11 @@ fn a_name_whose_log_file_name_exceeds_name_max_is_refused_at_its_key() {
         "{message}"
     );
     assert!(
-        message.contains("would have 257 bytes, more than the 255"),
+        message.contains("would have 261 bytes, more than the 255"),
         "{message}"
     );
     // The same name fits with few enough replicas and kept files...
-    let fits = "w".repeat(255 - ".0.err.log".len());
+    let fits = "w".repeat(255 - ".0.err.log.idx".len());
     dir.load(&format!(
         "[process.{fits}]\ncommand = \"x\"\nlog.keep = 0\n"
     ))

@@ -30,7 +30,7 @@ const DECIMAL_UNITS: &[(&str, u64)] = &[
 
 /// Parses a duration: one or more `NUMBER UNIT` pairs with no space, such as "10s", "1.5s",
 /// "250ms" or "1m30s"; units ns, us, ms, s, m, h. The error is a complete message.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = |why: &str| {
         format!(
             "invalid duration {text:?}: {why}; write e.g. \"10s\", \"250ms\" or \"1m30s\" \

@@ -7,11 +7,13 @@
 //! only: the handshake has a deadline, a line longer than the limit closes the connection, and
 //! nothing a client does blocks the driver.
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::io;
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tend_proto::{
     decode, encode, AnswerLine, ClientHelloLine, Done, ErrorBody, ErrorCode, HandshakeReply,
@@ -22,6 +24,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::logindex::{self, IndexReader};
 use super::world::Event;
 
 /// How long a client may take to say hello.
@@ -33,7 +36,13 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a client may take to read what tend writes to it before tend gives up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The most past lines `logs` sends per file, whatever was asked.
-const MAX_PAST_LINES: usize = 100_000;
+pub const MAX_PAST_LINES: usize = 100_000;
+/// The most past lines one `logs` request holds, shared among its files (each gets at least
+/// one): they are all read before they are merged and sent.
+const MAX_REQUEST_LINES: usize = 1_000_000;
+/// The most bytes one `logs` request reads back, shared among its files (each gets at least
+/// [`LINE_PIECE`]).
+const MAX_REQUEST_BYTES: usize = 32 << 20;
 /// Answer lines are written in batches of about this size.
 const WRITE_BATCH: usize = 64 * 1024;
 
@@ -93,12 +102,28 @@ impl EventStream {
 
 /// Where the lines of a `logs` request come from.
 pub struct LogPlan {
-    /// Log files to show the last lines of, in order: instance name, stream, path.
-    pub files: Vec<(String, Stream, PathBuf)>,
-    /// How many past lines per file.
-    pub lines: u32,
+    /// Log files to show the last lines of, in the order that breaks ties between lines of
+    /// the same time (instance, then stream).
+    pub files: Vec<PlanFile>,
+    /// How many past lines per file (at most [`MAX_PAST_LINES`] are sent).
+    pub lines: usize,
+    /// Only lines read at or after this time, in nanoseconds since the Unix epoch.
+    pub since: Option<u64>,
     /// With `follow`: where the live lines come from.
     pub follow: Option<Follow>,
+}
+
+/// One log file of a `logs` request.
+pub struct PlanFile {
+    /// The instance, such as `web.0`.
+    pub instance: String,
+    /// Which of its streams.
+    pub stream: Stream,
+    /// The current log file.
+    pub path: PathBuf,
+    /// For a file this tend writes: its size when the request came, its index written up to
+    /// there. The past lines end there; what comes after is live (`follow`).
+    pub limit: Option<u64>,
 }
 
 /// The live part of `logs -f`.
@@ -120,6 +145,14 @@ pub struct LiveLine {
     pub line: Box<[u8]>,
     /// A piece of a line longer than [`LINE_PIECE`].
     pub cut: bool,
+    /// When the drainer read it (what the log's index says of it too).
+    pub time: SystemTime,
+}
+
+/// A time in nanoseconds since the epoch as the protocol writes it:
+/// `2026-11-29T21:44:09.512Z`.
+pub fn time_text(nanos: u64) -> String {
+    tend_core::time::rfc3339_millis(Duration::from_nanos(nanos))
 }
 
 /// Accepts connections until the runtime ends; each gets a task of its own.
@@ -376,41 +409,58 @@ async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
         })
 }
 
-/// Answers a `logs` request: the last lines of each file, then live lines until the client
-/// goes away.
+/// Answers a `logs` request: the last lines of each file, merged in the order they were read,
+/// then live lines until the client goes away.
 async fn logs(
     id: u64,
     plan: LogPlan,
     reader: &mut Lines,
     write: &mut OwnedWriteHalf,
 ) -> io::Result<()> {
-    let wanted = (plan.lines as usize).min(MAX_PAST_LINES);
+    let LogPlan {
+        files,
+        lines,
+        since,
+        follow,
+    } = plan;
+    let ask = TailAsk::shared(files.len(), lines, since);
+    // File reads go to the blocking pool: this task shares the driver's thread.
+    let (files, tails) = tokio::task::spawn_blocking(move || {
+        let tails: Vec<Tail> = files
+            .iter()
+            .map(|file| tail_lines(&file.path, ask.up_to(file.limit)))
+            .collect();
+        (files, tails)
+    })
+    .await
+    .unwrap_or_default();
     let mut out = Vec::with_capacity(WRITE_BATCH);
-    for (instance, stream, path) in plan.files {
-        // File reads go to the blocking pool: this task shares the driver's thread.
-        let tail = tokio::task::spawn_blocking(move || tail_lines(&path, wanted))
-            .await
-            .unwrap_or_default();
-        for (line, cut) in tail.pieces() {
-            let log = LogLine::from_bytes(instance.clone(), stream, line).cut(cut);
-            let log = AnswerLine::log(id, log);
-            out.extend(encode(&log));
-            if out.len() >= WRITE_BATCH {
-                write_all(write, &out).await?;
-                out.clear();
-            }
+    for (file, piece) in merged(&tails) {
+        let (instance, stream) = (&files[file].instance, files[file].stream);
+        let log = LogLine::from_bytes(instance.clone(), stream, tails[file].text(piece))
+            .cut(piece.cut)
+            .at(piece.time.map(|t| time_text(t.get())));
+        out.extend(encode(&AnswerLine::log(id, log)));
+        if out.len() >= WRITE_BATCH {
+            write_all(write, &out).await?;
+            out.clear();
         }
     }
     write_all(write, &out).await?;
-    let Some(Follow { mut live, only }) = plan.follow else {
+    drop(tails);
+    let Some(Follow { mut live, only }) = follow else {
         return write_line(write, &AnswerLine::ok(id, Done {})).await;
     };
+    let since = since.unwrap_or(0);
     loop {
         tokio::select! {
             line = live.recv() => match line {
                 Ok(line) => {
-                    if only.as_ref().is_none_or(|names| names.contains(&*line.instance)) {
-                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line).cut(line.cut);
+                    let nanos = logindex::unix_nanos(line.time);
+                    if nanos >= since && only.as_ref().is_none_or(|names| names.contains(&*line.instance)) {
+                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line)
+                            .cut(line.cut)
+                            .at(Some(time_text(nanos)));
                         write_line(write, &AnswerLine::log(id, log)).await?;
                     }
                 }
@@ -426,6 +476,26 @@ async fn logs(
     }
 }
 
+/// The pieces of `tails`, merged by time: a k-way merge, so the lines of one file keep their
+/// order whatever the times say (a clock set back); a piece of unknown time comes before every
+/// known one, and of equal times the file that comes first in `tails` goes first.
+pub fn merged(tails: &[Tail]) -> impl Iterator<Item = (usize, &Piece)> + '_ {
+    let key = |file: usize, i: usize| tails[file].pieces[i].time.map_or(0, NonZeroU64::get);
+    let mut heads: BinaryHeap<Reverse<(u64, usize, usize)>> = tails
+        .iter()
+        .enumerate()
+        .filter(|(_, tail)| !tail.pieces.is_empty())
+        .map(|(file, _)| Reverse((key(file, 0), file, 0)))
+        .collect();
+    std::iter::from_fn(move || {
+        let Reverse((_, file, i)) = heads.pop()?;
+        if i + 1 < tails[file].pieces.len() {
+            heads.push(Reverse((key(file, i + 1), file, i + 1)));
+        }
+        Some((file, &tails[file].pieces[i]))
+    })
+}
+
 /// The longest piece of a line `tend logs` sends, as the terminal and `logs -f` cut them: a
 /// longer line goes in pieces, each marked [`LogLine::cut`].
 pub const LINE_PIECE: usize = super::lines::LINE_CAP;
@@ -433,12 +503,70 @@ pub const LINE_PIECE: usize = super::lines::LINE_CAP;
 /// that the memory of a request is bounded whatever the file holds.
 pub const MAX_TAIL_BYTES: usize = 4 << 20;
 
+/// What to read back of one log file.
+#[derive(Debug, Clone, Copy)]
+pub struct TailAsk {
+    /// At most this many pieces (a line longer than [`LINE_PIECE`] counts once per piece).
+    pub lines: usize,
+    /// At most this many bytes, from the end.
+    pub bytes: usize,
+    /// Only lines read at or after this time (ns since the epoch); lines of unknown time are
+    /// left out then.
+    pub since: Option<u64>,
+    /// The file ends here for this read (bytes written later are not read).
+    pub limit: Option<u64>,
+}
+
+impl TailAsk {
+    /// The last `lines` lines of a file, in at most `min(lines × LINE_PIECE, MAX_TAIL_BYTES)`.
+    pub fn lines(lines: usize) -> TailAsk {
+        TailAsk::shared(1, lines, None)
+    }
+
+    /// What each of `files` files of one request gets of `lines` lines: at most
+    /// [`MAX_PAST_LINES`] lines and `min(lines × LINE_PIECE, MAX_TAIL_BYTES)` bytes, and the
+    /// request as a whole at most [`MAX_REQUEST_LINES`] and [`MAX_REQUEST_BYTES`] (each file
+    /// still gets one line and one [`LINE_PIECE`]): every tail is held until they are merged.
+    pub fn shared(files: usize, lines: usize, since: Option<u64>) -> TailAsk {
+        let files = files.max(1);
+        let lines = lines
+            .min(MAX_PAST_LINES)
+            .min((MAX_REQUEST_LINES / files).max(1));
+        let bytes = lines
+            .saturating_mul(LINE_PIECE)
+            .min(MAX_TAIL_BYTES)
+            .min((MAX_REQUEST_BYTES / files).max(LINE_PIECE));
+        TailAsk {
+            lines,
+            bytes,
+            since,
+            limit: None,
+        }
+    }
+
+    /// This ask for a file that ends at `limit`, if given.
+    pub fn up_to(self, limit: Option<u64>) -> TailAsk {
+        TailAsk { limit, ..self }
+    }
+}
+
 /// The end of a log file, read back for `tend logs`: the bytes, and the pieces to send.
 #[derive(Debug, Default)]
 pub struct Tail {
     buf: Vec<u8>,
-    /// Each piece: its range in `buf`, and whether it is only a part of its line.
-    pieces: Vec<(std::ops::Range<usize>, bool)>,
+    pieces: Vec<Piece>,
+}
+
+/// One piece of a [`Tail`]: a line, or a part of a long one.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece {
+    /// Its bytes in the tail's buffer (at most [`MAX_TAIL_BYTES`]).
+    start: u32,
+    end: u32,
+    /// When it was read (its last byte), in nanoseconds since the epoch, if the index says.
+    pub time: Option<NonZeroU64>,
+    /// Only a part of its line.
+    pub cut: bool,
 }
 
 impl Tail {
@@ -446,7 +574,19 @@ impl Tail {
     pub fn pieces(&self) -> impl Iterator<Item = (&[u8], bool)> + '_ {
         self.pieces
             .iter()
-            .map(|(range, cut)| (&self.buf[range.clone()], *cut))
+            .map(|piece| (self.text(piece), piece.cut))
+    }
+
+    /// The pieces in file order, with their times.
+    pub fn timed(&self) -> impl Iterator<Item = (&[u8], Option<NonZeroU64>)> + '_ {
+        self.pieces
+            .iter()
+            .map(|piece| (self.text(piece), piece.time))
+    }
+
+    /// The bytes of `piece`, one of this tail's.
+    pub fn text(&self, piece: &Piece) -> &[u8] {
+        &self.buf[piece.start as usize..piece.end as usize]
     }
 
     /// How many pieces there are.
@@ -460,30 +600,47 @@ impl Tail {
     }
 }
 
-/// The last `n` lines of the file at `path` (fewer if it has fewer; none if it is missing).
+/// The end of the file at `path` as `ask` says: its last lines (fewer if it has fewer; none if
+/// it is missing), each with the time its index gives it.
 ///
-/// A line longer than [`LINE_PIECE`] counts as one line per piece of it. At most
-/// `min(n × LINE_PIECE, MAX_TAIL_BYTES)` bytes are read back, so a file that is one huge
-/// line costs only its end: the line at the start of what was read is then shown from
-/// where the read began, marked cut. The file is first scanned backwards in blocks to
-/// find where the wanted lines start, then that much is read once.
-pub fn tail_lines(path: &std::path::Path, n: usize) -> Tail {
+/// A line longer than [`LINE_PIECE`] counts as one line per piece of it. At most `ask.bytes`
+/// are read back, so a file that is one huge line costs only its end: the line at the start of
+/// what was read is then shown from where the read began, marked cut. The file is first
+/// scanned backwards in blocks to find where the wanted lines start, then that much is read
+/// once. With `since`, the index says from which offset the bytes are recent enough, and the
+/// scan stops at the newline before it.
+///
+/// A piece's time is that of the index's last record at or before its last byte (or its
+/// newline): the lines' records are read by a binary search for the first, then forward.
+/// Without an index (or a record that early) it is unknown.
+pub fn tail_lines(path: &std::path::Path, ask: TailAsk) -> Tail {
     use std::io::{Read, Seek, SeekFrom};
     const BLOCK: usize = 64 * 1024;
+    let n = ask.lines;
     let Ok(mut file) = std::fs::File::open(path) else {
         return Tail::default();
     };
-    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+    let Ok(end) = file.seek(SeekFrom::End(0)) else {
         return Tail::default();
     };
+    let len = ask.limit.map_or(end, |limit| limit.min(end));
     if n == 0 || len == 0 {
         return Tail::default();
     }
-    let budget = n.saturating_mul(LINE_PIECE).min(MAX_TAIL_BYTES) as u64;
+    let index = IndexReader::open(path);
+    // Lines that end before this offset were read before `since`.
+    let since_offset = match ask.since {
+        None => 0,
+        Some(since) => match index.as_ref().and_then(|index| index.offset_since(since)) {
+            Some(offset) if offset < len => offset,
+            _ => return Tail::default(),
+        },
+    };
+    let budget = ask.bytes.min(MAX_TAIL_BYTES) as u64;
     let floor = len.saturating_sub(budget);
     // Scan backwards for the newline that ends the line before the wanted ones (one more
-    // newline than lines wanted: the file's last newline ends the last line), no further
-    // than the budget.
+    // newline than lines wanted: the file's last newline ends the last line), or that ends a
+    // line older than `since`, no further than the budget.
     let mut start = floor;
     let mut newlines = 0;
     let mut block = vec![0; BLOCK];
@@ -496,9 +653,10 @@ pub fn tail_lines(path: &std::path::Path, n: usize) -> Tail {
         }
         for (i, &b) in block.iter().enumerate().rev() {
             if b == b'\n' {
+                let at = from + i as u64;
                 newlines += 1;
-                if newlines > n {
-                    start = from + i as u64 + 1;
+                if newlines > n || at < since_offset {
+                    start = at + 1;
                     break 'scan;
                 }
             }
@@ -521,19 +679,44 @@ pub fn tail_lines(path: &std::path::Path, n: usize) -> Tail {
     let body = buf.strip_suffix(b"\n").unwrap_or(&buf).len();
     let mut pieces = Vec::new();
     let mut line_start = 0;
+    let piece = |from: usize, to: usize, cut: bool| Piece {
+        start: from as u32,
+        end: to as u32,
+        time: None,
+        cut,
+    };
     for line in buf[..body].split(|&b| b == b'\n') {
         let cut = line.len() > LINE_PIECE || (cut_start && line_start == 0);
         if line.is_empty() {
-            pieces.push((line_start..line_start, cut));
+            pieces.push(piece(line_start, line_start, cut));
         }
-        for (i, piece) in line.chunks(LINE_PIECE).enumerate() {
+        for (i, part) in line.chunks(LINE_PIECE).enumerate() {
             let from = line_start + i * LINE_PIECE;
-            pieces.push((from..from + piece.len(), cut));
+            pieces.push(piece(from, from + part.len(), cut));
         }
         line_start += line.len() + 1;
     }
     let skip = pieces.len().saturating_sub(n);
     pieces.drain(..skip);
+    if let (Some(index), Some(first)) = (&index, pieces.first()) {
+        // A piece was read when its last byte was, or its newline for the end of a line.
+        let last_byte = |piece: &Piece| {
+            let end = piece.end as usize;
+            let at = if buf.get(end) == Some(&b'\n') {
+                end
+            } else {
+                end.saturating_sub(1)
+            };
+            start + at as u64
+        };
+        let mut cursor = index.cursor(last_byte(first));
+        for piece in &mut pieces {
+            piece.time = cursor.time_at(last_byte(piece));
+        }
+    }
+    if let Some(since) = ask.since {
+        pieces.retain(|piece| piece.time.is_some_and(|t| t.get() >= since));
+    }
     Tail { buf, pieces }
 }
 
@@ -604,7 +787,7 @@ mod tests {
 
     /// The pieces of the tail of `path`, as owned lines; panics if one is cut.
     fn tail(path: &std::path::Path, n: usize) -> Vec<Vec<u8>> {
-        let tail = tail_lines(path, n);
+        let tail = tail_lines(path, TailAsk::lines(n));
         tail.pieces()
             .map(|(line, cut)| {
                 assert!(!cut);
@@ -652,7 +835,7 @@ mod tests {
         text.extend_from_slice(&long);
         text.extend_from_slice(b"\nlast\n");
         std::fs::write(&path, &text).unwrap();
-        let t = tail_lines(&path, 10);
+        let t = tail_lines(&path, TailAsk::lines(10));
         let got: Vec<(Vec<u8>, bool)> = t.pieces().map(|(l, c)| (l.to_vec(), c)).collect();
         assert_eq!(got.len(), 5, "first, three pieces, last");
         assert_eq!(got[0], (b"first".to_vec(), false));
@@ -660,22 +843,198 @@ mod tests {
         assert_eq!(got[3], (long[2 * LINE_PIECE..].to_vec(), true));
         assert_eq!(got[4], (b"last".to_vec(), false));
         // The last two: the line's last piece, then `last`.
-        let t = tail_lines(&path, 2);
+        let t = tail_lines(&path, TailAsk::lines(2));
         let got: Vec<bool> = t.pieces().map(|(_, c)| c).collect();
         assert_eq!(got, [true, false]);
 
         // 10 MB without a newline: one line asked, one piece read back.
         std::fs::write(&path, vec![0u8; 10_000_000]).unwrap();
-        let t = tail_lines(&path, 1);
+        let t = tail_lines(&path, TailAsk::lines(1));
         assert_eq!(t.len(), 1);
         let (piece, cut) = t.pieces().next().unwrap();
         assert!(cut && piece.len() == LINE_PIECE && piece.iter().all(|&b| b == 0));
         assert!(t.buf.len() <= LINE_PIECE, "read {} bytes", t.buf.len());
         // However many lines are asked for, at most MAX_TAIL_BYTES are read.
-        let t = tail_lines(&path, 100_000);
+        let t = tail_lines(&path, TailAsk::lines(100_000));
         assert_eq!(t.buf.len(), MAX_TAIL_BYTES);
         assert_eq!(t.len(), MAX_TAIL_BYTES / LINE_PIECE);
         assert!(t.pieces().all(|(_, cut)| cut));
+    }
+
+    /// Writes an index for the log at `path` holding `records` (offset, time in ns).
+    fn index(path: &std::path::Path, records: &[(u64, u64)]) {
+        let bytes: Vec<u8> = records
+            .iter()
+            .flat_map(|&(offset, time)| [offset.to_le_bytes(), time.to_le_bytes()].concat())
+            .collect();
+        std::fs::write(logindex::index_path(path), bytes).unwrap();
+    }
+
+    fn timed(tail: &Tail) -> Vec<(String, Option<u64>)> {
+        tail.timed()
+            .map(|(line, time)| {
+                (
+                    String::from_utf8_lossy(line).into_owned(),
+                    time.map(NonZeroU64::get),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_line_gets_the_time_of_the_read_that_completed_it_and_since_keeps_recent_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        // a\n b\n c\n dd: offsets 0, 2, 4, 6; a read at 3 (b's newline) and one at 6.
+        std::fs::write(&path, "a\nb\nc\ndd").unwrap();
+        let ask = TailAsk::lines(10);
+        let line = |text: &str, time| (text.to_owned(), time);
+        assert_eq!(
+            timed(&tail_lines(&path, ask)),
+            [
+                line("a", None),
+                line("b", None),
+                line("c", None),
+                line("dd", None)
+            ],
+            "no index: no times"
+        );
+        index(&path, &[(0, 100), (3, 200), (6, 300)]);
+        assert_eq!(
+            timed(&tail_lines(&path, ask)),
+            [
+                line("a", Some(100)),
+                line("b", Some(200)),
+                line("c", Some(200)),
+                line("dd", Some(300))
+            ]
+        );
+        let since = |ns| {
+            timed(&tail_lines(
+                &path,
+                TailAsk {
+                    since: Some(ns),
+                    ..ask
+                },
+            ))
+        };
+        assert_eq!(
+            since(200),
+            [
+                line("b", Some(200)),
+                line("c", Some(200)),
+                line("dd", Some(300))
+            ]
+        );
+        assert_eq!(since(201), [line("dd", Some(300))]);
+        assert_eq!(since(301), []);
+        assert_eq!(since(0).len(), 4);
+        // The file as it was when the request came: later bytes are left to `follow`.
+        let upto = tail_lines(&path, ask.up_to(Some(6)));
+        assert_eq!(timed(&upto).len(), 3);
+        assert_eq!(
+            timed(&tail_lines(
+                &path,
+                TailAsk {
+                    since: Some(300),
+                    ..ask.up_to(Some(6))
+                }
+            )),
+            [],
+            "the recent read lies beyond the limit"
+        );
+        // An index that starts late: the lines before its first record have no time, and
+        // `since` leaves them out.
+        index(&path, &[(4, 500)]);
+        assert_eq!(
+            timed(&tail_lines(&path, ask)),
+            [
+                line("a", None),
+                line("b", None),
+                line("c", Some(500)),
+                line("dd", Some(500))
+            ]
+        );
+        assert_eq!(since(1).len(), 2);
+        // A torn index: its whole records count.
+        let mut bytes = std::fs::read(logindex::index_path(&path)).unwrap();
+        bytes.truncate(20);
+        std::fs::write(logindex::index_path(&path), &bytes).unwrap();
+        assert_eq!(timed(&tail_lines(&path, ask)).len(), 4);
+        bytes.truncate(10);
+        std::fs::write(logindex::index_path(&path), &bytes).unwrap();
+        assert!(timed(&tail_lines(&path, ask))
+            .iter()
+            .all(|(_, t)| t.is_none()));
+    }
+
+    #[test]
+    fn the_pieces_of_a_long_line_get_the_times_of_their_last_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let mut text = vec![b'x'; LINE_PIECE + 10];
+        text.push(b'\n');
+        std::fs::write(&path, &text).unwrap();
+        // The first piece was read at 1, its last 10 bytes at 2, the newline at 3.
+        let newline = LINE_PIECE as u64 + 10;
+        index(&path, &[(0, 1), (LINE_PIECE as u64, 2), (newline, 3)]);
+        let times: Vec<Option<u64>> = timed(&tail_lines(&path, TailAsk::lines(10)))
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(times, [Some(1), Some(3)]);
+    }
+
+    fn tail_of(lines: &[(&str, Option<u64>)]) -> Tail {
+        let mut buf = Vec::new();
+        let mut pieces = Vec::new();
+        for &(text, time) in lines {
+            let start = buf.len() as u32;
+            buf.extend_from_slice(text.as_bytes());
+            pieces.push(Piece {
+                start,
+                end: buf.len() as u32,
+                time: time.and_then(NonZeroU64::new),
+                cut: false,
+            });
+            buf.push(b'\n');
+        }
+        Tail { buf, pieces }
+    }
+
+    #[test]
+    fn tails_merge_by_time_unknown_first_ties_in_file_order_and_each_file_in_its_order() {
+        let tails = [
+            tail_of(&[("a1", Some(10)), ("a2", Some(30)), ("a3", Some(30))]),
+            tail_of(&[("b0", None), ("b1", Some(20)), ("b2", Some(30))]),
+            tail_of(&[]),
+            // A clock set back: this file's order stands.
+            tail_of(&[("c1", Some(40)), ("c2", Some(5))]),
+        ];
+        let order: Vec<String> = merged(&tails)
+            .map(|(file, piece)| String::from_utf8_lossy(tails[file].text(piece)).into_owned())
+            .collect();
+        assert_eq!(order, ["b0", "a1", "b1", "a2", "a3", "b2", "c1", "c2"]);
+    }
+
+    #[test]
+    fn a_request_shares_its_budget_among_its_files() {
+        let one = TailAsk::shared(2, 100_000, None);
+        assert_eq!((one.lines, one.bytes), (MAX_PAST_LINES, MAX_TAIL_BYTES));
+        let ten = TailAsk::shared(200, 10, None);
+        assert_eq!(
+            (ten.lines, ten.bytes),
+            (10, 10 * LINE_PIECE),
+            "the usual ask is whole"
+        );
+        let many = TailAsk::shared(20_000, 100_000, None);
+        assert_eq!(
+            (many.lines, many.bytes),
+            (50, LINE_PIECE),
+            "at least a piece each"
+        );
+        let all = TailAsk::shared(2_000, 100_000, None);
+        assert!(all.lines * 2_000 <= MAX_REQUEST_LINES && all.bytes * 2_000 <= MAX_REQUEST_BYTES);
     }
 
     #[test]
@@ -689,7 +1048,7 @@ mod tests {
         text.extend(vec![b'y'; LINE_PIECE - 1]);
         text.push(b'\n');
         std::fs::write(&path, &text).unwrap();
-        let t = tail_lines(&path, 1);
+        let t = tail_lines(&path, TailAsk::lines(1));
         let got: Vec<(usize, bool)> = t.pieces().map(|(l, c)| (l.len(), c)).collect();
         assert_eq!(got, [(LINE_PIECE - 1, false)]);
     }

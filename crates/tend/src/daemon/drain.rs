@@ -47,6 +47,8 @@ pub struct Sink {
     live: LiveTap,
     /// The `log_line` readiness check of the run, until a line matches.
     watch: Option<LineWatch>,
+    /// When the last bytes were read: the time of a last line without newline, shown at EOF.
+    last_read: SystemTime,
 }
 
 /// A run's `ready = { log_line = "..." }`: the first line of stdout or stderr that matches
@@ -110,12 +112,13 @@ impl Sink {
             lines: LineSplitter::new(super::lines::LINE_CAP),
             live,
             watch,
+            last_read: SystemTime::UNIX_EPOCH,
         }
     }
 
-    /// Shows one complete line (or a piece of a `cut` one): on the terminal, and to `logs -f`
-    /// clients; and gives it to the readiness check that waits for a line.
-    fn line(&self, line: &[u8], cut: bool) {
+    /// Shows one complete line (or a piece of a `cut` one), read at `time`: on the terminal,
+    /// and to `logs -f` clients; and gives it to the readiness check that waits for a line.
+    fn line(&self, line: &[u8], cut: bool, time: SystemTime) {
         if let Some(watch) = &self.watch {
             watch.look(line);
         }
@@ -127,6 +130,7 @@ impl Sink {
                 stream: tap.stream,
                 line: line.into(),
                 cut,
+                time,
             }));
         }
     }
@@ -138,21 +142,20 @@ impl Sink {
             || self.watch.as_ref().is_some_and(LineWatch::pending)
     }
 
-    /// Writes `data` to the log and the terminal; returns what the log refused, if anything.
+    /// Writes `data`, read now, to the log and the terminal; returns what the log refused, if
+    /// anything. Its lines get the one time the log's index gives them.
     fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
+        let now = SystemTime::now();
+        self.last_read = now;
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         if self.wants_lines() {
-            lines.feed(data, |line, cut| self.line(line, cut));
+            lines.feed(data, |line, cut| self.line(line, cut, now));
         } else {
             lines.skip(data);
         }
         self.lines = lines;
         let mut rest = data;
-        let result = self
-            .log
-            .lock()
-            .expect("log lock")
-            .write(&mut rest, SystemTime::now());
+        let result = self.log.lock().expect("log lock").write(&mut rest, now);
         result.err().map(|e| (rest.to_vec(), e))
     }
 
@@ -198,7 +201,8 @@ impl Sink {
 
     fn finish(&mut self) {
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
-        lines.finish(|line, cut| self.line(line, cut));
+        let read = self.last_read;
+        lines.finish(|line, cut| self.line(line, cut, read));
     }
 }
 

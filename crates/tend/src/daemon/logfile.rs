@@ -11,6 +11,9 @@
 //! it, even when the rest arrives in a later read and takes the file past `max_size` (by less
 //! than `max_size`). Only a line longer than `max_size` on its own is cut, where the file is
 //! full.
+//!
+//! Each log file has an index beside it, `F.idx` (see [`super::logindex`]), which says when
+//! each chunk was read; it is rotated and removed with its file.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -19,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use tend_core::LogSpec;
+
+use super::logindex::{self, IndexWriter};
 
 /// An append-only log file that rotates itself.
 #[derive(Debug)]
@@ -36,6 +41,8 @@ pub struct LogFile {
     failing: Option<Failing>,
     /// Bytes drainers hold for this file after a refused write, waiting to retry.
     held: u64,
+    /// When each chunk was read: the index beside the current file.
+    index: IndexWriter,
 }
 
 /// A run of failed writes to a log file.
@@ -50,10 +57,17 @@ pub struct Failing {
 impl LogFile {
     /// Opens (creating it and its directory if needed) the log at `path` for appending, with
     /// the permission bits of `spec.mode` (set again on a file that has others). A symlink at
-    /// `path` is refused, never followed.
+    /// `path` is refused, never followed; so is one at the path of its index (`path.idx`),
+    /// which is opened (or created) with it.
     pub fn open(path: PathBuf, spec: LogSpec) -> io::Result<Self> {
         let file = open_creating_dir(&path, spec.mode)?;
         let size = file.metadata()?.len();
+        let index = IndexWriter::open(&path, spec.mode, size).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("{}: {e}", logindex::index_path(&path).display()),
+            )
+        })?;
         Ok(LogFile {
             path,
             file,
@@ -63,7 +77,19 @@ impl LogFile {
             line_len: 0,
             failing: None,
             held: 0,
+            index,
         })
+    }
+
+    /// Bytes in the current file.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Writes the index records in hand, so that a reader of the index sees every byte of
+    /// the file so far with its time (a `logs` request does this before reading).
+    pub fn flush_index(&mut self) {
+        self.index.flush(SystemTime::now());
     }
 
     /// Writes are failing (since when, and why), or `None` once a write succeeded again.
@@ -92,7 +118,9 @@ impl LogFile {
     ///
     /// A failure is remembered (see [`Self::failing`]) until a write succeeds.
     pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
-        let result = self.write_all(data, now);
+        let interleaved = self.index.begin_write();
+        let result = self.write_all(data, now, interleaved);
+        self.index.after_write(now);
         match &result {
             Ok(()) => self.failing = None,
             Err(e) => {
@@ -109,20 +137,31 @@ impl LogFile {
         result
     }
 
-    fn write_all(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
+    fn write_all(
+        &mut self,
+        data: &mut &[u8],
+        now: SystemTime,
+        interleaved: bool,
+    ) -> io::Result<()> {
         let stamp = self
             .spec
             .timestamps
             .then(|| format!("{} ", rfc3339_millis(now)));
+        let nanos = logindex::unix_nanos(now);
+        let mut interleaved = interleaved;
         while !data.is_empty() {
             let room = usize::try_from(self.max().saturating_sub(self.size)).unwrap_or(usize::MAX);
             let take = match &stamp {
                 None => self.fit_plain(data, room),
                 Some(stamp) => self.fit_stamped(data, room, stamp.len()),
             };
+            if take > 0 {
+                self.index
+                    .note(self.size, nanos, std::mem::take(&mut interleaved));
+            }
             match (take, &stamp) {
                 // Nothing fits after what the file holds: start the line in a fresh file.
-                (0, _) => self.rotate()?,
+                (0, _) => self.rotate(now)?,
                 (take, None) => self.append_plain(data, take)?,
                 (take, Some(stamp)) => self.append_stamped(data, take, stamp)?,
             }
@@ -268,12 +307,15 @@ impl LogFile {
 
     /// Starts a fresh file: the current one becomes `.1`, and each existing `.N` up to the
     /// first missing number moves to `.N+1` (the one at `.keep` is replaced, so dropped).
-    /// A log directory someone removed is created again.
-    fn rotate(&mut self) -> io::Result<()> {
-        shift_numbered(&self.path, self.spec.keep)?;
+    /// A log directory someone removed is created again. The index goes with its file: its
+    /// records in hand are written, it is renamed with it, and a fresh one is begun.
+    fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
+        self.index.flush(now);
+        shift_numbered_with_index(&self.path, self.spec.keep)?;
         self.file = open_creating_dir(&self.path, self.spec.mode)?;
         self.size = 0;
         self.line_len = 0;
+        self.index.restart(now);
         Ok(())
     }
 }
@@ -289,8 +331,35 @@ fn numbered(path: &Path, n: u32) -> PathBuf {
 /// missing N) to `path.N+1`; with `keep` 0, removes `path`. Touches only files that exist:
 /// one `lstat` and one rename per existing file.
 pub(crate) fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
+    shift(path, keep, false)
+}
+
+/// [`shift_numbered`] for a child's log, whose files each have an index (`F.idx`): each index
+/// moves (or goes) with its file. An index missing where its file moves leaves none at the
+/// new number either, so that no file is ever paired with another's index.
+fn shift_numbered_with_index(path: &Path, keep: u32) -> io::Result<()> {
+    shift(path, keep, true)
+}
+
+fn shift(path: &Path, keep: u32, with_index: bool) -> io::Result<()> {
+    let move_index = |from: &Path, to: &Path| {
+        if !with_index {
+            return Ok(());
+        }
+        let (from, to) = (logindex::index_path(from), logindex::index_path(to));
+        match fs::rename(&from, &to) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                fs::remove_file(&to).or_else(ignore_not_found)
+            }
+            done => done,
+        }
+    };
     if keep == 0 {
-        return fs::remove_file(path).or_else(ignore_not_found);
+        fs::remove_file(path).or_else(ignore_not_found)?;
+        if with_index {
+            fs::remove_file(logindex::index_path(path)).or_else(ignore_not_found)?;
+        }
+        return Ok(());
     }
     // The first free number: the files below it move up by one; `.keep` may be replaced.
     let mut free = 1;
@@ -298,13 +367,21 @@ pub(crate) fn shift_numbered(path: &Path, keep: u32) -> io::Result<()> {
         free += 1;
     }
     for n in (1..free).rev() {
-        fs::rename(numbered(path, n), numbered(path, n + 1)).or_else(ignore_not_found)?;
+        let (from, to) = (numbered(path, n), numbered(path, n + 1));
+        fs::rename(&from, &to).or_else(ignore_not_found)?;
+        move_index(&from, &to)?;
     }
-    fs::rename(path, numbered(path, 1)).or_else(ignore_not_found)
+    let first = numbered(path, 1);
+    fs::rename(path, &first).or_else(ignore_not_found)?;
+    move_index(path, &first)
 }
 
 /// `write_all` that tells how much was written before an error.
-fn write_counting(file: &mut File, mut buf: &[u8], written: &mut usize) -> io::Result<()> {
+pub(super) fn write_counting(
+    file: &mut File,
+    mut buf: &[u8],
+    written: &mut usize,
+) -> io::Result<()> {
     while !buf.is_empty() {
         match file.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -463,12 +540,24 @@ mod tests {
             log.write(&mut &b"0123456789\n"[..], SystemTime::now())
                 .unwrap();
         }
-        let names: Vec<_> = fs::read_dir(dir.path())
+        drop(log); // writes the current file's index
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 3, "{names:?}");
-        assert!(!dir.path().join("w.0.log.3").exists());
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "w.0.log",
+                "w.0.log.1",
+                "w.0.log.1.idx",
+                "w.0.log.2",
+                "w.0.log.2.idx",
+                "w.0.log.idx"
+            ],
+            "each file with its index"
+        );
     }
 
     #[test]
@@ -549,20 +638,12 @@ mod tests {
     #[test]
     fn a_failed_write_leaves_the_rest_to_retry_and_repeats_nothing() {
         // /dev/full refuses every write: nothing is consumed, the data stays for the retry.
-        let spec = spec(1 << 20, 1, true);
-        let mut log = LogFile {
-            path: PathBuf::from("/dev/full"),
-            file: fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/full")
-                .unwrap(),
-            size: 0,
-            spec,
-            at_line_start: true,
-            line_len: 0,
-            failing: None,
-            held: 0,
-        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogFile::open(dir.path().join("w.0.log"), spec(1 << 20, 1, true)).unwrap();
+        log.file = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
         let mut data = &b"one\ntwo\n"[..];
         assert!(log.write(&mut data, SystemTime::now()).is_err());
         assert_eq!(
@@ -693,6 +774,94 @@ mod tests {
         assert!(!path.exists());
     }
 
+    /// The records of the index of `path`, as (offset, time in ms).
+    fn index_of(path: &Path) -> Vec<(u64, u64)> {
+        fs::read(logindex::index_path(path))
+            .unwrap()
+            .chunks_exact(16)
+            .map(|r| {
+                let word = |at: usize| u64::from_le_bytes(r[at..at + 8].try_into().unwrap());
+                (word(0), word(8) / 1_000_000)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_chunk_is_indexed_where_it_lands_and_the_index_rotates_with_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let other = dir.path().join("o.0.log");
+        let mut log = LogFile::open(path.clone(), spec(20, 3, false)).unwrap();
+        let mut log2 = LogFile::open(other.clone(), spec(1000, 3, false)).unwrap();
+        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        log.write(&mut &b"aaaa\n"[..], at(1000)).unwrap();
+        // Same millisecond, nothing written elsewhere in between: nothing to note.
+        log.write(&mut &b"bbbb\n"[..], at(1000)).unwrap();
+        // Another file was written in between: noted, even in the same millisecond.
+        log2.write(&mut &b"x\n"[..], at(1000)).unwrap();
+        log.write(&mut &b"cccc\n"[..], at(1000)).unwrap();
+        log.write(&mut &b"dddd\n"[..], at(1001)).unwrap();
+        log.flush_index();
+        assert_eq!(index_of(&path), [(0, 1000), (10, 1000), (15, 1001)]);
+        // The next line does not fit: the file and its index become .1, both start afresh.
+        log.write(&mut &b"eeee\nff"[..], at(1002)).unwrap();
+        log.write(&mut &b"ff\n"[..], at(1003)).unwrap();
+        assert_eq!(
+            fs::read(numbered(&path, 1)).unwrap(),
+            b"aaaa\nbbbb\ncccc\ndddd\n"
+        );
+        assert_eq!(
+            index_of(&numbered(&path, 1)),
+            [(0, 1000), (10, 1000), (15, 1001)]
+        );
+        drop(log);
+        assert_eq!(fs::read(&path).unwrap(), b"eeee\nffff\n");
+        assert_eq!(index_of(&path), [(0, 1002), (7, 1003)], "written at close");
+        // A log reopened (tend restarted) appends to its index.
+        let mut log = LogFile::open(path.clone(), spec(20, 3, false)).unwrap();
+        log.write(&mut &b"g\n"[..], at(5000)).unwrap();
+        drop(log);
+        assert_eq!(index_of(&path), [(0, 1002), (7, 1003), (10, 5000)]);
+    }
+
+    #[test]
+    fn an_index_missing_where_its_file_moves_leaves_no_stale_one_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.0.log");
+        let mut log = LogFile::open(path.clone(), spec(6, 5, false)).unwrap();
+        let t = SystemTime::now();
+        // One file each: "a\nxxx\n" (.2), "b\nxxx\n" (.1), then "c\nxxx\n".
+        for line in ["a\n", "b\n", "c\n"] {
+            log.write(&mut line.as_bytes(), t).unwrap();
+            log.write(&mut &b"xxx\n"[..], t).unwrap();
+        }
+        assert!(logindex::index_path(&numbered(&path, 2)).exists());
+        // .1 loses its index; the next rotation moves .2 to .3 and .1 to .2.
+        fs::remove_file(logindex::index_path(&numbered(&path, 1))).unwrap();
+        log.write(&mut &b"d\n"[..], t).unwrap();
+        assert_eq!(fs::read(numbered(&path, 3)).unwrap(), b"a\nxxx\n");
+        assert_eq!(fs::read(numbered(&path, 2)).unwrap(), b"b\nxxx\n");
+        assert!(logindex::index_path(&numbered(&path, 3)).exists());
+        assert!(
+            !logindex::index_path(&numbered(&path, 2)).exists(),
+            "the index .1 did not have is not replaced by an older one"
+        );
+    }
+
+    #[test]
+    fn a_symlink_planted_at_the_index_is_refused_and_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let path = dir.path().join("w.0.log");
+        std::os::unix::fs::symlink(&victim, logindex::index_path(&path)).unwrap();
+        let error = LogFile::open(path, spec(100, 1, false)).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("w.0.log.idx"), "{text}");
+        assert!(text.contains("symbolic link"), "{text}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    }
+
     #[test]
     fn keep_zero_truncates_instead_of_renaming() {
         let dir = tempfile::tempdir().unwrap();
@@ -701,6 +870,11 @@ mod tests {
         log.write(&mut &b"aaaaaaa\nbbbbbbb\n"[..], SystemTime::now())
             .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"bbbbbbb\n");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(log);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "the file and its index"
+        );
     }
 }

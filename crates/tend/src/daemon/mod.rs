@@ -16,6 +16,7 @@ pub mod drain;
 pub mod events;
 pub mod lines;
 pub mod logfile;
+pub mod logindex;
 pub mod output;
 pub mod probe;
 mod requests;
@@ -805,6 +806,12 @@ impl Driver {
                     }
                     self.terminal.notice(text);
                 }
+            }
+        }
+        // The index records still in memory go to disk: the next tend's `logs` reads them.
+        for logs in self.logs.values() {
+            for log in [&logs.stdout, &logs.stderr] {
+                log.lock().expect("log lock").flush_index();
             }
         }
         self.terminal

@@ -12,7 +12,7 @@ use tend_proto::{
 };
 use tokio::sync::oneshot;
 
-use super::control::{ControlRequest, EventStream, Follow, LogPlan, Reply};
+use super::control::{ControlRequest, EventStream, Follow, LogPlan, PlanFile, Reply};
 use super::world::Event;
 use super::Driver;
 
@@ -311,6 +311,9 @@ impl Driver {
         Ok(Answer::Ok(Signalled { signalled }.into()))
     }
 
+    /// The files of a `logs` request, in order (instance, then stdout before stderr). For a
+    /// file this tend writes, the index records in hand are written first and its size is
+    /// taken: the past lines end there with their times known, and what comes after is live.
     fn log_plan(&self, ids: &[InstanceId], args: &tend_proto::LogsArgs) -> LogPlan {
         let dir = &self.sup.settings().log_dir;
         let mut files = Vec::new();
@@ -318,7 +321,23 @@ impl Driver {
             let name = self.sup.instance_name(id);
             for stream in [Stream::Stdout, Stream::Stderr] {
                 let path = dir.join(crate::paths::log_file_name(&name, stream));
-                files.push((name.clone(), stream, path));
+                let limit = self.logs.get(&id).and_then(|logs| {
+                    let log = match stream {
+                        Stream::Stdout => &logs.stdout,
+                        Stream::Stderr => &logs.stderr,
+                    };
+                    let mut log = log.lock().expect("log lock");
+                    (log.path() == path).then(|| {
+                        log.flush_index();
+                        log.size()
+                    })
+                });
+                files.push(PlanFile {
+                    instance: name.clone(),
+                    stream,
+                    path,
+                    limit,
+                });
             }
         }
         let follow = args.follow.then(|| Follow {
@@ -328,7 +347,8 @@ impl Driver {
         });
         LogPlan {
             files,
-            lines: args.lines,
+            lines: args.past_lines() as usize,
+            since: args.since_ms.map(|ms| ms.saturating_mul(1_000_000)),
             follow,
         }
     }
