@@ -472,13 +472,14 @@ impl App {
         self.logs.clear();
         self.scroll = 0;
         let args = wanted.map(|name| LogsArgs {
-            lines: if name.is_some() {
+            lines: Some(if name.is_some() {
                 PAST_LINES_ONE
             } else {
                 PAST_LINES_ALL
-            },
+            }),
             names: name.into_iter().collect(),
             follow: true,
+            since_ms: None,
         });
         vec![Action::FollowLogs {
             generation: self.generation,

@@ -61,6 +61,7 @@ fn line(instance: &str, text: &str) -> LogLine {
         stream: Stream::Stdout,
         line: text.to_owned(),
         cut: false,
+        time: None,
     }
 }
 
@@ -95,8 +96,9 @@ fn the_first_status_selects_the_first_row_and_follows_its_logs() {
             generation: 1,
             args: Some(LogsArgs {
                 names: vec!["web.0".into()],
-                lines: PAST_LINES_ONE,
-                follow: true
+                lines: Some(PAST_LINES_ONE),
+                follow: true,
+                since_ms: None,
             })
         }]
     );
@@ -284,8 +286,9 @@ fn a_toggles_between_the_selected_instance_and_all() {
             generation: 2,
             args: Some(LogsArgs {
                 names: vec![],
-                lines: PAST_LINES_ALL,
-                follow: true
+                lines: Some(PAST_LINES_ALL),
+                follow: true,
+                since_ms: None,
             })
         }]
     );

@@ -76,6 +76,7 @@ fn the_screen_has_the_header_the_table_details_logs_and_keys() {
             stream: Stream::Stdout,
             line: "listening on :8000".into(),
             cut: false,
+            time: None,
         },
     );
     let rows = screen(&mut app, at + Duration::from_secs(60));
@@ -113,6 +114,7 @@ fn all_logs_carry_their_instance_and_the_filter_and_prompt_show() {
                 stream: Stream::Stderr,
                 line: text.into(),
                 cut: false,
+                time: None,
             },
         );
     }
@@ -140,6 +142,7 @@ fn control_characters_never_reach_the_screen() {
             stream: Stream::Stdout,
             line: "\x1b]0;pwned\x07\x1b[2J\x1b[Hgone".into(),
             cut: false,
+            time: None,
         },
     );
     app.on_news("news \x1b[2J".into());
