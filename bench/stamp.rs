@@ -7,8 +7,8 @@
 //!   once (the restart-latency child; the child a dependency spawns).
 //! - `stamp notify [FIFO]`: an sd_notify child. Waits until FIFO (if given) is opened for
 //!   writing and closed again (the bench's trigger), sends `READY=1` to $NOTIFY_SOCKET (if set;
-//!   `@name` is an abstract address) and appends "<start_ns> <sent_ns>\n" to $STAMP_FILE, where
-//!   sent_ns is read just before the send; then sleeps until killed.
+//!   `@name` is an abstract address) and appends "<start_ns> <sent_ns>\n" to $STAMP_FILE (opened
+//!   before the wait), where sent_ns is read just before the send; then sleeps until killed.
 //! - `stamp floor N`: the floor under "READY=1 → the dependent runs", without a supervisor: N
 //!   times, a helper (`stamp send NAME`) stamps and sends a datagram to this process, which is
 //!   blocked in recv; on receipt it spawns `stamp` (std's spawn: glibc's posix_spawn, a vfork)
@@ -72,6 +72,15 @@ fn main() {
             append(&path, &format!("{start} {}\n", now_ns()));
         }
         Some("notify") => {
+            // Opened (created) before the trigger, so that once READY=1 is sent only a write
+            // remains, and the sender takes the CPU from tend as little as it can.
+            let mut file = std::env::var_os("STAMP_FILE").map(|path| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .unwrap()
+            });
             if let Some(fifo) = args.get(1) {
                 // Blocks in open until the bench opens it for writing, then until it closes it.
                 std::fs::read(fifo).unwrap();
@@ -86,8 +95,8 @@ fn main() {
                 }
                 Err(_) => now_ns(),
             };
-            if let Some(path) = std::env::var_os("STAMP_FILE") {
-                append(&path, &format!("{start} {sent}\n"));
+            if let Some(f) = &mut file {
+                f.write_all(format!("{start} {sent}\n").as_bytes()).unwrap();
             }
             sleep_forever();
         }
