@@ -133,11 +133,14 @@ fn main() {
                 child.wait().unwrap();
                 helper.wait().unwrap();
                 let sent: u128 = std::str::from_utf8(&buf[..len]).unwrap().parse().unwrap();
-                let line = std::fs::read_to_string(&stamps).unwrap();
-                std::fs::remove_file(&stamps).unwrap();
-                let child_start: u128 = line.split_whitespace().next().unwrap().parse().unwrap();
+                // One file for all samples: deleting files makes ext4's next file creations
+                // slower (`recently_deleted`), and the bench creates files next.
+                let lines = std::fs::read_to_string(&stamps).unwrap();
+                let last = lines.lines().last().unwrap();
+                let child_start: u128 = last.split_whitespace().next().unwrap().parse().unwrap();
                 println!("{sent} {received} {child_start}");
             }
+            std::fs::remove_file(&stamps).unwrap();
             std::fs::remove_dir(&dir).unwrap();
         }
         Some(other) => panic!("stamp: unknown mode {:?}", other),
