@@ -8,7 +8,8 @@
 //! - `stamp notify [FIFO]`: an sd_notify child. Waits until FIFO (if given) is opened for
 //!   writing and closed again (the bench's trigger), sends `READY=1` to $NOTIFY_SOCKET (if set;
 //!   `@name` is an abstract address) and appends "<start_ns> <sent_ns>\n" to $STAMP_FILE (opened
-//!   before the wait), where sent_ns is read just before the send; then sleeps until killed.
+//!   before the wait), where sent_ns is read just before the send; then sleeps until killed, or
+//!   exits after $STAMP_HOLD_MS milliseconds if that is set.
 //! - `stamp floor N`: the floor under "READY=1 → the dependent runs", without a supervisor: N
 //!   times, a helper (`stamp send NAME`) stamps and sends a datagram to this process, which is
 //!   blocked in recv; on receipt it spawns `stamp` (std's spawn: glibc's posix_spawn, a vfork)
@@ -97,6 +98,11 @@ fn main() {
             };
             if let Some(f) = &mut file {
                 f.write_all(format!("{start} {sent}\n").as_bytes()).unwrap();
+            }
+            if let Some(ms) = std::env::var_os("STAMP_HOLD_MS") {
+                let ms: u64 = ms.to_str().unwrap().parse().unwrap();
+                std::thread::sleep(Duration::from_millis(ms));
+                return;
             }
             sleep_forever();
         }
