@@ -10,8 +10,9 @@
 //!   `@name` is an abstract address) and appends "<start_ns> <sent_ns>\n" to $STAMP_FILE (opened
 //!   before the wait), where sent_ns is read just before the send; then sleeps until killed, or
 //!   exits after $STAMP_HOLD_MS milliseconds if that is set.
-//! - `stamp floor N`: the floor under "READY=1 → the dependent runs", without a supervisor: N
-//!   times, a helper (`stamp send NAME`) stamps and sends a datagram to this process, which is
+//! - `stamp floor N [IDLE_MS]`: the floor under "READY=1 → the dependent runs", without a
+//!   supervisor: N times, a helper (`stamp send NAME IDLE_MS`) waits IDLE_MS (default 5) and
+//!   stamps and sends a datagram to this process, which is
 //!   blocked in recv; on receipt it spawns `stamp` (std's spawn: glibc's posix_spawn, a vfork)
 //!   and waits for its stamp. Prints "<sent_ns> <received_ns> <child_start_ns>" per sample.
 use std::io::Write;
@@ -107,8 +108,10 @@ fn main() {
             sleep_forever();
         }
         Some("send") => {
-            // The floor's helper: let the receiver block in recv, then stamp and send the stamp.
-            std::thread::sleep(Duration::from_millis(5));
+            // The floor's helper: let the receiver block in recv (and the machine idle, as
+            // before the bench's trigger), then stamp and send the stamp.
+            let idle_ms = args.get(2).map_or(5, |ms| ms.parse().unwrap());
+            std::thread::sleep(Duration::from_millis(idle_ms));
             let socket = UnixDatagram::unbound().unwrap();
             let addr = address(&args[1]);
             let sent = now_ns();
@@ -118,6 +121,7 @@ fn main() {
         }
         Some("floor") => {
             let n: usize = args[1].parse().unwrap();
+            let idle_ms = args.get(2).map_or("5", String::as_str);
             let me = std::env::current_exe().unwrap();
             let name = format!("@tend-bench-floor/{}", std::process::id());
             let socket = UnixDatagram::bind_addr(&address(&name)).unwrap();
@@ -127,7 +131,7 @@ fn main() {
             let mut buf = [0u8; 64];
             for _ in 0..n {
                 let mut helper = std::process::Command::new(&me)
-                    .args(["send", &name])
+                    .args(["send", &name, idle_ms])
                     .spawn()
                     .unwrap();
                 let len = socket.recv(&mut buf).unwrap();
