@@ -32,7 +32,7 @@ pub mod spawn;
 pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide, ReadySender};
 pub use fds::ensure_std_fds_open;
 pub use files::{open_append_nofollow, open_read_append_nofollow, open_read_nofollow};
-pub use limits::{original_nofile_limit, raise_nofile_limit};
+pub use limits::{original_nofile_limit, raise_nofile_limit, reserve_fds};
 pub use lock::{LockError, LockFile};
 pub use notify::{Credentials, Datagram, NotifySocket};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};

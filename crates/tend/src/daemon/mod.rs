@@ -185,6 +185,13 @@ struct Driver {
 pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
     let mut ready = options.ready.take();
     let daemon = ready.is_some();
+    // While tend has one thread (the terminal's starts below): the whole open-files limit, and
+    // a descriptor table big enough for every child's pipes, log files, indexes and notify
+    // socket, so that it never grows while shared (each growth then waits for the kernel).
+    // The errors of raising the limit are reported by `start`, which raises it again.
+    let _ = tend_os::raise_nofile_limit();
+    let instances: u32 = sup.processes().map(|(_, p)| p.replicas).sum();
+    tend_os::reserve_fds(instances.saturating_mul(8).saturating_add(64));
     let width = sup
         .processes()
         .map(|(_, p)| p.name.len() + 1 + (p.replicas - 1).to_string().len())
