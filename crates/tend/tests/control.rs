@@ -961,3 +961,25 @@ fn events_streams_what_happens_until_the_client_goes() {
         "it streams on"
     );
 }
+
+#[test]
+fn a_waiting_instance_has_its_log_files_before_it_spawns() {
+    // So that its spawn, once its dependency is ready, does not wait for the file system.
+    let d = Daemon::start(
+        r#"
+[process.a]
+command = "exec sleep 1000"
+shell = true
+ready = { exec = ["false"], period = "1h" }
+
+[process.b]
+command = "exec sleep 1000"
+shell = true
+depends_on = { a = "ready" }
+"#,
+    );
+    d.wait_state("b.0", "waiting");
+    assert!(d.path(".tend/logs/b.0.log").exists());
+    assert!(d.path(".tend/logs/b.0.err.log").exists());
+    assert_eq!(d.instance("b.0")["pid"], serde_json::Value::Null);
+}

@@ -636,6 +636,9 @@ impl Driver {
                 Effect::Notify(notice) => {
                     let event = events::of_notice(&self.sup, &notice, std::time::SystemTime::now());
                     self.publish(event);
+                    if let tend_core::Notice::Waiting { instance, .. } = notice {
+                        self.prepare_logs(instance);
+                    }
                 }
                 Effect::Reloaded(summary) => {
                     // Close the log files of instances a reload removed; their drainers keep
@@ -733,6 +736,15 @@ impl Driver {
         Input::Spawned {
             run,
             pid: pid as u32,
+        }
+    }
+
+    /// Opens (creates) the log files of an instance that waits for its dependencies, so that
+    /// its spawn, when they are ready, does not wait for the file system. A failure is left
+    /// for the spawn to report.
+    fn prepare_logs(&mut self, instance: InstanceId) {
+        if let Some(spec) = self.sup.process(instance.process).cloned() {
+            let _ = self.instance_logs(instance, &spec);
         }
     }
 
