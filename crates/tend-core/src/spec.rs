@@ -98,6 +98,17 @@ pub enum Condition {
     Completed,
 }
 
+impl Condition {
+    /// The config's word for it: `started`, `ready` or `completed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::Started => "started",
+            Condition::Ready => "ready",
+            Condition::Completed => "completed",
+        }
+    }
+}
+
 /// How a run tells tend it is ready (`ready = { ... }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadySpec {

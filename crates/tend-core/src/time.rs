@@ -40,6 +40,12 @@ pub fn format_duration_rounded(duration: Duration) -> String {
     format_duration(Duration::from_nanos(rounded as u64))
 }
 
+/// Milliseconds since the Unix epoch of `t` (0 before it, the largest `u64` far after).
+pub fn unix_millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// `2026-11-24T06:49:41.123Z` for `since_epoch` after 1970-01-01T00:00:00Z.
 pub fn rfc3339_millis(since_epoch: Duration) -> String {
     format!(

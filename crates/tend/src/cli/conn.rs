@@ -31,8 +31,6 @@ pub struct Connection {
     writer: UnixStream,
     socket: PathBuf,
     next_id: u64,
-    /// The supervisor's pid, from its hello.
-    server_pid: u32,
     /// The supervisor's hello.
     hello: Option<tend_proto::ServerHello>,
 }
@@ -58,7 +56,6 @@ impl Connection {
             writer,
             socket: socket.to_owned(),
             next_id: 1,
-            server_pid: 0,
             hello: None,
         };
         conn.writer
@@ -90,8 +87,7 @@ impl Connection {
         };
         match decode::<HandshakeReply>(&line) {
             Ok(HandshakeReply::Hello(hello)) if hello.protocol == PROTOCOL_VERSION => {
-                self.server_pid = hello.pid;
-                self.hello = Some(hello.clone());
+                self.hello = Some(hello);
                 Ok(())
             }
             Ok(HandshakeReply::Hello(hello)) => Err(mismatch(hello.protocol, &hello.server)),
@@ -163,7 +159,7 @@ impl Connection {
         while let Ok(Some(_)) | Err(ProtoError::LineTooLong) = self.reader.read_line() {}
         // The connection closes as the supervisor exits; wait for the exit itself, so that a
         // `tend up` right after finds nothing in its way.
-        if let Ok(pid) = i32::try_from(self.server_pid) {
+        if let Some(pid) = self.hello.as_ref().and_then(|h| i32::try_from(h.pid).ok()) {
             let _ = tend_os::wait_exit(pid, std::time::Duration::from_secs(10));
         }
     }

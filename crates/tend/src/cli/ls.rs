@@ -81,9 +81,7 @@ pub fn run(json: bool, out: &mut dyn Write) -> Result<(), Failure> {
     if json {
         return out.write_all(&encode(&found)).map_err(stdout_failure);
     }
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let now_ms = tend_core::time::unix_millis(std::time::SystemTime::now());
     out.write_all(table(&found, now_ms).as_bytes())
         .map_err(stdout_failure)
 }

@@ -109,9 +109,7 @@ fn status(
         return out.write_all(&encode(&instances)).map_err(stdout_failure);
     }
     if let Some(hello) = conn.hello() {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = tend_core::time::unix_millis(std::time::SystemTime::now());
         out.write_all(render::status_header(hello, now_ms).as_bytes())
             .map_err(stdout_failure)?;
     }

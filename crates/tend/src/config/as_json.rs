@@ -5,9 +5,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use tend_core::{
-    Condition, OnExit, Probe, ProbeSpec, ProcessSpec, ReadyCheck, RestartPolicy, Spec,
-};
+use tend_core::{OnExit, Probe, ProbeSpec, ProcessSpec, ReadyCheck, RestartPolicy, Spec};
 
 /// The document.
 #[derive(Serialize)]
@@ -116,11 +114,7 @@ fn process(p: &ProcessSpec) -> Process<'_> {
             .depends_on
             .iter()
             .map(|d| {
-                let condition = match d.condition {
-                    Condition::Started => "started",
-                    Condition::Ready => "ready",
-                    Condition::Completed => "completed",
-                };
+                let condition = d.condition.name();
                 (d.name.clone(), condition.into())
             })
             .collect(),

@@ -3,9 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use tend_core::{
-    Condition, Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec,
-};
+use tend_core::{Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec};
 
 use super::units::{format_duration, format_size};
 
@@ -54,11 +52,7 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             .depends_on
             .iter()
             .map(|d| {
-                let condition = match d.condition {
-                    Condition::Started => "started",
-                    Condition::Ready => "ready",
-                    Condition::Completed => "completed",
-                };
+                let condition = d.condition.name();
                 let with = if p.restart_with.contains(&d.name) {
                     ", restarts with it"
                 } else {

@@ -327,6 +327,9 @@ fn http(f: &Field<'_>) -> Result<String> {
     }
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     host_port(&rest[..end], true).map_err(|why| bad(&format!("{why}; {example}")))?;
+    // And what the probe itself will make of it, so that a URL passes here only if every try
+    // can send it (a path that is not percent-encoded ASCII, say).
+    crate::daemon::probe::HttpUrl::parse(text).map_err(|why| bad(&why))?;
     Ok(text.to_owned())
 }
 

@@ -885,6 +885,7 @@ const READY_AND_HEALTH_CHECKS: &[(&str, &str, &str)] = &[
     ("ready = { http = \"http://localhost:0/\" }", "5:18: process.p.ready.http", "port 0 is out of range"),
     ("ready = { http = \"http://localhost/a b\" }", "5:18: process.p.ready.http", "it contains ' ', which a URL cannot"),
     ("ready = { http = \"http://localhost/#top\" }", "5:18: process.p.ready.http", "a #fragment is never sent"),
+    ("ready = { http = \"http://localhost/caf\u{e9}\" }", "5:18: process.p.ready.http", "the path must be percent-encoded"),
     ("ready = { exec = [] }", "5:18: process.p.ready.exec", "the command is empty"),
     ("ready = { exec = \"\" }", "5:18: process.p.ready.exec", "the command is empty"),
     ("ready = { exec = [\"a\", 1] }", "5:24: process.p.ready.exec[1]", "expected a string"),

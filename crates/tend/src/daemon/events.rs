@@ -5,7 +5,7 @@
 use std::time::SystemTime;
 
 use tend_core::time::format_duration_rounded;
-use tend_core::{Condition, ExitStatus, Failure, Next, Notice, ReloadSummary, State, Supervisor};
+use tend_core::{ExitStatus, Failure, Next, Notice, ReloadSummary, State, Supervisor};
 use tend_proto::{Event, EventKind, LastExit, NextStep};
 
 /// The event of a notice of the supervisor, at `now`.
@@ -68,7 +68,7 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
             EventKind::Waiting {
                 on: on
                     .iter()
-                    .map(|d| format!("{} {}", d.name, condition_name(d.condition)))
+                    .map(|d| format!("{} {}", d.name, d.condition.name()))
                     .collect(),
             },
         ),
@@ -81,7 +81,7 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
             name(instance),
             EventKind::DependencyGaveUp {
                 dependency: dependency.clone(),
-                condition: condition_name(*condition).to_owned(),
+                condition: condition.name().to_owned(),
                 state: proto_state(*state),
             },
         ),
@@ -251,15 +251,6 @@ pub fn proto_state(state: State) -> tend_proto::State {
         State::Stopping => tend_proto::State::Stopping,
         State::Exited => tend_proto::State::Exited,
         State::Failed => tend_proto::State::Failed,
-    }
-}
-
-/// The config's word for a condition: `started`, `ready`, `completed`.
-pub fn condition_name(condition: Condition) -> &'static str {
-    match condition {
-        Condition::Started => "started",
-        Condition::Ready => "ready",
-        Condition::Completed => "completed",
     }
 }
 

@@ -239,10 +239,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             options.config.display().to_string(),
         );
-        hello.started_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| u64::try_from(d.as_millis()).ok());
+        hello.started_ms = Some(tend_core::time::unix_millis(std::time::SystemTime::now()));
         tokio::spawn(control::serve(listener, hello, events_tx.clone()));
         let hangup = match (daemon, options.nohup) {
             (true, _) => Hangup::Reload,

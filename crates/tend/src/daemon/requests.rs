@@ -459,7 +459,7 @@ impl Driver {
                         .into_iter()
                         .map(|unmet| tend_proto::WaitingFor {
                             process: unmet.dependency,
-                            condition: super::events::condition_name(unmet.condition).to_owned(),
+                            condition: unmet.condition.name().to_owned(),
                             state: super::events::proto_state(unmet.state),
                             gave_up: unmet.gave_up,
                         })
@@ -537,7 +537,7 @@ fn settled(
                 Some(Err(format!(
                     "waits for {} to be {}, but {0} is {} (start it, or stop this one)",
                     gave_up.dependency,
-                    super::events::condition_name(gave_up.condition),
+                    gave_up.condition.name(),
                     gave_up.state
                 )))
             }

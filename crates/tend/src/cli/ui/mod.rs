@@ -39,7 +39,7 @@
 use std::io::{self, IsTerminal};
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use tend_core::Signal;
 use tend_os::SignalWaiter;
@@ -176,9 +176,7 @@ impl Ui {
 
     fn draw(&mut self) {
         let now = Instant::now();
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let now_ms = tend_core::time::unix_millis(SystemTime::now());
         let (app, colour) = (&self.app, self.colour);
         let mut shown = 0;
         // A terminal that cannot be written to has hung up; SIGHUP ends the UI.
