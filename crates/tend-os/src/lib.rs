@@ -8,7 +8,8 @@
 //! ([`files`]), the standard fds of tend itself ([`fds`]), becoming a daemon ([`daemon`]), the
 //! lock file that keeps a second tend away ([`lock`]), the control socket's directory, binding
 //! and peer check ([`socket`]), the sd_notify socket children report readiness on
-//! ([`notify`]), and what `/proc` says of processes that are not tend's children ([`procfs`]).
+//! ([`notify`]), what `/proc` says of processes that are not tend's children ([`procfs`]),
+//! and the pseudo-terminals of interactive processes ([`pty`]).
 //! Linux only.
 
 use std::fmt;
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod lock;
 pub mod notify;
 pub mod procfs;
+pub mod pty;
 pub mod reap;
 pub mod regular;
 pub mod signal;
@@ -35,6 +37,7 @@ pub use files::{open_append_nofollow, open_read_append_nofollow, open_read_nofol
 pub use limits::{original_nofile_limit, raise_nofile_limit, reserve_fds};
 pub use lock::{LockError, LockFile};
 pub use notify::{Credentials, Datagram, NotifySocket};
+pub use pty::{restore_terminal, set_window_size, window_size, Pty, RawInput, WindowSize};
 pub use reap::{reap_one, set_child_subreaper, wait_exit};
 pub use regular::{read_regular, ReadError};
 pub use signal::{
@@ -43,7 +46,9 @@ pub use signal::{
 };
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};
-pub use spawn::{spawn, spawn_with_stdin, Child, ChildAction, Command, Resource};
+pub use spawn::{
+    spawn, spawn_on_terminal, spawn_with_stdin, Child, ChildAction, Command, Resource,
+};
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.
 pub type Pid = i32;

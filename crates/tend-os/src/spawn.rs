@@ -110,7 +110,8 @@ pub struct Child {
 /// about as path (`setuid` and `65534`). Group actions after [`ChildAction::SetUid`] and an
 /// invalid [`ChildAction::SetEnvPid`] name are refused before anything starts (`EINVAL`).
 pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
-    spawn_inner(cmd, StdinKind::Null).map(|(child, _)| child)
+    let spawned = spawn_inner(cmd, Stdio::NullStdin)?;
+    Ok(spawned.child())
 }
 
 /// Spawns `cmd` like [`spawn`], but with stdin on a pipe: returns the child and the pipe's write
@@ -119,18 +120,53 @@ pub fn spawn(cmd: &Command<'_>) -> Result<Child, OsError> {
 ///
 /// Fails like [`spawn`].
 pub fn spawn_with_stdin(cmd: &Command<'_>) -> Result<(Child, OwnedFd), OsError> {
-    let (child, stdin) = spawn_inner(cmd, StdinKind::Piped)?;
-    Ok((child, stdin.expect("stdin is piped")))
+    let mut spawned = spawn_inner(cmd, Stdio::PipedStdin)?;
+    let stdin = spawned.stdin.take().expect("stdin is piped");
+    Ok((spawned.child(), stdin))
 }
 
-/// Where the child's stdin comes from.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum StdinKind {
-    Null,
-    Piped,
+/// Spawns `cmd` like [`spawn`], but on a terminal: `terminal` (the terminal side of a
+/// [`Pty`](crate::Pty)) is its stdin, stdout and stderr, and its controlling terminal. The
+/// child leads a new session (`setsid`), whose only process group is its own (its pid is
+/// the pgid, as with [`spawn`]), and that group is the terminal's foreground group: Ctrl+C
+/// typed into the terminal interrupts it, a change of size sends it `SIGWINCH`.
+///
+/// Returns the child's pid; its output is read from the pty's master. Fails like [`spawn`].
+pub fn spawn_on_terminal(cmd: &Command<'_>, terminal: BorrowedFd<'_>) -> Result<Pid, OsError> {
+    spawn_inner(cmd, Stdio::Terminal(terminal)).map(|spawned| spawned.pid)
 }
 
-/// [`spawn`] with the given stdin; returns the write end when it is a pipe.
+/// Where the child's stdio goes.
+#[derive(Clone, Copy)]
+enum Stdio<'a> {
+    /// stdin from `/dev/null`, stdout and stderr on pipes.
+    NullStdin,
+    /// stdin, stdout and stderr on pipes.
+    PipedStdin,
+    /// All three on this terminal, which becomes the controlling terminal of a new session.
+    Terminal(BorrowedFd<'a>),
+}
+
+/// A child that started, and tend's ends of its pipes (none for a terminal).
+struct Spawned {
+    pid: Pid,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+}
+
+impl Spawned {
+    /// The [`Child`] of a spawn on pipes.
+    fn child(self) -> Child {
+        Child {
+            pid: self.pid,
+            stdout: self.stdout.expect("stdout is piped"),
+            stderr: self.stderr.expect("stderr is piped"),
+        }
+    }
+}
+
+/// [`spawn`] with the given stdio.
 ///
 /// The child is made with `clone(CLONE_VM | CLONE_VFORK)`, as glibc's `posix_spawn` does: it
 /// runs on its own stack in tend's memory until it executes the program, and this thread waits
@@ -138,7 +174,7 @@ enum StdinKind {
 /// into copy-on-write faults; that cost grows with tend, which grows with what it supervises
 /// (docs/architecture.md has the figures). std's `Command` forks as soon as there is a
 /// `pre_exec`, and ours is needed: posix_spawn cannot restore `RLIMIT_NOFILE`.
-fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<OwnedFd>), OsError> {
+fn spawn_inner(cmd: &Command<'_>, stdio: Stdio<'_>) -> Result<Spawned, OsError> {
     let Some(program) = cmd.argv.first() else {
         return Err(OsError::new(
             "spawn",
@@ -148,27 +184,43 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
     let spawn_error = |err: io::Error| OsError::with_path("spawn", program, err);
 
     // Everything the child reads is made here, before the clone: the child must not allocate.
-    let (stdout, stdout_child) = pipe_cloexec().map_err(spawn_error)?;
-    let (stderr, stderr_child) = pipe_cloexec().map_err(spawn_error)?;
-    let (stdin_child, stdin_parent) = match stdin {
-        StdinKind::Null => (
-            OwnedFd::from(
-                std::fs::File::open("/dev/null")
-                    .map_err(|e| OsError::with_path("open", "/dev/null", e))?,
-            ),
-            None,
-        ),
-        StdinKind::Piped => {
-            let (read, write) = pipe_cloexec().map_err(spawn_error)?;
-            (read, Some(write))
+    let mut parent_ends = Spawned {
+        pid: 0,
+        stdout: None,
+        stderr: None,
+        stdin: None,
+    };
+    // The child's ends, closed in tend when the spawn returns.
+    let mut child_ends: Vec<OwnedFd> = Vec::with_capacity(3);
+    let mut actions = Vec::with_capacity(4 + cmd.actions.len());
+    let terminal = match stdio {
+        Stdio::Terminal(terminal) => {
+            for to in 0..3 {
+                actions.push(ChildAction::Dup2 { from: terminal, to });
+            }
+            true
+        }
+        Stdio::NullStdin | Stdio::PipedStdin => {
+            let stdin_child = if matches!(stdio, Stdio::PipedStdin) {
+                let (read, write) = pipe_cloexec().map_err(spawn_error)?;
+                parent_ends.stdin = Some(write);
+                read
+            } else {
+                OwnedFd::from(
+                    std::fs::File::open("/dev/null")
+                        .map_err(|e| OsError::with_path("open", "/dev/null", e))?,
+                )
+            };
+            let (stdout, stdout_child) = pipe_cloexec().map_err(spawn_error)?;
+            let (stderr, stderr_child) = pipe_cloexec().map_err(spawn_error)?;
+            parent_ends.stdout = Some(stdout);
+            parent_ends.stderr = Some(stderr);
+            child_ends.extend([stdin_child, stdout_child, stderr_child]);
+            false
         }
     };
     // The whole list the child runs: stdio, the working directory, then the caller's actions.
-    let mut actions = Vec::with_capacity(4 + cmd.actions.len());
-    for (to, from) in [&stdin_child, &stdout_child, &stderr_child]
-        .into_iter()
-        .enumerate()
-    {
+    for (to, from) in child_ends.iter().enumerate() {
         actions.push(ChildAction::Dup2 {
             from: from.as_fd(),
             to: to as RawFd,
@@ -189,6 +241,7 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
         argv: image.argv_ptrs.as_ptr(),
         envp: image.envp_ptrs.as_ptr(),
         shell_argv: shell_argv.as_mut_ptr(),
+        terminal,
         failed_at: Stage::None,
         failed_step: 0,
         errno: 0,
@@ -243,15 +296,10 @@ fn spawn_inner(cmd: &Command<'_>, stdin: StdinKind) -> Result<(Child, Option<Own
             _ => spawn_error(err),
         });
     }
-    // The child's ends (stdin_child, stdout_child, stderr_child) close here, in tend.
-    Ok((
-        Child {
-            pid,
-            stdout,
-            stderr,
-        },
-        stdin_parent,
-    ))
+    // The child's ends (`child_ends`) close here, in tend.
+    drop(child_ends);
+    parent_ends.pid = pid;
+    Ok(parent_ends)
 }
 
 /// The error of a failed action: its system call as op, what it was about as path.
@@ -476,6 +524,9 @@ struct VforkJob<'a> {
     /// `["/bin/sh", <candidate>, args…, null]`, for a program the kernel cannot execute
     /// (ENOEXEC) that execvp would run with the shell; slot 1 is filled in by the child.
     shell_argv: *mut *const libc::c_char,
+    /// Whether the child leads a new session whose controlling terminal is its stdin
+    /// ([`spawn_on_terminal`]), rather than a new process group only.
+    terminal: bool,
     failed_at: Stage,
     failed_step: usize,
     errno: libc::c_int,
@@ -492,15 +543,31 @@ extern "C" fn vfork_child(job: *mut libc::c_void) -> libc::c_int {
             err.raw_os_error().unwrap_or(libc::EINVAL),
         );
     }
-    // SAFETY: setpgid is async-signal-safe; (0, 0) puts this process in a new group of its own.
-    if unsafe { libc::setpgid(0, 0) } != 0 {
-        fail(job, Stage::Reset, last_errno());
+    if job.terminal {
+        // SAFETY: setsid is async-signal-safe; the child is no group leader yet (its pid is
+        // new), so it gets a new session and a new group, both of its own.
+        if unsafe { libc::setsid() } < 0 {
+            fail(job, Stage::Reset, last_errno());
+        }
+    } else {
+        // SAFETY: setpgid is async-signal-safe; (0, 0) puts this process in a new group of
+        // its own.
+        if unsafe { libc::setpgid(0, 0) } != 0 {
+            fail(job, Stage::Reset, last_errno());
+        }
     }
     let steps = job.steps;
     for (index, step) in steps.iter().enumerate() {
         if let Err(errno) = step.run() {
             job.failed_step = index;
             fail(job, Stage::Action, errno);
+        }
+        // The terminal is on fd 0 after the first three steps (stdio): make it the session's
+        // controlling terminal, and so its group the terminal's foreground group.
+        // SAFETY: ioctl is async-signal-safe; TIOCSCTTY takes an int argument (0: do not
+        // steal it from another session).
+        if job.terminal && index == 2 && unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } != 0 {
+            fail(job, Stage::Reset, last_errno());
         }
     }
     // Last before the exec, as posix_spawn does: until now the child was still in tend's
