@@ -75,6 +75,9 @@ pub struct ProcessSpec {
     pub depends_on: Vec<Dependency>,
     /// Processes among `depends_on` whose restart restarts this one too.
     pub restart_with: Vec<String>,
+    /// Whether each run gets a pseudo-terminal as stdin, stdout and stderr (one stream,
+    /// logged as stdout) instead of pipes, so that `tend attach` can type into it.
+    pub interactive: bool,
 }
 
 /// A condition on another process (`depends_on = { db = "ready" }`). It holds when it holds
@@ -250,6 +253,7 @@ impl ProcessSpec {
             health: None,
             depends_on: Vec::new(),
             restart_with: Vec::new(),
+            interactive: false,
         }
     }
 }

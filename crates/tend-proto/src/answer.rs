@@ -96,6 +96,8 @@ pub enum OkBody {
     Instances(Instances),
     /// For `signal`.
     Signalled(Signalled),
+    /// For `attach`.
+    Attached(Attached),
     /// For `down` and for `logs` without `follow`: `{}`.
     Done(Done),
 }
@@ -114,6 +116,27 @@ pub struct Signalled {
     /// The instances whose process group was sent the signal (those with a live run).
     pub signalled: Vec<String>,
 }
+
+/// The answer to `attach`: `{"attached":{"instance":"web.0","pid":4242}}`. The bytes of the
+/// terminal follow this line on the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attached {
+    /// The terminal attached to.
+    pub attached: AttachedTo,
+}
+
+/// The run whose terminal a client is attached to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachedTo {
+    /// The instance, such as `web.0`.
+    pub instance: String,
+    /// The pid of its run.
+    pub pid: u32,
+}
+
+/// The most bytes of a terminal's past output an `attach` sends before the live output, so
+/// that the prompt a process printed before anyone attached is seen.
+pub const ATTACH_REPLAY: usize = 16 * 1024;
 
 /// The answer to `reload`, by process name:
 /// `{"added":[...],"removed":[...],"changed":[...],"unchanged":[...]}`.
@@ -143,7 +166,7 @@ macro_rules! ok_body_from {
         }
     )*};
 }
-ok_body_from!(Reloaded, Instances, Signalled, Done);
+ok_body_from!(Reloaded, Instances, Signalled, Attached, Done);
 
 /// Why a request failed: `{"code":"unknown_name","message":"...","known":["web"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -81,6 +81,30 @@ pub enum Request {
     /// as a reload), until the client closes the connection. Answered with
     /// [`Event`](crate::Event) lines only.
     Events(StatusArgs),
+    /// Connect to the terminal of a running interactive instance (`interactive = true`).
+    /// Answered with [`Attached`](crate::Attached); after that line the connection carries
+    /// raw bytes both ways: what the client sends is typed into the terminal, what it reads is
+    /// the terminal's output (first the last [`ATTACH_REPLAY`](crate::ATTACH_REPLAY) bytes at
+    /// most, from a line start, then live). The server closes it when the run ends; the client
+    /// detaches by closing it.
+    Attach(AttachArgs),
+    /// Tell an interactive instance's terminal its new size (the attached terminal's), which
+    /// sends the process `SIGWINCH`. Answered with [`Done`](crate::Done).
+    Resize(AttachArgs),
+}
+
+/// The arguments of `attach` and `resize`: `{"name":"web.0","rows":24,"cols":80}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachArgs {
+    /// One instance (`web.0`), or a process with one instance (`web`).
+    pub name: String,
+    /// The terminal's lines; absent: leave the size as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u16>,
+    /// The terminal's columns; absent: leave the size as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cols: Option<u16>,
 }
 
 /// The arguments of `status`: `{"names":[...]}`.

@@ -143,6 +143,11 @@ enum Verb {
         /// Processes or instances (default: all).
         names: Vec<String>,
     },
+    /// Connect this terminal to an interactive process (interactive = true) until Ctrl+].
+    Attach {
+        /// The instance (web.0), or a process with one instance (web).
+        name: String,
+    },
     /// A terminal UI: the processes and their logs, live; keys to start, stop, restart and
     /// signal them (? shows them all).
     Ui,
@@ -279,6 +284,11 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             let path = config::discover_for_client(cli.config.as_deref())?;
             let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
             cli::ui::run(&path, &paths.socket)
+        }
+        Verb::Attach { name } => {
+            let path = config::discover_for_client(cli.config.as_deref())?;
+            let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
+            cli::attach::run(&path, &paths.socket, &name)
         }
         Verb::Reload => client(ClientVerb::Reload),
         Verb::Down => client(ClientVerb::Down),

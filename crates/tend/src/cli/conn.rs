@@ -108,6 +108,12 @@ impl Connection {
         self.writer.try_clone()
     }
 
+    /// The connection's two directions, for raw bytes after an answer (`attach`): the
+    /// reader keeps what it has buffered beyond the last line.
+    pub fn into_parts(self) -> (BufReader<UnixStream>, UnixStream) {
+        (self.reader.into_inner(), self.writer)
+    }
+
     /// Sends `request` under the next id, which it returns.
     pub fn send(&mut self, request: Request) -> Result<u64, Failure> {
         let id = self.next_id;

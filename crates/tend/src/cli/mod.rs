@@ -19,6 +19,7 @@ use tend_proto::{ErrorBody, ErrorCode};
 use crate::paths::RuntimePaths;
 use crate::style::colour_wanted;
 
+pub mod attach;
 mod conn;
 pub mod ls;
 mod progress;

@@ -24,6 +24,7 @@ struct Process<'a> {
     env: Vec<&'a str>,
     replicas: u32,
     autostart: bool,
+    interactive: bool,
     restart: &'static str,
     success_codes: &'a [i32],
     start_secs_ms: u64,
@@ -82,6 +83,7 @@ fn process(p: &ProcessSpec) -> Process<'_> {
         env: p.env.iter().map(|(k, _)| k.as_str()).collect(),
         replicas: p.replicas,
         autostart: p.autostart,
+        interactive: p.interactive,
         restart: match p.restart {
             RestartPolicy::Always => "always",
             RestartPolicy::OnFailure => "on-failure",

@@ -110,6 +110,14 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             format_duration(p.stop_timeout)
         ),
     );
+    if p.interactive {
+        line(
+            "terminal",
+            "interactive: a pseudo-terminal for stdin, stdout and stderr (one log); \
+             `tend attach` types into it"
+                .to_owned(),
+        );
+    }
     if p.on_exit == tend_core::OnExit::Shutdown {
         line(
             "on exit",

@@ -53,6 +53,7 @@ const PROCESS_KEYS: &[&str] = &[
     "health",
     "depends_on",
     "restart_with",
+    "interactive",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -171,6 +172,7 @@ fn process<'a>(
                 spec.replicas = u32::try_from(f.integer(1..=MAX_REPLICAS)?).expect("in range")
             }
             "autostart" => spec.autostart = f.boolean()?,
+            "interactive" => spec.interactive = f.boolean()?,
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,
             "start_secs" => spec.start_secs = f.duration()?,

@@ -54,6 +54,16 @@ impl Dir {
     }
 }
 
+#[test]
+fn interactive_is_off_unless_asked_for() {
+    let f = Dir::new();
+    assert!(!f.process("[process.p]\ncommand = \"x\"\n").interactive);
+    assert!(
+        f.process("[process.p]\ncommand = \"x\"\ninteractive = true\n")
+            .interactive
+    );
+}
+
 fn strings(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
@@ -282,7 +292,11 @@ fn errors_name_file_line_column_and_key() {
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
              backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
-             depends_on, restart_with",
+             depends_on, restart_with, interactive",
+        ),
+        (
+            "[process.web]\ncommand = \"x\"\ninteractive = \"yes\"\n",
+            "tend.toml:3:15: process.web.interactive: expected true or false, found a string",
         ),
         (
             "[supervisor]\nlogdir = \"x\"\n",

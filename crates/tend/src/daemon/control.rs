@@ -71,6 +71,15 @@ pub enum Reply {
     Logs(LogPlan),
     /// Events as they happen, until the client goes away (`events`).
     Events(EventStream),
+    /// The terminal of an interactive run (`attach`): the answer, then raw bytes both ways.
+    Attach {
+        /// The instance, such as `web.0`.
+        instance: String,
+        /// The pid of its run.
+        pid: u32,
+        /// Its terminal.
+        attachable: Arc<super::attach::Attachable>,
+    },
     /// Events as they happen until the answer comes (a waiting `start` or `restart` that
     /// asked for its progress), then the answer.
     Progress {
@@ -286,6 +295,32 @@ async fn connection(
                 return std::future::pending().await;
             }
             Reply::Logs(plan) => return logs(id, plan, &mut reader, &mut write).await,
+            Reply::Attach {
+                instance,
+                pid,
+                attachable,
+            } => {
+                // Subscribed before the answer, so that nothing printed after it is missed.
+                let Some((replay, live)) = attachable.output.subscribe() else {
+                    let error = ErrorBody::new(
+                        ErrorCode::Failed,
+                        format!("{instance} ended while attaching"),
+                    );
+                    return write_line(&mut write, &AnswerLine::error(Some(id), error)).await;
+                };
+                let attached = tend_proto::Attached {
+                    attached: tend_proto::AttachedTo { instance, pid },
+                };
+                write_line(&mut write, &AnswerLine::ok(id, attached)).await?;
+                return super::attach::session(
+                    attachable,
+                    replay,
+                    live,
+                    &mut reader.reader,
+                    &mut write,
+                )
+                .await;
+            }
             Reply::Events(events) => {
                 return stream_events(id, events, &mut reader, &mut write).await
             }

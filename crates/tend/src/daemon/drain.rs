@@ -1,5 +1,7 @@
 //! Pipe drainers: one task per child pipe reads until EOF (a grandchild may hold the pipe
 //! after the child exited) and hands every byte to the instance's log file and the terminal.
+//! The pty of an interactive run is drained the same way, its bytes also going to the
+//! clients attached to it ([`OutputTap`]).
 //!
 //! A drainer holds no buffer while it waits: it waits for the pipe to be readable, then reads
 //! into one scratch buffer shared by all drainers of the thread, so a thousand idle children
@@ -20,6 +22,7 @@ use tend_core::{ReadyFact, RunId};
 use tend_proto::Stream;
 use tokio::sync::{broadcast, mpsc};
 
+use super::attach::OutputTap;
 use super::control::LiveLine;
 use super::lines::LineSplitter;
 use super::logfile::LogFile;
@@ -49,6 +52,9 @@ pub struct Sink {
     watch: Option<LineWatch>,
     /// When the last bytes were read: the time of a last line without newline, shown at EOF.
     last_read: SystemTime,
+    /// For the pty of an interactive run: where attached clients get its output. Its
+    /// reads end in `EIO` rather than EOF.
+    tap: Option<Arc<OutputTap>>,
 }
 
 /// A run's `ready = { log_line = "..." }`: the first line of stdout or stderr that matches
@@ -113,7 +119,14 @@ impl Sink {
             live,
             watch,
             last_read: SystemTime::UNIX_EPOCH,
+            tap: None,
         }
+    }
+
+    /// This sink reads the pty of an interactive run, whose output also goes to `tap`.
+    pub fn with_tap(mut self, tap: Arc<OutputTap>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     /// Shows one complete line (or a piece of a `cut` one), read at `time`: on the terminal,
@@ -147,6 +160,9 @@ impl Sink {
     fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
         let now = SystemTime::now();
         self.last_read = now;
+        if let Some(tap) = &self.tap {
+            tap.push(data);
+        }
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         if self.wants_lines() {
             lines.feed(data, |line, cut| self.line(line, cut, now));
@@ -200,6 +216,9 @@ impl Sink {
     }
 
     fn finish(&mut self) {
+        if let Some(tap) = &self.tap {
+            tap.close();
+        }
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         let read = self.last_read;
         lines.finish(|line, cut| self.line(line, cut, read));
@@ -234,6 +253,8 @@ pub async fn drain(pipe: Receiver, mut sink: Sink) {
             },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Step::Empty,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Step::Wrote,
+            // A pty's master says EIO once no process holds its terminal side any more.
+            Err(e) if sink.tap.is_some() && e.raw_os_error() == Some(libc::EIO) => Step::Done(None),
             Err(e) => Step::Done(Some(e)),
         });
         match step {

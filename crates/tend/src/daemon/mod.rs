@@ -10,6 +10,7 @@
 //! group that outlives its leader is the supervisor's decision (a leftover); the driver only
 //! tells it, on this same thread, when tend has reaped the orphan that was its last member.
 
+pub mod attach;
 pub mod checks;
 pub mod control;
 pub mod drain;
@@ -78,6 +79,26 @@ pub struct UpOptions {
 }
 
 /// A run the driver has spawned and not yet reaped.
+/// What a spawn gives the driver to read.
+enum Output {
+    /// stdout and stderr on pipes.
+    Pipes(tend_os::Child),
+    /// An interactive run: its pty's master.
+    Terminal {
+        pid: tend_os::Pid,
+        master: std::os::fd::OwnedFd,
+    },
+}
+
+impl Output {
+    fn pid(&self) -> tend_os::Pid {
+        match self {
+            Output::Pipes(child) => child.pid,
+            Output::Terminal { pid, .. } => *pid,
+        }
+    }
+}
+
 struct LiveRun {
     run: RunId,
     instance: InstanceId,
@@ -177,6 +198,8 @@ struct Driver {
     state: StateFile,
     /// Saving the state file failed last time (said once, until it works again).
     state_failing: bool,
+    /// The terminals of live interactive runs, for `attach`.
+    terminals: HashMap<RunId, Arc<attach::Attachable>>,
 }
 
 /// Runs the supervisor until it is told to stop, serving the control socket; returns tend's
@@ -418,6 +441,7 @@ impl Driver {
             cpu_samples: Default::default(),
             state,
             state_failing: false,
+            terminals: HashMap::new(),
         }
     }
 
@@ -578,6 +602,7 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
+            self.terminals.remove(&live.run);
             self.checks.ended(live.run);
             self.cpu_samples.get_mut().remove(&live.run);
             let group_left = self.world.group_alive(pid);
@@ -673,18 +698,21 @@ impl Driver {
         };
         let probe_env = env.clone();
         env.extend(prepared.env.iter().cloned());
-        let spawned = {
-            let actions = prepared.actions();
-            let command = tend_os::Command {
-                argv: &spec.argv,
-                cwd: spec.cwd.as_deref(),
-                env: &env,
-                actions: &actions,
-            };
-            self.world.spawn(&command)
+        let actions = prepared.actions();
+        let command = tend_os::Command {
+            argv: &spec.argv,
+            cwd: spec.cwd.as_deref(),
+            env: &env,
+            actions: &actions,
         };
-        let child = match spawned {
-            Ok(child) => child,
+        let spawned = if spec.interactive {
+            self.spawn_on_terminal(&command)
+        } else {
+            self.world.spawn(&command).map(Output::Pipes)
+        };
+        drop(actions);
+        let output = match spawned {
+            Ok(output) => output,
             Err(e) => {
                 return Input::SpawnFailed {
                     run,
@@ -695,7 +723,7 @@ impl Driver {
         let watch = prepared.watch.clone();
         self.checks
             .start(run, prepared, spec, &probe_env, &self.events);
-        let pid = child.pid;
+        let pid = output.pid();
         self.state.add(GroupRecord::of_child(
             pid,
             spec.stop_signal,
@@ -704,12 +732,8 @@ impl Driver {
         ));
         self.by_pid.insert(pid, LiveRun { run, instance });
         self.by_run.insert(run, pid);
-        let pipes = [
-            (child.stdout, &logs.stdout, tend_proto::Stream::Stdout),
-            (child.stderr, &logs.stderr, tend_proto::Stream::Stderr),
-        ];
-        for (fd, file, stream) in pipes {
-            let sink = Sink::new(
+        let sink = |file: &Arc<Mutex<LogFile>>, stream| {
+            Sink::new(
                 Arc::clone(file),
                 self.terminal.clone(),
                 Arc::clone(&logs.prefix),
@@ -719,8 +743,38 @@ impl Driver {
                     sender: self.live.clone(),
                 },
                 watch.clone(),
-            );
-            match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+            )
+        };
+        let mut drained = Vec::with_capacity(2);
+        match output {
+            Output::Pipes(child) => {
+                for (fd, file, stream) in [
+                    (child.stdout, &logs.stdout, tend_proto::Stream::Stdout),
+                    (child.stderr, &logs.stderr, tend_proto::Stream::Stderr),
+                ] {
+                    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd);
+                    drained.push((pipe, sink(file, stream)));
+                }
+            }
+            Output::Terminal { master, .. } => {
+                let tap = attach::OutputTap::new();
+                let reader = master
+                    .try_clone()
+                    .and_then(tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked);
+                let sink =
+                    sink(&logs.stdout, tend_proto::Stream::Stdout).with_tap(Arc::clone(&tap));
+                drained.push((reader, sink));
+                self.terminals.insert(
+                    run,
+                    Arc::new(attach::Attachable {
+                        output: tap,
+                        master,
+                    }),
+                );
+            }
+        }
+        for (pipe, sink) in drained {
+            match pipe {
                 Ok(pipe) => {
                     self.drainers.spawn(drain(pipe, sink));
                 }
@@ -734,6 +788,24 @@ impl Driver {
             run,
             pid: pid as u32,
         }
+    }
+
+    /// Spawns `command` on a new pseudo-terminal (`interactive = true`); tend keeps the
+    /// master, the child has the terminal side.
+    fn spawn_on_terminal(
+        &mut self,
+        command: &tend_os::Command<'_>,
+    ) -> Result<Output, tend_os::OsError> {
+        let pty = tend_os::Pty::open(attach::DEFAULT_SIZE)?;
+        let pid = self
+            .world
+            .spawn_on_terminal(command, std::os::fd::AsFd::as_fd(&pty.terminal))?;
+        // The terminal side closes here: once the child's processes close theirs, reading the
+        // master ends.
+        Ok(Output::Terminal {
+            pid,
+            master: pty.master,
+        })
     }
 
     /// Opens (creates) the log files of an instance that waits for its dependencies, so that

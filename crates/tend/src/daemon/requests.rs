@@ -3,15 +3,18 @@
 //! supervisor has done it.
 
 use std::collections::HashSet;
+use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use tend_core::{Input, InstanceId, InstanceView, RunId, Signal, State, Target};
 use tend_proto::{
-    Answer, ErrorBody, ErrorCode, InstanceStatus, Instances, Reloaded, Request, Signalled, Stream,
-    TargetArgs,
+    Answer, AttachArgs, Done, ErrorBody, ErrorCode, InstanceStatus, Instances, Reloaded, Request,
+    Signalled, Stream, TargetArgs,
 };
 use tokio::sync::oneshot;
 
+use super::attach::Attachable;
 use super::control::{ControlRequest, EventStream, Follow, LogPlan, PlanFile, Reply};
 use super::world::Event;
 use super::Driver;
@@ -81,6 +84,27 @@ impl Driver {
                 }
                 Err(e) => Err(e),
             },
+            Request::Attach(args) => match self.attachable(&args) {
+                Ok((instance, pid, attachable)) => {
+                    let _ = reply.send(Reply::Attach {
+                        instance,
+                        pid,
+                        attachable,
+                    });
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Request::Resize(args) => {
+                if args.rows.is_none() || args.cols.is_none() {
+                    Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        "resize needs rows and cols, such as {\"name\":\"web.0\",\"rows\":24,\"cols\":80}",
+                    ))
+                } else {
+                    self.attachable(&args).map(|_| Answer::Ok(Done {}.into()))
+                }
+            }
             Request::Reload(_) => return self.reload(Some(reply)),
             Request::Down(_) => {
                 self.down_replies.push(reply);
@@ -400,6 +424,69 @@ impl Driver {
     }
 
     /// The instances of `targets`, in the order named, each once.
+    /// The terminal `attach` and `resize` name: one live run of an interactive process; its
+    /// size is set first when `args` gives one.
+    fn attachable(&self, args: &AttachArgs) -> Result<(String, u32, Arc<Attachable>), ErrorBody> {
+        let ids = self.instances_in(&self.targets(std::slice::from_ref(&args.name), false)?);
+        let id = match ids[..] {
+            [id] => id,
+            _ => {
+                let names: Vec<String> = ids.iter().map(|&id| self.sup.instance_name(id)).collect();
+                return Err(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "{} has {} instances: name one of them ({})",
+                        args.name,
+                        names.len(),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        };
+        let name = self.sup.instance_name(id);
+        let view = self
+            .sup
+            .instance(id)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Failed, format!("{name} is gone")))?;
+        if !view.spec.interactive {
+            return Err(ErrorBody::new(
+                ErrorCode::Failed,
+                format!(
+                    "{name} is not interactive: it has no terminal to attach to (its stdin is \
+                     /dev/null, its output goes through pipes); set interactive = true in \
+                     [process.{}] and restart it, or read its output with `tend logs -f {name}`",
+                    view.spec.name
+                ),
+            ));
+        }
+        let attachable = match (view.run, view.pid) {
+            (Some(run), Some(pid)) => self.terminals.get(&run).map(|t| (pid, t)),
+            _ => None,
+        };
+        let Some((pid, attachable)) = attachable else {
+            return Err(ErrorBody::new(
+                ErrorCode::Failed,
+                format!(
+                    "{name} is not running (it is {}); start it with `tend start {name}`",
+                    super::events::proto_state(view.state)
+                ),
+            ));
+        };
+        if let (Some(rows), Some(cols)) = (args.rows, args.cols) {
+            tend_os::set_window_size(
+                attachable.master.as_fd(),
+                tend_os::WindowSize { rows, cols },
+            )
+            .map_err(|e| {
+                ErrorBody::new(
+                    ErrorCode::Failed,
+                    format!("setting the size of {name}'s terminal: {e}"),
+                )
+            })?;
+        }
+        Ok((name, pid, Arc::clone(attachable)))
+    }
+
     fn instances_in(&self, targets: &[Target]) -> Vec<InstanceId> {
         let mut seen = HashSet::new();
         targets

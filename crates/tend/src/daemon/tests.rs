@@ -115,6 +115,16 @@ impl World for Fake {
         })
     }
 
+    /// The fake has no terminals: an interactive spawn is recorded as any other, and its
+    /// output is none.
+    fn spawn_on_terminal(
+        &mut self,
+        cmd: &Command<'_>,
+        _terminal: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<tend_os::Pid, OsError> {
+        self.spawn(cmd).map(|child| child.pid)
+    }
+
     fn signal_group(&mut self, pgid: Pid, signal: Signal) -> Result<bool, OsError> {
         let mut s = self.0.borrow_mut();
         if signal != Signal::Cont {

@@ -6,6 +6,8 @@
 //! The driver's other inputs reach it on one channel as [`Event`]s: a child exited (SIGCHLD,
 //! or the fake's word), a signal to tend, a control request, a config read for a reload.
 
+use std::os::fd::BorrowedFd;
+
 use tend_core::{ExitStatus, ReadyFact, RunId, Signal};
 use tend_os::{Child, Command, OsError, Pid};
 
@@ -42,6 +44,12 @@ pub enum Event {
 pub trait World {
     /// Spawns `cmd` into its own process group, as [`tend_os::spawn`] does.
     fn spawn(&mut self, cmd: &Command<'_>) -> Result<Child, OsError>;
+    /// Spawns `cmd` on `terminal` in a new session, as [`tend_os::spawn_on_terminal`] does.
+    fn spawn_on_terminal(
+        &mut self,
+        cmd: &Command<'_>,
+        terminal: BorrowedFd<'_>,
+    ) -> Result<Pid, OsError>;
     /// Sends `signal` to the group `pgid`: `Ok(false)` when the group is gone.
     fn signal_group(&mut self, pgid: Pid, signal: Signal) -> Result<bool, OsError>;
     /// Whether any process (zombies included) is left in the group `pgid`.
@@ -56,6 +64,14 @@ pub struct Os;
 impl World for Os {
     fn spawn(&mut self, cmd: &Command<'_>) -> Result<Child, OsError> {
         tend_os::spawn(cmd)
+    }
+
+    fn spawn_on_terminal(
+        &mut self,
+        cmd: &Command<'_>,
+        terminal: BorrowedFd<'_>,
+    ) -> Result<Pid, OsError> {
+        tend_os::spawn_on_terminal(cmd, terminal)
     }
 
     fn signal_group(&mut self, pgid: Pid, signal: Signal) -> Result<bool, OsError> {

@@ -5,6 +5,7 @@
 #![allow(dead_code, missing_docs)]
 
 pub mod daemon;
+pub mod tmux;
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read};

@@ -192,7 +192,7 @@ impl Feed {
                 render::signal_summary(signal.as_deref().unwrap_or("?"), &signalled.signalled)
             }
             OkBody::Reloaded(reloaded) => render::reload_summary(&reloaded),
-            OkBody::Done(_) => "done".to_owned(),
+            OkBody::Done(_) | OkBody::Attached(_) => "done".to_owned(),
         })
     }
 }

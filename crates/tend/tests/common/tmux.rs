@@ -1,0 +1,142 @@
+//! A real terminal for end-to-end tests: a tmux pane (120×30) on a tmux server of the
+//! test's own (`tmux -L NAME`, killed on drop), read with `capture-pane` and typed into with
+//! `send-keys`. Waits poll the pane (every 50 ms) within [`PATIENCE`].
+//!
+//! tmux is needed: without it the tests say they are skipped, except where
+//! `TEND_TEST_REQUIRE_TOOLS` is set (`.ci/run` installs tmux and sets it): there they fail.
+
+use std::fs;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::{run_with_deadline, try_run, Ran, PATIENCE};
+
+/// A tmux server of one test, with one session `ui` (its pane is named so for every user); killed on drop, with what runs in it,
+/// and its socket file removed (tmux leaves it behind).
+pub struct Tmux {
+    name: String,
+    socket: Option<String>,
+}
+
+impl Tmux {
+    /// A new server running `script` (a shell command) in a 120×30 pane.
+    pub fn start(script: &str) -> Tmux {
+        static SERVERS: AtomicUsize = AtomicUsize::new(0);
+        let mut tmux = Tmux {
+            name: format!(
+                "tend-ui-test-{}-{}",
+                std::process::id(),
+                SERVERS.fetch_add(1, Ordering::Relaxed)
+            ),
+            socket: None,
+        };
+        let ran = tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "ui",
+            "-x",
+            "120",
+            "-y",
+            "30",
+            script,
+        ]);
+        assert_eq!(ran.code, Some(0), "tmux new-session: {ran:?}");
+        tmux.socket = Some(tmux.display("#{socket_path}"));
+        tmux
+    }
+
+    /// `tmux -L NAME -f /dev/null ARGS…`, within the deadline.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.name, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("TMUX");
+        run_with_deadline(cmd)
+    }
+
+    /// The pane's text, row by row.
+    pub fn screen(&self) -> String {
+        let ran = self.run(&["capture-pane", "-p", "-t", "ui"]);
+        assert_eq!(ran.code, Some(0), "tmux capture-pane: {ran:?}");
+        ran.stdout
+    }
+
+    /// A tmux format about the pane, such as `#{alternate_on}`.
+    pub fn display(&self, format: &str) -> String {
+        let ran = self.run(&["display-message", "-p", "-t", "ui", format]);
+        assert_eq!(ran.code, Some(0), "tmux display-message: {ran:?}");
+        ran.stdout.trim_end().to_owned()
+    }
+
+    /// Keys by tmux's names (`j`, `Enter`, `Escape`, `/`).
+    pub fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "ui"];
+        args.extend(keys);
+        let ran = self.run(&args);
+        assert_eq!(ran.code, Some(0), "tmux send-keys: {ran:?}");
+    }
+
+    /// Text typed as it is.
+    pub fn type_text(&self, text: &str) {
+        let ran = self.run(&["send-keys", "-t", "ui", "-l", text]);
+        assert_eq!(ran.code, Some(0), "tmux send-keys -l: {ran:?}");
+    }
+
+    /// Polls the pane until `pred` holds for its text; returns that text. Panics with the
+    /// last screen at the deadline.
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the pane never showed {what}; it shows:\n{screen}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &self.name, "kill-server"])
+            .env_remove("TMUX");
+        let _ = try_run(cmd, Duration::from_secs(10));
+        if let Some(socket) = &self.socket {
+            let _ = fs::remove_file(socket);
+        }
+    }
+}
+
+/// Whether tmux is there; see the module doc for what happens when it is not.
+pub fn have_tmux() -> bool {
+    let ok = try_run(
+        {
+            let mut cmd = Command::new("tmux");
+            cmd.arg("-V");
+            cmd
+        },
+        Duration::from_secs(10),
+    )
+    .is_some_and(|r| r.code == Some(0));
+    if !ok {
+        assert!(
+            std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
+            "tmux is needed and TEND_TEST_REQUIRE_TOOLS is set: `tmux -V` failed"
+        );
+        eprintln!("skipped: tmux is not installed (`tmux -V` failed)");
+    }
+    ok
+}
+
+/// `text` single-quoted for sh.
+pub fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
