@@ -41,15 +41,21 @@ struct TapInner {
     recent: VecDeque<u8>,
     /// Whether bytes before `recent` were dropped (so its first line may be a part).
     trimmed: bool,
-    /// The live chunks; `None` once the run's output ended.
+    /// The live chunks; `None` once the run's output ended and the run was reaped.
     live: Option<broadcast::Sender<Arc<[u8]>>>,
+    /// Of those two ends, how many have not come yet.
+    ends_left: u8,
 }
 
 impl OutputTap {
     /// A tap for a run that has not printed anything yet.
     pub fn new() -> Arc<Self> {
         let tap = OutputTap::default();
-        tap.inner.lock().expect("tap lock").live = Some(broadcast::channel(LIVE_CHUNKS).0);
+        {
+            let mut inner = tap.inner.lock().expect("tap lock");
+            inner.live = Some(broadcast::channel(LIVE_CHUNKS).0);
+            inner.ends_left = 2;
+        }
         Arc::new(tap)
     }
 
@@ -70,9 +76,16 @@ impl OutputTap {
         }
     }
 
-    /// The run's output ended: attached clients are told (their channel closes).
-    pub fn close(&self) {
-        self.inner.lock().expect("tap lock").live = None;
+    /// One of the two ends of a run: its output ended (the drainer), or it was reaped (the
+    /// driver). At the second, attached clients are told (their channel closes): so when a
+    /// client hears of the end, the supervisor knows how the run ended, and all its output
+    /// was sent.
+    pub fn end(&self) {
+        let mut inner = self.inner.lock().expect("tap lock");
+        inner.ends_left = inner.ends_left.saturating_sub(1);
+        if inner.ends_left == 0 {
+            inner.live = None;
+        }
     }
 
     /// What a new client gets: the recent output, from a line start when older bytes were
@@ -176,7 +189,9 @@ mod tests {
         tap.push(b"more");
         assert_eq!(&*live.try_recv().expect("a chunk"), b"more");
         assert!(live.try_recv().is_err(), "nothing repeated");
-        tap.close();
+        tap.end();
+        assert!(live.try_recv().is_err(), "one end is not the end");
+        tap.end();
         assert!(matches!(
             live.try_recv(),
             Err(broadcast::error::TryRecvError::Closed)

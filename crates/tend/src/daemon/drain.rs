@@ -217,7 +217,7 @@ impl Sink {
 
     fn finish(&mut self) {
         if let Some(tap) = &self.tap {
-            tap.close();
+            tap.end();
         }
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         let read = self.last_read;

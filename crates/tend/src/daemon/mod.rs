@@ -602,7 +602,7 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
-            self.terminals.remove(&live.run);
+            let terminal = self.terminals.remove(&live.run);
             self.checks.ended(live.run);
             self.cpu_samples.get_mut().remove(&live.run);
             let group_left = self.world.group_alive(pid);
@@ -616,6 +616,11 @@ impl Driver {
                 status,
                 group_left,
             });
+            // Told after the supervisor knows of the exit: an attached client that asks
+            // how the run ended hears it.
+            if let Some(terminal) = terminal {
+                terminal.output.end();
+            }
             // The last run of an instance a reload removed: close its log files.
             if self.sup.instance(live.instance).is_none() {
                 self.logs.remove(&live.instance);
