@@ -267,3 +267,42 @@ autostart = false
 fn read_or_empty(path: &std::path::Path) -> String {
     String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned()
 }
+
+/// Kills a process group when dropped: the child of a tend the test killed has nobody else.
+struct GroupGuard(i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[test]
+fn when_tend_is_killed_an_interactive_process_hangs_up_as_in_a_closed_terminal() {
+    let d = Daemon::start(
+        r#"
+[process.term]
+command = "trap 'echo hung-up > hup-seen; exit 0' HUP; echo up; while :; do sleep 0.05; done"
+shell = true
+interactive = true
+cwd = "."
+"#,
+    );
+    let pid = d.wait_state("term.0", "running")["pid"].as_u64().unwrap() as i32;
+    let _group = GroupGuard(pid);
+    eventually("its first line", || {
+        read_or_empty(&d.path(".tend/logs/term.0.log")).contains("up")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill -9 tend");
+    eventually("the process's SIGHUP trap", || {
+        read_or_empty(&d.path("hup-seen")) == "hung-up\n"
+    });
+    eventually("the process gone", || !is_running(pid));
+}
