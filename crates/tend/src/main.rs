@@ -46,6 +46,9 @@ enum Verb {
         /// Start only the named processes, not what they depend on.
         #[arg(long, requires = "names")]
         no_deps: bool,
+        /// Serve the HTTP API on this address (127.0.0.1:9100), as [http] listen does.
+        #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
+        http: Option<std::net::SocketAddr>,
         /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones
         /// (and what they depend on).
         names: Vec<String>,
@@ -143,6 +146,8 @@ enum Verb {
         /// Processes or instances (default: all).
         names: Vec<String>,
     },
+    /// Print the address of the HTTP API's dashboard, with its token.
+    HttpUrl,
     /// Connect this terminal to an interactive process (interactive = true) until Ctrl+].
     Attach {
         /// The instance (web.0), or a process with one instance (web).
@@ -222,6 +227,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             daemon,
             quiet,
             no_deps,
+            http,
             names,
         } => up(
             &config::discover(cli.config.as_deref())?,
@@ -231,6 +237,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                 quiet,
                 no_deps,
                 nohup: inherited.hup_ignored,
+                http,
             },
             &names,
         ),
@@ -285,6 +292,11 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
             cli::ui::run(&path, &paths.socket)
         }
+        Verb::HttpUrl => {
+            let path = config::discover_for_client(cli.config.as_deref())?;
+            let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
+            cli::http_url(&path, &paths)
+        }
         Verb::Attach { name } => {
             let path = config::discover_for_client(cli.config.as_deref())?;
             let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
@@ -304,6 +316,8 @@ struct UpFlags {
     no_deps: bool,
     /// tend was started with SIGHUP ignored.
     nohup: bool,
+    /// `--http ADDR`.
+    http: Option<std::net::SocketAddr>,
 }
 
 fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> Result<u8, Failure> {
@@ -312,8 +326,17 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
         quiet,
         no_deps,
         nohup,
+        http: http_flag,
     } = flags;
-    let spec = config::load(path)?;
+    let (spec, mut http) = config::load_with_http(path)?;
+    if let Some(listen) = http_flag {
+        let allow_remote = http.as_ref().is_some_and(|h| h.allow_remote);
+        if let Some(why) = config::remote_refusal(listen, allow_remote) {
+            return Err(Failure::report(cli::EXIT_USAGE, format!("--http {why}")));
+        }
+        http.get_or_insert_with(|| config::HttpSpec::at(listen))
+            .listen = listen;
+    }
     let sup = Supervisor::new(spec);
     let targets = if names.is_empty() {
         None
@@ -336,6 +359,7 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
         paths,
         ready: None,
         nohup,
+        http,
     };
     if daemon {
         let log_dir = sup.settings().log_dir.clone();

@@ -23,6 +23,8 @@ pub struct RuntimePaths {
     /// The record of the supervisor's live process groups, beside the socket: what the next
     /// supervisor stops if this one dies without stopping them.
     pub state: PathBuf,
+    /// The HTTP API's address and token (0600), beside the socket, while it serves.
+    pub http: PathBuf,
 }
 
 impl RuntimePaths {
@@ -44,6 +46,7 @@ impl RuntimePaths {
                 socket: socket.to_owned(),
                 lock: beside(".lock"),
                 state: beside(".state"),
+                http: beside(".http"),
             });
         }
         let dir = tend_os::runtime_dir()?;
@@ -52,6 +55,7 @@ impl RuntimePaths {
             socket: dir.join(format!("{key}.sock")),
             lock: dir.join(format!("{key}.lock")),
             state: dir.join(format!("{key}.state")),
+            http: dir.join(format!("{key}.http")),
         })
     }
 }

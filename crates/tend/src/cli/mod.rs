@@ -212,6 +212,44 @@ pub(crate) fn run_with(
     }
 }
 
+/// `tend http-url`: the dashboard's address with its token, from what the running tend
+/// wrote beside its socket.
+pub fn http_url(config: &Path, paths: &RuntimePaths) -> Result<u8, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Record {
+        listen: std::net::SocketAddr,
+        token: String,
+    }
+    let record = match std::fs::read(&paths.http) {
+        Ok(bytes) => serde_json::from_slice::<Record>(&bytes).map_err(|e| {
+            Failure::report(
+                EXIT_FAILED,
+                format!(
+                    "{} is not what tend writes there: {e}",
+                    paths.http.display()
+                ),
+            )
+        })?,
+        Err(_) => {
+            // Running without HTTP, or not running: the socket says which.
+            conn::Connection::open(config, &paths.socket)?;
+            return Err(Failure::report(
+                EXIT_FAILED,
+                format!(
+                    "the tend of {} serves no HTTP API; add [http] listen = \"127.0.0.1:9100\" \
+                     to it (or start it with `tend up --http 127.0.0.1:9100`) and restart it",
+                    config.display()
+                ),
+            ));
+        }
+    };
+    println!(
+        "{}",
+        crate::daemon::http::url_with_token(record.listen, &record.token)
+    );
+    Ok(EXIT_OK)
+}
+
 /// Why a verb (or the command as a whole) ended early.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Failure {

@@ -84,10 +84,12 @@ fn serve(script: impl FnOnce(&mut Peer) + Send + 'static) -> Fake {
 fn paths_at(socket: PathBuf) -> RuntimePaths {
     let lock = socket.with_extension("lock");
     let state = socket.with_extension("state");
+    let http = socket.with_extension("http");
     RuntimePaths {
         socket,
         lock,
         state,
+        http,
     }
 }
 

@@ -16,6 +16,7 @@ mod describe;
 mod discover;
 mod env_file;
 mod error;
+mod http;
 mod probes;
 mod read;
 mod spec;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 use tend_core::Spec;
 
 pub use error::ConfigError;
+pub use http::{parse_listen, remote_refusal, HttpSpec};
 pub use units::parse_duration;
 
 /// The largest config file tend reads: far more than any real one, small enough that a
@@ -85,6 +87,12 @@ pub fn discover_for_client(explicit: Option<&Path>) -> Result<PathBuf, ConfigErr
 /// ([`MAX_ENV_FILE_BYTES`]); a FIFO or a device is refused without blocking. Reading may still
 /// take as long as the file system does, so the daemon calls this off its driver thread.
 pub fn load(path: &Path) -> Result<Spec, ConfigError> {
+    load_with_http(path).map(|(spec, _)| spec)
+}
+
+/// [`load`], with the `[http]` settings (read by `tend up` only: a reload does not change
+/// them).
+pub fn load_with_http(path: &Path) -> Result<(Spec, Option<HttpSpec>), ConfigError> {
     let text = read_text(path, MAX_CONFIG_BYTES)
         .map_err(|e| ConfigError::file(path, format!("cannot read the config file: {e}")))?;
     let absolute = std::path::absolute(path).map_err(|e| ConfigError::file(path, e.to_string()))?;

@@ -18,7 +18,7 @@ use super::units::format_duration;
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
-const TOP_KEYS: &[&str] = &["supervisor", "process"];
+const TOP_KEYS: &[&str] = &["supervisor", "process", "http"];
 const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask"];
 /// The most instances one process may have: each holds two pipes and a few hundred bytes, and
 /// a typo (an extra zero or three) must be an error, not an attempt to run them all.
@@ -70,8 +70,9 @@ const NOT_EXECUTABLE: &[&str] = &[
     "ulimit", "umask", "unalias", "unset", "wait",
 ];
 
-/// Builds the spec of a config file's text; relative paths resolve against `base`.
-pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
+/// Builds the spec of a config file's text, and its `[http]` settings; relative paths resolve
+/// against `base`.
+pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<(Spec, Option<super::HttpSpec>)> {
     let root = tree::parse(src.text).map_err(|e| syntax_error(src, &e))?;
     let root = Field::root(src, &root).table()?;
     root.allow(TOP_KEYS)?;
@@ -88,10 +89,15 @@ pub(super) fn build(src: &Source<'_>, base: &Path) -> Result<Spec> {
         }
         depends::check(&processes, &entries, &names)?;
     }
-    Ok(Spec {
+    let http = root
+        .get("http")
+        .map(|f| super::http::http(&f, base))
+        .transpose()?;
+    let spec = Spec {
         supervisor,
         processes: processes.into_iter().map(Arc::new).collect(),
-    })
+    };
+    Ok((spec, http))
 }
 
 /// A TOML syntax error, with the parser's message on one line.

@@ -309,9 +309,30 @@ fn errors_name_file_line_column_and_key() {
              string, e.g. \"022\" or \"077\"",
         ),
         (
+            "[http]\nlisten = \"0.0.0.0:9100\"\n",
+            "tend.toml:2:10: http.listen: 0.0.0.0:9100 is not a loopback address: anyone who \
+             can reach it could try to guess the token; listen on 127.0.0.1 (or [::1]), or set \
+             allow_remote = true in [http] if you mean it",
+        ),
+        (
+            "[http]\nlisten = \"my box\"\n",
+            "tend.toml:2:10: http.listen: \"my box\" is not an address to listen on; write an IP \
+             address and a port, such as \"127.0.0.1:9100\" or \"[::1]:9100\"",
+        ),
+        (
+            "[http]\nlisten = \"127.0.0.1:9100\"\nport = 1\n",
+            "tend.toml:3:1: http.port: unknown key \"port\"; expected one of listen, allow_remote, \
+             token_file, metrics_public",
+        ),
+        (
+            "[http]\nallow_remote = true\n",
+            "tend.toml:1:2: http: missing key \"listen\"; add the address, e.g. listen = \
+             \"127.0.0.1:9100\"",
+        ),
+        (
             "[processes.web]\n",
             "tend.toml:1:2: processes: unknown key \"processes\"; expected one of supervisor, \
-             process",
+             process, http",
         ),
         (
             "[process.web]\ncommand = \"x\"\nbackoff = { initial = \"1s\", grow = 2 }\n",

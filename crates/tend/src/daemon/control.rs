@@ -101,7 +101,7 @@ pub struct EventStream {
 
 impl EventStream {
     /// Whether `event` is for this client.
-    fn wants(&self, event: &tend_proto::Event) -> bool {
+    pub fn wants(&self, event: &tend_proto::Event) -> bool {
         match (&self.only, &event.instance) {
             (Some(only), Some(instance)) => only.contains(instance),
             _ => true,
@@ -444,14 +444,21 @@ async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
         })
 }
 
-/// Answers a `logs` request: the last lines of each file, merged in the order they were read,
-/// then live lines until the client goes away.
-async fn logs(
-    id: u64,
-    plan: LogPlan,
-    reader: &mut Lines,
-    write: &mut OwnedWriteHalf,
-) -> io::Result<()> {
+/// Where the lines of a `logs` request go: the socket (answer lines) or HTTP (a JSON array,
+/// or Server-Sent Events).
+pub(super) trait LogSink {
+    /// Appends `line`, encoded, to `out`.
+    fn encode(&mut self, line: LogLine, out: &mut Vec<u8>);
+    /// Sends what was encoded.
+    async fn send(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Resolves when the client is gone, which ends a follow.
+    async fn closed(&mut self);
+}
+
+/// The lines of a `logs` request: the last lines of each file, merged in the order they were
+/// read, then with `follow` live lines until the client goes away or tend exits. Returns
+/// whether the past lines were all there was to send (no `follow`).
+pub(super) async fn send_logs(plan: LogPlan, sink: &mut impl LogSink) -> io::Result<bool> {
     let LogPlan {
         files,
         lines,
@@ -475,40 +482,91 @@ async fn logs(
         let log = LogLine::from_bytes(instance.clone(), stream, tails[file].text(piece))
             .cut(piece.cut)
             .at(piece.time.map(|t| time_text(t.get())));
-        out.extend(encode(&AnswerLine::log(id, log)));
+        sink.encode(log, &mut out);
         if out.len() >= WRITE_BATCH {
-            write_all(write, &out).await?;
+            sink.send(&out).await?;
             out.clear();
         }
     }
-    write_all(write, &out).await?;
+    sink.send(&out).await?;
+    out.clear();
     drop(tails);
     let Some(Follow { mut live, only }) = follow else {
-        return write_line(write, &AnswerLine::ok(id, Done {})).await;
+        return Ok(true);
     };
     let since = since.unwrap_or(0);
     loop {
-        tokio::select! {
-            line = live.recv() => match line {
-                Ok(line) => {
-                    let nanos = logindex::unix_nanos(line.time);
-                    if nanos >= since && only.as_ref().is_none_or(|names| names.contains(&*line.instance)) {
-                        let log = LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line)
+        let line = tokio::select! {
+            line = live.recv() => line,
+            // The client closed its side (or sent something): the follow ends.
+            () = sink.closed() => return Ok(false),
+        };
+        match line {
+            Ok(line) => {
+                let nanos = logindex::unix_nanos(line.time);
+                if nanos >= since
+                    && only
+                        .as_ref()
+                        .is_none_or(|names| names.contains(&*line.instance))
+                {
+                    let log =
+                        LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line)
                             .cut(line.cut)
                             .at(Some(time_text(nanos)));
-                        write_line(write, &AnswerLine::log(id, log)).await?;
-                    }
+                    sink.encode(log, &mut out);
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let note = format!("({n} lines not shown: this client read too slowly; the log files have them)");
-                    write_line(write, &AnswerLine::log(id, LogLine::from_bytes("tend", Stream::Stderr, note.as_bytes()))).await?;
-                }
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            // The client closed its side (or sent something): the follow ends.
-            () = reader.closed() => return Ok(()),
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                let note = format!(
+                    "({n} lines not shown: this client read too slowly; the log files have them)"
+                );
+                sink.encode(
+                    LogLine::from_bytes("tend", Stream::Stderr, note.as_bytes()),
+                    &mut out,
+                );
+            }
+            Err(broadcast::error::RecvError::Closed) => return Ok(false),
+        }
+        if !out.is_empty() {
+            sink.send(&out).await?;
+            out.clear();
         }
     }
+}
+
+/// A `logs` request's lines as answer lines on the control socket.
+struct SocketLogs<'a> {
+    id: u64,
+    reader: &'a mut Lines,
+    write: &'a mut OwnedWriteHalf,
+}
+
+impl LogSink for SocketLogs<'_> {
+    fn encode(&mut self, line: LogLine, out: &mut Vec<u8>) {
+        out.extend(encode(&AnswerLine::log(self.id, line)));
+    }
+
+    async fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        write_all(self.write, bytes).await
+    }
+
+    async fn closed(&mut self) {
+        self.reader.closed().await
+    }
+}
+
+/// Answers a `logs` request on the socket: the lines, then `ok` unless following.
+async fn logs(
+    id: u64,
+    plan: LogPlan,
+    reader: &mut Lines,
+    write: &mut OwnedWriteHalf,
+) -> io::Result<()> {
+    let mut sink = SocketLogs { id, reader, write };
+    if send_logs(plan, &mut sink).await? {
+        write_line(write, &AnswerLine::ok(id, Done {})).await?;
+    }
+    Ok(())
 }
 
 /// The pieces of `tails`, merged by time: a k-way merge, so the lines of one file keep their

@@ -15,6 +15,7 @@ pub mod checks;
 pub mod control;
 pub mod drain;
 pub mod events;
+pub mod http;
 pub mod lines;
 pub mod logfile;
 pub mod logindex;
@@ -76,9 +77,10 @@ pub struct UpOptions {
     /// tend was started with SIGHUP ignored (`nohup`): in the foreground, a hangup of the
     /// terminal is then ignored rather than a stop.
     pub nohup: bool,
+    /// The HTTP API's settings, when it is on.
+    pub http: Option<crate::config::HttpSpec>,
 }
 
-/// A run the driver has spawned and not yet reaped.
 /// What a spawn gives the driver to read.
 enum Output {
     /// stdout and stderr on pipes.
@@ -99,6 +101,7 @@ impl Output {
     }
 }
 
+/// A run the driver has spawned and not yet reaped.
 struct LiveRun {
     run: RunId,
     instance: InstanceId,
@@ -200,6 +203,10 @@ struct Driver {
     state_failing: bool,
     /// The terminals of live interactive runs, for `attach`.
     terminals: HashMap<RunId, Arc<attach::Attachable>>,
+    /// Told `true` when tend begins to stop, for the HTTP API to drain.
+    stopping: Option<tokio::sync::watch::Sender<bool>>,
+    /// A stop waits for the HTTP API to drain.
+    http_draining: bool,
 }
 
 /// Runs the supervisor until it is told to stop, serving the control socket; returns tend's
@@ -239,7 +246,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             .context("starting the runtime")?;
         Ok((started, runtime))
     });
-    let ((lock, listener), runtime) = match started {
+    let ((lock, listener, http_listener), runtime) = match started {
         Ok(started) => started,
         Err(e) => {
             if let Some(ready) = ready {
@@ -264,6 +271,20 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         );
         hello.started_ms = Some(tend_core::time::unix_millis(std::time::SystemTime::now()));
         tokio::spawn(control::serve(listener, hello, events_tx.clone()));
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let http_server = match http_listener {
+            Some((listener, guard)) => {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).context("serving the HTTP API")?;
+                let server = Arc::new(http::Server {
+                    guard,
+                    driver: events_tx.clone(),
+                    stopping: stopping_rx,
+                });
+                Some(tokio::spawn(http::serve(listener, server)))
+            }
+            None => None,
+        };
         let hangup = match (daemon, options.nohup) {
             (true, _) => Hangup::Reload,
             (false, false) => Hangup::Stop,
@@ -296,7 +317,15 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
                 options.config.display()
             ));
         }
-        driver.run(options.targets, options.no_deps, events).await
+        if http_server.is_some() {
+            driver.stopping = Some(stopping);
+        }
+        let code = driver.run(options.targets, options.no_deps, events).await;
+        // Requests still in flight finish (each connection within http::DRAIN).
+        if let Some(server) = http_server {
+            let _ = tokio::time::timeout(http::DRAIN, server).await;
+        }
+        code
     });
     // A blocking task still running (a config or log file on a hung file system) must not keep
     // tend from exiting: its thread dies with the process.
@@ -305,10 +334,21 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
     // file, removed while still held (the next tend checks it locked the file the path names),
     // and released.
     let _ = std::fs::remove_file(&socket);
+    if options.http.is_some() {
+        let _ = std::fs::remove_file(&options.paths.http);
+    }
     let _ = lock.remove();
     writer.finish();
     code
 }
+
+/// What [`start`] gives the runtime: the lock held, the control socket, the HTTP API's listener
+/// and checks (when it is on).
+type Started = (
+    LockFile,
+    std::os::unix::net::UnixListener,
+    Option<(std::net::TcpListener, http::guard::Guard)>,
+);
 
 /// Everything before the runtime: process-wide settings, the log directory, the lock that
 /// makes this the only tend of its config, a daemon's stdout and stderr on `tend_log`, the
@@ -318,7 +358,7 @@ fn start(
     options: &UpOptions,
     tend_log: Option<&std::path::Path>,
     say: &mut dyn FnMut(String),
-) -> Result<(LockFile, std::os::unix::net::UnixListener)> {
+) -> Result<Started> {
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
@@ -340,7 +380,7 @@ fn start(
     }
     // Holding the lock, tend is the only one of its config: a state file was left by one that
     // died. Its processes are stopped before anything starts, so none runs twice.
-    survivors::sweep(&options.paths.state, say).with_context(|| {
+    survivors::sweep(&options.paths.state, &mut *say).with_context(|| {
         format!(
             "stopping what a previous tend left running (recorded in {})",
             options.paths.state.display()
@@ -351,7 +391,70 @@ fn start(
     listener
         .set_nonblocking(true)
         .context("making the control socket non-blocking")?;
-    Ok((lock, listener))
+    let http = match &options.http {
+        Some(spec) => Some(open_http(spec, &options.paths.http, say)?),
+        None => None,
+    };
+    Ok((lock, listener, http))
+}
+
+/// The HTTP API's listener and checks: bound now, so that an address in use stops the start
+/// before anything runs; its address (with the port it got) and token are written 0600 beside
+/// the socket, for `tend http-url`.
+fn open_http(
+    spec: &crate::config::HttpSpec,
+    file: &std::path::Path,
+    say: &mut dyn FnMut(String),
+) -> Result<(std::net::TcpListener, http::guard::Guard)> {
+    let listener = std::net::TcpListener::bind(spec.listen).with_context(|| {
+        format!(
+            "listening for HTTP on {} ([http] listen, or --http); another program may use it: \
+             choose another port",
+            spec.listen
+        )
+    })?;
+    listener
+        .set_nonblocking(true)
+        .context("making the HTTP listener non-blocking")?;
+    let listen = listener
+        .local_addr()
+        .context("the HTTP listener's address")?;
+    let token = http::token(spec.token_file.as_deref())?;
+    write_private(file, &http::runtime_record(listen, &token))
+        .with_context(|| format!("writing the HTTP API's token to {}", file.display()))?;
+    if !listen.ip().is_loopback() {
+        say(format!(
+            "warning: the HTTP API listens on {listen}, beyond this machine (allow_remote): \
+             anyone who can reach it may try tokens, and it is plain HTTP"
+        ));
+    }
+    say(format!(
+        "HTTP API on http://{listen}/ (`tend http-url` prints the address with its token)"
+    ));
+    Ok((
+        listener,
+        http::guard::Guard {
+            listen,
+            remote: spec.allow_remote,
+            token,
+            metrics_public: spec.metrics_public,
+        },
+    ))
+}
+
+/// Writes `bytes` to `path` readable by tend's user only, refusing to follow a symlink.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)
 }
 
 impl Driver {
@@ -391,6 +494,11 @@ impl Driver {
             }
             self.check_waiters();
             self.save_state();
+            if self.stopping_all() {
+                if let Some(stopping) = &self.stopping {
+                    stopping.send_if_modified(|s| !std::mem::replace(s, true));
+                }
+            }
         }
         self.finish_output().await;
         if let Err(e) = self.state.remove_file() {
@@ -442,6 +550,8 @@ impl Driver {
             state,
             state_failing: false,
             terminals: HashMap::new(),
+            stopping: None,
+            http_draining: false,
         }
     }
 
@@ -468,6 +578,12 @@ impl Driver {
             Event::Loaded(result) => self.loaded(result),
             Event::Readiness { run, fact } => self.feed(Input::Readiness { run, fact }),
             Event::HealthChecked { run, result } => self.feed(Input::HealthChecked { run, result }),
+            Event::HttpDrained => {
+                // A stop asked for while the HTTP API drained goes on now.
+                if std::mem::take(&mut self.http_draining) && !self.stopping_all() {
+                    self.feed(Input::ShutdownRequested { force: false });
+                }
+            }
         }
     }
 
@@ -502,18 +618,33 @@ impl Driver {
     /// everything stops kills at once; if a signal asked for that, tend's exit code says so
     /// (128 + the signal, as a shell's: 130 after a second Ctrl+C).
     fn shutdown(&mut self, name: &str, signal: Option<Signal>) {
-        let force = self.stopping_all();
+        let force = self.stopping_all() || self.http_draining;
         if force && self.killed_by.is_none() {
             self.killed_by = signal;
         }
         if force {
             self.terminal
                 .notice(format!("{name} again: killing every process group now"));
-        } else {
-            self.terminal.notice(format!(
-                "{name} received: stopping everything ({name} again to kill at once)"
-            ));
+            self.http_draining = false;
+            self.feed(Input::ShutdownRequested { force });
+            return;
         }
+        // With the HTTP API on, it drains first: no new connection, the requests in flight
+        // answered, the streams ended; then everything stops (Event::HttpDrained).
+        if let Some(stopping) = &self.stopping {
+            if !*stopping.borrow() {
+                stopping.send_replace(true);
+                self.http_draining = true;
+                self.terminal.notice(format!(
+                    "{name} received: the HTTP API finishes the requests in flight, then \
+                     everything stops ({name} again to kill at once)"
+                ));
+                return;
+            }
+        }
+        self.terminal.notice(format!(
+            "{name} received: stopping everything ({name} again to kill at once)"
+        ));
         self.feed(Input::ShutdownRequested { force });
     }
 

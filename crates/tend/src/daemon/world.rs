@@ -31,6 +31,8 @@ pub enum Event {
         /// What.
         fact: ReadyFact,
     },
+    /// The HTTP API has stopped accepting and its connections are done (tend is stopping).
+    HttpDrained,
     /// A try of a run's liveness check ended.
     HealthChecked {
         /// The run.
