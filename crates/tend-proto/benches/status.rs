@@ -36,6 +36,8 @@ fn status_answer(n: u32) -> AnswerLine {
             main_pid: None,
             health: None,
             usage: None,
+            log_bytes: 0,
+            log_write_errors: 0,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

@@ -127,6 +127,15 @@ pub struct InstanceStatus {
     /// What the live run's process group uses now, read from /proc when status is asked.
     #[serde(flatten)]
     pub usage: Option<Usage>,
+    /// Bytes of the instance's output written to its log files since tend opened them (at its
+    /// start, or the reload that changed the process): all runs, both streams, rotated files
+    /// included, timestamps not counted.
+    #[serde(default)]
+    pub log_bytes: u64,
+    /// Writes to its log files that failed since tend opened them (each is retried until it
+    /// works: nothing is lost).
+    #[serde(default)]
+    pub log_write_errors: u64,
 }
 
 /// What a live run's process group uses: `"processes":3,"cpu_ms":1520,"cpu_percent":12.5,

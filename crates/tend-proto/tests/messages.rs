@@ -40,6 +40,8 @@ fn web0() -> InstanceStatus {
         main_pid: None,
         health: None,
         usage: None,
+        log_bytes: 0,
+        log_write_errors: 0,
     }
 }
 
@@ -59,6 +61,8 @@ fn stopped_worker() -> InstanceStatus {
         main_pid: None,
         health: None,
         usage: None,
+        log_bytes: 0,
+        log_write_errors: 0,
     }
 }
 

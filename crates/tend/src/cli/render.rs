@@ -353,6 +353,8 @@ mod tests {
             main_pid: None,
             health: None,
             usage: None,
+            log_bytes: 0,
+            log_write_errors: 0,
         }
     }
 

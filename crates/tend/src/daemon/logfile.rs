@@ -43,6 +43,10 @@ pub struct LogFile {
     held: u64,
     /// When each chunk was read: the index beside the current file.
     index: IndexWriter,
+    /// Bytes of output written since tend opened this log (timestamps not counted).
+    written: u64,
+    /// Writes that failed since tend opened this log.
+    write_errors: u64,
 }
 
 /// A run of failed writes to a log file.
@@ -78,7 +82,14 @@ impl LogFile {
             failing: None,
             held: 0,
             index,
+            written: 0,
+            write_errors: 0,
         })
+    }
+
+    /// Bytes of output written, and writes failed, since tend opened this log.
+    pub fn counters(&self) -> (u64, u64) {
+        (self.written, self.write_errors)
     }
 
     /// Bytes in the current file.
@@ -119,11 +130,14 @@ impl LogFile {
     /// A failure is remembered (see [`Self::failing`]) until a write succeeds.
     pub fn write(&mut self, data: &mut &[u8], now: SystemTime) -> io::Result<()> {
         let interleaved = self.index.begin_write();
+        let before = data.len();
         let result = self.write_all(data, now, interleaved);
         self.index.after_write(now);
+        self.written += (before - data.len()) as u64;
         match &result {
             Ok(()) => self.failing = None,
             Err(e) => {
+                self.write_errors += 1;
                 let since = self
                     .failing
                     .as_ref()

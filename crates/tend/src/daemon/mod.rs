@@ -122,6 +122,14 @@ struct InstanceLogs {
 }
 
 impl InstanceLogs {
+    /// Bytes written and writes failed, over both log files, since tend started.
+    fn counters(&self) -> (u64, u64) {
+        [&self.stdout, &self.stderr]
+            .into_iter()
+            .map(|log| log.lock().expect("log lock").counters())
+            .fold((0, 0), |(b, e), (b2, e2)| (b + b2, e + e2))
+    }
+
     /// The log file of the two that has been failing longer, as `status` reports it.
     fn error(&self, now: std::time::Instant) -> Option<tend_proto::LogError> {
         [&self.stdout, &self.stderr]

@@ -552,7 +552,10 @@ impl Driver {
                         })
                         .collect();
                 }
-                status.log_error = self.logs.get(&view.id).and_then(|logs| logs.error(now));
+                if let Some(logs) = self.logs.get(&view.id) {
+                    status.log_error = logs.error(now);
+                    (status.log_bytes, status.log_write_errors) = logs.counters();
+                }
                 status
             })
             .collect();
@@ -667,6 +670,8 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
             last_failure: h.last_failure.map(console_safe_line),
         }),
         usage: None,
+        log_bytes: 0,
+        log_write_errors: 0,
     }
 }
 

@@ -25,6 +25,8 @@ fn instance(name: &str, state: State, pid: Option<u32>) -> InstanceStatus {
         main_pid: None,
         health: None,
         usage: None,
+        log_bytes: 0,
+        log_write_errors: 0,
     }
 }
 
