@@ -129,13 +129,17 @@ pub struct InstanceStatus {
     pub usage: Option<Usage>,
     /// Bytes of the instance's output written to its log files since tend opened them (at its
     /// start, or the reload that changed the process): all runs, both streams, rotated files
-    /// included, timestamps not counted.
-    #[serde(default)]
+    /// included, timestamps not counted. Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub log_bytes: u64,
     /// Writes to its log files that failed since tend opened them (each is retried until it
-    /// works: nothing is lost).
-    #[serde(default)]
+    /// works: nothing is lost). Absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub log_write_errors: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a live run's process group uses: `"processes":3,"cpu_ms":1520,"cpu_percent":12.5,

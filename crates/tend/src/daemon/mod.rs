@@ -107,6 +107,14 @@ struct LiveRun {
     instance: InstanceId,
 }
 
+/// A group spawned this turn whose record waits for [`Driver::record_spawned`].
+struct Unrecorded {
+    pid: i32,
+    stop_signal: Signal,
+    stop_timeout: Duration,
+    instance: Arc<str>,
+}
+
 /// The two log files of an instance, shared by the drainers of all its runs (a grandchild of
 /// an earlier run may still write while a later run does).
 #[derive(Clone)]
@@ -207,6 +215,9 @@ struct Driver {
     cpu_samples: std::cell::RefCell<HashMap<RunId, (std::time::Instant, u64)>>,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
+    /// Groups spawned this turn, not yet in `state`: [`Driver::record_spawned`] reads their
+    /// leaders' start times from /proc before the state file is saved and before any reap.
+    unrecorded: Vec<Unrecorded>,
     /// Saving the state file failed last time (said once, until it works again).
     state_failing: bool,
     /// The terminals of live interactive runs, for `attach`.
@@ -556,6 +567,7 @@ impl Driver {
             killed_by: None,
             cpu_samples: Default::default(),
             state,
+            unrecorded: Vec::new(),
             state_failing: false,
             terminals: HashMap::new(),
             stopping: None,
@@ -699,8 +711,27 @@ impl Driver {
         }
     }
 
+    /// Adds the groups spawned since the last call to the state record. Reading a leader's
+    /// start time in /proc can wait for the end of its exec (the kernel holds a lock of the
+    /// process while it runs one), so it is not done at the spawn: a turn that spawns many
+    /// (a start, a restart of many) does not wait for each exec before the next spawn. It
+    /// must be done before the leader is reaped, while its /proc entry is there, and before
+    /// the state file is written, which is all a crash could lose: the file is written once a
+    /// turn, after this.
+    fn record_spawned(&mut self) {
+        for spawned in self.unrecorded.drain(..) {
+            self.state.add(GroupRecord::of_child(
+                spawned.pid,
+                spawned.stop_signal,
+                spawned.stop_timeout,
+                &spawned.instance,
+            ));
+        }
+    }
+
     /// Writes the state file if a group started or ended this turn; a failure is said once.
     fn save_state(&mut self) {
+        self.record_spawned();
         match self.state.save() {
             Ok(()) => self.state_failing = false,
             Err(e) if !self.state_failing => {
@@ -720,6 +751,8 @@ impl Driver {
         // Drainers of earlier runs that reached EOF: collect them, so the set stays small.
         while self.drainers.try_join_next().is_some() {}
         loop {
+            // Before a reap takes the /proc entry of a leader spawned this turn.
+            self.record_spawned();
             let (pid, status) = match self.world.reap_one() {
                 Ok(Some(exit)) => exit,
                 Ok(None) => return,
@@ -868,12 +901,12 @@ impl Driver {
         self.checks
             .start(run, prepared, spec, &probe_env, &self.events);
         let pid = output.pid();
-        self.state.add(GroupRecord::of_child(
+        self.unrecorded.push(Unrecorded {
             pid,
-            spec.stop_signal,
-            spec.stop_timeout,
-            &logs.name,
-        ));
+            stop_signal: spec.stop_signal,
+            stop_timeout: spec.stop_timeout,
+            instance: Arc::clone(&logs.name),
+        });
         self.by_pid.insert(pid, LiveRun { run, instance });
         self.by_run.insert(run, pid);
         let sink = |file: &Arc<Mutex<LogFile>>, stream| {
