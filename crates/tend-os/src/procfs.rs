@@ -44,6 +44,14 @@ pub struct GroupUsage {
     pub rss_bytes: u64,
 }
 
+/// What the process `pid` alone uses now (tend's own, for its metrics): CPU time in clock
+/// ticks (with that of the children it reaped, as in [`ProcStat::cpu_ticks`]) and resident
+/// memory in bytes.
+pub fn process_usage(pid: Pid) -> Option<(u64, u64)> {
+    let stat = stat(pid)?;
+    Some((stat.cpu_ticks, stat.rss_pages * page_size()))
+}
+
 /// What each of `groups` uses now, by process group: one pass over `/proc`. A group with no
 /// live process is left out.
 pub fn group_usage(

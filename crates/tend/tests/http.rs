@@ -497,3 +497,93 @@ fn config_and_flag_errors_say_what_and_where() {
         "{ran:?}"
     );
 }
+
+/// Whether promtool is there: a missing one skips the test with its reason, or fails it where
+/// `TEND_TEST_REQUIRE_TOOLS` is set (`.ci/run` installs Debian's prometheus and sets it).
+fn have_promtool() -> bool {
+    let mut cmd = std::process::Command::new("promtool");
+    cmd.arg("--version");
+    let ok = try_run(cmd, PATIENCE).is_some_and(|r| r.code == Some(0));
+    if !ok {
+        assert!(
+            std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
+            "promtool is needed and TEND_TEST_REQUIRE_TOOLS is set: `promtool --version` failed"
+        );
+        eprintln!("skipped: promtool is not installed (`promtool --version` failed)");
+    }
+    ok
+}
+
+#[test]
+fn live_metrics_pass_promtool_and_count_what_happened() {
+    let d = Daemon::start(CONFIG);
+    d.wait_state("web.0", "running");
+    let api = Api::of(&d);
+    let ran = d.tend(&["restart", "web.1"]);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let metrics = api.call("GET", "/metrics", "");
+    assert_eq!(metrics.status, 200, "{metrics:?}");
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = &metrics.body;
+    for line in [
+        r#"tend_instance_up{process="web",instance="web.0"} 1"#,
+        r#"tend_instance_up{process="idle",instance="idle.0"} 0"#,
+        r#"tend_instance_restarts_total{process="web",instance="web.1"} 1"#,
+        r#"tend_instance_restarts_total{process="web",instance="web.0"} 0"#,
+        r#"tend_instance_last_exit_code{process="web",instance="web.1"} 143"#,
+        r#"tend_instance_state{process="idle",instance="idle.0",state="stopped"} 1"#,
+        r#"tend_instance_log_bytes_total{process="web",instance="web.0"} 12"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+    }
+    let own = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    assert!(own("process_resident_memory_bytes") > 1e6);
+    assert!(own("process_open_fds") >= 3.0);
+    // Without the token: refused, unless metrics_public.
+    let host = api.addr.to_string();
+    assert_eq!(
+        api.raw("GET", "/metrics", &[("Host", &host)], "").status,
+        401
+    );
+    if have_promtool() {
+        let file = d.path("metrics.txt");
+        std::fs::write(&file, text).unwrap();
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(format!("promtool check metrics < '{}'", file.display()));
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(0), "promtool check metrics: {ran:?}");
+        assert!(
+            ran.stdout.trim().is_empty() && ran.stderr.trim().is_empty(),
+            "{ran:?}"
+        );
+    }
+}
+
+#[test]
+fn metrics_public_waives_the_token_for_metrics_alone() {
+    let d = Daemon::start(&CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\nmetrics_public = true",
+    ));
+    d.wait_state("web.0", "running");
+    let api = Api::of(&d);
+    let host = api.addr.to_string();
+    let scrape = api.raw("GET", "/metrics", &[("Host", &host)], "");
+    assert_eq!(scrape.status, 200, "{scrape:?}");
+    assert!(scrape.body.contains("tend_instance_up"), "{scrape:?}");
+    assert_eq!(
+        api.raw("GET", "/api/status", &[("Host", &host)], "").status,
+        401
+    );
+    let forged = api.raw("GET", "/metrics", &[("Host", "evil.example:80")], "");
+    assert_eq!(forged.status, 403, "the Host check still holds: {forged:?}");
+}

@@ -288,7 +288,8 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             options.config.display().to_string(),
         );
-        hello.started_ms = Some(tend_core::time::unix_millis(std::time::SystemTime::now()));
+        let started = std::time::SystemTime::now();
+        hello.started_ms = Some(tend_core::time::unix_millis(started));
         tokio::spawn(control::serve(listener, hello, events_tx.clone()));
         let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let http_server = match http_listener {
@@ -299,6 +300,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
                     guard,
                     driver: events_tx.clone(),
                     stopping: stopping_rx,
+                    started: Some(started),
                 });
                 Some(tokio::spawn(http::serve(listener, server)))
             }

@@ -19,6 +19,7 @@
 //!   [`DRAIN`] for the connections to finish.
 
 pub mod guard;
+pub mod metrics;
 
 use std::convert::Infallible;
 use std::io;
@@ -70,6 +71,8 @@ pub struct Server {
     pub driver: mpsc::UnboundedSender<Event>,
     /// Becomes `true` when tend begins to stop.
     pub stopping: watch::Receiver<bool>,
+    /// When tend started, for its metrics.
+    pub started: Option<std::time::SystemTime>,
 }
 
 /// Accepts connections until tend begins to stop, then lets them finish (each within
@@ -163,6 +166,7 @@ enum Route {
     Down,
     Logs,
     Events,
+    Metrics,
 }
 
 impl Route {
@@ -177,6 +181,7 @@ impl Route {
             "/api/down" => Route::Down,
             "/api/logs" => Route::Logs,
             "/api/events" => Route::Events,
+            "/metrics" => Route::Metrics,
             _ => return None,
         })
     }
@@ -184,6 +189,7 @@ impl Route {
     fn access(self) -> Access {
         match self {
             Route::Status | Route::Logs | Route::Events => Access::Read,
+            Route::Metrics => Access::Metrics,
             _ => Access::Change,
         }
     }
@@ -214,6 +220,7 @@ async fn handle(
     let names = || names_of(&query);
     let ask = match route {
         Route::Status => Request::Status(StatusArgs { names: names() }),
+        Route::Metrics => Request::Status(StatusArgs::default()),
         Route::Logs => match logs_args(&query) {
             Ok(args) => Request::Logs(args),
             Err(why) => return Ok(error(StatusCode::BAD_REQUEST, "bad_request", why)),
@@ -243,6 +250,18 @@ async fn handle(
         });
     }
     Ok(match server.ask(ask).await {
+        Ok(Reply::Answer(Answer::Ok(tend_proto::OkBody::Instances(found))))
+            if route == Route::Metrics =>
+        {
+            let own = metrics::Own::now(server.started);
+            let text = metrics::render(&found.instances, &own, std::time::SystemTime::now());
+            let mut response = Response::new(Body::Full(Some(text.into())));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
         Ok(reply) => server.respond(reply, head),
         Err(rejection) => rejection.response(),
     })
