@@ -587,3 +587,72 @@ fn metrics_public_waives_the_token_for_metrics_alone() {
     let forged = api.raw("GET", "/metrics", &[("Host", "evil.example:80")], "");
     assert_eq!(forged.status, 403, "the Host check still holds: {forged:?}");
 }
+
+/// Whether headless Chromium can be driven here (chromium, chromedriver, selenium); see
+/// `have_promtool` for what happens when not.
+fn have_chromium() -> bool {
+    let probes: [(&str, &[&str]); 3] = [
+        ("chromium", &["--version"]),
+        ("chromedriver", &["--version"]),
+        ("python3", &["-c", "import selenium"]),
+    ];
+    for (program, args) in probes {
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args);
+        if try_run(cmd, PATIENCE).is_none_or(|r| r.code != Some(0)) {
+            assert!(
+                std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
+                "headless Chromium is needed and TEND_TEST_REQUIRE_TOOLS is set: `{program} {}` failed",
+                args.join(" ")
+            );
+            eprintln!(
+                "skipped: `{program} {}` failed (Chromium, chromedriver and selenium are needed)",
+                args.join(" ")
+            );
+            return false;
+        }
+    }
+    true
+}
+
+#[test]
+fn the_dashboard_in_chromium_lists_restarts_follows_logs_and_shows_markup_as_text() {
+    if !have_chromium() {
+        return;
+    }
+    let d = Daemon::start(
+        r#"
+[http]
+listen = "127.0.0.1:0"
+
+[process.web]
+command = "echo \"web $TEND_INSTANCE started as $$\"; exec sleep 1000"
+shell = true
+replicas = 2
+
+[process.evil]
+command = """printf '%s\n' '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'; exec sleep 1000"""
+shell = true
+"#,
+    );
+    d.wait_state("web.0", "running");
+    d.wait_state("evil.0", "running");
+    let url = d.tend(&["http-url"]).stdout.trim().to_owned();
+    // Kept after the run: target/tmp/dashboard*.png.
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dashboard/check.py");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(script).arg(&url).arg(&shots);
+    let ran = try_run(cmd, std::time::Duration::from_secs(120))
+        .expect("the browser check finished within 2 minutes");
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stdout.contains(r#"{"ok": true}"#), "{ran:?}");
+    let restarted = d.instance("web.0");
+    assert_eq!(restarted["restarts"], 1, "the click restarted web.0");
+    for shot in ["dashboard.png", "dashboard-phone.png"] {
+        let size = std::fs::metadata(shots.join(shot)).map_or(0, |m| m.len());
+        assert!(size > 1000, "{shot}: {size} bytes");
+    }
+    eprintln!("screenshots: {}", shots.display());
+}

@@ -167,6 +167,8 @@ enum Route {
     Logs,
     Events,
     Metrics,
+    Dashboard,
+    OpenApi,
 }
 
 impl Route {
@@ -182,13 +184,17 @@ impl Route {
             "/api/logs" => Route::Logs,
             "/api/events" => Route::Events,
             "/metrics" => Route::Metrics,
+            "/" => Route::Dashboard,
+            "/openapi.json" => Route::OpenApi,
             _ => return None,
         })
     }
 
     fn access(self) -> Access {
         match self {
-            Route::Status | Route::Logs | Route::Events => Access::Read,
+            Route::Status | Route::Logs | Route::Events | Route::Dashboard | Route::OpenApi => {
+                Access::Read
+            }
             Route::Metrics => Access::Metrics,
             _ => Access::Change,
         }
@@ -217,9 +223,21 @@ async fn handle(
     ) {
         return Ok(refused(refusal));
     }
+    match route {
+        Route::Dashboard => return Ok(dashboard()),
+        Route::OpenApi => {
+            let mut response =
+                Response::new(Body::Full(Some(Bytes::from_static(OPENAPI.as_bytes()))));
+            *response.status_mut() = StatusCode::OK;
+            return Ok(with_type(response, JSON));
+        }
+        _ => {}
+    }
     let names = || names_of(&query);
     let ask = match route {
-        Route::Status => Request::Status(StatusArgs { names: names() }),
+        Route::Status | Route::Dashboard | Route::OpenApi => {
+            Request::Status(StatusArgs { names: names() })
+        }
         Route::Metrics => Request::Status(StatusArgs::default()),
         Route::Logs => match logs_args(&query) {
             Ok(args) => Request::Logs(args),
@@ -406,6 +424,38 @@ impl LogSink for HttpLogs {
 async fn stopped(stopping: &mut watch::Receiver<bool>) {
     // An error means the driver is gone: stopped too.
     let _ = stopping.wait_for(|s| *s).await;
+}
+
+/// The dashboard: one page, its script and style inline, nothing from elsewhere.
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// The API's OpenAPI 3 document, as checked in (`docs/openapi.json`).
+pub const OPENAPI: &str = include_str!("../../../../../docs/openapi.json");
+
+/// The dashboard, with headers that keep it to itself: nothing loads from elsewhere, it
+/// cannot be framed, and it sends no referrer (its address carries the token).
+fn dashboard() -> Response<Body> {
+    let mut response = Response::new(Body::Full(Some(Bytes::from_static(DASHBOARD.as_bytes()))));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
+             frame-ancestors 'none'",
+        ),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 const JSON: &str = "application/json";
@@ -669,6 +719,47 @@ mod tests {
         assert!(logs_args("lines=many")
             .unwrap_err()
             .contains("lines=\"many\""));
+    }
+
+    #[test]
+    fn the_openapi_document_names_every_route_and_only_those() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+        for path in &paths {
+            let route = Route::of(path).unwrap_or_else(|| panic!("{path} is no route"));
+            let methods: Vec<&String> = doc["paths"][path.as_str()]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect();
+            let want = if route.access() == Access::Change {
+                "post"
+            } else {
+                "get"
+            };
+            assert_eq!(methods, [want], "{path}");
+        }
+        for path in [
+            "/api/status",
+            "/api/start",
+            "/api/stop",
+            "/api/restart",
+            "/api/signal",
+            "/api/reload",
+            "/api/down",
+            "/api/logs",
+            "/api/events",
+            "/metrics",
+            "/",
+            "/openapi.json",
+        ] {
+            assert!(Route::of(path).is_some(), "{path}");
+            assert!(
+                paths.iter().any(|p| p.as_str() == path),
+                "{path} is not documented"
+            );
+        }
     }
 
     #[test]
