@@ -130,35 +130,38 @@ struct InstanceLogs {
 }
 
 impl InstanceLogs {
-    /// Bytes written and writes failed, over both log files, since tend started.
-    fn counters(&self) -> (u64, u64) {
-        [&self.stdout, &self.stderr]
-            .into_iter()
-            .map(|log| log.lock().expect("log lock").counters())
-            .fold((0, 0), |(b, e), (b2, e2)| (b + b2, e + e2))
-    }
-
-    /// The log file of the two that has been failing longer, as `status` reports it.
-    fn error(&self, now: std::time::Instant) -> Option<tend_proto::LogError> {
-        [&self.stdout, &self.stderr]
-            .into_iter()
-            .filter_map(|log| {
-                let log = log.lock().expect("log lock");
-                let failing = log.failing()?;
-                Some((
-                    failing.since,
-                    tend_proto::LogError {
-                        file: log.path().display().to_string(),
-                        error: failing.error.clone(),
-                        failing_ms: u64::try_from(
-                            now.saturating_duration_since(failing.since).as_millis(),
-                        )
-                        .unwrap_or(u64::MAX),
-                    },
-                ))
-            })
-            .min_by_key(|(since, _)| *since)
-            .map(|(_, error)| error)
+    /// What `status` reports of the two log files, each locked once: the one that has been
+    /// failing longer, if any; and the bytes written and writes failed over both since tend
+    /// opened them.
+    fn report(&self, now: std::time::Instant) -> (Option<tend_proto::LogError>, u64, u64) {
+        let (mut error, mut bytes, mut errors) = (None, 0, 0);
+        for log in [&self.stdout, &self.stderr] {
+            let log = log.lock().expect("log lock");
+            let (written, failed) = log.counters();
+            bytes += written;
+            errors += failed;
+            let Some(failing) = log.failing() else {
+                continue;
+            };
+            if error
+                .as_ref()
+                .is_some_and(|(since, _)| *since <= failing.since)
+            {
+                continue;
+            }
+            let failing_ms =
+                u64::try_from(now.saturating_duration_since(failing.since).as_millis())
+                    .unwrap_or(u64::MAX);
+            error = Some((
+                failing.since,
+                tend_proto::LogError {
+                    file: log.path().display().to_string(),
+                    error: failing.error.clone(),
+                    failing_ms,
+                },
+            ));
+        }
+        (error.map(|(_, e)| e), bytes, errors)
     }
 }
 
@@ -213,6 +216,8 @@ struct Driver {
     killed_by: Option<Signal>,
     /// The CPU time of each live run's group when a status last looked, for its percent.
     cpu_samples: std::cell::RefCell<HashMap<RunId, (std::time::Instant, u64)>>,
+    /// The last reading of the groups' use, reused by status requests for a moment.
+    usage_snapshot: std::cell::RefCell<Option<requests::UsageSnapshot>>,
     /// The record of live groups, for the next tend if this one dies without stopping them.
     state: StateFile,
     /// Groups spawned this turn, not yet in `state`: [`Driver::record_spawned`] reads their
@@ -568,6 +573,7 @@ impl Driver {
             checks: checks::Checks::default(),
             killed_by: None,
             cpu_samples: Default::default(),
+            usage_snapshot: Default::default(),
             state,
             unrecorded: Vec::new(),
             state_failing: false,

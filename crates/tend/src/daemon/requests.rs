@@ -19,6 +19,19 @@ use super::control::{ControlRequest, EventStream, Follow, LogPlan, PlanFile, Rep
 use super::world::Event;
 use super::Driver;
 
+/// How long a reading of the process groups' use in /proc answers status requests.
+pub(super) const USAGE_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The process groups' use, as last read from /proc.
+pub(super) struct UsageSnapshot {
+    /// When.
+    taken: StdInstant,
+    /// The runs it was read for (a run whose group had no live process has no usage).
+    covered: HashSet<RunId>,
+    /// By run.
+    usage: std::rc::Rc<std::collections::HashMap<RunId, tend_proto::Usage>>,
+}
+
 /// What a waiting request waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Goal {
@@ -527,18 +540,13 @@ impl Driver {
 
     fn instances_of(&self, ids: &[InstanceId]) -> Instances {
         let now = StdInstant::now();
-        let groups: HashSet<i32> = ids
-            .iter()
-            .filter_map(|&id| self.sup.instance(id)?.pid)
-            .map(|pid| pid as i32)
-            .collect();
-        let usage = tend_os::procfs::group_usage(&groups);
+        let usages = self.usages(ids, now);
         let instances = ids
             .iter()
             .filter_map(|&id| self.sup.instance(id))
             .map(|view| {
                 let mut status = status_of(&self.sup.instance_name(view.id), &view, now);
-                status.usage = self.usage_of(&view, &usage, now);
+                status.usage = view.run.and_then(|run| usages.get(&run).cloned());
                 if view.state == State::Waiting {
                     status.waiting_for = self
                         .sup
@@ -553,8 +561,8 @@ impl Driver {
                         .collect();
                 }
                 if let Some(logs) = self.logs.get(&view.id) {
-                    status.log_error = logs.error(now);
-                    (status.log_bytes, status.log_write_errors) = logs.counters();
+                    (status.log_error, status.log_bytes, status.log_write_errors) =
+                        logs.report(now);
                 }
                 status
             })
@@ -564,6 +572,47 @@ impl Driver {
 }
 
 impl Driver {
+    /// What the process groups of the live runs of `ids` use: read from /proc, or the reading
+    /// of less than [`USAGE_FRESH`] ago when it covered them all, so that a burst of status
+    /// requests (a dashboard, a scrape, a load test) walks /proc once, not once each. Nothing
+    /// is read between requests.
+    fn usages(
+        &self,
+        ids: &[InstanceId],
+        now: StdInstant,
+    ) -> std::rc::Rc<std::collections::HashMap<RunId, tend_proto::Usage>> {
+        let live: Vec<RunId> = ids
+            .iter()
+            .filter_map(|&id| self.sup.instance(id)?.run)
+            .collect();
+        let mut snapshot = self.usage_snapshot.borrow_mut();
+        if let Some(last) = snapshot.as_ref() {
+            if now.saturating_duration_since(last.taken) < USAGE_FRESH
+                && live.iter().all(|run| last.covered.contains(run))
+            {
+                return std::rc::Rc::clone(&last.usage);
+            }
+        }
+        let groups: HashSet<i32> = ids
+            .iter()
+            .filter_map(|&id| self.sup.instance(id)?.pid)
+            .map(|pid| pid as i32)
+            .collect();
+        let read = tend_os::procfs::group_usage(&groups);
+        let usage: std::rc::Rc<std::collections::HashMap<_, _>> = std::rc::Rc::new(
+            ids.iter()
+                .filter_map(|&id| self.sup.instance(id))
+                .filter_map(|view| Some((view.run?, self.usage_of(&view, &read, now)?)))
+                .collect(),
+        );
+        *snapshot = Some(UsageSnapshot {
+            taken: now,
+            covered: live.into_iter().collect(),
+            usage: std::rc::Rc::clone(&usage),
+        });
+        usage
+    }
+
     /// What the process group of the live run of `view` uses, from `usage`; its CPU percent
     /// over the time since the last status that saw this run (or since its spawn).
     fn usage_of(
