@@ -214,12 +214,19 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         }
         Verb::Check { json } => {
             let path = config::discover(cli.config.as_deref())?;
-            let spec = config::load(&path)?;
+            let (spec, http) = config::load_with_http(&path)?;
             if json {
                 use std::io::Write as _;
-                let _ = std::io::stdout().write_all(&config::describe_json(&spec, &path));
+                let _ = std::io::stdout().write_all(&config::describe_json(
+                    &spec,
+                    http.as_ref(),
+                    &path,
+                ));
             } else {
                 print!("{}", config::describe(&spec, &path));
+                if let Some(http) = &http {
+                    print!("{}", config::describe_http(http));
+                }
             }
             Ok(0)
         }

@@ -450,6 +450,26 @@ fn a_request_in_flight_at_sigterm_completes_while_new_connections_are_refused() 
 }
 
 #[test]
+fn check_says_where_the_api_listens() {
+    let d = project("[http]\nlisten = \"127.0.0.1:9100\"\nmetrics_public = true\n\n[process.p]\ncommand = [\"true\"]\n");
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.args(["check"]).current_dir(d.path());
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    assert!(
+        ran.stdout.contains("HTTP API: http://127.0.0.1:9100/ (this machine only), every request with a token made at each start (`tend http-url`); /metrics without the token"),
+        "{ran:?}"
+    );
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.args(["check", "--json"]).current_dir(d.path());
+    let ran = run_with_deadline(cmd);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON");
+    assert_eq!(doc["http"]["listen"], "127.0.0.1:9100");
+    assert_eq!(doc["http"]["metrics_public"], true);
+    assert_eq!(doc["processes"][0]["name"], "p");
+}
+
+#[test]
 fn config_and_flag_errors_say_what_and_where() {
     let d = project("[http]\nlisten = \"0.0.0.0:9100\"\n\n[process.p]\ncommand = [\"true\"]\n");
     let mut cmd = std::process::Command::new(tend_bin());

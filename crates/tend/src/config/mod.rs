@@ -131,7 +131,39 @@ pub fn describe(spec: &Spec, path: &Path) -> String {
     describe::describe(spec, path)
 }
 
-/// What `tend check --json` prints: the spec as one JSON document (see [`as_json`]).
-pub fn describe_json(spec: &Spec, path: &Path) -> Vec<u8> {
-    tend_proto::encode(&as_json::checked(spec, path))
+/// What `tend check` adds for `[http]`: where the API listens and who may reach it.
+pub fn describe_http(http: &HttpSpec) -> String {
+    let token = match &http.token_file {
+        Some(file) => format!("the token read from {}", file.display()),
+        None => "a token made at each start (`tend http-url`)".to_owned(),
+    };
+    let scope = if http.listen.ip().is_loopback() {
+        "this machine only"
+    } else {
+        "beyond this machine (allow_remote)"
+    };
+    let metrics = if http.metrics_public {
+        "; /metrics without the token"
+    } else {
+        ""
+    };
+    format!(
+        "\nHTTP API: http://{}/ ({scope}), every request with {token}{metrics}\n",
+        http.listen
+    )
+}
+
+/// What `tend check --json` prints: the spec as one JSON document (see [`as_json`]), with
+/// the `[http]` settings when there are some.
+pub fn describe_json(spec: &Spec, http: Option<&HttpSpec>, path: &Path) -> Vec<u8> {
+    let mut doc = serde_json::to_value(as_json::checked(spec, path)).unwrap_or_default();
+    if let Some(http) = http {
+        doc["http"] = serde_json::json!({
+            "listen": http.listen.to_string(),
+            "allow_remote": http.allow_remote,
+            "token_file": http.token_file.as_ref().map(|f| f.display().to_string()),
+            "metrics_public": http.metrics_public,
+        });
+    }
+    tend_proto::encode(&doc)
 }
