@@ -311,30 +311,110 @@ fn each_refusal_is_a_4xx_that_changes_nothing() {
     assert_eq!(d.instance("web.0")["restarts"], 0);
 }
 
-/// Reads Server-Sent Events' `data:` lines from `stream` until `done` says so.
-fn read_events(
-    stream: TcpStream,
-    mut done: impl FnMut(&[serde_json::Value]) -> bool,
-) -> Vec<serde_json::Value> {
-    stream
-        .set_read_timeout(Some(PATIENCE))
-        .expect("read timeout");
-    let mut reader = BufReader::new(stream);
-    let mut events = Vec::new();
-    let mut line = String::new();
-    let deadline = Instant::now() + PATIENCE;
-    while !done(&events) {
-        assert!(Instant::now() < deadline, "events so far: {events:?}");
-        line.clear();
-        if reader.read_line(&mut line).expect("read") == 0 {
-            break;
-        }
-        // Chunk sizes and blank lines go by; each event is one `data:` line.
-        if let Some(json) = line.trim_end().strip_prefix("data: ") {
-            events.push(serde_json::from_str(json).expect("an event as JSON"));
+#[test]
+fn a_configured_token_file_is_the_token_and_a_bad_one_stops_the_start() {
+    let token = "correct-horse-battery-staple";
+    let dir = project(&CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntoken_file = \"token\"",
+    ));
+    std::fs::write(dir.path().join("token"), format!("{token}\n")).unwrap();
+    let d = Daemon::start_in(dir);
+    d.wait_state("web.0", "running");
+    let api = Api::of(&d);
+    assert_eq!(api.token, token);
+    assert_eq!(api.call("GET", "/api/status", "").status, 200);
+    // The record tend http-url reads is 0600.
+    let record = std::fs::read_dir(d.path(""))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with(".http"))
+        .expect("the runtime record beside the socket");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        record.metadata().unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A token too short to be one: the start fails and says why; nothing runs.
+    let dir = project(&CONFIG.replace(
+        "listen = \"127.0.0.1:0\"",
+        "listen = \"127.0.0.1:0\"\ntoken_file = \"token\"",
+    ));
+    std::fs::write(dir.path().join("token"), "short\n").unwrap();
+    let mut cmd = std::process::Command::new(tend_bin());
+    cmd.arg("--socket")
+        .arg(dir.path().join("tend.sock"))
+        .args(["up", "-d"])
+        .current_dir(dir.path());
+    let ran = run_with_deadline(cmd);
+    assert_ne!(ran.code, Some(0), "{ran:?}");
+    assert!(ran.stderr.contains("at least 16 characters"), "{ran:?}");
+    assert!(
+        !dir.path().join(".tend/logs/web.0.log").exists(),
+        "nothing started"
+    );
+    assert!(
+        !dir.path().join("tend.sock").exists(),
+        "no socket left behind"
+    );
+}
+
+/// The events of a Server-Sent Events stream, one `data:` line each.
+struct Events {
+    reader: BufReader<TcpStream>,
+}
+
+impl Events {
+    fn new(stream: TcpStream) -> Events {
+        Events {
+            reader: BufReader::new(stream),
         }
     }
-    events
+
+    /// The next event, or `None` when none came within `wait` (or the stream ended).
+    fn next(&mut self, wait: std::time::Duration) -> Option<serde_json::Value> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(wait))
+            .expect("read timeout");
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                // Chunk sizes and blank lines go by; each event is one `data:` line.
+                Ok(_) => {
+                    if let Some(json) = line.trim_end().strip_prefix("data: ") {
+                        return Some(serde_json::from_str(json).expect("an event as JSON"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Events until `done` says so, within [`PATIENCE`].
+    fn until(
+        &mut self,
+        mut done: impl FnMut(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut events = Vec::new();
+        while !done(&events) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "events so far: {events:?}");
+            if let Some(event) = self.next(left) {
+                events.push(event);
+            }
+        }
+        events
+    }
+}
+
+/// One JSON value per line.
+fn parse_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("an event as JSON"))
+        .collect()
 }
 
 fn open_stream(api: &Api, path: &str) -> TcpStream {
@@ -353,34 +433,53 @@ fn the_event_stream_is_the_sockets_in_order_through_a_restart_storm() {
     let d = Daemon::start(CONFIG);
     d.wait_state("web.0", "running");
     let api = Api::of(&d);
-    let sse = open_stream(&api, "/api/events?names=web.0");
+    let mut sse = Events::new(open_stream(&api, "/api/events?names=web.0"));
     let socket = Running::start(d.command(&["events", "--json", "web.0"]));
-    eventually("the socket's stream to begin", || {
-        // Its first line comes with the first event; wait for the connection instead.
-        d.tend(&["status", "web.0"]).code == Some(0)
-    });
-    // Both listen before the storm: a first restart shows up on each.
+    // Both streams are on once each has shown a reload (tend's own events go to every
+    // stream): reload until they have.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "the streams never showed a reload"
+        );
+        assert_eq!(d.tend(&["reload"]).code, Some(0));
+        let on_socket = || socket.printed().stdout.contains(r#""event":"reloaded""#);
+        let on_http = sse
+            .next(std::time::Duration::from_millis(500))
+            .is_some_and(|e| e["event"] == "reloaded");
+        if on_http {
+            eventually("the reload on the socket's stream", on_socket);
+            break;
+        }
+    }
+    // Any other reload event still on its way is skipped below: compare from the storm on.
+    let storm = |events: Vec<serde_json::Value>| -> Vec<serde_json::Value> {
+        events
+            .into_iter()
+            .filter(|e| e["event"] != "reloaded")
+            .collect()
+    };
     let restarts = 20;
     for _ in 0..restarts {
         let ran = d.tend(&["restart", "--no-wait", "web.0"]);
         assert_eq!(ran.code, Some(0), "{ran:?}");
     }
     d.wait_state("web.0", "running");
+    // Restarts asked for while one is under way join it: count the spawns there were (every
+    // one after the first, which came before the streams began).
+    let spawns = d.instance("web.0")["restarts"].as_u64().unwrap() as usize;
+    assert!(spawns >= 1, "the storm restarted web.0");
     let spawned =
         |events: &[serde_json::Value]| events.iter().filter(|e| e["event"] == "spawned").count();
-    let over_http = read_events(sse, |events| {
-        spawned(events) >= restarts && events.last().is_some_and(|e| e["event"] == "running")
-    });
+    let over_http = storm(sse.until(|events| {
+        spawned(events) >= spawns && events.last().is_some_and(|e| e["event"] == "running")
+    }));
     eventually("the socket's stream to catch up", || {
-        socket.printed().stdout.lines().count() >= over_http.len()
+        spawned(&parse_lines(&socket.printed().stdout)) >= spawns
     });
-    let over_socket: Vec<serde_json::Value> = socket
-        .printed()
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("an event as JSON"))
-        .collect();
-    assert!(spawned(&over_http) >= restarts, "{over_http:?}");
+    let over_socket = storm(parse_lines(&socket.printed().stdout));
+    assert_eq!(spawned(&over_http), spawns, "{over_http:?}");
     assert_eq!(over_http, over_socket[..over_http.len()]);
     // In order: each spawn after the exit before it, each exit after its stop.
     let kinds: Vec<&str> = over_http

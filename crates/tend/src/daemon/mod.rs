@@ -412,15 +412,24 @@ fn start(
             options.paths.state.display()
         )
     })?;
-    let listener =
-        tend_os::bind_listener(&options.paths.socket).context("opening the control socket")?;
-    listener
-        .set_nonblocking(true)
-        .context("making the control socket non-blocking")?;
+    // The HTTP listener before the control socket: a start that fails leaves no socket behind.
     let http = match &options.http {
         Some(spec) => Some(open_http(spec, &options.paths.http, say)?),
         None => None,
     };
+    let listener = tend_os::bind_listener(&options.paths.socket)
+        .context("opening the control socket")
+        .and_then(|listener| {
+            listener
+                .set_nonblocking(true)
+                .context("making the control socket non-blocking")?;
+            Ok(listener)
+        })
+        .inspect_err(|_| {
+            if http.is_some() {
+                let _ = std::fs::remove_file(&options.paths.http);
+            }
+        })?;
     Ok((lock, listener, http))
 }
 

@@ -13,6 +13,7 @@ import json
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,7 +25,9 @@ for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disa
     options.add_argument(arg)
 options.binary_location = "/usr/bin/chromium"
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 20, poll_frequency=0.05)
+# A row the page replaced while the check read it is read again at the next poll.
+wait = WebDriverWait(driver, 20, poll_frequency=0.05,
+                     ignored_exceptions=(StaleElementReferenceException,))
 
 
 def step(what, condition):
@@ -57,8 +60,10 @@ try:
     if pwned is not None:
         print(json.dumps({"failed": "a child's markup ran", "pwned": pwned}))
         sys.exit(1)
-    button = driver.find_element(By.CSS_SELECTOR, 'tr[data-instance="web.0"] button[data-verb="restart"]')
-    button.click()
+    def click_restart(d):
+        d.find_element(By.CSS_SELECTOR, 'tr[data-instance="web.0"] button[data-verb="restart"]').click()
+        return True
+    step("a click on web.0's restart", click_restart)
     after = step("web.0's new pid", lambda d: (lambda p: p if p not in (None, "-", before) else None)(pid_of(d, "web.0")))
     print(json.dumps({"step": "restarted", "web.0": after}))
     step("the new run's first line in the log view", lambda d: any(
