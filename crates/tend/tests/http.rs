@@ -359,6 +359,38 @@ fn a_configured_token_file_is_the_token_and_a_bad_one_stops_the_start() {
     );
 }
 
+#[test]
+fn the_page_and_the_document_need_the_token_and_a_huge_body_is_refused() {
+    let d = Daemon::start(CONFIG);
+    d.wait_state("web.0", "running");
+    let api = Api::of(&d);
+    let host = api.addr.to_string();
+    let page = api.raw("GET", "/", &[("Host", &host)], "");
+    assert_eq!(page.status, 401, "{page:?}");
+    let page = api.call("GET", "/", "");
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").expect("a CSP");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    let doc = api.call("GET", "/openapi.json", "");
+    assert_eq!(doc.status, 200);
+    assert!(doc.json()["paths"]["/api/restart"]["post"].is_object());
+    // A body over 64 KiB: refused, nothing done.
+    let names: Vec<String> = (0..20_000).map(|n| format!("web.{n}")).collect();
+    let body = serde_json::json!({ "names": names }).to_string();
+    assert!(body.len() > 64 * 1024);
+    let reply = api.call("POST", "/api/stop", &body);
+    assert_eq!(reply.status, 413, "{}", reply.status);
+    assert_eq!(d.instance("web.0")["state"], "running");
+}
+
 /// The events of a Server-Sent Events stream, one `data:` line each.
 struct Events {
     reader: BufReader<TcpStream>,
