@@ -194,7 +194,7 @@ pub fn query_value(query: &str, key: &str) -> Option<String> {
 
 /// `%XX` escapes and `+` as a space, as forms and `URLSearchParams` write them; a bad escape
 /// stays as it is.
-fn percent_decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
     let mut out = Vec::with_capacity(bytes.len());

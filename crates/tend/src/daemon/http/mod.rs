@@ -619,8 +619,7 @@ fn names_of(query: &str) -> Vec<String> {
         .split('&')
         .filter_map(|pair| pair.strip_prefix("names="))
         .flat_map(|list| {
-            query_value(&format!("v={list}"), "v")
-                .unwrap_or_default()
+            guard::percent_decode(list)
                 .split(',')
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
