@@ -7,37 +7,26 @@
 mod common;
 
 use common::daemon::Daemon;
-use common::tmux::{have_tmux, quoted, Tmux};
+use common::tmux::{self, have_tmux, quoted, Tmux};
 use common::*;
 
-/// The shell script a pane runs: `tend attach NAME` against `d`, then its exit code and
-/// what it left the terminal like (icanon and echo on or off).
+/// The shell script a pane runs: `tend attach NAME` against `d`, then how it ended.
 fn attach_script(d: &Daemon, name: &str) -> String {
     format!(
-        "{} -c {} --socket {} attach {name}; echo ATTACH-EXITED rc=$?; \
-         stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; sleep 100",
+        "{} -c {} --socket {} attach {name}{}",
         quoted(tend_bin()),
         quoted(&d.config().display().to_string()),
         quoted(&d.socket().display().to_string()),
+        tmux::after(MARKER),
     )
 }
 
+/// What the pane says once `tend attach` ended.
+const MARKER: &str = "ATTACH-EXITED";
+
 /// Asserts that `tend attach` exited with `rc` and left the terminal cooked and echoing.
 fn assert_restored(tmux: &Tmux, rc: i32) -> String {
-    let screen = tmux.wait_for("attach's end and the terminal's modes", |s| {
-        s.contains("ATTACH-EXITED") && s.lines().any(|l| l.trim() == "echo" || l.trim() == "-echo")
-    });
-    assert!(
-        screen.contains(&format!("ATTACH-EXITED rc={rc}")),
-        "exit code {rc} expected:\n{screen}"
-    );
-    let modes: Vec<&str> = screen
-        .lines()
-        .map(str::trim)
-        .filter(|l| ["icanon", "-icanon", "echo", "-echo"].contains(l))
-        .collect();
-    assert_eq!(modes, ["icanon", "echo"], "stty after attach:\n{screen}");
-    screen
+    tmux::assert_restored(tmux, MARKER, rc)
 }
 
 const REPL: &str = r#"

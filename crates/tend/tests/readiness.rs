@@ -98,27 +98,6 @@ fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-/// Whether a tool the test needs is there (`program args…` exits 0). A missing tool skips the
-/// test with its reason, except where `TEND_TEST_REQUIRE_TOOLS` is set (`.ci/run` sets it and
-/// installs the tools): there it fails the test.
-fn have(what: &str, program: &str, args: &[&str]) -> bool {
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    let ok = try_run(cmd, Duration::from_secs(30)).is_some_and(|r| r.code == Some(0));
-    if !ok {
-        assert!(
-            std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
-            "{what} is needed and TEND_TEST_REQUIRE_TOOLS is set: `{program} {}` failed",
-            args.join(" ")
-        );
-        eprintln!(
-            "skipped: {what} is not installed (`{program} {}` failed)",
-            args.join(" ")
-        );
-    }
-    ok
-}
-
 /// A GET of `/` on a loopback port; the whole answer.
 fn http_get(port: u16) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");

@@ -18,7 +18,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
-use common::tmux::{have_tmux, quoted, Tmux};
+use common::tmux::{self, have_tmux, quoted, Tmux};
 use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -38,11 +38,11 @@ fn ui_pid(tmux: &Tmux) -> i32 {
 /// The shell script the pane runs: the UI against `d`, then what it left the terminal like.
 fn ui_script(d: &Daemon) -> String {
     format!(
-        "{} -c {} --socket {} ui; echo UI-EXITED rc=$?; \
-         stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo; sleep 100",
+        "{} -c {} --socket {} ui{}",
         quoted(tend_bin()),
         quoted(&d.config().display().to_string()),
         quoted(&d.socket().display().to_string()),
+        tmux::after("UI-EXITED"),
     )
 }
 
@@ -71,19 +71,7 @@ fn pid_of(d: &Daemon, name: &str) -> u64 {
 /// Asserts that the pane is back on the normal screen with a cooked terminal, the UI having
 /// exited with `rc`.
 fn assert_restored(tmux: &Tmux, rc: i32) {
-    let screen = tmux.wait_for("the UI's end and the terminal's modes", |s| {
-        s.contains("UI-EXITED") && s.lines().any(|l| l.trim() == "echo" || l.trim() == "-echo")
-    });
-    assert!(
-        screen.contains(&format!("UI-EXITED rc={rc}")),
-        "exit code {rc} expected:\n{screen}"
-    );
-    let modes: Vec<&str> = screen
-        .lines()
-        .map(str::trim)
-        .filter(|l| ["icanon", "-icanon", "echo", "-echo"].contains(l))
-        .collect();
-    assert_eq!(modes, ["icanon", "echo"], "stty after the UI:\n{screen}");
+    tmux::assert_restored(tmux, "UI-EXITED", rc);
     assert_eq!(
         tmux.display("#{alternate_on}"),
         "0",

@@ -12,7 +12,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tend_proto::ATTACH_REPLAY;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -23,8 +22,6 @@ use tokio::sync::broadcast;
 pub const DEFAULT_SIZE: tend_os::WindowSize = tend_os::WindowSize { rows: 24, cols: 80 };
 /// Room in a tap's channel, in chunks (one read of the master each).
 const LIVE_CHUNKS: usize = 256;
-/// How long an attached client may take to read what tend writes to it.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The live output of a run, chunk by chunk (one read of the master each).
 pub type LiveOutput = broadcast::Receiver<Arc<[u8]>>;
@@ -166,14 +163,7 @@ async fn send(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes))
-        .await
-        .unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "the client read nothing for a minute",
-            ))
-        })
+    super::control::write_all(write, bytes).await
 }
 
 #[cfg(test)]

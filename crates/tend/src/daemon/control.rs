@@ -433,7 +433,7 @@ async fn write_line<T: serde::Serialize>(write: &mut OwnedWriteHalf, msg: &T) ->
 
 /// Writes `bytes` to the client within [`WRITE_TIMEOUT`]: a client that stops reading does
 /// not keep its connection, and the answer it holds, for ever.
-async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(write: &mut OwnedWriteHalf, bytes: &[u8]) -> io::Result<()> {
     tokio::time::timeout(WRITE_TIMEOUT, write.write_all(bytes))
         .await
         .unwrap_or_else(|_| {

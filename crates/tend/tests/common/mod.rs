@@ -454,3 +454,24 @@ pub fn run_with_deadline(cmd: Command) -> Ran {
 pub fn try_run(cmd: Command, limit: Duration) -> Option<Ran> {
     Running::start(cmd).finish_within(limit).ok()
 }
+
+/// Whether a tool the test needs is there (`program args…` exits 0). A missing tool skips the
+/// test with its reason, except where `TEND_TEST_REQUIRE_TOOLS` is set (`.ci/run` sets it and
+/// installs the tools): there it fails the test.
+pub fn have(what: &str, program: &str, args: &[&str]) -> bool {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let ok = try_run(cmd, Duration::from_secs(30)).is_some_and(|r| r.code == Some(0));
+    if !ok {
+        assert!(
+            std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
+            "{what} is needed and TEND_TEST_REQUIRE_TOOLS is set: `{program} {}` failed",
+            args.join(" ")
+        );
+        eprintln!(
+            "skipped: {what} is not installed (`{program} {}` failed)",
+            args.join(" ")
+        );
+    }
+    ok
+}

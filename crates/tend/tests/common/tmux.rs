@@ -117,26 +117,39 @@ impl Drop for Tmux {
 
 /// Whether tmux is there; see the module doc for what happens when it is not.
 pub fn have_tmux() -> bool {
-    let ok = try_run(
-        {
-            let mut cmd = Command::new("tmux");
-            cmd.arg("-V");
-            cmd
-        },
-        Duration::from_secs(10),
-    )
-    .is_some_and(|r| r.code == Some(0));
-    if !ok {
-        assert!(
-            std::env::var_os("TEND_TEST_REQUIRE_TOOLS").is_none(),
-            "tmux is needed and TEND_TEST_REQUIRE_TOOLS is set: `tmux -V` failed"
-        );
-        eprintln!("skipped: tmux is not installed (`tmux -V` failed)");
-    }
-    ok
+    super::have("tmux", "tmux", &["-V"])
 }
 
 /// `text` single-quoted for sh.
 pub fn quoted(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// What a pane's script runs after the command under test, so that the pane shows how it
+/// ended and what it left the terminal like: `MARKER rc=N`, then whether `icanon` and `echo`
+/// are on (`-icanon`, `-echo` when off); then it sleeps, keeping the pane.
+pub fn after(marker: &str) -> String {
+    format!(
+        "; echo {marker} rc=$?; stty -a | tr ' ;' '\\n\\n' | \
+         grep -x -e icanon -e -icanon -e echo -e -echo; sleep 100"
+    )
+}
+
+/// Asserts that the command of a pane whose script ends with [`after`]`(marker)` exited with
+/// `rc` and left the terminal cooked and echoing; returns the screen.
+pub fn assert_restored(tmux: &Tmux, marker: &str, rc: i32) -> String {
+    let screen = tmux.wait_for("the end and the terminal's modes", |s| {
+        s.contains(marker) && s.lines().any(|l| l.trim() == "echo" || l.trim() == "-echo")
+    });
+    assert!(
+        screen.contains(&format!("{marker} rc={rc}")),
+        "exit code {rc} expected:\n{screen}"
+    );
+    let modes: Vec<&str> = screen
+        .lines()
+        .map(str::trim)
+        .filter(|l| ["icanon", "-icanon", "echo", "-echo"].contains(l))
+        .collect();
+    assert_eq!(modes, ["icanon", "echo"], "stty after it:\n{screen}");
+    screen
 }
