@@ -548,7 +548,6 @@ impl Followed {
                 }
             }
         }
-        drop(time_at);
         self.open = open;
         i
     }
