@@ -13,7 +13,7 @@ use std::io;
 use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tend_proto::{
     decode, encode, AnswerLine, ClientHelloLine, Done, ErrorBody, ErrorCode, HandshakeReply,
@@ -22,9 +22,10 @@ use tend_proto::{
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::logindex::{self, IndexReader};
+use super::follow::{self, FollowHub, Follower};
+use super::logindex::IndexReader;
 use super::world::Event;
 
 /// How long a client may take to say hello.
@@ -133,29 +134,21 @@ pub struct PlanFile {
     /// For a file this tend writes: its size when the request came, its index written up to
     /// there. The past lines end there; what comes after is live (`follow`).
     pub limit: Option<u64>,
+    /// With `follow`: each line in the file begins with a stamp (`log.timestamps`).
+    pub stamped: bool,
+    /// With `follow`: the file at `path` when the request came (where `limit` was taken), if
+    /// there was one; it is read on from there, through rotations.
+    pub file: Option<std::fs::File>,
 }
 
-/// The live part of `logs -f`.
+/// The live part of `logs -f`: the log files are read as they grow (see [`super::follow`]).
 pub struct Follow {
-    /// Every line the drainers publish.
-    pub live: broadcast::Receiver<Arc<LiveLine>>,
+    /// Says when a log grew, and which logs the driver opened.
+    pub hub: Arc<FollowHub>,
+    /// Subscribed when the request came: no growth after it is missed.
+    pub wake: watch::Receiver<follow::Opened>,
     /// The instances to show; `None`: all, including those a reload adds.
     pub only: Option<HashSet<String>>,
-}
-
-/// A line a child printed, as the drainers publish it for `logs -f`.
-#[derive(Debug)]
-pub struct LiveLine {
-    /// The instance, such as `web.0`.
-    pub instance: Arc<str>,
-    /// Which of its pipes.
-    pub stream: Stream,
-    /// The line, without its newline.
-    pub line: Box<[u8]>,
-    /// A piece of a line longer than [`LINE_PIECE`].
-    pub cut: bool,
-    /// When the drainer read it (what the log's index says of it too).
-    pub time: SystemTime,
 }
 
 /// A time in nanoseconds since the epoch as the protocol writes it:
@@ -456,8 +449,8 @@ pub(super) trait LogSink {
 }
 
 /// The lines of a `logs` request: the last lines of each file, merged in the order they were
-/// read, then with `follow` live lines until the client goes away or tend exits. Returns
-/// whether the past lines were all there was to send (no `follow`).
+/// read, then with `follow` the lines appended to the files since, until the client goes away
+/// or tend exits. Returns whether the past lines were all there was to send (no `follow`).
 pub(super) async fn send_logs(plan: LogPlan, sink: &mut impl LogSink) -> io::Result<bool> {
     let LogPlan {
         files,
@@ -466,72 +459,112 @@ pub(super) async fn send_logs(plan: LogPlan, sink: &mut impl LogSink) -> io::Res
         follow,
     } = plan;
     let ask = TailAsk::shared(files.len(), lines, since);
+    let following = follow.is_some();
     // File reads go to the blocking pool: this task shares the driver's thread.
-    let (files, tails) = tokio::task::spawn_blocking(move || {
-        let tails: Vec<Tail> = files
-            .iter()
-            .map(|file| tail_lines(&file.path, ask.up_to(file.limit)))
-            .collect();
-        (files, tails)
+    let (names, tails, starts) = tokio::task::spawn_blocking(move || {
+        let mut names = Vec::with_capacity(files.len());
+        let mut tails = Vec::with_capacity(files.len());
+        let mut starts = Vec::new();
+        for file in files {
+            names.push((file.instance.clone(), file.stream));
+            if !following {
+                tails.push(tail_lines(&file.path, ask.up_to(file.limit)));
+                continue;
+            }
+            // The past lines end where the follower begins: at the start of the last line if
+            // it is not complete yet, so that it comes whole. A file this tend does not write
+            // yet ends where it did when it was opened for this request.
+            let (offset, cut) = match &file.file {
+                Some(f) => {
+                    let limit = file
+                        .limit
+                        .unwrap_or_else(|| f.metadata().map_or(0, |m| m.len()));
+                    follow::line_start(f, limit)
+                }
+                None => (0, false),
+            };
+            tails.push(match file.file {
+                Some(_) => tail_lines(&file.path, ask.up_to(Some(offset))),
+                None => Tail::default(),
+            });
+            starts.push(follow::Start {
+                instance: file.instance,
+                stream: file.stream,
+                path: file.path,
+                stamped: file.stamped,
+                file: file.file,
+                offset,
+                cut,
+            });
+        }
+        (names, tails, starts)
     })
     .await
     .unwrap_or_default();
     let mut out = Vec::with_capacity(WRITE_BATCH);
-    for (file, piece) in merged(&tails) {
-        let (instance, stream) = (&files[file].instance, files[file].stream);
-        let log = LogLine::from_bytes(instance.clone(), stream, tails[file].text(piece))
-            .cut(piece.cut)
-            .at(piece.time.map(|t| time_text(t.get())));
-        sink.encode(log, &mut out);
-        if out.len() >= WRITE_BATCH {
-            sink.send(&out).await?;
-            out.clear();
-        }
-    }
-    sink.send(&out).await?;
-    out.clear();
+    send_merged(&tails, &names, sink, &mut out).await?;
     drop(tails);
-    let Some(Follow { mut live, only }) = follow else {
+    let Some(Follow { hub, wake, only }) = follow else {
         return Ok(true);
     };
-    let since = since.unwrap_or(0);
+    let mut follower = Follower::new(starts, only, hub, wake, since.unwrap_or(0));
     loop {
-        let line = tokio::select! {
-            line = live.recv() => line,
-            // The client closed its side (or sent something): the follow ends.
-            () = sink.closed() => return Ok(false),
-        };
-        match line {
-            Ok(line) => {
-                let nanos = logindex::unix_nanos(line.time);
-                if nanos >= since
-                    && only
-                        .as_ref()
-                        .is_none_or(|names| names.contains(&*line.instance))
-                {
-                    let log =
-                        LogLine::from_bytes(line.instance.to_string(), line.stream, &line.line)
-                            .cut(line.cut)
-                            .at(Some(time_text(nanos)));
-                    sink.encode(log, &mut out);
-                }
-            }
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                let note = format!(
-                    "({n} lines not shown: this client read too slowly; the log files have them)"
-                );
+        // A pass reads a bounded amount; a client that reads slowly holds the next one back,
+        // never the children.
+        loop {
+            let pass = follower.pass();
+            if pass.lost_files > 0 {
+                let note =
+                    "(lines not shown: the log files rotated away before this client read them)";
                 sink.encode(
                     LogLine::from_bytes("tend", Stream::Stderr, note.as_bytes()),
                     &mut out,
                 );
             }
-            Err(broadcast::error::RecvError::Closed) => return Ok(false),
+            send_merged(&pass.tails, &pass.names, sink, &mut out).await?;
+            if !pass.more {
+                break;
+            }
+            tokio::task::consume_budget().await;
         }
-        if !out.is_empty() {
-            sink.send(&out).await?;
+        let grew = tokio::select! {
+            grew = follower.wait() => grew,
+            // The client closed its side (or sent something): the follow ends.
+            () = sink.closed() => return Ok(false),
+        };
+        if !grew {
+            // tend is exiting: what the last pass did not see was written before.
+            let pass = follower.pass();
+            send_merged(&pass.tails, &pass.names, sink, &mut out).await?;
+            return Ok(false);
+        }
+    }
+}
+
+/// Sends the pieces of `tails` (those of the file `names[i]` in `tails[i]`) merged by time,
+/// after what `out` holds already, in batches of about [`WRITE_BATCH`].
+async fn send_merged(
+    tails: &[Tail],
+    names: &[(String, Stream)],
+    sink: &mut impl LogSink,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    for (file, piece) in merged(tails) {
+        let (instance, stream) = &names[file];
+        let log = LogLine::from_bytes(instance.clone(), *stream, tails[file].text(piece))
+            .cut(piece.cut)
+            .at(piece.time.map(|t| time_text(t.get())));
+        sink.encode(log, out);
+        if out.len() >= WRITE_BATCH {
+            sink.send(out).await?;
             out.clear();
         }
     }
+    if !out.is_empty() {
+        sink.send(out).await?;
+        out.clear();
+    }
+    Ok(())
 }
 
 /// A `logs` request's lines as answer lines on the control socket.
@@ -690,6 +723,24 @@ impl Tail {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
+    }
+
+    /// Adds a piece: `text` (at most [`LINE_PIECE`] bytes), read at `time`.
+    pub fn push(&mut self, text: &[u8], time: Option<NonZeroU64>, cut: bool) {
+        let start = self.buf.len() as u32;
+        self.buf.extend_from_slice(text);
+        self.pieces.push(Piece {
+            start,
+            end: self.buf.len() as u32,
+            time,
+            cut,
+        });
+    }
+
+    /// Keeps only the pieces read at or after `since` (ns since the epoch).
+    pub fn retain_since(&mut self, since: u64) {
+        self.pieces
+            .retain(|piece| piece.time.is_some_and(|t| t.get() >= since));
     }
 }
 
@@ -876,6 +927,7 @@ impl Lines {
 
 #[cfg(test)]
 mod tests {
+    use super::super::logindex;
     use super::*;
 
     /// The pieces of the tail of `path`, as owned lines; panics if one is cut.

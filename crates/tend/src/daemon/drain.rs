@@ -19,11 +19,10 @@ use std::time::{Duration, SystemTime};
 use tokio::net::unix::pipe::Receiver;
 
 use tend_core::{ReadyFact, RunId};
-use tend_proto::Stream;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
 use super::attach::OutputTap;
-use super::control::LiveLine;
+use super::follow::FollowHub;
 use super::lines::LineSplitter;
 use super::logfile::LogFile;
 use super::output::Terminal;
@@ -44,14 +43,12 @@ pub struct Sink {
     log: Arc<Mutex<LogFile>>,
     terminal: Terminal,
     prefix: Arc<str>,
-    /// Splits lines for the terminal and `logs -f`.
+    /// Splits lines for the terminal and the readiness check.
     lines: LineSplitter,
-    /// Where `logs -f` clients listen.
-    live: LiveTap,
+    /// Where `logs -f` clients hear that the log grew.
+    follow: Arc<FollowHub>,
     /// The `log_line` readiness check of the run, until a line matches.
     watch: Option<LineWatch>,
-    /// When the last bytes were read: the time of a last line without newline, shown at EOF.
-    last_read: SystemTime,
     /// For the pty of an interactive run: where attached clients get its output. Its
     /// reads end in `EIO` rather than EOF.
     tap: Option<Arc<OutputTap>>,
@@ -91,24 +88,14 @@ impl LineWatch {
     }
 }
 
-/// Where a drainer publishes its lines for `logs -f` clients.
-pub struct LiveTap {
-    /// The instance's name, such as `web.0`.
-    pub instance: Arc<str>,
-    /// Which of its pipes this drainer reads.
-    pub stream: Stream,
-    /// The channel the clients listen on.
-    pub sender: broadcast::Sender<Arc<LiveLine>>,
-}
-
 impl Sink {
-    /// A sink writing to `log`, showing lines on `terminal` behind `prefix`, and publishing
-    /// them to `live` while someone listens there.
+    /// A sink writing to `log`, showing lines on `terminal` behind `prefix`, and telling
+    /// `follow` when the log grew.
     pub fn new(
         log: Arc<Mutex<LogFile>>,
         terminal: Terminal,
         prefix: Arc<str>,
-        live: LiveTap,
+        follow: Arc<FollowHub>,
         watch: Option<LineWatch>,
     ) -> Self {
         Sink {
@@ -116,9 +103,8 @@ impl Sink {
             terminal,
             prefix,
             lines: LineSplitter::new(super::lines::LINE_CAP),
-            live,
+            follow,
             watch,
-            last_read: SystemTime::UNIX_EPOCH,
             tap: None,
         }
     }
@@ -129,50 +115,48 @@ impl Sink {
         self
     }
 
-    /// Shows one complete line (or a piece of a `cut` one), read at `time`: on the terminal,
-    /// and to `logs -f` clients; and gives it to the readiness check that waits for a line.
-    fn line(&self, line: &[u8], cut: bool, time: SystemTime) {
+    /// Shows one complete line (or a piece of a cut one) on the terminal, and gives it to the
+    /// readiness check that waits for a line.
+    fn line(&self, line: &[u8]) {
         if let Some(watch) = &self.watch {
             watch.look(line);
         }
         self.terminal.child_line(&self.prefix, line);
-        let tap = &self.live;
-        if tap.sender.receiver_count() > 0 {
-            let _ = tap.sender.send(Arc::new(LiveLine {
-                instance: Arc::clone(&tap.instance),
-                stream: tap.stream,
-                line: line.into(),
-                cut,
-                time,
-            }));
-        }
     }
 
-    /// Whether anyone wants lines: the terminal, a `logs -f` client, or a readiness check.
+    /// Whether anyone wants lines: the terminal, or a readiness check.
     fn wants_lines(&self) -> bool {
-        self.terminal.shows_output()
-            || self.live.sender.receiver_count() > 0
-            || self.watch.as_ref().is_some_and(LineWatch::pending)
+        self.terminal.shows_output() || self.watch.as_ref().is_some_and(LineWatch::pending)
     }
 
     /// Writes `data`, read now, to the log and the terminal; returns what the log refused, if
     /// anything. Its lines get the one time the log's index gives them.
     fn write(&mut self, data: &[u8]) -> Option<(Vec<u8>, io::Error)> {
         let now = SystemTime::now();
-        self.last_read = now;
         if let Some(tap) = &self.tap {
             tap.push(data);
         }
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
         if self.wants_lines() {
-            lines.feed(data, |line, cut| self.line(line, cut, now));
+            lines.feed(data, |line, _| self.line(line));
         } else {
             lines.skip(data);
         }
         self.lines = lines;
         let mut rest = data;
-        let result = self.log.lock().expect("log lock").write(&mut rest, now);
+        let mut log = self.log.lock().expect("log lock");
+        let result = log.write(&mut rest, now);
+        self.grew(&mut log);
         result.err().map(|e| (rest.to_vec(), e))
+    }
+
+    /// Tells followers that the log grew, its index written first so that they read each
+    /// line's time with it.
+    fn grew(&self, log: &mut LogFile) {
+        if self.follow.following() {
+            log.flush_index();
+            self.follow.grew();
+        }
     }
 
     /// Retries a refused write until the log takes it, reporting each failure. While it
@@ -200,6 +184,7 @@ impl Sink {
             let mut log = self.log.lock().expect("log lock");
             let result = log.write(&mut rest, SystemTime::now());
             log.set_held(pending.len(), rest.len());
+            self.grew(&mut log);
             drop(log);
             match result {
                 Ok(()) => {
@@ -220,8 +205,12 @@ impl Sink {
             tap.end();
         }
         let mut lines = std::mem::replace(&mut self.lines, LineSplitter::new(0));
-        let read = self.last_read;
-        lines.finish(|line, cut| self.line(line, cut, read));
+        lines.finish(|line, _| self.line(line));
+        // A last line without newline: followers end it here, as the terminal did.
+        let end = self.log.lock().expect("log lock").open_line_end();
+        if let Some((file, offset)) = end {
+            self.follow.run_ended(file, offset);
+        }
     }
 }
 

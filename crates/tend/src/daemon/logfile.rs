@@ -19,10 +19,12 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tend_core::LogSpec;
 
+use super::follow::FollowHub;
 use super::logindex::{self, IndexWriter};
 
 /// An append-only log file that rotates itself.
@@ -47,6 +49,8 @@ pub struct LogFile {
     written: u64,
     /// Writes that failed since tend opened this log.
     write_errors: u64,
+    /// Where `logs -f` clients learn which file followed which when it rotates.
+    follow: Option<Arc<FollowHub>>,
 }
 
 /// A run of failed writes to a log file.
@@ -84,7 +88,14 @@ impl LogFile {
             index,
             written: 0,
             write_errors: 0,
+            follow: None,
         })
+    }
+
+    /// This log tells `hub` of its rotations, for `logs -f` clients.
+    pub fn followed_by(mut self, hub: Arc<FollowHub>) -> Self {
+        self.follow = Some(hub);
+        self
     }
 
     /// Bytes of output written, and writes failed, since tend opened this log.
@@ -95,6 +106,21 @@ impl LogFile {
     /// Bytes in the current file.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The identity (device, inode) of the current file, for followers to tell it from
+    /// others once it rotated.
+    pub fn id(&self) -> io::Result<(u64, u64)> {
+        Ok(super::follow::file_id(&self.file.metadata()?))
+    }
+
+    /// Where the current file ends, if its last line has no newline yet: a run whose output
+    /// ends there ended in the middle of a line.
+    pub fn open_line_end(&self) -> Option<((u64, u64), u64)> {
+        if self.at_line_start || self.size == 0 {
+            return None;
+        }
+        Some((self.id().ok()?, self.size))
     }
 
     /// Writes the index records in hand, so that a reader of the index sees every byte of
@@ -325,11 +351,15 @@ impl LogFile {
     /// records in hand are written, it is renamed with it, and a fresh one is begun.
     fn rotate(&mut self, now: SystemTime) -> io::Result<()> {
         self.index.flush(now);
+        let old = self.id();
         shift_numbered_with_index(&self.path, self.spec.keep)?;
         self.file = open_creating_dir(&self.path, self.spec.mode)?;
         self.size = 0;
         self.line_len = 0;
         self.index.restart(now);
+        if let (Some(hub), Ok(old), Ok(new)) = (&self.follow, old, self.id()) {
+            hub.rotated(old, new);
+        }
         Ok(())
     }
 }

@@ -290,6 +290,13 @@ impl IndexReader {
         (count > 0).then_some(IndexReader { file, count })
     }
 
+    /// Counts the records written since it was opened (a follower reads an index that grows).
+    pub fn refresh(&mut self) {
+        if let Ok(meta) = self.file.metadata() {
+            self.count = meta.len() / RECORD;
+        }
+    }
+
     fn record(&self, i: u64) -> Option<Record> {
         let mut bytes = [0; RECORD as usize];
         self.file.read_exact_at(&mut bytes, i * RECORD).ok()?;

@@ -15,6 +15,7 @@ pub mod checks;
 pub mod control;
 pub mod drain;
 pub mod events;
+pub mod follow;
 pub mod http;
 pub mod lines;
 pub mod logfile;
@@ -27,7 +28,7 @@ pub mod survivors;
 mod tests;
 pub mod world;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,8 +41,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use self::control::{LiveLine, Reply};
-use self::drain::{drain, LiveTap, Sink};
+use self::control::Reply;
+use self::drain::{drain, Sink};
+use self::follow::FollowHub;
 use self::logfile::LogFile;
 use self::output::Terminal;
 use self::requests::Waiter;
@@ -56,7 +58,7 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How often, while everything stops, tend looks whether groups left behind are empty.
 const GROUP_RECHECK: Duration = Duration::from_millis(100);
 
-/// How many live lines may wait for a slow `tend logs -f` client before it misses some.
+/// How many events may wait for a slow `events` client before it misses some.
 const LIVE_BACKLOG: usize = 1024;
 
 /// What `tend up` was asked to do.
@@ -198,8 +200,8 @@ struct Driver {
     effects: VecDeque<Effect>,
     /// The supervisor's events, for whoever subscribes (the event stream of later issues).
     published: broadcast::Sender<Arc<tend_proto::Event>>,
-    /// Live lines for `logs -f` clients; drainers publish only while someone listens.
-    live: broadcast::Sender<Arc<LiveLine>>,
+    /// Where `logs -f` clients hear that a log grew, and of the logs opened.
+    follow: Arc<FollowHub>,
     /// The config file, re-read by `reload` and SIGHUP.
     config: PathBuf,
     /// Requests waiting for their instances to reach the wanted state.
@@ -572,7 +574,7 @@ impl Driver {
             logs: HashMap::new(),
             drainers: JoinSet::new(),
             effects: VecDeque::new(),
-            live: broadcast::channel(LIVE_BACKLOG).0,
+            follow: Arc::new(FollowHub::default()),
             published: broadcast::channel(LIVE_BACKLOG).0,
             config,
             waiters: Vec::new(),
@@ -860,6 +862,8 @@ impl Driver {
                     // Close the log files of instances a reload removed; their drainers keep
                     // what they still need.
                     self.logs.retain(|&id, _| self.sup.instance(id).is_some());
+                    let names: HashSet<&str> = self.logs.values().map(|l| &*l.name).collect();
+                    self.follow.retain(|name| names.contains(name));
                     self.reloaded(summary)
                 }
                 // Every run and every leftover group is gone: the loop ends (phase Done).
@@ -926,28 +930,21 @@ impl Driver {
         });
         self.by_pid.insert(pid, LiveRun { run, instance });
         self.by_run.insert(run, pid);
-        let sink = |file: &Arc<Mutex<LogFile>>, stream| {
+        let sink = |file: &Arc<Mutex<LogFile>>| {
             Sink::new(
                 Arc::clone(file),
                 self.terminal.clone(),
                 Arc::clone(&logs.prefix),
-                LiveTap {
-                    instance: Arc::clone(&logs.name),
-                    stream,
-                    sender: self.live.clone(),
-                },
+                Arc::clone(&self.follow),
                 watch.clone(),
             )
         };
         let mut drained = Vec::with_capacity(2);
         match output {
             Output::Pipes(child) => {
-                for (fd, file, stream) in [
-                    (child.stdout, &logs.stdout, tend_proto::Stream::Stdout),
-                    (child.stderr, &logs.stderr, tend_proto::Stream::Stderr),
-                ] {
+                for (fd, file) in [(child.stdout, &logs.stdout), (child.stderr, &logs.stderr)] {
                     let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(fd);
-                    drained.push((pipe, sink(file, stream)));
+                    drained.push((pipe, sink(file)));
                 }
             }
             Output::Terminal { master, .. } => {
@@ -955,8 +952,7 @@ impl Driver {
                 let reader = master
                     .try_clone()
                     .and_then(tokio::net::unix::pipe::Receiver::from_owned_fd_unchecked);
-                let sink =
-                    sink(&logs.stdout, tend_proto::Stream::Stdout).with_tap(Arc::clone(&tap));
+                let sink = sink(&logs.stdout).with_tap(Arc::clone(&tap));
                 drained.push((reader, sink));
                 self.terminals.insert(
                     run,
@@ -1025,7 +1021,7 @@ impl Driver {
         let name = self.sup.instance_name(instance);
         let open = |file: PathBuf| {
             LogFile::open(file.clone(), spec.log)
-                .map(|f| Arc::new(Mutex::new(f)))
+                .map(|f| Arc::new(Mutex::new(f.followed_by(Arc::clone(&self.follow)))))
                 .with_context(|| format!("opening the log file {}", file.display()))
         };
         let logs = InstanceLogs {
@@ -1040,6 +1036,21 @@ impl Driver {
                 .context("the process of a spawn is supervised")?,
             dir: dir.clone(),
         };
+        for (log, stream) in [
+            (&logs.stdout, tend_proto::Stream::Stdout),
+            (&logs.stderr, tend_proto::Stream::Stderr),
+        ] {
+            let log = log.lock().expect("log lock");
+            if let Ok(id) = log.id() {
+                let opened = follow::OpenedLog {
+                    path: log.path().to_owned(),
+                    stamped: spec.log.timestamps,
+                    id,
+                    size: log.size(),
+                };
+                self.follow.opened(Arc::clone(&logs.name), stream, opened);
+            }
+        }
         self.logs.insert(instance, logs.clone());
         Ok(logs)
     }

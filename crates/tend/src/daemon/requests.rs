@@ -369,16 +369,29 @@ impl Driver {
                         log.size()
                     })
                 });
+                // Opened now, on the drainers' thread: the file `limit` is of, whatever
+                // rotates before the follower reads on.
+                let file = args
+                    .follow
+                    .then(|| tend_os::open_read_nofollow(&path).ok())
+                    .flatten();
+                let stamped = self
+                    .sup
+                    .process(id.process)
+                    .is_some_and(|spec| spec.log.timestamps);
                 files.push(PlanFile {
                     instance: name.clone(),
                     stream,
                     path,
                     limit,
+                    stamped,
+                    file,
                 });
             }
         }
         let follow = args.follow.then(|| Follow {
-            live: self.live.subscribe(),
+            hub: Arc::clone(&self.follow),
+            wake: self.follow.subscribe(),
             only: (!args.names.is_empty())
                 .then(|| ids.iter().map(|&id| self.sup.instance_name(id)).collect()),
         });
