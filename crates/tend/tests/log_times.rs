@@ -294,8 +294,11 @@ fn lines_keep_their_times_across_a_restart_of_tend() {
     assert_eq!(texts, ["a", "b", "a", "b"]);
     let times: Vec<u64> = lines.iter().map(time_ms).collect();
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+    // b was printed 0.1 s after a; each time is when tend read the line, so a read of a that
+    // came late narrows the gap (under load, by a few ms): each line has its own time, not
+    // one for both.
     assert!(
-        times[1] >= times[0] + 100,
+        times[1] >= times[0] + 50 && times[3] >= times[2] + 50,
         "b came 0.1 s after a: {times:?}"
     );
 }
