@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use clap_complete::ArgValueCandidates;
 use tend::cli::{self, ClientVerb, Failure, LogsView, EXIT_FAILED, EXIT_OK, EXIT_USAGE};
 use tend::config;
 use tend::daemon::{self, UpOptions};
@@ -51,6 +52,7 @@ enum Verb {
         http: Option<std::net::SocketAddr>,
         /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones
         /// (and what they depend on).
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// One row per instance: name, state, pid, uptime, restarts, last exit.
@@ -59,6 +61,7 @@ enum Verb {
         #[arg(long)]
         json: bool,
         /// Processes or instances to show (default: all).
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Start processes (web), instances (web.1) or `all`, and what they depend on; return once
@@ -72,6 +75,7 @@ enum Verb {
         no_deps: bool,
         /// What to start.
         #[arg(required = true)]
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Stop processes, instances or `all`; return once they stopped.
@@ -81,6 +85,7 @@ enum Verb {
         no_wait: bool,
         /// What to stop.
         #[arg(required = true)]
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Stop and start again processes, instances or `all`; return once they run again.
@@ -90,6 +95,7 @@ enum Verb {
         no_wait: bool,
         /// What to restart.
         #[arg(required = true)]
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Send a signal (SIGHUP, HUP, usr1, …) to the process group of each named instance.
@@ -98,6 +104,7 @@ enum Verb {
         signal: String,
         /// Who gets it.
         #[arg(required = true)]
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Past lines of the logs, in the order they were printed, then with -f new ones as they
@@ -132,6 +139,7 @@ enum Verb {
         #[arg(long)]
         no_prefix: bool,
         /// Processes or instances (default: all).
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Re-read the config: start added processes, stop removed ones, restart changed ones.
@@ -144,13 +152,23 @@ enum Verb {
         #[arg(long)]
         json: bool,
         /// Processes or instances (default: all).
+        #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
     /// Print the address of the HTTP API's dashboard, with its token.
     HttpUrl,
+    /// Print the completion script of a shell (bash, zsh or fish); see README.md.
+    Completions {
+        /// The shell.
+        #[arg(value_parser = ["bash", "zsh", "fish"])]
+        shell: String,
+    },
+    /// Print tend's man page (roff): `tend man | man -l -`.
+    Man,
     /// Connect this terminal to an interactive process (interactive = true) until Ctrl+].
     Attach {
         /// The instance (web.0), or a process with one instance (web).
+        #[arg(add = ArgValueCandidates::new(process_names))]
         name: String,
     },
     /// A terminal UI: the processes and their logs, live; keys to start, stop, restart and
@@ -170,7 +188,57 @@ enum Verb {
     },
 }
 
+/// The variable that asks tend for completions (`tend completions SHELL` registers it).
+const COMPLETE_VAR: &str = "TEND_COMPLETE";
+
+/// `tend completions SHELL`: the script that has the shell ask tend for completions, so that
+/// they follow this very binary's options, and process names come from the config at hand.
+fn completions(shell: &str) -> Result<u8, Failure> {
+    let shells: [&dyn clap_complete::env::EnvCompleter; 3] = [
+        &clap_complete::env::Bash,
+        &clap_complete::env::Zsh,
+        &clap_complete::env::Fish,
+    ];
+    let completer = shells
+        .into_iter()
+        .find(|s| s.is(shell))
+        .ok_or_else(|| Failure::report(cli::EXIT_USAGE, format!("no completions for {shell}")))?;
+    let mut script = Vec::new();
+    completer
+        .write_registration(COMPLETE_VAR, "tend", "tend", "tend", &mut script)
+        .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &script))
+        .map_err(|e| Failure::report(cli::EXIT_FAILED, format!("writing the script: {e}")))?;
+    Ok(0)
+}
+
+/// The names a shell completes where tend takes processes: those of the config found from
+/// here (as `tend` itself finds it), each process, its instances, and `all`. Nothing when
+/// there is no config or it is bad: completion must never print errors.
+fn process_names() -> Vec<clap_complete::CompletionCandidate> {
+    let Ok(path) = config::discover(None) else {
+        return Vec::new();
+    };
+    let Ok(spec) = config::load(&path) else {
+        return Vec::new();
+    };
+    let mut names = vec![clap_complete::CompletionCandidate::new("all")];
+    for process in &spec.processes {
+        names.push(clap_complete::CompletionCandidate::new(&process.name));
+        for i in 0..process.replicas.min(100) {
+            names.push(clap_complete::CompletionCandidate::new(format!(
+                "{}.{i}",
+                process.name
+            )));
+        }
+    }
+    names
+}
+
 fn main() -> ExitCode {
+    // A shell asking for completions (see `completions`): answered, and exit.
+    clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(COMPLETE_VAR)
+        .complete();
     // Before anything else, and before any thread exists: a parent that blocked or ignored
     // signals must not leave tend deaf to SIGCHLD or SIGTERM.
     let inherited = match tend_os::reset_signals() {
@@ -298,6 +366,17 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             let path = config::discover_for_client(cli.config.as_deref())?;
             let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
             cli::ui::run(&path, &paths.socket)
+        }
+        Verb::Completions { shell } => completions(&shell),
+        Verb::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &page))
+                .map_err(|e| {
+                    Failure::report(cli::EXIT_FAILED, format!("writing the man page: {e}"))
+                })?;
+            Ok(0)
         }
         Verb::HttpUrl => {
             let path = config::discover_for_client(cli.config.as_deref())?;
