@@ -157,6 +157,8 @@ enum Verb {
     },
     /// Print the address of the HTTP API's dashboard, with its token.
     HttpUrl,
+    /// Write a commented starter tend.toml here (or at -c FILE); an existing file is kept.
+    Init,
     /// Print the completion script of a shell (bash, zsh or fish); see README.md.
     Completions {
         /// The shell.
@@ -368,6 +370,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             cli::ui::run(&path, &paths.socket)
         }
         Verb::Completions { shell } => completions(&shell),
+        Verb::Init => cli::init(cli.config.as_deref()),
         Verb::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())

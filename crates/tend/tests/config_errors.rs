@@ -212,3 +212,68 @@ health = { http = "http://127.0.0.1:8000/", failures = 2 }
         dir.path().join("tend.toml").display().to_string()
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_checks_and_never_overwrites_or_follows_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let tend = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(tend_bin());
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env_remove("TEND_CONFIG");
+        run_with_deadline(cmd)
+    };
+    let missing = tend(&["check"]);
+    assert_eq!(missing.code, Some(78), "{missing:?}");
+    assert!(
+        missing
+            .stderr
+            .contains("`tend init` writes a starter tend.toml"),
+        "{missing:?}"
+    );
+    let init = tend(&["init"]);
+    assert_eq!(init.code, Some(0), "{init:?}");
+    let written = std::fs::read_to_string(dir.path().join("tend.toml")).unwrap();
+    assert!(written.contains("[process.web]"), "{written}");
+    let check = tend(&["check"]);
+    assert_eq!(check.code, Some(0), "the starter checks: {check:?}");
+    assert!(
+        check.stdout.contains("web: python3 -m http.server 8000"),
+        "{check:?}"
+    );
+    // Every commented line is a key that would check too: uncommented, the file is valid.
+    let uncommented: String = written
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.path().join("all.toml"), uncommented).unwrap();
+    std::fs::write(dir.path().join(".env"), "A=1\n").unwrap(); // what env_file names
+    let all = tend(&["-c", "all.toml", "check"]);
+    assert_eq!(
+        all.code,
+        Some(0),
+        "the commented settings are valid too: {all:?}"
+    );
+    // A second init keeps the file.
+    std::fs::write(dir.path().join("tend.toml"), "# mine\n").unwrap();
+    let again = tend(&["init"]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(
+        again.stderr.contains("exists already; nothing was written"),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("tend.toml")).unwrap(),
+        "# mine\n"
+    );
+    // A link planted where it goes is not followed.
+    let target = dir.path().join("elsewhere.toml");
+    std::os::unix::fs::symlink(&target, dir.path().join("linked.toml")).unwrap();
+    let linked = tend(&["-c", "linked.toml", "init"]);
+    assert_eq!(linked.code, Some(1), "{linked:?}");
+    assert!(!target.exists(), "init wrote through a symlink");
+}

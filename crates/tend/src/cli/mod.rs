@@ -212,6 +212,46 @@ pub(crate) fn run_with(
     }
 }
 
+/// The starter config `tend init` writes.
+pub const STARTER: &str = include_str!("starter.toml");
+
+/// `tend init`: writes [`STARTER`] to `tend.toml` here, or to `path`; never over a file
+/// that exists (nor through a symlink planted where it goes).
+pub fn init(path: Option<&Path>) -> Result<u8, Failure> {
+    use std::io::Write as _;
+    let path = path.unwrap_or(Path::new("tend.toml"));
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path);
+    let mut file = match created {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Failure::report(
+                EXIT_FAILED,
+                format!(
+                    "{} exists already; nothing was written (`tend check` shows what it runs)",
+                    path.display()
+                ),
+            ))
+        }
+        Err(e) => {
+            return Err(Failure::report(
+                EXIT_FAILED,
+                format!("cannot create {}: {e}", path.display()),
+            ))
+        }
+    };
+    file.write_all(STARTER.as_bytes())
+        .map_err(|e| Failure::report(EXIT_FAILED, format!("writing {}: {e}", path.display())))?;
+    println!(
+        "wrote {}: one process (web), and the common settings commented out; \
+         `tend check` shows what it runs, `tend up` runs it",
+        path.display()
+    );
+    Ok(EXIT_OK)
+}
+
 /// `tend http-url`: the dashboard's address with its token, from what the running tend
 /// wrote beside its socket.
 pub fn http_url(config: &Path, paths: &RuntimePaths) -> Result<u8, Failure> {

@@ -34,7 +34,7 @@ pub(super) fn discover_in(
             key: None,
             message: format!(
                 "no {FILE_NAME} found in {} or any parent directory, and $TEND_CONFIG is not set; \
-                 create {FILE_NAME} or pass -c FILE",
+                 `tend init` writes a starter {FILE_NAME} here, or pass -c FILE",
                 cwd.display()
             ),
         }),
@@ -136,7 +136,8 @@ mod tests {
         assert_eq!(err.file, None);
         assert!(err.message.starts_with("no tend.toml found in "), "{err}");
         assert!(
-            err.message.ends_with("create tend.toml or pass -c FILE"),
+            err.message
+                .ends_with("`tend init` writes a starter tend.toml here, or pass -c FILE"),
             "{err}"
         );
     }
