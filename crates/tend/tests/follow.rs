@@ -35,6 +35,33 @@ cwd = "."
 }
 
 /// tend's resident set in KiB, from /proc.
+/// Waits a second while the client reads nothing; returns tend's peak RSS meanwhile (KiB).
+fn stalled_for_a_second(pid: i32) -> u64 {
+    let mut peak = 0;
+    let stalled = Instant::now();
+    while stalled.elapsed() < Duration::from_secs(1) {
+        peak = peak.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    peak
+}
+
+/// Reads lines until `check` has seen the whole burst; returns tend's peak RSS (KiB),
+/// sampled every 100 000 lines.
+fn read_to_the_end(pid: i32, check: &mut Checker, mut next_line: impl FnMut() -> String) -> u64 {
+    let mut peak = 0;
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        if n.is_multiple_of(100_000) {
+            peak = peak.max(rss_kib(pid));
+        }
+        if check.take(&next_line()) {
+            return peak;
+        }
+    }
+}
+
 fn rss_kib(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
@@ -136,23 +163,9 @@ fn a_stalled_socket_client_gets_every_line_of_a_50_mib_burst_in_order() {
         assert!(!check.take(&client.line()));
     }
     kill(client.pid(), Signal::SIGSTOP).unwrap();
-    let mut peak = 0;
-    let stalled = Instant::now();
-    while stalled.elapsed() < Duration::from_secs(1) {
-        peak = peak.max(rss_kib(pid));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut peak = stalled_for_a_second(pid);
     kill(client.pid(), Signal::SIGCONT).unwrap();
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        if n.is_multiple_of(100_000) {
-            peak = peak.max(rss_kib(pid));
-        }
-        if check.take(&client.line()) {
-            break;
-        }
-    }
+    peak = peak.max(read_to_the_end(pid, &mut check, || client.line()));
     eprintln!(
         "socket: {BURST} lines followed in {:?}, tend's peak RSS {peak} KiB",
         started.elapsed()
@@ -307,22 +320,8 @@ fn a_stalled_http_client_gets_every_line_of_a_50_mib_burst_in_order() {
         assert!(!check.take(&sse.line()));
     }
     // Stop reading for a second.
-    let mut peak = 0;
-    let stalled = Instant::now();
-    while stalled.elapsed() < Duration::from_secs(1) {
-        peak = peak.max(rss_kib(pid));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let mut n = 0u64;
-    loop {
-        n += 1;
-        if n.is_multiple_of(100_000) {
-            peak = peak.max(rss_kib(pid));
-        }
-        if check.take(&sse.line()) {
-            break;
-        }
-    }
+    let mut peak = stalled_for_a_second(pid);
+    peak = peak.max(read_to_the_end(pid, &mut check, || sse.line()));
     eprintln!(
         "http: {BURST} lines followed in {:?}, tend's peak RSS {peak} KiB",
         started.elapsed()

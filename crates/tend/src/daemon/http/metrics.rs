@@ -63,20 +63,40 @@ pub fn render(instances: &[InstanceStatus], own: &Own, now: SystemTime) -> Strin
             escape(&i.name)
         )
     };
-    family(
-        &mut out,
-        "tend_instance_up",
-        "gauge",
-        "Whether the instance has a live process (1) or not (0).",
-    );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "tend_instance_up{{{}}} {}",
-            labels(i),
-            u8::from(i.pid.is_some())
-        );
+    // One value per instance (or none, when it has nothing to say), each family in turn.
+    type Value = fn(&InstanceStatus, SystemTime) -> Option<String>;
+    let per_instance: [(&str, &str, &str, Value); 9] = [
+        ("tend_instance_up", "gauge", "Whether the instance has a live process (1) or not (0).",
+            |i, _| Some(u8::from(i.pid.is_some()).to_string())),
+        ("tend_instance_restarts_total", "counter", "How many times tend started the instance again.",
+            |i, _| Some(i.restarts.to_string())),
+        ("tend_instance_last_exit_code", "gauge", "The exit code of the instance's previous run (128 + the signal that killed it); absent before one ended, or when it could not start.",
+            |i, _| last_exit_code(i).map(|c| c.to_string())),
+        ("tend_instance_start_time_seconds", "gauge", "When the live run was spawned, in seconds since the Unix epoch.",
+            |i, now| {
+                let start = now.checked_sub(Duration::from_millis(i.uptime_ms?))?;
+                Some(format!("{:.3}", start.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs_f64()))
+            }),
+        ("tend_instance_cpu_seconds_total", "counter", "CPU time of the live run's process group, user and system.",
+            |i, _| i.usage.as_ref().map(|u| format!("{:.3}", u.cpu_ms as f64 / 1000.0))),
+        ("tend_instance_resident_memory_bytes", "gauge", "Resident memory of the live run's process group.",
+            |i, _| i.usage.as_ref().map(|u| u.rss_bytes.to_string())),
+        ("tend_instance_processes", "gauge", "Live processes in the live run's process group.",
+            |i, _| i.usage.as_ref().map(|u| u.processes.to_string())),
+        ("tend_instance_log_bytes_total", "counter", "Bytes of the instance's output written to its log files.",
+            |i, _| Some(i.log_bytes.to_string())),
+        ("tend_instance_log_write_errors_total", "counter", "Writes to the instance's log files that failed (each is retried).",
+            |i, _| Some(i.log_write_errors.to_string())),
+    ];
+    for (name, kind, help, value) in per_instance {
+        family(&mut out, name, kind, help);
+        for i in instances {
+            if let Some(value) = value(i, now) {
+                let _ = writeln!(out, "{name}{{{}}} {value}", labels(i));
+            }
+        }
     }
+    // The state: one series per state, 1 for the one it is in.
     family(
         &mut out,
         "tend_instance_state",
@@ -84,139 +104,14 @@ pub fn render(instances: &[InstanceStatus], own: &Own, now: SystemTime) -> Strin
         "The instance's state: 1 for the state it is in, 0 for the others.",
     );
     for i in instances {
-        for (state, name) in STATES {
+        for (state, state_name) in STATES {
             let _ = writeln!(
                 out,
-                "tend_instance_state{{{},state=\"{name}\"}} {}",
+                "tend_instance_state{{{},state=\"{state_name}\"}} {}",
                 labels(i),
                 u8::from(i.state == *state)
             );
         }
-    }
-    family(
-        &mut out,
-        "tend_instance_restarts_total",
-        "counter",
-        "How many times tend started the instance again.",
-    );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "tend_instance_restarts_total{{{}}} {}",
-            labels(i),
-            i.restarts
-        );
-    }
-    family(&mut out, "tend_instance_last_exit_code", "gauge", "The exit code of the instance's previous run (128 + the signal that killed it); absent before one ended, or when it could not start.");
-    for i in instances {
-        let code = match &i.last_exit {
-            Some(LastExit::Code(code)) => Some(i64::from(*code)),
-            Some(LastExit::Signal(name)) => name
-                .parse::<tend_core::Signal>()
-                .ok()
-                .map(|s| 128 + i64::from(tend_os::signal_number(s))),
-            _ => None,
-        };
-        if let Some(code) = code {
-            let _ = writeln!(out, "tend_instance_last_exit_code{{{}}} {code}", labels(i));
-        }
-    }
-    family(
-        &mut out,
-        "tend_instance_start_time_seconds",
-        "gauge",
-        "When the live run was spawned, in seconds since the Unix epoch.",
-    );
-    for i in instances {
-        if let Some(uptime) = i.uptime_ms {
-            let start = now
-                .checked_sub(Duration::from_millis(uptime))
-                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok());
-            if let Some(start) = start {
-                let _ = writeln!(
-                    out,
-                    "tend_instance_start_time_seconds{{{}}} {:.3}",
-                    labels(i),
-                    start.as_secs_f64()
-                );
-            }
-        }
-    }
-    family(
-        &mut out,
-        "tend_instance_cpu_seconds_total",
-        "counter",
-        "CPU time of the live run's process group, user and system.",
-    );
-    for i in instances {
-        if let Some(usage) = &i.usage {
-            let _ = writeln!(
-                out,
-                "tend_instance_cpu_seconds_total{{{}}} {:.3}",
-                labels(i),
-                usage.cpu_ms as f64 / 1000.0
-            );
-        }
-    }
-    family(
-        &mut out,
-        "tend_instance_resident_memory_bytes",
-        "gauge",
-        "Resident memory of the live run's process group.",
-    );
-    for i in instances {
-        if let Some(usage) = &i.usage {
-            let _ = writeln!(
-                out,
-                "tend_instance_resident_memory_bytes{{{}}} {}",
-                labels(i),
-                usage.rss_bytes
-            );
-        }
-    }
-    family(
-        &mut out,
-        "tend_instance_processes",
-        "gauge",
-        "Live processes in the live run's process group.",
-    );
-    for i in instances {
-        if let Some(usage) = &i.usage {
-            let _ = writeln!(
-                out,
-                "tend_instance_processes{{{}}} {}",
-                labels(i),
-                usage.processes
-            );
-        }
-    }
-    family(
-        &mut out,
-        "tend_instance_log_bytes_total",
-        "counter",
-        "Bytes of the instance's output written to its log files.",
-    );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "tend_instance_log_bytes_total{{{}}} {}",
-            labels(i),
-            i.log_bytes
-        );
-    }
-    family(
-        &mut out,
-        "tend_instance_log_write_errors_total",
-        "counter",
-        "Writes to the instance's log files that failed (each is retried).",
-    );
-    for i in instances {
-        let _ = writeln!(
-            out,
-            "tend_instance_log_write_errors_total{{{}}} {}",
-            labels(i),
-            i.log_write_errors
-        );
     }
     family(
         &mut out,
@@ -267,6 +162,18 @@ pub fn render(instances: &[InstanceStatus], own: &Own, now: SystemTime) -> Strin
         env!("CARGO_PKG_VERSION")
     );
     out
+}
+
+/// The exit code of the instance's previous run, 128 + the signal for one that was killed.
+fn last_exit_code(i: &InstanceStatus) -> Option<i64> {
+    match &i.last_exit {
+        Some(LastExit::Code(code)) => Some(i64::from(*code)),
+        Some(LastExit::Signal(name)) => name
+            .parse::<tend_core::Signal>()
+            .ok()
+            .map(|s| 128 + i64::from(tend_os::signal_number(s))),
+        _ => None,
+    }
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
