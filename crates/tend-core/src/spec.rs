@@ -41,8 +41,15 @@ pub struct ProcessSpec {
     /// Working directory (absolute), or tend's own when `None`.
     pub cwd: Option<PathBuf>,
     /// Variables set on top of tend's environment, `env_file` first, then `env`, later
-    /// entries winning. `TEND_PROCESS` and `TEND_INSTANCE` are added at spawn.
+    /// entries winning. `TEND_PROCESS` and `TEND_INSTANCE` (and `PORT` with [`Self::port`])
+    /// are added at spawn.
     pub env: Vec<(String, String)>,
+    /// The `env_file` whose variables are in [`Self::env`] (absolute), for those that need
+    /// to name it (`tend export systemd`).
+    pub env_file: Option<PathBuf>,
+    /// The first port: instance N gets `PORT` = port + N (foreman's convention, which
+    /// Procfiles rely on). The config layer checks that the last instance's port fits.
+    pub port: Option<u16>,
     /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1.
     pub replicas: u32,
     /// Whether `tend up` without names starts this process.
@@ -238,6 +245,8 @@ impl ProcessSpec {
             argv,
             cwd: None,
             env: Vec::new(),
+            env_file: None,
+            port: None,
             replicas: 1,
             autostart: true,
             restart: RestartPolicy::Always,

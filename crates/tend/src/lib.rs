@@ -6,5 +6,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod hash;
+pub mod import;
 pub mod paths;
 pub mod style;

@@ -50,6 +50,10 @@ enum Verb {
         /// Serve the HTTP API on this address (127.0.0.1:9100), as [http] listen does.
         #[arg(long, value_name = "ADDR", value_parser = config::parse_listen)]
         http: Option<std::net::SocketAddr>,
+        /// How many instances of each process: web=2,worker=1 (all=N for the others; 0 leaves
+        /// one out), over the config's replicas, as foreman's -m.
+        #[arg(short = 'm', long, value_name = "NAME=N,...", value_parser = config::Formation::parse)]
+        formation: Option<config::Formation>,
         /// Processes (web), instances (web.1) or `all` to start instead of the autostart ones
         /// (and what they depend on).
         #[arg(add = ArgValueCandidates::new(process_names))]
@@ -165,6 +169,11 @@ enum Verb {
         #[arg(value_parser = ["bash", "zsh", "fish"])]
         shell: String,
     },
+    /// Print the tend.toml equivalent of a Procfile or a supervisord.conf.
+    Import {
+        /// The file to translate.
+        file: PathBuf,
+    },
     /// Print tend's man page (roff): `tend man | man -l -`.
     Man,
     /// Connect this terminal to an interactive process (interactive = true) until Ctrl+].
@@ -176,11 +185,14 @@ enum Verb {
     /// A terminal UI: the processes and their logs, live; keys to start, stop, restart and
     /// signal them (? shows them all).
     Ui,
-    /// Validate the config and print what would run.
+    /// Validate the config (a tend.toml or a Procfile) and print what would run.
     Check {
         /// Print the validated spec as one JSON document (defaults applied, durations in ms).
         #[arg(long)]
         json: bool,
+        /// The instance counts `tend up -m` would be given (web=2,worker=1).
+        #[arg(short = 'm', long, value_name = "NAME=N,...", value_parser = config::Formation::parse)]
+        formation: Option<config::Formation>,
     },
     /// List every tend this user runs: pid, uptime, instances by state, config.
     Ls {
@@ -282,9 +294,9 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                 Err(e) => Err(e),
             }
         }
-        Verb::Check { json } => {
+        Verb::Check { json, formation } => {
             let path = config::discover(cli.config.as_deref())?;
-            let (spec, http) = config::load_with_http(&path)?;
+            let (spec, http) = config::load_with(&path, &formation.unwrap_or_default())?;
             if json {
                 use std::io::Write as _;
                 let _ = std::io::stdout().write_all(&config::describe_json(
@@ -305,6 +317,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             quiet,
             no_deps,
             http,
+            formation,
             names,
         } => up(
             &config::discover(cli.config.as_deref())?,
@@ -315,6 +328,7 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
                 no_deps,
                 nohup: inherited.hup_ignored,
                 http,
+                formation: formation.unwrap_or_default(),
             },
             &names,
         ),
@@ -371,6 +385,12 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         }
         Verb::Completions { shell } => completions(&shell),
         Verb::Init => cli::init(cli.config.as_deref()),
+        Verb::Import { file } => {
+            let toml =
+                tend::import::import(&file).map_err(|e| Failure::report(cli::EXIT_CONFIG, e))?;
+            print!("{toml}");
+            Ok(0)
+        }
         Verb::Man => {
             let mut page = Vec::new();
             clap_mangen::Man::new(Cli::command())
@@ -407,6 +427,8 @@ struct UpFlags {
     nohup: bool,
     /// `--http ADDR`.
     http: Option<std::net::SocketAddr>,
+    /// `--formation`.
+    formation: config::Formation,
 }
 
 fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> Result<u8, Failure> {
@@ -416,8 +438,9 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
         no_deps,
         nohup,
         http: http_flag,
+        formation,
     } = flags;
-    let (spec, mut http) = config::load_with_http(path)?;
+    let (spec, mut http) = config::load_with(path, &formation)?;
     if let Some(listen) = http_flag {
         let allow_remote = http.as_ref().is_some_and(|h| h.allow_remote);
         if let Some(why) = config::remote_refusal(listen, allow_remote) {
@@ -449,6 +472,7 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
         ready: None,
         nohup,
         http,
+        formation,
     };
     if daemon {
         let log_dir = sup.settings().log_dir.clone();

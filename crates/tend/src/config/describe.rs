@@ -41,6 +41,19 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
         let names: Vec<&str> = p.env.iter().map(|(k, _)| k.as_str()).collect();
         line("env", names.join(", "));
     }
+    if let Some(file) = &p.env_file {
+        line("env file", file.display().to_string());
+    }
+    if let Some(first) = p.port {
+        let ports = match p.replicas {
+            1 => format!("PORT={first}"),
+            n => format!(
+                "PORT={first} to {} (one per instance)",
+                u32::from(first) + n - 1
+            ),
+        };
+        line("port", ports);
+    }
     if !p.autostart {
         line(
             "autostart",

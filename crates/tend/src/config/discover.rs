@@ -1,5 +1,5 @@
-//! Finding the config file: `-c FILE`, else `$TEND_CONFIG`, else `tend.toml` in the current
-//! directory or its nearest parent.
+//! Finding the config file: `-c FILE`, else `$TEND_CONFIG`, else `tend.toml` (or, failing
+//! that, a `Procfile`) in the current directory or its nearest parent.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,6 +8,8 @@ use super::error::ConfigError;
 
 /// The file name looked for in the current directory and its parents.
 pub(super) const FILE_NAME: &str = "tend.toml";
+/// The file used in a directory that has no [`FILE_NAME`].
+pub(super) const PROCFILE: &str = "Procfile";
 
 /// [`super::discover`] with the environment and the current directory passed in.
 pub(super) fn discover_in(
@@ -24,7 +26,7 @@ pub(super) fn discover_in(
     }
     match cwd
         .ancestors()
-        .map(|dir| dir.join(FILE_NAME))
+        .flat_map(|dir| [dir.join(FILE_NAME), dir.join(PROCFILE)])
         .find(|p| p.is_file())
     {
         Some(found) => existing_file(&found, "found"),
@@ -33,8 +35,9 @@ pub(super) fn discover_in(
             line_col: None,
             key: None,
             message: format!(
-                "no {FILE_NAME} found in {} or any parent directory, and $TEND_CONFIG is not set; \
-                 `tend init` writes a starter {FILE_NAME} here, or pass -c FILE",
+                "no {FILE_NAME} (or {PROCFILE}) found in {} or any parent directory, and \
+                 $TEND_CONFIG is not set; `tend init` writes a starter {FILE_NAME} here, or \
+                 pass -c FILE",
                 cwd.display()
             ),
         }),
@@ -115,6 +118,21 @@ mod tests {
     }
 
     #[test]
+    fn a_procfile_serves_where_there_is_no_tend_toml() {
+        let d = dirs();
+        fs::write(d.deep.join(PROCFILE), "web: x\n").unwrap();
+        assert_eq!(
+            discover_in(None, None, &d.deep).unwrap(),
+            d.deep.join(PROCFILE)
+        );
+        fs::write(d.deep.join(FILE_NAME), "").unwrap();
+        assert_eq!(
+            discover_in(None, None, &d.deep).unwrap(),
+            d.deep.join(FILE_NAME)
+        );
+    }
+
+    #[test]
     fn errors_say_where_and_what_to_do() {
         let d = dirs();
         let err = discover_in(Some(Path::new("missing.toml")), None, &d.deep).unwrap_err();
@@ -134,7 +152,11 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let err = discover_in(None, None, empty.path()).unwrap_err();
         assert_eq!(err.file, None);
-        assert!(err.message.starts_with("no tend.toml found in "), "{err}");
+        assert!(
+            err.message
+                .starts_with("no tend.toml (or Procfile) found in "),
+            "{err}"
+        );
         assert!(
             err.message
                 .ends_with("`tend init` writes a starter tend.toml here, or pass -c FILE"),

@@ -16,8 +16,10 @@ mod describe;
 mod discover;
 mod env_file;
 mod error;
+mod formation;
 mod http;
 mod probes;
+pub mod procfile;
 mod read;
 mod spec;
 #[cfg(test)]
@@ -31,6 +33,7 @@ use std::path::PathBuf;
 use tend_core::Spec;
 
 pub use error::ConfigError;
+pub use formation::Formation;
 pub use http::{parse_listen, remote_refusal, HttpSpec};
 pub use units::parse_duration;
 
@@ -87,23 +90,32 @@ pub fn discover_for_client(explicit: Option<&Path>) -> Result<PathBuf, ConfigErr
 /// ([`MAX_ENV_FILE_BYTES`]); a FIFO or a device is refused without blocking. Reading may still
 /// take as long as the file system does, so the daemon calls this off its driver thread.
 pub fn load(path: &Path) -> Result<Spec, ConfigError> {
-    load_with_http(path).map(|(spec, _)| spec)
+    load_with(path, &Formation::default()).map(|(spec, _)| spec)
 }
 
-/// [`load`], with the `[http]` settings (read by `tend up` only: a reload does not change
-/// them).
-pub fn load_with_http(path: &Path) -> Result<(Spec, Option<HttpSpec>), ConfigError> {
+/// [`load`], with the counts of `--formation` applied, and the `[http]` settings (read by
+/// `tend up` only: a reload does not change them). A file named `Procfile` (or
+/// `Procfile.NAME`) is read as a Procfile ([`procfile`]), which has no `[http]`.
+pub fn load_with(
+    path: &Path,
+    formation: &Formation,
+) -> Result<(Spec, Option<HttpSpec>), ConfigError> {
     let text = read_text(path, MAX_CONFIG_BYTES)
         .map_err(|e| ConfigError::file(path, format!("cannot read the config file: {e}")))?;
     let absolute = std::path::absolute(path).map_err(|e| ConfigError::file(path, e.to_string()))?;
+    if procfile::is_procfile(path) {
+        return Ok((procfile::build(&absolute, &text, formation)?, None));
+    }
     let base = absolute.parent().unwrap_or(Path::new("/"));
-    spec::build(
+    let (mut spec, http) = spec::build(
         &read::Source {
             file: path,
             text: &text,
         },
         base,
-    )
+    )?;
+    formation.apply(&mut spec, path)?;
+    Ok((spec, http))
 }
 
 /// The text of the regular file at `path`, of at most `cap` bytes, as UTF-8. The error says

@@ -1,6 +1,6 @@
 //! The meaning of each key: from the checked tree to a [`Spec`], defaults applied.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,6 +54,7 @@ const PROCESS_KEYS: &[&str] = &[
     "depends_on",
     "restart_with",
     "interactive",
+    "port",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -170,7 +171,7 @@ fn process<'a>(
     let mut spec = ProcessSpec::new(name, argv(&command, shell.unwrap_or(false))?);
     let mut places = Vec::new();
     spec.stop_timeout = supervisor.stop_timeout;
-    spec.env = env(&table, base)?;
+    (spec.env, spec.env_file) = env(&table, base)?;
     for (key, f) in table.entries() {
         match key.name.as_str() {
             "cwd" => spec.cwd = Some(f.path(base)?),
@@ -179,6 +180,7 @@ fn process<'a>(
             }
             "autostart" => spec.autostart = f.boolean()?,
             "interactive" => spec.interactive = f.boolean()?,
+            "port" => spec.port = Some(port(&f)?),
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,
             "start_secs" => spec.start_secs = f.duration()?,
@@ -196,6 +198,15 @@ fn process<'a>(
     }
     if let Some(f) = table.get("restart_with") {
         spec.restart_with = depends::restart_with(&f, &spec.depends_on)?;
+    }
+    if let (Some(first), Some(f)) = (spec.port, table.get("port")) {
+        let last = u32::from(first) + spec.replicas - 1;
+        if last > u32::from(u16::MAX) {
+            return Err(f.error(format!(
+                "instance {} would get PORT {last}, beyond 65535; lower port or replicas",
+                spec.replicas - 1
+            )));
+        }
     }
     let longest = longest_log_name(&spec);
     if longest.len() > NAME_MAX {
@@ -310,7 +321,7 @@ fn split_words(f: &Field<'_>, key: &ArgvKey) -> Result<Vec<String>> {
 /// that the stop signal reaches the program itself rather than a shell waiting for it.
 /// A compound command (`a && b`, `a; b`, `if …`) or a builtin (`exit 3`) keeps its shell, which must run the rest;
 /// the stop signal still reaches every process, as tend signals the whole process group.
-fn shell_argv(command: &str) -> Vec<String> {
+pub(super) fn shell_argv(command: &str) -> Vec<String> {
     let first = command.split_whitespace().next().unwrap_or("");
     let simple = !is_assignment(first)
         && !NOT_EXECUTABLE.contains(&first)
@@ -348,15 +359,27 @@ fn first_unquoted(command: &str, set: &[char]) -> Option<char> {
     None
 }
 
+/// `PORT` of the first instance: 1 to 65535.
+fn port(f: &Field<'_>) -> Result<u16> {
+    let n = f.integer(1..=i64::from(u16::MAX))?;
+    Ok(u16::try_from(n).expect("checked by the range"))
+}
+
+/// A process's variables, and the env file they were read from, if any.
+type Environment = (Vec<(String, String)>, Option<PathBuf>);
+
 /// `env_file` entries first, then `env`; a later value replaces an earlier one in place.
-fn env(table: &Table<'_>, base: &Path) -> Result<Vec<(String, String)>> {
+/// Also the env file's path, if there is one.
+fn env(table: &Table<'_>, base: &Path) -> Result<Environment> {
     let mut vars: Vec<(String, String)> = Vec::new();
     let mut set = |key: String, value: String| match vars.iter_mut().find(|(k, _)| *k == key) {
         Some(var) => var.1 = value,
         None => vars.push((key, value)),
     };
+    let mut env_file = None;
     if let Some(f) = table.get("env_file") {
         let path = f.path(base)?;
+        env_file = Some(path.clone());
         let text = super::read_text(&path, super::MAX_ENV_FILE_BYTES)
             .map_err(|e| f.error(format!("cannot read env file {}: {e}", path.display())))?;
         let entries = env_file::parse(&text)
@@ -378,7 +401,7 @@ fn env(table: &Table<'_>, base: &Path) -> Result<Vec<(String, String)>> {
             set(key.name.clone(), value.string()?.to_owned());
         }
     }
-    Ok(vars)
+    Ok((vars, env_file))
 }
 
 fn restart(f: &Field<'_>) -> Result<RestartPolicy> {

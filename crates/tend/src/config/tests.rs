@@ -55,6 +55,50 @@ impl Dir {
 }
 
 #[test]
+fn port_gives_each_instance_its_own_and_must_fit() {
+    let f = Dir::new();
+    let p = f.process("[process.p]\ncommand = \"x\"\nport = 5000\nreplicas = 3\n");
+    assert_eq!(p.port, Some(5000));
+    assert_eq!(f.process("[process.p]\ncommand = \"x\"\n").port, None);
+    assert_eq!(
+        f.error("[process.p]\ncommand = \"x\"\nport = 65535\nreplicas = 2\n"),
+        "tend.toml:3:8: process.p.port: instance 1 would get PORT 65536, beyond 65535; lower \
+         port or replicas"
+    );
+    assert_eq!(
+        f.error("[process.p]\ncommand = \"x\"\nport = 0\n"),
+        "tend.toml:3:8: process.p.port: 0 is out of range; expected 1 to 65535"
+    );
+}
+
+#[test]
+fn a_formation_sets_counts_and_leaves_out_zeros() {
+    let f = Dir::new();
+    let path = f.write(
+        "tend.toml",
+        "[process.a]\ncommand = \"x\"\n[process.b]\ncommand = \"x\"\nport = 65000\n\
+         [process.c]\ncommand = \"x\"\n",
+    );
+    let formation = super::Formation::parse("a=3,all=0").unwrap();
+    let (spec, _) = super::load_with(&path, &formation).unwrap();
+    let counts: Vec<(u32, bool)> = spec
+        .processes
+        .iter()
+        .map(|p| (p.replicas, p.autostart))
+        .collect();
+    assert_eq!(counts, [(3, true), (1, false), (1, false)]);
+    let unknown = super::Formation::parse("web=2").unwrap();
+    let err = super::load_with(&path, &unknown).unwrap_err().to_string();
+    assert!(
+        err.ends_with("--formation names \"web\", which is not a process here; known: a, b, c"),
+        "{err}"
+    );
+    let too_many = super::Formation::parse("b=1000").unwrap();
+    let err = super::load_with(&path, &too_many).unwrap_err().to_string();
+    assert!(err.contains("PORT 65999, beyond 65535"), "{err}");
+}
+
+#[test]
 fn interactive_is_off_unless_asked_for() {
     let f = Dir::new();
     assert!(!f.process("[process.p]\ncommand = \"x\"\n").interactive);
@@ -116,6 +160,7 @@ fn a_full_config_maps_to_the_expected_spec() {
         var("ONLY_FILE", "x y"),
         var("PORT", "8000"),
     ];
+    web.env_file = Some(root.join(".env"));
     web.replicas = 2;
     web.autostart = false;
     web.restart = RestartPolicy::OnFailure;
@@ -292,7 +337,7 @@ fn errors_name_file_line_column_and_key() {
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
              backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
-             depends_on, restart_with, interactive",
+             depends_on, restart_with, interactive, port",
         ),
         (
             "[process.web]\ncommand = \"x\"\ninteractive = \"yes\"\n",
@@ -622,6 +667,7 @@ fn describe_says_what_would_run() {
 web (2 replicas: web.0, web.1): python3 -m http.server 8000
   cwd        {root}/web
   env        FROM_FILE, PORT
+  env file   {root}/.env
   autostart  no (start it with: tend start web)
   restart    on-failure (success: exit 0, 3)
   backoff    0s, x1.5 up to 1m; reset after 1.5s up; fail after 3 restarts within 1m30s

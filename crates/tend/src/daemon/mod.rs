@@ -81,6 +81,8 @@ pub struct UpOptions {
     pub nohup: bool,
     /// The HTTP API's settings, when it is on.
     pub http: Option<crate::config::HttpSpec>,
+    /// `--formation`: applied again at each reload.
+    pub formation: crate::config::Formation,
 }
 
 /// What a spawn gives the driver to read.
@@ -204,6 +206,8 @@ struct Driver {
     follow: Arc<FollowHub>,
     /// The config file, re-read by `reload` and SIGHUP.
     config: PathBuf,
+    /// `--formation`, applied to each re-read.
+    formation: crate::config::Formation,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
     /// The `reload` requests being applied, answered by `Effect::Reloaded`.
@@ -327,6 +331,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             options.config.clone(),
             StateFile::new(options.paths.state.clone()),
         );
+        driver.formation = options.formation.clone();
         if let Some(ready) = ready {
             ready
                 .ready()
@@ -577,6 +582,7 @@ impl Driver {
             follow: Arc::new(FollowHub::default()),
             published: broadcast::channel(LIVE_BACKLOG).0,
             config,
+            formation: crate::config::Formation::default(),
             waiters: Vec::new(),
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
@@ -885,6 +891,11 @@ impl Driver {
         let mut env = spec.env.clone();
         env.push(("TEND_PROCESS".into(), spec.name.clone()));
         env.push(("TEND_INSTANCE".into(), instance.replica.to_string()));
+        if let Some(first) = spec.port {
+            let port = u32::from(first) + instance.replica;
+            env.retain(|(key, _)| key != "PORT");
+            env.push(("PORT".into(), port.to_string()));
+        }
         let prepared = match checks::prepare(run, spec, &self.events) {
             Ok(prepared) => prepared,
             Err(e) => {

@@ -155,8 +155,10 @@ impl Driver {
         self.reloads.reading = true;
         self.reloads.current = replies;
         let path = self.config.clone();
+        let formation = self.formation.clone();
         tokio::task::spawn_blocking(move || {
-            let _ = events.send(Event::Loaded(crate::config::load(&path)));
+            let loaded = crate::config::load_with(&path, &formation).map(|(spec, _)| spec);
+            let _ = events.send(Event::Loaded(loaded));
         });
     }
 
