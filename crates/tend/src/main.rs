@@ -174,6 +174,25 @@ enum Verb {
         /// The file to translate.
         file: PathBuf,
     },
+    /// Write the config as systemd units (one per process, a template for replicas, and a
+    /// target) into DIR, such as /etc/systemd/system.
+    Export {
+        /// The format: systemd.
+        #[arg(value_parser = ["systemd"])]
+        format: String,
+        /// Where to write the files (created if missing).
+        dir: PathBuf,
+        /// The prefix of the unit names and the target's name [default: the config's
+        /// directory name].
+        #[arg(long, value_name = "NAME")]
+        app: Option<String>,
+        /// Run every service as this user (User=).
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+        /// The instance counts, as `tend up -m` takes them.
+        #[arg(short = 'm', long, value_name = "NAME=N,...", value_parser = config::Formation::parse)]
+        formation: Option<config::Formation>,
+    },
     /// Print tend's man page (roff): `tend man | man -l -`.
     Man,
     /// Connect this terminal to an interactive process (interactive = true) until Ctrl+].
@@ -385,6 +404,17 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         }
         Verb::Completions { shell } => completions(&shell),
         Verb::Init => cli::init(cli.config.as_deref()),
+        Verb::Export {
+            format: _,
+            dir,
+            app,
+            user,
+            formation,
+        } => {
+            let path = config::discover(cli.config.as_deref())?;
+            let (spec, _) = config::load_with(&path, &formation.unwrap_or_default())?;
+            export_systemd(&spec, &path, &dir, app, user)
+        }
         Verb::Import { file } => {
             let toml =
                 tend::import::import(&file).map_err(|e| Failure::report(cli::EXIT_CONFIG, e))?;
@@ -498,6 +528,50 @@ fn up(path: &Path, socket: Option<&Path>, flags: UpFlags, names: &[String]) -> R
         }
     }
     daemon::up(sup, options).map_err(|e| failed(format!("{e:#}")))
+}
+
+/// `tend export systemd DIR`: writes the units and says what it wrote and what to do next.
+fn export_systemd(
+    spec: &tend_core::Spec,
+    config: &Path,
+    dir: &Path,
+    app: Option<String>,
+    user: Option<String>,
+) -> Result<u8, Failure> {
+    let base = config.parent().unwrap_or(Path::new("/")).to_owned();
+    let app = match app {
+        Some(app) => app,
+        None => base
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "tend".to_owned()),
+    };
+    let app: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let options = tend::export::systemd::Options {
+        app: app.clone(),
+        user,
+        base,
+        path: std::env::var_os("PATH"),
+    };
+    let files = tend::export::systemd::export(spec, &options);
+    let written = tend::export::write(dir, &files).map_err(failed)?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "then: systemctl daemon-reload && systemctl enable --now {app}.target \
+         (journalctl -u '{app}-*' shows the logs)"
+    );
+    Ok(EXIT_OK)
 }
 
 fn unknown_name(name: &str, sup: &Supervisor, path: &Path) -> Failure {

@@ -150,7 +150,7 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
 }
 
 /// `notify, watchdog 30s; a failed start if not ready within 1m30s`.
-fn describe_ready(ready: &ReadySpec) -> String {
+pub(super) fn describe_ready(ready: &ReadySpec) -> String {
     let check = match &ready.check {
         ReadyCheck::Notify => "notify (READY=1 on $NOTIFY_SOCKET)".to_owned(),
         ReadyCheck::NotifyFd(fd) => format!("a line on fd {fd}"),
@@ -169,7 +169,7 @@ fn describe_ready(ready: &ReadySpec) -> String {
 }
 
 /// `tcp 127.0.0.1:5432 every 500ms, timeout 1s`.
-fn describe_probe(probe: &ProbeSpec) -> String {
+pub(super) fn describe_probe(probe: &ProbeSpec) -> String {
     let what = match &probe.kind {
         Probe::Tcp(address) => format!("tcp {address}"),
         Probe::Http(url) => format!("http {url}"),

@@ -35,7 +35,7 @@ use tend_core::Spec;
 pub use error::ConfigError;
 pub use formation::Formation;
 pub use http::{parse_listen, remote_refusal, HttpSpec};
-pub use units::parse_duration;
+pub use units::{format_duration, format_size, parse_duration};
 
 /// The largest config file tend reads: far more than any real one, small enough that a
 /// mistaken path (a log file, a device) is refused before it fills memory.
@@ -141,6 +141,16 @@ fn read_text(path: &Path, cap: u64) -> Result<String, String> {
 /// signal and timeout, and log settings. An empty config says there is nothing to run.
 pub fn describe(spec: &Spec, path: &Path) -> String {
     describe::describe(spec, path)
+}
+
+/// A readiness check in words, as `tend check` says it.
+pub fn describe_ready(ready: &tend_core::ReadySpec) -> String {
+    describe::describe_ready(ready)
+}
+
+/// A probe in words, as `tend check` says it.
+pub fn describe_probe(probe: &tend_core::ProbeSpec) -> String {
+    describe::describe_probe(probe)
 }
 
 /// What `tend check` adds for `[http]`: where the API listens and who may reach it.

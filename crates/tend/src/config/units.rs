@@ -115,10 +115,10 @@ pub(super) fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Prints a duration the way the config writes it (see [`tend_core::time::format_duration`]).
-pub(super) use tend_core::time::format_duration;
+pub use tend_core::time::format_duration;
 
 /// Prints a size with the largest unit that divides it exactly: "10MiB", "10MB", "1234B".
-pub(super) fn format_size(bytes: u64) -> String {
+pub fn format_size(bytes: u64) -> String {
     let mut units = BINARY_UNITS.iter().chain(DECIMAL_UNITS);
     match units.find(|(_, per)| bytes.checked_rem(*per) == Some(0)) {
         Some((name, per)) if bytes > 0 => format!("{}{name}", bytes / per),
