@@ -277,3 +277,38 @@ fn init_writes_a_starter_that_checks_and_never_overwrites_or_follows_a_link() {
     assert_eq!(linked.code, Some(1), "{linked:?}");
     assert!(!target.exists(), "init wrote through a symlink");
 }
+
+#[test]
+fn init_beside_a_procfile_writes_its_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let procfile = "web: python3 -m http.server $PORT\nworker: sleep 1000\n";
+    std::fs::write(dir.path().join("Procfile"), procfile).unwrap();
+    let tend = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(tend_bin());
+        cmd.args(args)
+            .current_dir(dir.path())
+            .env_remove("TEND_CONFIG")
+            .env_remove("PORT");
+        run_with_deadline(cmd)
+    };
+    let init = tend(&["init"]);
+    assert_eq!(init.code, Some(0), "{init:?}");
+    assert!(
+        init.stdout
+            .starts_with("wrote tend.toml: the processes of Procfile;"),
+        "{init:?}"
+    );
+    let written = std::fs::read_to_string(dir.path().join("tend.toml")).unwrap();
+    assert!(
+        written.contains("[process.web]\ncommand = \"python3 -m http.server $PORT\"\n"),
+        "{written}"
+    );
+    // tend.toml is found before the Procfile now, and means the same.
+    let check = tend(&["check"]);
+    assert_eq!(check.code, Some(0), "{check:?}");
+    assert!(
+        check.stdout.contains("/tend.toml: 2 processes"),
+        "{check:?}"
+    );
+    assert!(check.stdout.contains("port       PORT=5100"), "{check:?}");
+}

@@ -216,10 +216,30 @@ pub(crate) fn run_with(
 pub const STARTER: &str = include_str!("starter.toml");
 
 /// `tend init`: writes [`STARTER`] to `tend.toml` here, or to `path`; never over a file
-/// that exists (nor through a symlink planted where it goes).
+/// that exists (nor through a symlink planted where it goes). With a `Procfile` beside it,
+/// the config is that Procfile's (`tend import`), with a pointer to the other settings.
 pub fn init(path: Option<&Path>) -> Result<u8, Failure> {
     use std::io::Write as _;
     let path = path.unwrap_or(Path::new("tend.toml"));
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let procfile = dir.join("Procfile");
+    let (text, what) = if procfile.is_file() {
+        let imported = crate::import::procfile::import(&procfile)
+            .map_err(|e| Failure::report(EXIT_CONFIG, e))?;
+        let text = format!(
+            "{imported}\n# More settings (readiness, health checks, logs, [http]): every key is in\n\
+             # docs/config.md of tend's repository; `tend check` shows what this file runs.\n"
+        );
+        (text, "the processes of Procfile")
+    } else {
+        (
+            STARTER.to_owned(),
+            "one process (web), and the common settings commented out",
+        )
+    };
     let created = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -242,11 +262,10 @@ pub fn init(path: Option<&Path>) -> Result<u8, Failure> {
             ))
         }
     };
-    file.write_all(STARTER.as_bytes())
+    file.write_all(text.as_bytes())
         .map_err(|e| Failure::report(EXIT_FAILED, format!("writing {}: {e}", path.display())))?;
     println!(
-        "wrote {}: one process (web), and the common settings commented out; \
-         `tend check` shows what it runs, `tend up` runs it",
+        "wrote {}: {what}; `tend check` shows what it runs, `tend up` runs it",
         path.display()
     );
     Ok(EXIT_OK)
