@@ -1852,3 +1852,430 @@ fn depends_on(tables: &[Table]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Imports `files` (the first is the main one) written in a temp dir, with `HOME=/home/u`
+    /// as the environment; returns the output and the dir.
+    fn import_files(files: &[(&str, &str)]) -> (Result<String, String>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            let path = dir.path().join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let environ = [("HOME".to_owned(), "/home/u".to_owned())];
+        let main = dir.path().join(files[0].0);
+        let out = Importer::read(&main, &environ, "box").and_then(|i| i.write());
+        (out, dir)
+    }
+
+    /// The output for `text` as the main file, checked by tend's own loader.
+    fn import_ok(text: &str) -> String {
+        let (out, dir) = import_files(&[("supervisord.conf", text)]);
+        let out = out.unwrap();
+        let path = dir.path().join("tend.toml");
+        std::fs::write(&path, &out).unwrap();
+        if let Err(e) = crate::config::load(&path) {
+            panic!("{e}\n{out}");
+        }
+        out
+    }
+
+    fn import_err(text: &str) -> String {
+        import_files(&[("supervisord.conf", text)]).0.unwrap_err()
+    }
+
+    fn ini(text: &str) -> Ini {
+        let mut ini = Ini::default();
+        ini.read(Path::new("s.conf"), PathBuf::from("/"), text)
+            .unwrap();
+        ini
+    }
+
+    fn value<'a>(ini: &'a Ini, section: &str, key: &str) -> &'a str {
+        &ini.section(section).unwrap().own(key).unwrap().text
+    }
+
+    #[test]
+    fn ini_reads_as_configparser_does() {
+        let ini = ini("; comment\n# comment\n[program:a]\nCommand = x ; inline\n\
+             Dir: /a;b #c\n  more #not\n\n  after-blank\nk=v\n[program:a]\nk = w\n");
+        assert_eq!(value(&ini, "program:a", "command"), "x");
+        assert_eq!(value(&ini, "program:a", "dir"), "/a;b\nmore\n\nafter-blank");
+        // A section written again is merged into the first; the key takes the last value.
+        assert_eq!(ini.sections.len(), 1);
+        assert_eq!(value(&ini, "program:a", "k"), "w");
+        assert_eq!(ini.section("program:a").unwrap().keys.len(), 3);
+    }
+
+    #[test]
+    fn ini_comment_rounds_follow_python() {
+        assert_eq!(comment_start("a = b ; c"), Some(6));
+        assert_eq!(comment_start("a = b;c #d"), Some(8));
+        assert_eq!(comment_start("   ; all"), Some(0));
+        assert_eq!(comment_start("a = 'x #y'"), Some(7));
+        assert_eq!(comment_start("a = b#c"), None);
+    }
+
+    #[test]
+    fn ini_errors_name_file_and_line() {
+        let mut ini = Ini::default();
+        let e = ini
+            .read(
+                Path::new("s.conf"),
+                PathBuf::from("/"),
+                "[a]\nk = v\nnonsense\n",
+            )
+            .unwrap_err();
+        assert!(e.starts_with("s.conf:3: \"nonsense\" is not"), "{e}");
+        let e = Ini::default()
+            .read(Path::new("s.conf"), PathBuf::from("/"), "k = v\n")
+            .unwrap_err();
+        assert!(e.starts_with("s.conf:1: a key before any [section]"), "{e}");
+    }
+
+    #[test]
+    fn expansions_are_python_percent_formats() {
+        let mut exps = Exps::new();
+        exps.insert("process_num".into(), Exp::Int(3));
+        exps.insert("program_name".into(), Exp::Str("web".into()));
+        let x = |t: &str| expand(t, &exps);
+        assert_eq!(x("%(program_name)s_%(process_num)02d").unwrap(), "web_03");
+        assert_eq!(
+            x("%(process_num)s %(process_num)d %(process_num)3d|").unwrap(),
+            "3 3   3|"
+        );
+        assert_eq!(x("%(process_num)-3d|%(process_num)+d").unwrap(), "3  |+3");
+        assert_eq!(x("100%% %(program_name).2s").unwrap(), "100% we");
+        assert!(x("%(nope)s")
+            .unwrap_err()
+            .contains("%(nope) cannot be expanded"));
+        assert!(x("%(ENV_NOPE)s")
+            .unwrap_err()
+            .contains("NOPE, which is not set"));
+        assert!(x("%(program_name)d")
+            .unwrap_err()
+            .contains("needs a number"));
+        assert!(x("50%").unwrap_err().contains("write %%"));
+        assert!(x("%(program_name)").unwrap_err().contains("incomplete"));
+    }
+
+    #[test]
+    fn commands_split_as_shlex_split() {
+        let s = |t: &str| shlex_split(t).unwrap();
+        assert_eq!(
+            s("/bin/sh -c 'echo $0; x' a"),
+            ["/bin/sh", "-c", "echo $0; x", "a"]
+        );
+        assert_eq!(
+            s(r#"a"b c"d '' "x\"y\$z" e\ f"#),
+            ["ab cd", "", "x\"y\\$z", "e f"]
+        );
+        assert_eq!(s("a\n  b # c"), ["a", "b", "#", "c"]);
+        assert!(shlex_split("'open").is_err());
+        assert!(shlex_split("end\\").is_err());
+    }
+
+    #[test]
+    fn environment_reads_as_supervisord_does() {
+        let kv = |t: &str| key_value_pairs(t).unwrap();
+        assert_eq!(
+            kv(r#"A="x, y",B=/usr/bin:/bin,C='q',A2=1.5"#),
+            [
+                ("A".to_owned(), "x, y".to_owned()),
+                ("B".to_owned(), "/usr/bin:/bin".to_owned()),
+                ("C".to_owned(), "q".to_owned()),
+                ("A2".to_owned(), "1.5".to_owned()),
+            ]
+        );
+        assert_eq!(kv("A=1,A=2"), [("A".to_owned(), "2".to_owned())]);
+        assert!(key_value_pairs("A=b@c").is_err());
+        assert!(key_value_pairs("A=").is_err());
+    }
+
+    #[test]
+    fn globs_match_as_fnmatch() {
+        let m = |n: &str, p: &str| {
+            fnmatch(
+                &n.chars().collect::<Vec<_>>(),
+                &p.chars().collect::<Vec<_>>(),
+            )
+        };
+        assert!(m("a.conf", "*.conf"));
+        assert!(!m("a.ini", "*.conf"));
+        assert!(m("a1", "a?"));
+        assert!(m("b", "[a-c]"));
+        assert!(!m("b", "[!a-c]"));
+        assert!(m("]", "[]]"));
+        assert!(m("[x", "[x"));
+    }
+
+    #[test]
+    fn a_program_maps_to_a_process() {
+        let out = import_ok(
+            "[program:web]\ncommand = /bin/sh -c 'exec \"$0\"' %(program_name)s\n\
+             directory = %(here)s/app\nenvironment = HOME_DIR=\"%(ENV_HOME)s\",HOST=%(host_node_name)s\n\
+             autostart = false\nautorestart = true\nexitcodes = 0,2\nstartsecs = 5\n\
+             startretries = 7\nstopsignal = INT\nstopwaitsecs = 30\nstopasgroup = true\n\
+             user = nobody\nstdout_logfile_maxbytes = 1KB\nstdout_logfile_backups = 2\nbogus = 1\n",
+        );
+        assert!(
+            out.contains(r#"command = ["/bin/sh", "-c", "exec \"$0\"", "web"]"#),
+            "{out}"
+        );
+        assert!(out.contains("/app\"\n"), "{out}");
+        assert!(
+            out.contains(r#"env = { HOME_DIR = "/home/u", HOST = "box" }"#),
+            "{out}"
+        );
+        for line in [
+            "autostart = false",
+            "restart = \"always\"",
+            "success_codes = [0, 2]",
+            "start_secs = \"5s\"",
+            "max_restarts = { count = 7, within = \"60s\" }",
+            "stop_signal = \"SIGINT\"",
+            "stop_timeout = \"30s\"",
+            "log.max_size = 1024",
+            "log.keep = 2",
+            "# user = nobody: tend has no user key yet",
+            "# bogus = 1: not a supervisord program key",
+        ] {
+            assert!(out.contains(line), "{line}: {out}");
+        }
+        assert!(!out.contains("stopasgroup = false"), "{out}");
+    }
+
+    #[test]
+    fn defaults_are_supervisords() {
+        let out = import_ok("[program:a]\ncommand = sleep 1\n");
+        assert!(out.contains("restart = \"on-failure\""), "{out}");
+        assert!(out.contains("max_restarts = { count = 3,"), "{out}");
+        assert!(
+            out.contains("# stopasgroup = false, killasgroup = false"),
+            "{out}"
+        );
+        assert!(!out.contains("depends_on"), "{out}");
+    }
+
+    #[test]
+    fn numprocs_use_replicas_unless_the_number_is_used() {
+        let out = import_ok(
+            "[program:celery]\ncommand = celery worker\nnumprocs = 3\n\
+             process_name = %(program_name)s_%(process_num)02d\n",
+        );
+        assert!(out.contains("[process.celery]\n"), "{out}");
+        assert!(out.contains("replicas = 3"), "{out}");
+        assert!(out.contains("celery_00, celery_01, celery_02"), "{out}");
+    }
+
+    #[test]
+    fn numprocs_per_process_names() {
+        let out = import_ok(
+            "[program:q]\ncommand = worker --n %(process_num)d of %(numprocs)d\nnumprocs = 2\n\
+             numprocs_start = 5\nprocess_name = q.%(process_num)d\n",
+        );
+        assert!(
+            out.contains("[process.q_5]\ncommand = [\"worker\", \"--n\", \"5\", \"of\", \"2\"]"),
+            "{out}"
+        );
+        assert!(
+            out.contains("[process.q_6]\ncommand = [\"worker\", \"--n\", \"6\", \"of\", \"2\"]"),
+            "{out}"
+        );
+        assert!(out.contains("supervisord's process q.5"), "{out}");
+        let e = import_err("[program:q]\ncommand = w\nnumprocs = 2\n");
+        assert!(
+            e.contains("supervisord.conf:3: numprocs > 1 needs %(process_num)"),
+            "{e}"
+        );
+        let e = import_err("[program:q]\ncommand = w\nprocess_name = a:b\n");
+        assert!(
+            e.contains("supervisord.conf:3:") && e.contains("':'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn priorities_become_depends_on() {
+        let out = import_ok(
+            "[program:db]\ncommand = db\npriority = 1\n[program:cache]\ncommand = c\npriority = 1\n\
+             [program:web]\ncommand = w\n[program:manual]\ncommand = m\nautostart = false\n\
+             priority = 0\n[program:late]\ncommand = l\npriority = 2000\n",
+        );
+        let web = out.split("[process.web]").nth(1).unwrap();
+        assert!(
+            web.contains("depends_on = { db = \"started\", cache = \"started\" }"),
+            "{out}"
+        );
+        let late = out.split("[process.late]").nth(1).unwrap();
+        assert!(late.contains("depends_on = { web = \"started\" }"), "{out}");
+        let db = out.split("[process.db]").nth(1).unwrap();
+        assert!(
+            !db.split("[process.").next().unwrap().contains("depends_on"),
+            "{out}"
+        );
+        let manual = out.split("[process.manual]").nth(1).unwrap();
+        assert!(
+            !manual
+                .split("[process.")
+                .next()
+                .unwrap()
+                .contains("depends_on"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn groups_are_comments_and_their_priority_counts() {
+        let out = import_ok(
+            "[group:app]\nprograms = web, worker\npriority = 10\n[program:web]\ncommand = w\n\
+             priority = 500\n[program:worker]\ncommand = k\npriority = 600\n\
+             [program:other]\ncommand = o\npriority = 100\n",
+        );
+        assert!(
+            out.contains("start them together with `tend start web worker`"),
+            "{out}"
+        );
+        // The group's 10 puts web and worker before other (100), worker after web.
+        let other = out.split("[process.other]").nth(1).unwrap();
+        assert!(
+            other.contains("depends_on = { worker = \"started\" }"),
+            "{out}"
+        );
+        let worker = out.split("[process.worker]").nth(1).unwrap();
+        assert!(
+            worker.contains("depends_on = { web = \"started\" }"),
+            "{out}"
+        );
+        let e = import_err("[group:g]\nprograms = nope\n");
+        assert!(
+            e.contains("supervisord.conf:2: [group:g] names the unknown program"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sections_tend_has_not_are_one_comment_each() {
+        let out = import_ok(
+            "[supervisord]\nlogfile = /x.log\numask = 027\n[unix_http_server]\nfile = /s\n\
+             [inet_http_server]\nport = 127.0.0.1:9001\n[supervisorctl]\nserverurl = unix:///s\n\
+             [rpcinterface:supervisor]\nx = y\n[eventlistener:e]\ncommand = e\n\
+             [fcgi-program:f]\ncommand = f\n[program:a]\ncommand = a\n",
+        );
+        assert!(out.contains("[supervisor]\numask = \"027\"\n"), "{out}");
+        for section in [
+            "[supervisord] is not carried over but for its umask",
+            "[unix_http_server] is not carried over",
+            "[inet_http_server] is not carried over",
+            "[supervisorctl] is not carried over",
+            "[rpcinterface:supervisor] is not carried over",
+            "[eventlistener:e] is not carried over",
+            "[fcgi-program:f] is not carried over",
+        ] {
+            assert_eq!(out.matches(section).count(), 1, "{section}: {out}");
+        }
+    }
+
+    #[test]
+    fn includes_are_read_in_order_with_their_here() {
+        let (out, dir) = import_files(&[
+            (
+                "supervisord.conf",
+                "[include]\nfiles = conf.d/*.conf extra.ini none/*.conf\n",
+            ),
+            ("conf.d/b.conf", "[program:b]\ncommand = b %(here)s\n"),
+            (
+                "conf.d/a.conf",
+                "[program:a]\ncommand = a\n[include]\nfiles = ../x.conf\n",
+            ),
+            ("conf.d/.hidden.conf", "[program:h]\ncommand = h\n"),
+            ("extra.ini", "[program:c]\ncommand = c %(here)s\n"),
+            ("x.conf", "[program:x]\ncommand = x\n"),
+        ]);
+        let out = out.unwrap();
+        let d = dir.path().display().to_string();
+        let order: Vec<usize> = ["[process.a]", "[process.b]", "[process.c]"]
+            .iter()
+            .map(|p| out.find(p).unwrap_or_else(|| panic!("{p}: {out}")))
+            .collect();
+        assert!(order.windows(2).all(|w| w[0] < w[1]), "{out}");
+        assert!(out.contains(&format!("[\"b\", \"{d}/conf.d\"]")), "{out}");
+        assert!(out.contains(&format!("[\"c\", \"{d}\"]")), "{out}");
+        assert!(
+            !out.contains("[process.h]") && !out.contains("[process.x]"),
+            "{out}"
+        );
+        assert!(out.contains("its [include] is not followed"), "{out}");
+        assert!(out.contains("none/*.conf: no file matches it"), "{out}");
+        let (e, _) = import_files(&[(
+            "s.conf",
+            "[program:a]\ncommand = a\n[include]\nfiles = missing.conf\n",
+        )]);
+        let e = e.unwrap_err();
+        assert!(
+            e.contains("s.conf:4: include.files:") && e.contains("missing.conf does not exist"),
+            "{e}"
+        );
+        let (e, _) = import_files(&[
+            ("s.conf", "[include]\nfiles = a.conf\n"),
+            ("a.conf", "[program:a]\ncommand = a %(nope)s\n"),
+        ]);
+        let e = e.unwrap_err();
+        assert!(
+            e.contains("a.conf:2: command: %(nope) cannot be expanded"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn names_are_made_valid_and_unique() {
+        let out = import_ok(
+            "[program:web.api]\ncommand = a\n[program:web_api]\ncommand = b\n\
+             [program:all]\ncommand = c\n[program:_x]\ncommand = d\n",
+        );
+        for name in [
+            "[process.web_api]",
+            "[process.web_api_2]",
+            "[process.all_]",
+            "[process.p_x]",
+        ] {
+            assert!(out.contains(name), "{name}: {out}");
+        }
+    }
+
+    #[test]
+    fn errors_say_where_and_what_to_do() {
+        let e = import_err("[program:a]\ncommand = a\nautostart = maybe\n");
+        assert!(
+            e.contains("supervisord.conf:3: autostart: \"maybe\" is not a boolean"),
+            "{e}"
+        );
+        let e = import_err("[program:a]\ncommand = sh -c 'open\n");
+        assert!(
+            e.contains("supervisord.conf:2: command: no closing quotation"),
+            "{e}"
+        );
+        let e = import_err("[program:a]\ndirectory = /\n");
+        assert!(
+            e.contains("supervisord.conf:1: [program:a] has no command"),
+            "{e}"
+        );
+        let e = import_err("[program:a]\ncommand = %(ENV_TEND_SURELY_UNSET)s\n");
+        assert!(e.contains("TEND_SURELY_UNSET, which is not set"), "{e}");
+    }
+
+    #[test]
+    fn dispatch_names_the_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.conf");
+        std::fs::write(&path, "[supervisord]\n").unwrap();
+        let e = super::super::import(&path).unwrap_err();
+        assert!(e.contains("Procfile") && e.contains("supervisord"), "{e}");
+        std::fs::write(&path, "[program:a]\ncommand = a\n").unwrap();
+        assert!(super::super::import(&path).unwrap().contains("[process.a]"));
+    }
+}
