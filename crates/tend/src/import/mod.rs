@@ -1,5 +1,6 @@
 //! `tend import FILE`: the tend.toml equivalent of another tool's config, printed for the user
-//! to read and save. A Procfile ([`procfile`]) or a supervisord.conf ([`supervisord`]).
+//! to read and save. A Procfile ([`procfile`]) or a supervisord.conf ([`supervisord`]): which
+//! one this module decides, and it owns the TOML helpers both write with.
 //!
 //! The output is meant to be kept: it names paths relative to the imported file's directory
 //! (save it there), it passes `tend check`, and each setting that tend cannot carry over is a
@@ -9,14 +10,22 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 pub mod procfile;
+pub mod supervisord;
 
-/// The tend.toml equivalent of the file at `path` (a Procfile, or else a supervisord.conf).
+/// The tend.toml equivalent of the file at `path`: a Procfile (by its name), or else a
+/// supervisord config (a file with a `[program:NAME]` or an `[include]` section).
 pub fn import(path: &Path) -> Result<String, String> {
     if crate::config::procfile::is_procfile(path) {
         return procfile::import(path);
     }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if supervisord::looks_like(&text) {
+        return supervisord::import(path);
+    }
     Err(format!(
-        "{}: tend imports a Procfile (a file named Procfile or Procfile.NAME)",
+        "{}: not a file tend imports; tend imports a Procfile (a file named Procfile or \
+         Procfile.NAME) or a supervisord config (a file with a [program:NAME] or an [include] \
+         section)",
         path.display()
     ))
 }
@@ -40,6 +49,12 @@ pub(crate) fn toml_string(text: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `items` as a TOML array of basic strings, on one line.
+pub(crate) fn toml_array(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| toml_string(item)).collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 /// `text` as TOML comment lines, each starting with `# `.
