@@ -539,30 +539,33 @@ fn export_systemd(
     user: Option<String>,
 ) -> Result<u8, Failure> {
     let base = config.parent().unwrap_or(Path::new("/")).to_owned();
-    let app = match app {
-        Some(app) => app,
-        None => base
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "tend".to_owned()),
-    };
-    let app: String = app
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
+    // --app is taken as given (the export checks it); the directory's name is made one.
+    let app = app.unwrap_or_else(|| {
+        let name = base.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name: String = name
+            .unwrap_or_default()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        match name.trim_start_matches(['-', '.']) {
+            "" => "tend".to_owned(),
+            name => name.to_owned(),
+        }
+    });
     let options = tend::export::systemd::Options {
         app: app.clone(),
         user,
         base,
         path: std::env::var_os("PATH"),
     };
-    let files = tend::export::systemd::export(spec, &options);
+    let files = tend::export::systemd::export(spec, &options)
+        .map_err(|e| Failure::report(cli::EXIT_USAGE, e))?;
     let written = tend::export::write(dir, &files).map_err(failed)?;
     for path in &written {
         println!("wrote {}", path.display());

@@ -27,7 +27,7 @@ command = ["./bin/server", "--name", "a \"quoted\" word", "100%"]
 cwd = "app"
 replicas = 2
 port = 8000
-env = { GREETING = "hello world", RATIO = "50%" }
+env = { GREETING = "hello world", RATIO = "50%", PASS = "p$w" }
 env_file = ".env"
 success_codes = [0, 3]
 stop_signal = "SIGINT"
@@ -41,7 +41,7 @@ restart_with = ["db"]
 command = "sleep 1000"
 restart = "never"
 autostart = false
-ready = { exec = ["true"], period = "2s" }
+ready = { exec = ["true"] }
 health = { tcp = "127.0.0.1:9", failures = 2 }
 "#;
 
@@ -59,7 +59,11 @@ fn project() -> tempfile::TempDir {
 
 fn tend(dir: &Path, args: &[&str]) -> Ran {
     let mut cmd = Command::new(tend_bin());
-    cmd.args(args).current_dir(dir).env_remove("TEND_CONFIG");
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("TEND_CONFIG")
+        .env_remove("PORT")
+        .env("PATH", "/usr/bin:/bin");
     run_with_deadline(cmd)
 }
 
@@ -181,6 +185,9 @@ fn exported_units_pass_systemd_analyze_verify_and_say_what_tend_does() {
             "Environment=SECRET=s3cr3t",
             "Environment=\"GREETING=hello world\"",
             "Environment=\"RATIO=50%%\"",
+            // Environment= does not expand variables: a `$` is itself.
+            "Environment=PASS=p$w",
+            "Environment=PATH=/usr/bin:/bin",
             "Environment=TEND_PROCESS=web",
             "Environment=TEND_INSTANCE=%i",
             "Restart=always",
@@ -200,7 +207,8 @@ fn exported_units_pass_systemd_analyze_verify_and_say_what_tend_does() {
         &worker,
         &[
             "Restart=no",
-            "ExecStartPost=/bin/sh \"-c\" \"until true >/dev/null 2>&1; do sleep 2s; done\"",
+            // The default period, in seconds as sleep(1) takes them.
+            "ExecStartPost=/bin/sh \"-c\" \"until true >/dev/null 2>&1; do sleep 0.5; done\"",
         ],
     );
     assert!(worker.contains("# health: tcp 127.0.0.1:9"), "{worker}");
@@ -231,11 +239,8 @@ fn a_procfile_exports_with_foremans_ports() {
     let ran = tend(&root, &["export", "systemd", "out", "-m", "web=2"]);
     assert_eq!(ran.code, Some(0), "{ran:?}");
     let out = root.join("out");
-    let app = root
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .replace('.', "-");
+    // The directory's name (.tmpXXXX) made a unit name: tmpXXXX.
+    let app = root.file_name().unwrap().to_string_lossy().replace('.', "");
     let unit = |name: &str| format!("{app}-{name}");
     verify(
         &out,
@@ -262,6 +267,29 @@ fn a_procfile_exports_with_foremans_ports() {
         &read(&out, &unit("release.service")),
         &["Type=oneshot", "Restart=no"],
     );
+}
+
+#[test]
+fn what_a_unit_cannot_hold_is_refused() {
+    let dir = project();
+    let root = dir.path().canonicalize().unwrap();
+    fs::create_dir(root.join("a\nExecStartPre=x")).unwrap();
+    fs::write(
+        root.join("tend.toml"),
+        "[process.web]\ncommand = \"sleep 1\"\ncwd = \"a\\nExecStartPre=x\"\n",
+    )
+    .unwrap();
+    let ran = tend(&root, &["export", "systemd", "units", "--app", "shop"]);
+    assert_eq!(ran.code, Some(2), "{ran:?}");
+    assert!(ran.stderr.contains("process web: the cwd"), "{ran:?}");
+    assert!(!root.join("units").exists(), "nothing written");
+    fs::write(root.join("tend.toml"), CONFIG).unwrap();
+    for app in ["", "-x", "a b"] {
+        let flag = format!("--app={app}");
+        let ran = tend(&root, &["export", "systemd", "units", &flag]);
+        assert_eq!(ran.code, Some(2), "{app:?}: {ran:?}");
+        assert!(ran.stderr.contains("--app"), "{ran:?}");
+    }
 }
 
 #[test]

@@ -31,7 +31,22 @@ pub struct Options {
 }
 
 /// The files of the export: the units, drop-ins giving each instance its `PORT`, the target.
-pub fn export(spec: &Spec, options: &Options) -> Vec<File> {
+///
+/// Fails on what a unit file cannot hold as tend means it: an app or user name that systemd
+/// would not take, a path (working directory, env file) with a line break or a control
+/// character, or ending in a backslash or a space.
+pub fn export(spec: &Spec, options: &Options) -> Result<Vec<File>, String> {
+    check_name("--app", &options.app)?;
+    if let Some(user) = &options.user {
+        check_name("--user", user)?;
+    }
+    for process in &spec.processes {
+        let cwd = process.cwd.as_ref().unwrap_or(&options.base);
+        check_path(&process.name, "cwd", cwd)?;
+        if let Some(file) = &process.env_file {
+            check_path(&process.name, "env_file", file)?;
+        }
+    }
     let mut files = Vec::new();
     let mut wanted = Vec::new();
     for process in &spec.processes {
@@ -79,7 +94,36 @@ pub fn export(spec: &Spec, options: &Options) -> Vec<File> {
         path: PathBuf::from(format!("{}.target", options.app)),
         text: target,
     });
-    files
+    Ok(files)
+}
+
+/// An app or user name: letters, digits, `_`, `-`, `.`, not empty, not starting with `-` or
+/// `.` (it names files and goes on a line of its own).
+fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let fine = !name.is_empty()
+        && !name.starts_with(['-', '.'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if fine {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {name:?}: use letters, digits, _, - and ., not starting with - or ."
+        ))
+    }
+}
+
+/// A path that a unit can name as it is.
+fn check_path(process: &str, key: &str, path: &Path) -> Result<(), String> {
+    let text = path.display().to_string();
+    if text.chars().any(char::is_control) || text.ends_with(['\\', ' ', '\t']) {
+        return Err(format!(
+            "process {process}: the {key} {text:?} has a line break, a control character, or \
+             ends in a backslash or a space, which a systemd unit cannot hold; rename it"
+        ));
+    }
+    Ok(())
 }
 
 /// The unit file name of `process`: the template's when `instance` is `None` and it has
@@ -198,7 +242,14 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
         if key == "PORT" && p.port.is_some() {
             continue;
         }
-        let _ = writeln!(unit, "Environment={}", quote(&format!("{key}={value}")));
+        let _ = writeln!(unit, "Environment={}", quote_assignment(key, value));
+    }
+    if let Some(path) = options.path.as_ref().and_then(|p| p.to_str()) {
+        if !p.env.iter().any(|(key, _)| key == "PATH") && !path.chars().any(char::is_control) {
+            // tend's children inherit tend's PATH: a command run by a shell finds its
+            // programs there, not in systemd's short default.
+            let _ = writeln!(unit, "Environment={}", quote_assignment("PATH", path));
+        }
     }
     let _ = writeln!(unit, "Environment=TEND_PROCESS={}", p.name);
     let instance = if template { "%i" } else { "0" };
@@ -253,7 +304,7 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
                     let script = format!(
                         "until {} >/dev/null 2>&1; do sleep {}; done",
                         shell_words(argv),
-                        seconds(probe.period)
+                        probe.period.as_secs_f64()
                     );
                     let argv = ["/bin/sh".to_owned(), "-c".to_owned(), script];
                     let _ = writeln!(unit, "ExecStartPost={}", exec_line(&argv, &cwd, options));
@@ -387,6 +438,33 @@ fn quote(word: &str) -> String {
     out
 }
 
+/// `KEY=value` for `Environment=`, which expands specifiers (`%`) but not variables (`$`):
+/// in double quotes with C escapes when the value needs them.
+fn quote_assignment(key: &str, value: &str) -> String {
+    let plain = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@$".contains(c));
+    if plain {
+        return format!("{key}={value}");
+    }
+    let mut out = format!("\"{key}=");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '%' => out.push_str("%%"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A path in a setting that expands specifiers but takes no quotes.
 fn escape_specifiers(text: &str) -> String {
     text.replace('%', "%%")
@@ -430,6 +508,29 @@ mod tests {
         assert_eq!(quote("50%"), "\"50%%\"");
         assert_eq!(quote("a \"b\" \\c"), "\"a \\\"b\\\" \\\\c\"");
         assert_eq!(quote(""), "\"\"");
+    }
+
+    #[test]
+    fn environment_values_keep_dollars_and_escape_the_rest() {
+        assert_eq!(quote_assignment("A", "plain/1"), "A=plain/1");
+        assert_eq!(quote_assignment("PASS", "p$w"), "PASS=p$w");
+        assert_eq!(
+            quote_assignment("PASS", "p$w%d \"q\" \\"),
+            "\"PASS=p$w%%d \\\"q\\\" \\\\\""
+        );
+        assert_eq!(quote_assignment("L", "a\nb"), "\"L=a\\nb\"");
+    }
+
+    #[test]
+    fn names_and_paths_a_unit_cannot_hold_are_refused() {
+        assert!(check_name("--app", "shop-2.eu").is_ok());
+        for bad in ["", "-x", ".x", "a b", "a/b", "a\nb"] {
+            assert!(check_name("--app", bad).is_err(), "{bad:?}");
+        }
+        assert!(check_path("web", "cwd", Path::new("/srv/my app")).is_ok());
+        for bad in ["/x\nExecStartPre=/bin/true", "/x\\", "/x "] {
+            assert!(check_path("web", "cwd", Path::new(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
