@@ -1,5 +1,5 @@
-//! Finding the config file: `-c FILE`, else `$TEND_CONFIG`, else `tend.toml` (or, failing
-//! that, a `Procfile`) in the current directory or its nearest parent.
+//! Finding the config file: `-c FILE`, else `$TEND_CONFIG`, else `tend.toml` in the current
+//! directory or its nearest parent, else a `Procfile` there.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -24,11 +24,14 @@ pub(super) fn discover_in(
     if let Some(path) = env_value {
         return existing_file(&cwd.join(path), "given by $TEND_CONFIG");
     }
-    match cwd
-        .ancestors()
-        .flat_map(|dir| [dir.join(FILE_NAME), dir.join(PROCFILE)])
-        .find(|p| p.is_file())
-    {
+    // tend.toml wins wherever it is, so that a project's tend is found from any of its
+    // directories, even one with a Procfile of its own; then the nearest Procfile.
+    let nearest = |name: &str| {
+        cwd.ancestors()
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    };
+    match nearest(FILE_NAME).or_else(|| nearest(PROCFILE)) {
         Some(found) => existing_file(&found, "found"),
         None => Err(ConfigError {
             file: None,
@@ -121,6 +124,13 @@ mod tests {
     fn a_procfile_serves_where_there_is_no_tend_toml() {
         let d = dirs();
         fs::write(d.deep.join(PROCFILE), "web: x\n").unwrap();
+        // A tend.toml above wins over a Procfile here: the project's tend is found the same
+        // from every directory.
+        assert_eq!(
+            discover_in(None, None, &d.deep).unwrap(),
+            d.root.join(FILE_NAME)
+        );
+        fs::remove_file(d.root.join(FILE_NAME)).unwrap();
         assert_eq!(
             discover_in(None, None, &d.deep).unwrap(),
             d.deep.join(PROCFILE)

@@ -89,6 +89,8 @@ impl Formation {
                     process.autostart = true;
                 }
             }
+            super::spec::log_names_fit(process)
+                .map_err(|why| ConfigError::file(file, format!("{}: {why}", process.name)))?;
             if let Some(first) = process.port {
                 let last = u32::from(first) + process.replicas - 1;
                 if last > u32::from(u16::MAX) {

@@ -69,8 +69,10 @@ impl Procfile {
 /// Reads the Procfile `text` of `file` (and the `.env` beside it).
 pub fn parse(file: &Path, text: &str) -> Result<Procfile, ConfigError> {
     let mut entries: Vec<Entry> = Vec::new();
-    let mut offset = 0;
-    for raw in text.split_inclusive('\n') {
+    // A byte order mark, which some Windows editors write, is not part of the first name.
+    let mut offset = if text.starts_with('\u{feff}') { 3 } else { 0 };
+    let text_after_bom = &text[offset..];
+    for raw in text_after_bom.split_inclusive('\n') {
         let start = offset;
         offset += raw.len();
         let line = raw.trim_end_matches(['\n', '\r']);
@@ -181,6 +183,8 @@ pub(super) fn build(
             spec.env_file = Some(path.clone());
         }
         spec.port = procfile.port(index);
+        super::spec::log_names_fit(&spec)
+            .map_err(|why| ConfigError::at(file, text, Some(entry.span.clone()), "", why))?;
         if entry.name == RELEASE {
             spec.restart = RestartPolicy::Never;
         } else {
@@ -236,12 +240,16 @@ fn base_port(
     dotenv: Option<&(std::path::PathBuf, Vec<(String, String)>)>,
     file: &Path,
 ) -> Result<u16, ConfigError> {
+    // An empty PORT is no PORT, in .env as in the environment.
     let from_file = dotenv.and_then(|(path, vars)| {
         let value = vars.iter().rev().find(|(k, _)| k == "PORT")?;
-        Some((path.display().to_string(), value.1.clone()))
+        let value = Some(value.1.clone()).filter(|v| !v.trim().is_empty())?;
+        Some((path.display().to_string(), value))
     });
     let from_env = || {
-        let value = std::env::var("PORT").ok().filter(|v| !v.is_empty())?;
+        let value = std::env::var("PORT")
+            .ok()
+            .filter(|v| !v.trim().is_empty())?;
         Some(("the environment".to_owned(), value))
     };
     let Some((origin, value)) = from_file.or_else(from_env) else {
@@ -289,6 +297,8 @@ mod tests {
         );
         // A colon in the command is the command's: only the first one ends the name.
         assert_eq!(entries("clock: run --at 12:00")[0].1, "run --at 12:00");
+        // A byte order mark is not part of the first name.
+        assert_eq!(entries("\u{feff}web: x\n")[0].0, "web");
     }
 
     #[test]

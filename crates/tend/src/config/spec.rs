@@ -208,16 +208,22 @@ fn process<'a>(
             )));
         }
     }
-    let longest = longest_log_name(&spec);
+    log_names_fit(&spec).map_err(|why| field.key_error(why))?;
+    Ok((spec, places))
+}
+
+/// Whether every log file name of `spec` fits in a file name; if not, what to do.
+pub(super) fn log_names_fit(spec: &ProcessSpec) -> std::result::Result<(), String> {
+    let longest = longest_log_name(spec);
     if longest.len() > NAME_MAX {
-        return Err(field.key_error(format!(
+        return Err(format!(
             "the name is too long: the log file {longest:?} would have {} bytes, more than \
              the {NAME_MAX} a file name may have; shorten the name (or lower replicas or \
              log.keep)",
             longest.len()
-        )));
+        ));
     }
-    Ok((spec, places))
+    Ok(())
 }
 
 /// The longest log file name of a process: the index of its last instance's stderr log,

@@ -93,6 +93,14 @@ fn a_formation_sets_counts_and_leaves_out_zeros() {
         err.ends_with("--formation names \"web\", which is not a process here; known: a, b, c"),
         "{err}"
     );
+    // A formation gets the checks replicas gets: the longest log name must fit.
+    let long = "n".repeat(235);
+    let long_path = f.write("long.toml", &format!("[process.{long}]\ncommand = \"x\"\n"));
+    assert!(super::load(&long_path).is_ok());
+    let err = super::load_with(&long_path, &super::Formation::parse("all=1000").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the name is too long"), "{err}");
     let too_many = super::Formation::parse("b=1000").unwrap();
     let err = super::load_with(&path, &too_many).unwrap_err().to_string();
     assert!(err.contains("PORT 65999, beyond 65535"), "{err}");
