@@ -94,7 +94,7 @@ fn a_formation_sets_counts_and_leaves_out_zeros() {
         "{err}"
     );
     // A formation gets the checks replicas gets: the longest log name must fit.
-    let long = "n".repeat(235);
+    let long = "n".repeat(238);
     let long_path = f.write("long.toml", &format!("[process.{long}]\ncommand = \"x\"\n"));
     assert!(super::load(&long_path).is_ok());
     let err = super::load_with(&long_path, &super::Formation::parse("all=1000").unwrap())
