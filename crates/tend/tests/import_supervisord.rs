@@ -126,16 +126,15 @@ impl Recorded {
         }
     }
 
-    /// Waits until `n` records are written in full (each ends with its last line), then a
-    /// moment more for any extra one; returns them sorted.
+    /// Waits until `n` records are written in full (each ends with its last line); returns
+    /// them sorted.
     fn wait_for(&self, n: usize, what: &str) -> Vec<String> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let records = self.read();
             let complete = records.iter().filter(|r| r.contains("QUEUE=")).count();
             if complete >= n {
-                thread::sleep(Duration::from_millis(300));
-                return self.read();
+                return records;
             }
             assert!(
                 Instant::now() < deadline,
@@ -304,6 +303,14 @@ fn the_import_runs_what_supervisord_runs() {
     let mut tend = Tend::spawn(dir, cmd);
     let got = records.wait_for(4, "tend");
     assert_eq!(got, want, "tend ran something else than supervisord");
+    // Nothing more runs: flower (autostart = false) is stopped, by tend's own account.
+    let mut status = Command::new(tend_bin());
+    status.arg("-c").arg(&tend_toml).args(["status", "--json"]);
+    let status = run_with_deadline(status);
+    let instances: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    let flower = instances.iter().find(|i| i["name"] == "flower.0").unwrap();
+    assert_eq!(flower["state"], "stopped", "{instances:#?}");
+    assert_eq!(instances.len(), 5, "{instances:#?}");
     tend.signal(Signal::SIGTERM);
     let status = tend.wait_exit();
     assert!(
@@ -330,4 +337,27 @@ fn a_bad_config_is_refused_with_file_and_line() {
         "{}",
         ran.stderr
     );
+}
+
+#[test]
+fn a_fifo_or_a_device_where_a_config_was_expected_is_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("conf.d.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let main = dir.path().join("supervisord.conf");
+    fs::write(
+        &main,
+        "[program:a]\ncommand = sleep 1\n[include]\nfiles = conf.d.fifo /dev/zero\n",
+    )
+    .unwrap();
+    for (file, expected) in [
+        (&main, "supervisord.conf:4: include.files: "),
+        (&fifo, "it is a FIFO, not a regular file"),
+    ] {
+        let mut cmd = Command::new(tend_bin());
+        cmd.arg("import").arg(file);
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(78), "{ran:?}");
+        assert!(ran.stderr.contains(expected), "{ran:?}");
+    }
 }

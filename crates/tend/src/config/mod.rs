@@ -120,7 +120,7 @@ pub fn load_with(
 
 /// The text of the regular file at `path`, of at most `cap` bytes, as UTF-8. The error says
 /// what is wrong with the file (the caller says which file it is).
-fn read_text(path: &Path, cap: u64) -> Result<String, String> {
+pub(crate) fn read_text(path: &Path, cap: u64) -> Result<String, String> {
     let bytes = tend_os::read_regular(path, cap).map_err(|e| match e {
         tend_os::ReadError::TooLarge(cap) => {
             format!("it is larger than {} (the limit)", units::format_size(cap))

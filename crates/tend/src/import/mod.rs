@@ -18,7 +18,7 @@ pub fn import(path: &Path) -> Result<String, String> {
     if crate::config::procfile::is_procfile(path) {
         return procfile::import(path);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = read(path)?;
     if supervisord::looks_like(&text) {
         return supervisord::import(path);
     }
@@ -28,6 +28,13 @@ pub fn import(path: &Path) -> Result<String, String> {
          section)",
         path.display()
     ))
+}
+
+/// The text of the file at `path`: a regular file (a FIFO or a device is refused without
+/// blocking) of UTF-8 text, at most as large as a config may be.
+pub(crate) fn read(path: &Path) -> Result<String, String> {
+    crate::config::read_text(path, crate::config::MAX_CONFIG_BYTES)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `text` as a TOML basic string, quoted and escaped.

@@ -9,7 +9,7 @@ use crate::config::procfile;
 
 /// The tend.toml of the Procfile at `path`.
 pub fn import(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = super::read(path)?;
     let procfile = procfile::parse(path, &text).map_err(|e| e.to_string())?;
     let mut out = comment(&format!(
         "Imported from {} by `tend import`; save it as tend.toml beside it.\n\

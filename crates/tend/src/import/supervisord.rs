@@ -117,6 +117,13 @@ impl Ini {
         let mut indent_level = 0;
         for (index, line) in text.lines().enumerate() {
             let lineno = index + 1;
+            if line.contains('\0') {
+                return Err(self.at(
+                    file,
+                    lineno,
+                    "a NUL character, which no program, path or variable can hold; remove it",
+                ));
+            }
             let comment_start = comment_start(line);
             let value = line[..comment_start.unwrap_or(line.len())].trim();
             if value.is_empty() {
@@ -328,14 +335,14 @@ fn expand(text: &str, exps: &Exps) -> Result<String, String> {
         let width_len = rest
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let width: usize = rest[..width_len].parse().unwrap_or(0);
+        let width = format_number(&rest[..width_len], name, text)?;
         rest = &rest[width_len..];
         let mut precision = None;
         if let Some(after) = rest.strip_prefix('.') {
             let len = after
                 .find(|c: char| !c.is_ascii_digit())
                 .unwrap_or(after.len());
-            precision = Some(after[..len].parse().unwrap_or(0));
+            precision = Some(format_number(&after[..len], name, text)?);
             rest = &after[len..];
         }
         rest = rest.trim_start_matches(['h', 'l', 'L']);
@@ -709,13 +716,66 @@ fn glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(found)
 }
 
-/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]`, `[!seq]`.
+/// The widest a `%` format may pad: far more than any real config, small enough that a typo
+/// cannot ask for gigabytes.
+const MAX_FORMAT_WIDTH: usize = 10_000;
+
+/// A width or precision of a `%(name)` format: empty is 0; at most [`MAX_FORMAT_WIDTH`].
+fn format_number(digits: &str, name: &str, text: &str) -> Result<usize, String> {
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    digits
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n <= MAX_FORMAT_WIDTH)
+        .ok_or_else(|| {
+            format!(
+                "the format of %({name}) in {text:?} pads to {digits} characters; at most \
+                 {MAX_FORMAT_WIDTH}"
+            )
+        })
+}
+
+/// Python's `fnmatch.fnmatchcase`: `*`, `?`, `[seq]`, `[!seq]`. Greedy, going back only to
+/// the last `*`: linear in practice, and never exponential (`*****a` against `aaaa…b`).
 fn fnmatch(name: &[char], pattern: &[char]) -> bool {
-    match pattern.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|skip| fnmatch(&name[skip..], &pattern[1..])),
-        Some('?') => !name.is_empty() && fnmatch(&name[1..], &pattern[1..]),
-        Some('[') => {
+    let (mut n, mut p) = (0, 0);
+    // Where to resume after the last `*`: the pattern after it, and the name position it
+    // has swallowed up to.
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if pattern.get(p) == Some(&'*') {
+            star = Some((p + 1, n));
+            p += 1;
+            continue;
+        }
+        if let Some(len) = (p < pattern.len())
+            .then(|| match_one(&pattern[p..], name[n]))
+            .flatten()
+        {
+            p += len;
+            n += 1;
+            continue;
+        }
+        match star {
+            Some((after, swallowed)) => {
+                star = Some((after, swallowed + 1));
+                p = after;
+                n = swallowed + 1;
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+/// Whether the first element of `pattern` (not `*`) matches `c`: the length of that element
+/// in the pattern if it does.
+fn match_one(pattern: &[char], c: char) -> Option<usize> {
+    match pattern[0] {
+        '?' => Some(1),
+        '[' => {
             // The set runs to the next ], a ] first in it being a member; without one, [ is
             // itself.
             let mut j = 1;
@@ -729,11 +789,8 @@ fn fnmatch(name: &[char], pattern: &[char]) -> bool {
                 j += 1;
             }
             if j >= pattern.len() {
-                return name.first() == Some(&'[') && fnmatch(&name[1..], &pattern[1..]);
+                return (c == '[').then_some(1);
             }
-            let Some(&c) = name.first() else {
-                return false;
-            };
             let (negate, set) = match &pattern[1..j] {
                 ['!', rest @ ..] => (true, rest),
                 set => (false, set),
@@ -749,9 +806,9 @@ fn fnmatch(name: &[char], pattern: &[char]) -> bool {
                     k += 1;
                 }
             }
-            member != negate && fnmatch(&name[1..], &pattern[j + 1..])
+            (member != negate).then_some(j + 1)
         }
-        Some(&p) => name.first() == Some(&p) && fnmatch(&name[1..], &pattern[1..]),
+        literal => (literal == c).then_some(1),
     }
 }
 
@@ -1028,7 +1085,7 @@ struct Importer {
 
 impl Importer {
     fn read(path: &Path, environ: &[(String, String)], host: &str) -> Result<Importer, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = super::read(path)?;
         let mut ini = Ini::default();
         let main = abspath(path);
         let here = main.parent().unwrap_or(Path::new("/")).to_owned();
@@ -1074,12 +1131,8 @@ impl Importer {
                     continue;
                 }
                 for file in found {
-                    let text = std::fs::read_to_string(&file).map_err(|e| {
-                        ini.at(
-                            files.file,
-                            files.line,
-                            &format!("include.files: cannot read {}: {e}", file.display()),
-                        )
+                    let text = super::read(&file).map_err(|e| {
+                        ini.at(files.file, files.line, &format!("include.files: {e}"))
                     })?;
                     let here = abspath(&file).parent().unwrap_or(Path::new("/")).to_owned();
                     let seen = ini.read(&file, here, &text)?;
@@ -1522,11 +1575,20 @@ impl Importer {
                 autostart: false,
             }]);
         }
+        let Some(numprocs_end) = numprocs_start.checked_add(numprocs) else {
+            return Err(self.at(
+                get("numprocs_start").expect("set, since numprocs is at most 10000"),
+                &format!(
+                    "numprocs_start = {numprocs_start}: the process numbers would not fit in \
+                     a 64-bit integer; lower it"
+                ),
+            ));
+        };
         let per_process = ["command", "directory", "environment"]
             .iter()
             .any(|k| get(k).is_some_and(|v| v.text.contains("%(process_num)")));
         let nums: Vec<i64> = if per_process {
-            (numprocs_start..numprocs_start + numprocs).collect()
+            (numprocs_start..numprocs_end).collect()
         } else {
             vec![numprocs_start]
         };
@@ -1593,7 +1655,7 @@ impl Importer {
                     let _ = write!(head, ": supervisord's process {sup_name}");
                 }
             } else {
-                let names: Vec<String> = (numprocs_start..numprocs_start + numprocs)
+                let names: Vec<String> = (numprocs_start..numprocs_end)
                     .map(|num| {
                         let mut e = extra.clone();
                         e.retain(|(k, _)| k != "process_num");
@@ -2011,6 +2073,26 @@ mod tests {
         assert!(!m("b", "[!a-c]"));
         assert!(m("]", "[]]"));
         assert!(m("[x", "[x"));
+        assert!(m("web.conf", "*e*.c*f"));
+        assert!(!m("web.conf", "*e*.c*x"));
+        assert!(m("", "**"));
+        // Going back only to the last `*`: this took minutes when every `*` tried every split.
+        let name = format!("{}b", "a".repeat(60));
+        assert!(!m(&name, &format!("{}a", "*".repeat(30))));
+        assert!(m(&name, &format!("{}b", "*a".repeat(30))));
+    }
+
+    #[test]
+    fn absurd_numbers_and_bytes_are_errors_not_crashes() {
+        let e = import_err(
+            "[program:q]\ncommand = x %(process_num)d\nprocess_name = q%(process_num)d\n\
+             numprocs = 2\nnumprocs_start = 9223372036854775807\n",
+        );
+        assert!(e.contains("supervisord.conf:5: numprocs_start"), "{e}");
+        let e = import_err("[program:q]\ncommand = x %(program_name)0999999999999s\n");
+        assert!(e.contains("at most 10000"), "{e}");
+        let e = import_err("[program:q]\ncommand = x\0y\n");
+        assert!(e.contains("supervisord.conf:2: a NUL character"), "{e}");
     }
 
     #[test]
