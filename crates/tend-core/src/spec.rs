@@ -85,6 +85,114 @@ pub struct ProcessSpec {
     /// Whether each run gets a pseudo-terminal as stdin, stdout and stderr (one stream,
     /// logged as stdout) instead of pipes, so that `tend attach` can type into it.
     pub interactive: bool,
+    /// Who the process runs as (`user`, `group`, `groups`); `None`: as tend.
+    pub identity: Option<Identity>,
+    /// The file mode creation mask of the process (`umask`); `None`: tend's.
+    pub umask: Option<u32>,
+    /// Resource limits set before the exec (`rlimits`), in config order.
+    pub rlimits: Vec<Rlimit>,
+    /// The nice value (`nice`, -20 to 19); `None`: tend's.
+    pub nice: Option<i32>,
+    /// The OOM killer's adjustment (`oom_score_adj`, -1000 to 1000); `None`: tend's.
+    pub oom_score_adj: Option<i32>,
+}
+
+/// Who a process runs as, resolved from the system's user and group databases when the
+/// config was read. The child sets the groups, then the group id, then the user id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The user, if `user` is set: the process gets its uid, and `HOME`, `USER` and
+    /// `LOGNAME` (unless `env` sets them).
+    pub user: Option<UserIdentity>,
+    /// The group id: `group`, else the user's primary group.
+    pub gid: u32,
+    /// The supplementary groups: `groups`, else the user's groups in the group database
+    /// (what `initgroups` gives), else none.
+    pub groups: Vec<u32>,
+}
+
+/// The user a process runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIdentity {
+    /// The login name.
+    pub name: String,
+    /// The user id.
+    pub uid: u32,
+    /// The home directory.
+    pub home: PathBuf,
+}
+
+/// One resource limit (`rlimits = { nofile = 65536 }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// Which limit.
+    pub kind: RlimitKind,
+    /// The soft limit; [`Rlimit::UNLIMITED`] for none.
+    pub soft: u64,
+    /// The hard limit; [`Rlimit::UNLIMITED`] for none.
+    pub hard: u64,
+}
+
+impl Rlimit {
+    /// No limit (`RLIM_INFINITY`).
+    pub const UNLIMITED: u64 = u64::MAX;
+}
+
+/// The limits of `setrlimit(2)` a config may set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RlimitKind {
+    /// `as`: the address space, in bytes.
+    As,
+    /// `core`: the largest core dump, in bytes.
+    Core,
+    /// `cpu`: CPU time, in seconds.
+    Cpu,
+    /// `data`: the data segment, in bytes.
+    Data,
+    /// `fsize`: the largest file written, in bytes.
+    Fsize,
+    /// `memlock`: locked memory, in bytes.
+    Memlock,
+    /// `msgqueue`: POSIX message queues, in bytes.
+    Msgqueue,
+    /// `nofile`: open file descriptors.
+    Nofile,
+    /// `nproc`: processes of the user.
+    Nproc,
+    /// `stack`: the stack, in bytes.
+    Stack,
+}
+
+impl RlimitKind {
+    /// Every kind, with its config key.
+    pub const ALL: [(RlimitKind, &'static str); 10] = [
+        (RlimitKind::As, "as"),
+        (RlimitKind::Core, "core"),
+        (RlimitKind::Cpu, "cpu"),
+        (RlimitKind::Data, "data"),
+        (RlimitKind::Fsize, "fsize"),
+        (RlimitKind::Memlock, "memlock"),
+        (RlimitKind::Msgqueue, "msgqueue"),
+        (RlimitKind::Nofile, "nofile"),
+        (RlimitKind::Nproc, "nproc"),
+        (RlimitKind::Stack, "stack"),
+    ];
+
+    /// The config key (`nofile`).
+    pub fn key(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(kind, _)| *kind == self)
+            .map_or("?", |(_, key)| key)
+    }
+
+    /// Whether the limit is a number of bytes (so a size such as "512MiB" may give it).
+    pub fn is_bytes(self) -> bool {
+        !matches!(
+            self,
+            RlimitKind::Cpu | RlimitKind::Nofile | RlimitKind::Nproc
+        )
+    }
 }
 
 /// A condition on another process (`depends_on = { db = "ready" }`). It holds when it holds
@@ -263,6 +371,11 @@ impl ProcessSpec {
             depends_on: Vec::new(),
             restart_with: Vec::new(),
             interactive: false,
+            identity: None,
+            umask: None,
+            rlimits: Vec::new(),
+            nice: None,
+            oom_score_adj: None,
         }
     }
 }

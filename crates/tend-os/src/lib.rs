@@ -30,11 +30,12 @@ pub mod signal;
 pub mod sigwait;
 pub mod socket;
 pub mod spawn;
+pub mod users;
 
 pub use daemon::{daemonize, redirect_stdio_to, Daemon, DaemonFailed, ParentSide, ReadySender};
 pub use fds::ensure_std_fds_open;
 pub use files::{open_append_nofollow, open_read_append_nofollow, open_read_nofollow};
-pub use limits::{original_nofile_limit, raise_nofile_limit, reserve_fds};
+pub use limits::{current_limit, original_nofile_limit, raise_nofile_limit, reserve_fds};
 pub use lock::{LockError, LockFile};
 pub use notify::{Credentials, Datagram, NotifySocket};
 pub use pty::{restore_terminal, set_window_size, window_size, Pty, RawInput, WindowSize};

@@ -57,6 +57,12 @@ pub fn original_nofile_limit() -> Option<(u64, u64)> {
     ORIGINAL.get().copied()
 }
 
+/// tend's own soft and hard limit of `resource` (`RLIM_INFINITY` as `u64::MAX`), if it can
+/// be read. A process that is not root cannot raise a hard limit above its own.
+pub fn current_limit(resource: Resource) -> Option<(u64, u64)> {
+    getrlimit(resource).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

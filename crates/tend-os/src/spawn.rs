@@ -83,6 +83,9 @@ pub enum ChildAction<'a> {
     Umask(u32),
     /// Sets the nice value (lowering it needs privilege).
     Nice(i32),
+    /// Writes the OOM killer's adjustment (-1000 to 1000) to `/proc/self/oom_score_adj`
+    /// (lowering it needs `CAP_SYS_RESOURCE`).
+    OomScoreAdj(i32),
     /// Puts `name=<the child's own pid>` in the child's environment, replacing any inherited
     /// or `env` value (systemd's `LISTEN_PID`). The name must not be empty nor contain `=`.
     SetEnvPid {
@@ -329,6 +332,10 @@ fn action_error(action: &ChildAction<'_>, err: io::Error) -> OsError {
         ChildAction::SetUid(uid) => ("setuid", uid.to_string().into()),
         ChildAction::Umask(mask) => ("umask", format!("{mask:04o}").into()),
         ChildAction::Nice(nice) => ("setpriority", format!("nice {nice}").into()),
+        ChildAction::OomScoreAdj(adj) => (
+            "write /proc/self/oom_score_adj",
+            format!("oom_score_adj {adj}").into(),
+        ),
         ChildAction::SetEnvPid { name } => ("setenv", name.into()),
     };
     OsError::with_path(op, about, err)
@@ -370,6 +377,12 @@ enum Step {
     SetUid(libc::uid_t),
     Umask(libc::mode_t),
     Nice(libc::c_int),
+    /// Writes `len` bytes at `text` to the NUL-terminated `path`.
+    WriteFile {
+        path: *const libc::c_char,
+        text: *const u8,
+        len: usize,
+    },
     /// The pid's digits go at `buf + at`, then a NUL; the buffer has room for
     /// [`PID_DIGITS`] + 1 bytes there.
     EnvPid {
@@ -388,6 +401,8 @@ struct Plan {
     _paths: Vec<CString>,
     /// The group lists the `SetGroups` steps point into.
     _groups: Vec<Vec<libc::gid_t>>,
+    /// The texts the `WriteFile` steps write.
+    _texts: Vec<Vec<u8>>,
     /// Copies of `Dup2` sources that an earlier `Dup2` would have replaced in the child,
     /// above every target (`O_CLOEXEC`, closed when the spawn returns).
     _moved: Vec<OwnedFd>,
@@ -412,6 +427,7 @@ impl Plan {
             steps: Vec::with_capacity(actions.len()),
             _paths: Vec::new(),
             _groups: Vec::new(),
+            _texts: Vec::new(),
             _moved: Vec::new(),
             env_pids: Vec::new(),
         };
@@ -483,6 +499,21 @@ impl Plan {
                 }
                 ChildAction::Umask(mask) => Step::Umask(mask as libc::mode_t),
                 ChildAction::Nice(nice) => Step::Nice(nice),
+                ChildAction::OomScoreAdj(adj) => {
+                    if !(-1000..=1000).contains(&adj) {
+                        return Err(invalid("oom_score_adj: -1000 to 1000"));
+                    }
+                    let path = CString::new("/proc/self/oom_score_adj").expect("no NUL");
+                    let text = adj.to_string().into_bytes();
+                    let step = Step::WriteFile {
+                        path: path.as_ptr(),
+                        text: text.as_ptr(),
+                        len: text.len(),
+                    };
+                    plan._paths.push(path);
+                    plan._texts.push(text);
+                    step
+                }
                 ChildAction::SetEnvPid { name } => {
                     if name.is_empty() || name.contains('=') || name.contains('\0') {
                         return Err(invalid("setenv: a variable name"));
@@ -658,6 +689,22 @@ impl Step {
             Step::Nice(nice) => {
                 // SAFETY: setpriority on this process (0); a syscall.
                 unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) }.into()
+            }
+            Step::WriteFile { path, text, len } => {
+                // SAFETY: `path` is a NUL-terminated string the Plan owns; open is a syscall.
+                let fd = unsafe { libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC) };
+                if fd < 0 {
+                    return Err(last_errno());
+                }
+                // SAFETY: `text` points to `len` bytes the Plan owns; `fd` is ours.
+                let written = unsafe { libc::write(fd, text.cast(), len) };
+                let errno = last_errno();
+                // SAFETY: closing the fd this step opened.
+                unsafe { libc::close(fd) };
+                if written < 0 {
+                    return Err(errno);
+                }
+                0
             }
             Step::EnvPid { buf, at } => {
                 // SAFETY: getpid cannot fail; raw, since this child shares glibc's memory.

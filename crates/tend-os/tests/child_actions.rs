@@ -199,6 +199,19 @@ fn the_nice_value_is_set() {
 }
 
 #[test]
+fn the_oom_score_adjustment_is_set_and_checked() {
+    assert_eq!(
+        output_of(
+            &["cat", "/proc/self/oom_score_adj"],
+            &[ChildAction::OomScoreAdj(432)]
+        ),
+        "432\n"
+    );
+    let err = error_of(&[ChildAction::OomScoreAdj(1001)]);
+    assert_eq!(err.errno(), Some(libc::EINVAL));
+}
+
+#[test]
 fn a_failing_action_is_named_with_its_errno() {
     let err = error_of(&[
         ChildAction::Umask(0o022),

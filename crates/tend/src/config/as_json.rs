@@ -24,6 +24,14 @@ struct Process<'a> {
     env: Vec<&'a str>,
     env_file: Option<String>,
     port: Option<u16>,
+    user: Option<&'a str>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    groups: Option<&'a [u32]>,
+    umask: Option<String>,
+    rlimits: serde_json::Map<String, serde_json::Value>,
+    nice: Option<i32>,
+    oom_score_adj: Option<i32>,
     replicas: u32,
     autostart: bool,
     interactive: bool,
@@ -85,6 +93,35 @@ fn process(p: &ProcessSpec) -> Process<'_> {
         env: p.env.iter().map(|(k, _)| k.as_str()).collect(),
         env_file: p.env_file.as_ref().map(|f| f.display().to_string()),
         port: p.port,
+        user: p
+            .identity
+            .as_ref()
+            .and_then(|i| i.user.as_ref())
+            .map(|u| u.name.as_str()),
+        uid: p
+            .identity
+            .as_ref()
+            .and_then(|i| i.user.as_ref())
+            .map(|u| u.uid),
+        gid: p.identity.as_ref().map(|i| i.gid),
+        groups: p.identity.as_ref().map(|i| i.groups.as_slice()),
+        umask: p.umask.map(|m| format!("{m:04o}")),
+        rlimits: p
+            .rlimits
+            .iter()
+            .map(|l| {
+                let value = |n: u64| match n {
+                    tend_core::Rlimit::UNLIMITED => serde_json::json!("unlimited"),
+                    n => serde_json::json!(n),
+                };
+                (
+                    l.kind.key().to_owned(),
+                    serde_json::json!({ "soft": value(l.soft), "hard": value(l.hard) }),
+                )
+            })
+            .collect(),
+        nice: p.nice,
+        oom_score_adj: p.oom_score_adj,
         replicas: p.replicas,
         autostart: p.autostart,
         interactive: p.interactive,

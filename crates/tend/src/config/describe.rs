@@ -44,6 +44,50 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
     if let Some(file) = &p.env_file {
         line("env file", file.display().to_string());
     }
+    if let Some(identity) = &p.identity {
+        let groups: Vec<String> = identity.groups.iter().map(u32::to_string).collect();
+        let groups = if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(", ")
+        };
+        let who = match &identity.user {
+            Some(user) => format!("{} (uid {}), ", user.name, user.uid),
+            None => String::new(),
+        };
+        line(
+            "runs as",
+            format!("{who}gid {}, supplementary groups {groups}", identity.gid),
+        );
+    }
+    let mut limits: Vec<String> = p
+        .rlimits
+        .iter()
+        .map(|l| {
+            let show = |n: u64| match n {
+                tend_core::Rlimit::UNLIMITED => "unlimited".to_owned(),
+                n if l.kind.is_bytes() => format_size(n),
+                n => n.to_string(),
+            };
+            if l.soft == l.hard {
+                format!("{} {}", l.kind.key(), show(l.soft))
+            } else {
+                format!("{} {} (hard {})", l.kind.key(), show(l.soft), show(l.hard))
+            }
+        })
+        .collect();
+    if let Some(mask) = p.umask {
+        limits.push(format!("umask {mask:04o}"));
+    }
+    if let Some(nice) = p.nice {
+        limits.push(format!("nice {nice}"));
+    }
+    if let Some(adj) = p.oom_score_adj {
+        limits.push(format!("oom_score_adj {adj}"));
+    }
+    if !limits.is_empty() {
+        line("limits", limits.join(", "));
+    }
     if let Some(first) = p.port {
         let ports = match p.replicas {
             1 => format!("PORT={first}"),

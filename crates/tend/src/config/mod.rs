@@ -18,6 +18,7 @@ mod env_file;
 mod error;
 mod formation;
 mod http;
+pub mod identity;
 mod probes;
 pub mod procfile;
 mod read;

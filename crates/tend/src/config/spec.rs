@@ -11,6 +11,7 @@ use tend_proto::Stream;
 use super::depends;
 use super::env_file;
 use super::error::ConfigError;
+use super::identity;
 use super::probes;
 use super::read::{Field, Source, Table};
 use super::tree::{self, Kind};
@@ -55,6 +56,13 @@ const PROCESS_KEYS: &[&str] = &[
     "restart_with",
     "interactive",
     "port",
+    "user",
+    "group",
+    "groups",
+    "umask",
+    "rlimits",
+    "nice",
+    "oom_score_adj",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -124,15 +132,7 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
             spec.stop_timeout = f.duration()?;
         }
         if let Some(f) = table.get("umask") {
-            let text = f.string()?;
-            spec.umask = u32::from_str_radix(text, 8)
-                .ok()
-                .filter(|&m| m <= 0o777 && text.bytes().all(|b| (b'0'..=b'7').contains(&b)))
-                .ok_or_else(|| {
-                    f.error(format!(
-                        "invalid umask {text:?}: write it in octal as a string, e.g. \"022\" or \"077\""
-                    ))
-                })?;
+            spec.umask = identity::umask(&f)?;
         }
     }
     Ok(spec)
@@ -172,6 +172,7 @@ fn process<'a>(
     let mut places = Vec::new();
     spec.stop_timeout = supervisor.stop_timeout;
     (spec.env, spec.env_file) = env(&table, base)?;
+    spec.identity = identity::identity(&table)?;
     for (key, f) in table.entries() {
         match key.name.as_str() {
             "cwd" => spec.cwd = Some(f.path(base)?),
@@ -181,6 +182,10 @@ fn process<'a>(
             "autostart" => spec.autostart = f.boolean()?,
             "interactive" => spec.interactive = f.boolean()?,
             "port" => spec.port = Some(port(&f)?),
+            "umask" => spec.umask = Some(identity::umask(&f)?),
+            "rlimits" => spec.rlimits = identity::rlimits(&f)?,
+            "nice" => spec.nice = Some(identity::nice(&f)?),
+            "oom_score_adj" => spec.oom_score_adj = Some(identity::oom_score_adj(&f)?),
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,
             "start_secs" => spec.start_secs = f.duration()?,
@@ -193,7 +198,9 @@ fn process<'a>(
             "ready" => spec.ready = Some(probes::ready(&f)?),
             "health" => spec.health = Some(probes::health(&f)?),
             "depends_on" => (spec.depends_on, places) = depends::depends_on(&f, name, names)?,
-            _ => {} // command, shell, env, env_file: read above; restart_with: below.
+            // command, shell, env, env_file, user, group, groups: read above; restart_with:
+            // below.
+            _ => {}
         }
     }
     if let Some(f) = table.get("restart_with") {

@@ -85,6 +85,42 @@ pub struct UpOptions {
     pub formation: crate::config::Formation,
 }
 
+/// What the child does to become who `spec` says, within its limits: the limits, umask,
+/// nice value and OOM score first (lowering some needs the privilege about to be dropped),
+/// then the groups, the group id, and last the user id.
+fn identity_actions(spec: &tend_core::ProcessSpec) -> Vec<tend_os::ChildAction<'_>> {
+    use tend_os::ChildAction;
+    let mut actions = Vec::new();
+    for limit in &spec.rlimits {
+        actions.push(ChildAction::SetRlimit {
+            resource: crate::config::identity::os_resource(limit.kind),
+            soft: limit.soft,
+            hard: limit.hard,
+        });
+    }
+    if let Some(mask) = spec.umask {
+        actions.push(ChildAction::Umask(mask));
+    }
+    if let Some(nice) = spec.nice {
+        actions.push(ChildAction::Nice(nice));
+    }
+    if let Some(adj) = spec.oom_score_adj {
+        actions.push(ChildAction::OomScoreAdj(adj));
+    }
+    if let Some(identity) = &spec.identity {
+        // Only root may set groups; the config refuses groups to anyone else, and lets a
+        // user or group through only when it is tend's own.
+        if tend_os::users::effective_uid() == 0 {
+            actions.push(ChildAction::SetGroups(&identity.groups));
+        }
+        actions.push(ChildAction::SetGid(identity.gid));
+        if let Some(user) = &identity.user {
+            actions.push(ChildAction::SetUid(user.uid));
+        }
+    }
+    actions
+}
+
 /// What a spawn gives the driver to read.
 enum Output {
     /// stdout and stderr on pipes.
@@ -907,7 +943,21 @@ impl Driver {
         };
         let probe_env = env.clone();
         env.extend(prepared.env.iter().cloned());
-        let actions = prepared.actions();
+        if let Some(user) = spec.identity.as_ref().and_then(|id| id.user.as_ref()) {
+            // As login and su do, unless the config says otherwise.
+            for (key, value) in [
+                ("HOME", user.home.display().to_string()),
+                ("USER", user.name.clone()),
+                ("LOGNAME", user.name.clone()),
+            ] {
+                if !spec.env.iter().any(|(k, _)| k == key) {
+                    env.retain(|(k, _)| k != key);
+                    env.push((key.into(), value));
+                }
+            }
+        }
+        let mut actions = prepared.actions();
+        actions.extend(identity_actions(spec));
         let command = tend_os::Command {
             argv: &spec.argv,
             cwd: spec.cwd.as_deref(),

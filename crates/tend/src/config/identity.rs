@@ -1,0 +1,274 @@
+//! Who a process runs as and within what limits: `user`, `group`, `groups`, `umask`,
+//! `rlimits`, `nice` and `oom_score_adj`.
+//!
+//! Users and groups are looked up when the config is read (so `tend check` finds a typo),
+//! and what only root may do (another user, a group, a higher hard limit, a lower nice or
+//! OOM score) is refused then, with what to do, when tend is not root.
+
+use tend_core::{Identity, Rlimit, RlimitKind, UserIdentity};
+
+use super::error::ConfigError;
+use super::read::{Field, Table};
+use super::tree::Kind;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+/// The identity of `user`, `group` and `groups` in `table`, if any is set.
+pub(super) fn identity(table: &Table<'_>) -> Result<Option<Identity>> {
+    let user_field = table.get("user");
+    let group_field = table.get("group");
+    let groups_field = table.get("groups");
+    if user_field.is_none() && group_field.is_none() && groups_field.is_none() {
+        return Ok(None);
+    }
+    let euid = tend_os::users::effective_uid();
+    let user = match &user_field {
+        Some(f) => {
+            let name = id_text(f)?;
+            let user = tend_os::users::user_by_name(&name)
+                .map_err(|e| f.error(format!("looking up user {name:?}: {e}")))?
+                .ok_or_else(|| {
+                    f.error(format!(
+                        "no user {name:?} on this system (`getent passwd {name}` finds none); \
+                         create it or fix the name"
+                    ))
+                })?;
+            if euid != 0 && user.uid != euid {
+                return Err(f.error(format!(
+                    "tend runs as uid {euid}, not root, so it cannot run a process as {name:?} \
+                     (uid {}); run tend as root, or remove user",
+                    user.uid
+                )));
+            }
+            Some(user)
+        }
+        None => None,
+    };
+    let gid = match &group_field {
+        Some(f) => {
+            let name = id_text(f)?;
+            let group = tend_os::users::group_by_name(&name)
+                .map_err(|e| f.error(format!("looking up group {name:?}: {e}")))?
+                .ok_or_else(|| {
+                    f.error(format!(
+                        "no group {name:?} on this system (`getent group {name}` finds none); \
+                         create it or fix the name"
+                    ))
+                })?;
+            Some((group.gid, f))
+        }
+        None => None,
+    };
+    let groups = match &groups_field {
+        Some(f) => {
+            let mut gids = Vec::new();
+            for item in f.array()? {
+                let name = id_text(&item)?;
+                let group = tend_os::users::group_by_name(&name)
+                    .map_err(|e| item.error(format!("looking up group {name:?}: {e}")))?
+                    .ok_or_else(|| item.error(format!("no group {name:?} on this system")))?;
+                gids.push(group.gid);
+            }
+            Some(gids)
+        }
+        None => None,
+    };
+    if euid != 0 {
+        if let Some((_, f)) = gid.as_ref().filter(|(gid, _)| *gid != current_gid()) {
+            return Err(f.error(format!(
+                "tend runs as uid {euid}, not root, so it cannot set another group; run tend \
+                 as root, or remove group"
+            )));
+        }
+        if let Some(f) = &groups_field {
+            return Err(f.error(format!(
+                "tend runs as uid {euid}, not root, so it cannot set supplementary groups; run \
+                 tend as root, or remove groups"
+            )));
+        }
+    }
+    let gid_value = gid
+        .map(|(gid, _)| gid)
+        .or(user.as_ref().map(|u| u.gid))
+        .unwrap_or_else(current_gid);
+    let groups = match (groups, &user) {
+        (Some(groups), _) => groups,
+        (None, Some(u)) if euid == 0 => {
+            tend_os::users::group_list(&u.name, gid_value).map_err(|e| {
+                user_field
+                    .as_ref()
+                    .expect("a user was given")
+                    .error(format!("listing the groups of {}: {e}", u.name))
+            })?
+        }
+        (None, _) => Vec::new(),
+    };
+    Ok(Some(Identity {
+        user: user.map(|u| UserIdentity {
+            name: u.name,
+            uid: u.uid,
+            home: u.home,
+        }),
+        gid: gid_value,
+        groups,
+    }))
+}
+
+/// tend's own group id.
+fn current_gid() -> u32 {
+    // Read from /proc so that this module needs no unsafe: the Gid line's effective id.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Gid:"))?;
+            line.split_whitespace().nth(2)?.parse().ok()
+        })
+        .unwrap_or(u32::MAX)
+}
+
+/// A user or group given as a name or a number.
+fn id_text(f: &Field<'_>) -> Result<String> {
+    match &f.node.kind {
+        Kind::Integer(_) => Ok(f.integer(0..=i64::from(u32::MAX - 1))?.to_string()),
+        Kind::String(_) => {
+            let text = f.string()?;
+            if text.is_empty() {
+                return Err(f.error("the name is empty"));
+            }
+            Ok(text.to_owned())
+        }
+        _ => Err(f.expected("a name or a number")),
+    }
+}
+
+/// `umask = "027"`: octal, as a string.
+pub(super) fn umask(f: &Field<'_>) -> Result<u32> {
+    let text = f.string()?;
+    u32::from_str_radix(text, 8)
+        .ok()
+        .filter(|&m| {
+            m <= 0o777 && !text.is_empty() && text.bytes().all(|b| (b'0'..=b'7').contains(&b))
+        })
+        .ok_or_else(|| {
+            f.error(format!(
+                "invalid umask {text:?}: write it in octal as a string, e.g. \"022\" or \"077\""
+            ))
+        })
+}
+
+/// `rlimits = { nofile = 65536, core = 0, as = "4GiB", stack = { soft = "8MiB", hard =
+/// "unlimited" } }`.
+pub(super) fn rlimits(f: &Field<'_>) -> Result<Vec<Rlimit>> {
+    let table = f.table()?;
+    let keys: Vec<&str> = RlimitKind::ALL.iter().map(|(_, key)| *key).collect();
+    table.allow(&keys)?;
+    let euid = tend_os::users::effective_uid();
+    let mut limits = Vec::new();
+    for (key, value) in table.entries() {
+        let kind = RlimitKind::ALL
+            .iter()
+            .find(|(_, k)| *k == key.name)
+            .map(|(kind, _)| *kind)
+            .expect("allowed above");
+        let (soft, hard) = match &value.node.kind {
+            Kind::Table(_) => {
+                let both = value.table()?;
+                both.allow(&["soft", "hard"])?;
+                let get = |which: &str| both.get(which).map(|f| amount(&f, kind)).transpose();
+                match (get("soft")?, get("hard")?) {
+                    (Some(soft), Some(hard)) => (soft, hard),
+                    _ => {
+                        return Err(value.error(
+                            "give both soft and hard, or one value for both (nofile = 65536)",
+                        ))
+                    }
+                }
+            }
+            _ => {
+                let both = amount(&value, kind)?;
+                (both, both)
+            }
+        };
+        if soft > hard {
+            return Err(value.error(format!(
+                "the soft limit {} is above the hard limit {}; the soft one may only be lower",
+                show(soft),
+                show(hard)
+            )));
+        }
+        if euid != 0 {
+            let current = tend_os::current_limit(os_resource(kind)).map(|(_, hard)| hard);
+            if let Some(own) = current.filter(|&own| hard > own) {
+                return Err(value.error(format!(
+                    "the hard limit {} is above tend's own ({}), and only root may raise one; \
+                     lower it or run tend as root",
+                    show(hard),
+                    show(own)
+                )));
+            }
+        }
+        limits.push(Rlimit { kind, soft, hard });
+    }
+    Ok(limits)
+}
+
+/// One limit's value: an integer, "unlimited", or for a limit in bytes a size ("512MiB").
+fn amount(f: &Field<'_>, kind: RlimitKind) -> Result<u64> {
+    match &f.node.kind {
+        Kind::String(text) if text == "unlimited" || text == "infinity" => Ok(Rlimit::UNLIMITED),
+        Kind::String(_) if kind.is_bytes() => f.size(),
+        Kind::Integer(_) => f.size(),
+        _ => Err(f.expected(if kind.is_bytes() {
+            "a number, a size such as \"512MiB\", or \"unlimited\""
+        } else {
+            "a number or \"unlimited\""
+        })),
+    }
+}
+
+fn show(limit: u64) -> String {
+    if limit == Rlimit::UNLIMITED {
+        "unlimited".to_owned()
+    } else {
+        limit.to_string()
+    }
+}
+
+/// `nice = 10`: -20 (most favoured) to 19; lowering it below tend's needs root.
+pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
+    let n = i32::try_from(f.integer(-20..=19)?).expect("in range");
+    if n < 0 && tend_os::users::effective_uid() != 0 {
+        return Err(f.error("a negative nice value needs root; use 0 to 19, or run tend as root"));
+    }
+    Ok(n)
+}
+
+/// `oom_score_adj = 500`: -1000 (never killed) to 1000 (killed first); a negative value
+/// needs root (CAP_SYS_RESOURCE).
+pub(super) fn oom_score_adj(f: &Field<'_>) -> Result<i32> {
+    let n = i32::try_from(f.integer(-1000..=1000)?).expect("in range");
+    if n < 0 && tend_os::users::effective_uid() != 0 {
+        return Err(f.error(
+            "a negative oom_score_adj needs root (CAP_SYS_RESOURCE); use 0 to 1000, or run \
+             tend as root",
+        ));
+    }
+    Ok(n)
+}
+
+/// The `setrlimit` resource of a limit.
+pub fn os_resource(kind: RlimitKind) -> tend_os::Resource {
+    use tend_os::Resource as R;
+    match kind {
+        RlimitKind::As => R::RLIMIT_AS,
+        RlimitKind::Core => R::RLIMIT_CORE,
+        RlimitKind::Cpu => R::RLIMIT_CPU,
+        RlimitKind::Data => R::RLIMIT_DATA,
+        RlimitKind::Fsize => R::RLIMIT_FSIZE,
+        RlimitKind::Memlock => R::RLIMIT_MEMLOCK,
+        RlimitKind::Msgqueue => R::RLIMIT_MSGQUEUE,
+        RlimitKind::Nofile => R::RLIMIT_NOFILE,
+        RlimitKind::Nproc => R::RLIMIT_NPROC,
+        RlimitKind::Stack => R::RLIMIT_STACK,
+    }
+}

@@ -1,0 +1,277 @@
+//! Who a process runs as and within what limits (`user`, `group`, `groups`, `umask`,
+//! `rlimits`, `nice`, `oom_score_adj`), read back from the kernel's own account of the running
+//! process: /proc/PID/status, /proc/PID/limits, /proc/PID/stat, /proc/PID/environ. Running as
+//! another user needs root (CI runs as root); without it these tests say so and skip. The
+//! refusals tend owes a user who is not root are tested by running tend as `nobody`.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::{run_with_deadline, started_pid, tend_bin, Tend};
+
+fn is_root() -> bool {
+    let root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !root {
+        eprintln!("skipped: tend must run as root to run a process as another user");
+    }
+    root
+}
+
+/// The value of `key:` in /proc/PID/status, its fields joined by one space.
+fn status_field(pid: i32, key: &str) -> String {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{key}:")))
+        .unwrap_or_else(|| panic!("no {key} in {status}"));
+    let fields: Vec<&str> = line.split_whitespace().skip(1).collect();
+    fields.join(" ")
+}
+
+/// The soft and hard values of a line of /proc/PID/limits (`Max open files`).
+fn limit(pid: i32, name: &str) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with(name))
+        .unwrap_or_else(|| panic!("no {name} in {limits}"));
+    let fields: Vec<&str> = line[name.len()..].split_whitespace().collect();
+    (fields[0].to_owned(), fields[1].to_owned())
+}
+
+fn environ(pid: i32) -> Vec<String> {
+    let raw = fs::read(format!("/proc/{pid}/environ")).unwrap();
+    raw.split(|&b| b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// The groups the system gives `user` (`id -G`), sorted.
+fn system_groups(user: &str) -> Vec<String> {
+    let mut cmd = Command::new("id");
+    cmd.args(["-G", user]);
+    let ran = run_with_deadline(cmd);
+    let mut groups: Vec<String> = ran.stdout.split_whitespace().map(str::to_owned).collect();
+    groups.sort();
+    groups
+}
+
+#[test]
+fn a_process_runs_as_nobody_with_its_groups_and_the_limits_asked_for() {
+    if !is_root() {
+        return;
+    }
+    let tend = Tend::up(
+        r#"
+[process.who]
+command = ["sleep", "1000"]
+user = "nobody"
+umask = "027"
+rlimits = { nofile = 1234, core = 0, as = { soft = "4GiB", hard = "unlimited" } }
+nice = 7
+oom_score_adj = 321
+env = { USER = "kept" }
+"#,
+        &[],
+    );
+    let line = tend.wait_line("who.0 started", |l| l.contains("who.0 started"));
+    let pid = started_pid(&line).unwrap();
+    let nobody = system_groups("nobody");
+    let uid = status_field(pid, "Uid");
+    assert_eq!(uid, "65534 65534 65534 65534", "real, effective, saved, fs");
+    let primary = run_with_deadline({
+        let mut cmd = Command::new("id");
+        cmd.args(["-g", "nobody"]);
+        cmd
+    })
+    .stdout
+    .trim()
+    .to_owned();
+    assert_eq!(
+        status_field(pid, "Gid"),
+        format!("{primary} {primary} {primary} {primary}")
+    );
+    let mut groups: Vec<String> = status_field(pid, "Groups")
+        .split(' ')
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups, nobody,
+        "the user's groups, as initgroups gives them"
+    );
+    assert_eq!(status_field(pid, "Umask"), "0027");
+    assert_eq!(limit(pid, "Max open files"), ("1234".into(), "1234".into()));
+    assert_eq!(limit(pid, "Max core file size"), ("0".into(), "0".into()));
+    assert_eq!(
+        limit(pid, "Max address space"),
+        ("4294967296".into(), "unlimited".into())
+    );
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let nice: Vec<&str> = after_name.split(' ').collect();
+    assert_eq!(nice[16], "7", "nice is field 19 of stat");
+    assert_eq!(
+        fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+            .unwrap()
+            .trim(),
+        "321"
+    );
+    let env = environ(pid);
+    assert!(env.contains(&"LOGNAME=nobody".to_owned()), "{env:?}");
+    assert!(env.contains(&"USER=kept".to_owned()), "env wins: {env:?}");
+    assert!(env.iter().any(|v| v.starts_with("HOME=/")), "{env:?}");
+    // Its logs stay tend's: owned by root, readable by root only.
+    for file in ["who.0.log", "who.0.err.log"] {
+        let meta = fs::metadata(tend.path(&format!(".tend/logs/{file}"))).unwrap();
+        assert_eq!(meta.uid(), 0, "{file}");
+        assert_eq!(meta.mode() & 0o777, 0o600, "{file}");
+    }
+}
+
+#[test]
+fn explicit_group_and_groups_replace_the_users_own() {
+    if !is_root() {
+        return;
+    }
+    let tend = Tend::up(
+        r#"
+[process.who]
+command = ["sleep", "1000"]
+user = "nobody"
+group = "users"
+groups = ["users", 4242]
+"#,
+        &[],
+    );
+    let line = tend.wait_line("who.0 started", |l| l.contains("who.0 started"));
+    let pid = started_pid(&line).unwrap();
+    assert_eq!(status_field(pid, "Gid"), "100 100 100 100");
+    assert_eq!(status_field(pid, "Groups"), "100 4242");
+}
+
+#[test]
+fn bad_identities_and_limits_are_config_errors_with_their_place() {
+    for (config, expected) in [
+        (
+            "user = \"no-such-user-of-tend\"",
+            "tend.toml:3:8: process.p.user: no user \"no-such-user-of-tend\" on this system",
+        ),
+        (
+            "group = \"no-such-group-of-tend\"",
+            "tend.toml:3:9: process.p.group: no group \"no-such-group-of-tend\"",
+        ),
+        (
+            "rlimits = { nofile = { soft = 10, hard = 5 } }",
+            "process.p.rlimits.nofile: the soft limit 10 is above the hard limit 5",
+        ),
+        (
+            "rlimits = { nofiles = 5 }",
+            "process.p.rlimits.nofiles: unknown key \"nofiles\"",
+        ),
+        (
+            "rlimits = { nofile = \"5MiB\" }",
+            "process.p.rlimits.nofile: expected a number or \"unlimited\"",
+        ),
+        (
+            "nice = 20",
+            "process.p.nice: 20 is out of range; expected -20 to 19",
+        ),
+        ("umask = \"8\"", "process.p.umask: invalid umask \"8\""),
+        (
+            "oom_score_adj = 1001",
+            "process.p.oom_score_adj: 1001 is out of range; expected -1000 to 1000",
+        ),
+    ] {
+        let text = format!("[process.p]\ncommand = \"sleep 1\"\n{config}\n");
+        let dir = common::project(&text);
+        let mut cmd = Command::new(tend_bin());
+        cmd.arg("check").current_dir(dir.path());
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(78), "{config}: {ran:?}");
+        assert!(ran.stderr.contains(expected), "{config}: {ran:?}");
+    }
+}
+
+/// A copy of tend that `nobody` can run wherever the build is (a checkout may be in a
+/// directory only root can enter).
+fn tend_for_nobody() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("tend");
+    fs::copy(tend_bin(), &copy).unwrap();
+    fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, copy)
+}
+
+#[test]
+fn tend_not_root_refuses_what_only_root_may_do() {
+    if !is_root() {
+        return;
+    }
+    let (_bin_dir, tend_copy) = tend_for_nobody();
+    for (config, expected) in [
+        (
+            "user = \"root\"",
+            "tend runs as uid 65534, not root, so it cannot run a process as \"root\"",
+        ),
+        (
+            "groups = [\"users\"]",
+            "not root, so it cannot set supplementary groups",
+        ),
+        (
+            "group = \"users\"",
+            "not root, so it cannot set another group",
+        ),
+        ("nice = -5", "a negative nice value needs root"),
+        (
+            "oom_score_adj = -100",
+            "a negative oom_score_adj needs root",
+        ),
+        (
+            "rlimits = { nofile = \"unlimited\" }",
+            "the hard limit unlimited is above tend's own",
+        ),
+    ] {
+        let text = format!("[process.p]\ncommand = \"sleep 1\"\n{config}\n");
+        let dir = common::project(&text);
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(
+            dir.path().join("tend.toml"),
+            fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let mut cmd = Command::new(&tend_copy);
+        cmd.arg("check")
+            .current_dir(dir.path())
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent");
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(78), "{config}: {ran:?}");
+        assert!(ran.stderr.contains(expected), "{config}: {ran:?}");
+    }
+    // Its own identity is fine.
+    let dir = common::project("[process.p]\ncommand = \"sleep 1\"\nuser = \"nobody\"\nnice = 3\n");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(
+        dir.path().join("tend.toml"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("check")
+        .current_dir(dir.path())
+        .uid(65534)
+        .gid(65534);
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+}
