@@ -275,3 +275,27 @@ fn tend_not_root_refuses_what_only_root_may_do() {
     let ran = run_with_deadline(cmd);
     assert_eq!(ran.code, Some(0), "{ran:?}");
 }
+
+#[test]
+fn a_process_run_as_another_user_may_say_it_is_ready() {
+    if !is_root()
+        || !common::have(
+            "systemd-notify (Debian systemd)",
+            "systemd-notify",
+            &["--version"],
+        )
+    {
+        return;
+    }
+    let tend = Tend::up(
+        r#"
+[process.n]
+command = "systemd-notify --ready --status=up-as-nobody; exec sleep 1000"
+shell = true
+user = "nobody"
+ready = { notify = true }
+"#,
+        &[],
+    );
+    tend.wait_line("n.0 ready", |l| l.contains("n.0 is ready"));
+}

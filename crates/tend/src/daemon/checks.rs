@@ -140,7 +140,14 @@ impl Checks {
             children: self.children.clone(),
         };
         if let Some(socket) = prepared.notify {
-            tasks.push(tokio::spawn(notify(socket, run, events.clone())).abort_handle());
+            // The process's own user may speak too when it runs as another (`user`).
+            let runs_as = spec
+                .identity
+                .as_ref()
+                .and_then(|i| i.user.as_ref())
+                .map(|u| u.uid);
+            let task = notify(socket, run, runs_as, events.clone());
+            tasks.push(tokio::spawn(task).abort_handle());
         }
         if let Some((reader, writer, _)) = prepared.fd_pipe {
             // Only the child may hold the write end, or EOF would never come.
@@ -173,11 +180,17 @@ impl Checks {
     }
 }
 
-/// Reads the run's sd_notify socket for as long as the run lives. A datagram from another
-/// user (an abstract socket can be reached by anyone on the host) is ignored; the file
+/// Reads the run's sd_notify socket for as long as the run lives. A datagram from a user
+/// other than tend's, root, or `runs_as` (the process's own, with `user`) is ignored (an
+/// abstract socket can be reached by anyone on the host); the file
 /// descriptors a datagram brings (systemd-notify's barrier) are closed once its messages are
 /// on their way to the driver, which releases the sender.
-async fn notify(socket: NotifySocket, run: RunId, events: mpsc::UnboundedSender<Event>) {
+async fn notify(
+    socket: NotifySocket,
+    run: RunId,
+    runs_as: Option<u32>,
+    events: mpsc::UnboundedSender<Event>,
+) {
     let socket = std::os::unix::net::UnixDatagram::from(OwnedFd::from(socket));
     let Ok(socket) = tokio::net::UnixDatagram::from_std(socket) else {
         return;
@@ -197,7 +210,7 @@ async fn notify(socket: NotifySocket, run: RunId, events: mpsc::UnboundedSender<
                 Ok(datagram) => {
                     let allowed = datagram
                         .credentials
-                        .is_some_and(|c| c.uid == us || c.uid == 0);
+                        .is_some_and(|c| c.uid == us || c.uid == 0 || Some(c.uid) == runs_as);
                     if !allowed {
                         continue;
                     }
