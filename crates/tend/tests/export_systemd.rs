@@ -39,6 +39,12 @@ restart_with = ["db"]
 
 [process.worker]
 command = "sleep 1000"
+user = "daemon"
+group = "users"
+umask = "027"
+rlimits = { nofile = 1024, as = { soft = "1GiB", hard = "unlimited" } }
+nice = 5
+oom_score_adj = 100
 restart = "never"
 autostart = false
 ready = { exec = ["true"] }
@@ -207,6 +213,14 @@ fn exported_units_pass_systemd_analyze_verify_and_say_what_tend_does() {
         &worker,
         &[
             "Restart=no",
+            // (systemd warns of nobody: "not safe")
+            "User=daemon",
+            "Group=100",
+            "UMask=0027",
+            "LimitNOFILE=1024:1024",
+            "LimitAS=1073741824:infinity",
+            "Nice=5",
+            "OOMScoreAdjust=100",
             // The default period, in seconds as sleep(1) takes them.
             "ExecStartPost=/bin/sh \"-c\" \"until true >/dev/null 2>&1; do sleep 0.5; done\"",
         ],

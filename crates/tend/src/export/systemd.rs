@@ -225,8 +225,47 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
         "WorkingDirectory={}",
         escape_specifiers(&cwd.display().to_string())
     );
-    if let Some(user) = &options.user {
-        let _ = writeln!(unit, "User={user}");
+    let own_user = p.identity.as_ref().and_then(|i| i.user.as_ref());
+    match (&options.user, own_user) {
+        (Some(user), _) => {
+            let _ = writeln!(unit, "User={user}");
+        }
+        (None, Some(user)) => {
+            let _ = writeln!(unit, "User={}", user.name);
+        }
+        (None, None) => {}
+    }
+    if let Some(identity) = &p.identity {
+        let _ = writeln!(unit, "Group={}", identity.gid);
+        if !identity.groups.is_empty() {
+            let groups: Vec<String> = identity.groups.iter().map(u32::to_string).collect();
+            let _ = writeln!(unit, "SupplementaryGroups={}", groups.join(" "));
+        }
+    }
+    if let Some(mask) = p.umask {
+        let _ = writeln!(unit, "UMask={mask:04o}");
+    }
+    for limit in &p.rlimits {
+        let show = |n: u64| match n {
+            tend_core::Rlimit::UNLIMITED => "infinity".to_owned(),
+            n => n.to_string(),
+        };
+        let name = match limit.kind.key() {
+            "as" => "AS".to_owned(),
+            key => key.to_uppercase(),
+        };
+        let _ = writeln!(
+            unit,
+            "Limit{name}={}:{}",
+            show(limit.soft),
+            show(limit.hard)
+        );
+    }
+    if let Some(nice) = p.nice {
+        let _ = writeln!(unit, "Nice={nice}");
+    }
+    if let Some(adj) = p.oom_score_adj {
+        let _ = writeln!(unit, "OOMScoreAdjust={adj}");
     }
     if let Some(file) = &p.env_file {
         let _ = writeln!(

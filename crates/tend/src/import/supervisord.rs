@@ -1010,11 +1010,6 @@ const PROGRAM_KEYS: &[&str] = &[
 /// Why a program key that tend has no equivalent for is not carried over.
 fn why_not(key: &str) -> Option<&'static str> {
     Some(match key {
-        "user" => "tend has no user key yet; the process runs as tend's user",
-        "umask" => {
-            "tend has no umask per process; it takes tend's, which [supervisor] umask sets \
-             for `tend up -d`"
-        }
         "redirect_stderr" | "stdout_logfile" | "stderr_logfile" => {
             "tend keeps its own logs of each instance in log_dir (NAME.N.log and \
              NAME.N.err.log); read them with `tend logs`"
@@ -1841,6 +1836,31 @@ impl Importer {
         for note in log_notes {
             body.push_str(&comment(&note));
         }
+        if let Some(user) = get("user") {
+            let name = self.expanded(user, "user", common)?;
+            let usable = tend_os::users::effective_uid() == 0
+                && tend_os::users::user_by_name(&name).is_ok_and(|u| u.is_some());
+            let line = format!("user = {}\n", super::toml_string(&name));
+            if usable {
+                body.push_str(&line);
+            } else {
+                // The output must pass `tend check` here, where it cannot run as that user.
+                body.push_str(&comment(&format!(
+                    "{line}(uncomment where tend runs as root and the user exists: not here)"
+                )));
+            }
+        }
+        if let Some(v) = get("umask") {
+            let text = self.expanded(v, "umask", common)?;
+            match u32::from_str_radix(text.trim(), 8) {
+                Ok(mask) if mask <= 0o777 => {
+                    let _ = writeln!(body, "umask = \"{mask:03o}\"");
+                }
+                _ => body.push_str(&comment(&format!(
+                    "umask = {text}: not an octal mask of at most 777, not carried over"
+                ))),
+            }
+        }
         for (key, v) in &section.keys {
             if let Some(why) = why_not(key) {
                 body.push_str(&comment(&format!("{key} = {}: {why}", v.text)));
@@ -2123,7 +2143,13 @@ mod tests {
             "stop_timeout = \"30s\"",
             "log.max_size = 1024",
             "log.keep = 2",
-            "# user = nobody: tend has no user key yet",
+            // nobody is on every system: carried over as is where tend is root, else as a
+            // comment (the output must pass `tend check` here).
+            if tend_os::users::effective_uid() == 0 {
+                "\nuser = \"nobody\"\n"
+            } else {
+                "# user = \"nobody\"\n"
+            },
             "# bogus = 1: not a supervisord program key",
         ] {
             assert!(out.contains(line), "{line}: {out}");
