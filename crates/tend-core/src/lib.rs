@@ -17,9 +17,9 @@ pub mod time;
 pub use notify::NotifyMessage;
 pub use signal::Signal;
 pub use spec::{
-    Backoff, Condition, Dependency, HealthSpec, Identity, LogSpec, MaxRestarts, OnExit, Probe,
-    ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Rlimit, RlimitKind, Spec,
-    SupervisorSpec, UserIdentity,
+    Backoff, Condition, Dependency, HealthSpec, Identity, LogSpec, MaxRestarts, MemoryLimit,
+    OnExit, Probe, ProbeSpec, ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Rlimit,
+    RlimitKind, Spec, SupervisorSpec, UserIdentity,
 };
 pub use supervisor::{
     Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next, Notice, Phase,

@@ -95,6 +95,18 @@ pub struct ProcessSpec {
     pub nice: Option<i32>,
     /// The OOM killer's adjustment (`oom_score_adj`, -1000 to 1000); `None`: tend's.
     pub oom_score_adj: Option<i32>,
+    /// The memory an instance's process tree may use before it is restarted
+    /// (`memory_limit`, `memory_limit_for`); `None`: no limit, and no sampling.
+    pub memory_limit: Option<MemoryLimit>,
+}
+
+/// `memory_limit = "512MiB"` and `memory_limit_for = "10s"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimit {
+    /// The largest resident memory of the whole tree, in bytes.
+    pub bytes: u64,
+    /// How long the tree may stay above it (by the samples) before the run is failed.
+    pub for_at_least: Duration,
 }
 
 /// Who a process runs as, resolved from the system's user and group databases when the
@@ -376,6 +388,7 @@ impl ProcessSpec {
             rlimits: Vec::new(),
             nice: None,
             oom_score_adj: None,
+            memory_limit: None,
         }
     }
 }

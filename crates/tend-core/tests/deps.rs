@@ -342,6 +342,49 @@ fn a_health_check_restarts_after_failures_in_a_row_only() {
 }
 
 #[test]
+fn a_memory_limit_fails_a_run_above_it_for_long_enough_only() {
+    let mut p = proc("web");
+    p.memory_limit = Some(MemoryLimit {
+        bytes: 1000,
+        for_at_least: ms(3000),
+    });
+    let mut h = Harness::new(vec![p]);
+    let up = h.feed(Input::Up(None));
+    h.spawn_all(&up);
+    let run = run_of(&h, 0);
+    let sample = |h: &mut Harness, bytes: u64| h.feed(Input::MemoryUsed { run, bytes });
+    assert!(sample(&mut h, 5000).is_empty(), "above, from now");
+    h.advance(ms(2000));
+    assert!(
+        sample(&mut h, 999).is_empty(),
+        "back under: the clock starts again"
+    );
+    assert!(sample(&mut h, 5000).is_empty());
+    h.advance(ms(2999));
+    assert!(sample(&mut h, 5000).is_empty(), "not yet for 3s");
+    h.advance(ms(1));
+    let effects = sample(&mut h, 5000);
+    assert!(
+        matches!(
+            &effects[0],
+            Effect::Notify(Notice::CheckFailed {
+                failure: Failure::MemoryLimit {
+                    bytes: 5000,
+                    limit: 1000
+                },
+                ..
+            })
+        ),
+        "{effects:?}"
+    );
+    assert_eq!(h.state(0, 0), State::Stopping);
+    // A sample of a run on its way down, or of an old run, changes nothing.
+    assert!(sample(&mut h, 9000).is_empty());
+    let effects = exit(&mut h, 0, 143);
+    assert_eq!(restart_delays(&effects).len(), 1, "restarted by its policy");
+}
+
+#[test]
 fn status_and_extended_start_timeout_from_sd_notify() {
     let mut p = notify(proc("db"));
     p.ready.as_mut().unwrap().start_timeout = Some(ms(1000));

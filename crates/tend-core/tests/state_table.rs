@@ -261,6 +261,7 @@ fn short(effects: &[Effect]) -> String {
                     Failure::StartTimeout(_) => "check-failed:start-timeout".to_owned(),
                     Failure::Watchdog(_) => "check-failed:watchdog".to_owned(),
                     Failure::Unhealthy { .. } => "check-failed:health".to_owned(),
+                    Failure::MemoryLimit { .. } => "check-failed:memory-limit".to_owned(),
                 },
             },
             Effect::Reloaded(_) => "reloaded".to_owned(),

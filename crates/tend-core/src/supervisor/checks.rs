@@ -157,6 +157,43 @@ impl Supervisor {
         }
     }
 
+    /// A sample of what the live `run` of `id` uses: above its `memory_limit` for
+    /// `memory_limit_for`, the run is failed (stopped, and its restart policy applies), as
+    /// pm2's `max_memory_restart` does, but measured on the whole tree.
+    pub(super) fn memory_used(
+        &mut self,
+        id: InstanceId,
+        run: RunId,
+        bytes: u64,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(limit) = self.spec_of(id).memory_limit else {
+            return;
+        };
+        // A live run, not one on its way down (Stopping): the stop is already asked for.
+        if self
+            .inst(id)
+            .active_run()
+            .is_none_or(|r| r.id != run || r.pid.is_none())
+        {
+            return;
+        }
+        let live = self.inst_mut(id).run_mut().expect("an active run");
+        if bytes <= limit.bytes {
+            live.over_memory_since = None;
+            return;
+        }
+        let since = *live.over_memory_since.get_or_insert(now);
+        if now.saturating_duration_since(since) >= limit.for_at_least {
+            let failure = Failure::MemoryLimit {
+                bytes,
+                limit: limit.bytes,
+            };
+            self.fail_run(id, failure, now, out);
+        }
+    }
+
     /// A check failed the live run of `id`: stop it, and let its restart policy judge its end
     /// as a failure.
     pub(super) fn fail_run(

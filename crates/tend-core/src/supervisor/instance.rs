@@ -32,6 +32,8 @@ pub(super) struct Run {
     pub(super) status_text: Option<String>,
     /// The results of the liveness check so far.
     pub(super) health: Health,
+    /// Since when the run has used more memory than its `memory_limit`, by the samples.
+    pub(super) over_memory_since: Option<Instant>,
 }
 
 impl Run {
@@ -45,6 +47,7 @@ impl Run {
             main_pid: None,
             status_text: None,
             health: Health::default(),
+            over_memory_since: None,
         }
     }
 }

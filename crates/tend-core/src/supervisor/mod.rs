@@ -181,6 +181,14 @@ pub enum Input {
         /// The result.
         result: Result<(), String>,
     },
+    /// What the process tree of a run uses now (sampled for processes with a
+    /// `memory_limit`).
+    MemoryUsed {
+        /// The run it is about.
+        run: RunId,
+        /// The resident memory of its whole tree, in bytes.
+        bytes: u64,
+    },
     /// Time has passed; deadlines at or before `now` are due.
     Tick,
 }
@@ -336,6 +344,14 @@ pub enum Failure {
     StartTimeout(Duration),
     /// It did not send `WATCHDOG=1` within this interval (or sent `WATCHDOG=trigger`: zero).
     Watchdog(Duration),
+    /// Its process tree used more than `limit` bytes (`bytes`, at the last sample) for
+    /// `memory_limit_for` or longer.
+    MemoryLimit {
+        /// What it used at the last sample.
+        bytes: u64,
+        /// Its `memory_limit`.
+        limit: u64,
+    },
     /// Its liveness check failed this many times in a row; the last time for this reason.
     Unhealthy {
         /// Failed tries in a row.
@@ -679,6 +695,11 @@ impl Supervisor {
             Input::HealthChecked { run, result } => {
                 if let Some(id) = self.find_run(run) {
                     self.health_checked(id, run, result, now, &mut out);
+                }
+            }
+            Input::MemoryUsed { run, bytes } => {
+                if let Some(id) = self.find_run(run) {
+                    self.memory_used(id, run, bytes, now, &mut out);
                 }
             }
             Input::Tick => {

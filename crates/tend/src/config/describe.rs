@@ -88,6 +88,17 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
     if !limits.is_empty() {
         line("limits", limits.join(", "));
     }
+    if let Some(limit) = &p.memory_limit {
+        line(
+            "memory",
+            format!(
+                "stopped (then its restart policy applies) when its processes use more than {} \
+                 for {} (sampled every second)",
+                format_size(limit.bytes),
+                format_duration(limit.for_at_least)
+            ),
+        );
+    }
     if let Some(first) = p.port {
         let ports = match p.replicas {
             1 => format!("PORT={first}"),

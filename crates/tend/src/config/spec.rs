@@ -63,6 +63,8 @@ const PROCESS_KEYS: &[&str] = &[
     "rlimits",
     "nice",
     "oom_score_adj",
+    "memory_limit",
+    "memory_limit_for",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -206,6 +208,7 @@ fn process<'a>(
     if let Some(f) = table.get("restart_with") {
         spec.restart_with = depends::restart_with(&f, &spec.depends_on)?;
     }
+    spec.memory_limit = memory_limit(&table)?;
     if let (Some(first), Some(f)) = (spec.port, table.get("port")) {
         let last = u32::from(first) + spec.replicas - 1;
         if last > u32::from(u16::MAX) {
@@ -370,6 +373,31 @@ fn first_unquoted(command: &str, set: &[char]) -> Option<char> {
         }
     }
     None
+}
+
+/// `memory_limit = "512MiB"` and `memory_limit_for` (default 10s).
+fn memory_limit(table: &Table<'_>) -> Result<Option<tend_core::MemoryLimit>> {
+    let for_field = table.get("memory_limit_for");
+    let Some(f) = table.get("memory_limit") else {
+        return match for_field {
+            Some(f) => Err(
+                f.key_error("memory_limit_for without memory_limit; add memory_limit = \"512MiB\"")
+            ),
+            None => Ok(None),
+        };
+    };
+    let bytes = f.size()?;
+    if bytes == 0 {
+        return Err(f.error("memory_limit must be larger than 0, e.g. \"512MiB\""));
+    }
+    let for_at_least = match for_field {
+        Some(f) => f.duration()?,
+        None => Duration::from_secs(10),
+    };
+    Ok(Some(tend_core::MemoryLimit {
+        bytes,
+        for_at_least,
+    }))
 }
 
 /// `PORT` of the first instance: 1 to 65535.

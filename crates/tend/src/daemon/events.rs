@@ -109,6 +109,14 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
                     "watchdog",
                     format!("no WATCHDOG=1 within {}", format_duration_rounded(*d)),
                 ),
+                Failure::MemoryLimit { bytes, limit } => (
+                    "memory_limit",
+                    format!(
+                        "its processes used {}, above its memory_limit of {}",
+                        rounded_size(*bytes),
+                        crate::config::format_size(*limit)
+                    ),
+                ),
                 Failure::Unhealthy { failures, reason } => (
                     "health",
                     format!("health check failed {failures} times in a row, last: {reason}"),
@@ -260,4 +268,19 @@ fn millis(d: std::time::Duration) -> u64 {
 
 fn duration(ms: u64) -> String {
     format_duration_rounded(std::time::Duration::from_millis(ms))
+}
+
+/// A size in bytes as people read it: `612.4MiB`, `1.2GiB`, `900B`.
+fn rounded_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes}B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1}{}", UNITS[unit])
 }

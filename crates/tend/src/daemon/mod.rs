@@ -57,6 +57,9 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 
 /// How often, while everything stops, tend looks whether groups left behind are empty.
 const GROUP_RECHECK: Duration = Duration::from_millis(100);
+/// How often the memory of a run with a `memory_limit` is sampled (one pass over /proc for
+/// all of them).
+const MEMORY_SAMPLE_PERIOD: Duration = Duration::from_secs(1);
 
 /// How many events may wait for a slow `events` client before it misses some.
 const LIVE_BACKLOG: usize = 1024;
@@ -244,6 +247,8 @@ struct Driver {
     config: PathBuf,
     /// `--formation`, applied to each re-read.
     formation: crate::config::Formation,
+    /// When the memory of the runs with a `memory_limit` was last sampled.
+    memory_sampled_at: Option<Instant>,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
     /// The `reload` requests being applied, answered by `Effect::Reloaded`.
@@ -619,6 +624,7 @@ impl Driver {
             published: broadcast::channel(LIVE_BACKLOG).0,
             config,
             formation: crate::config::Formation::default(),
+            memory_sampled_at: None,
             waiters: Vec::new(),
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
@@ -729,6 +735,44 @@ impl Driver {
         self.feed(Input::ShutdownRequested { force });
     }
 
+    /// When the memory of the runs with a `memory_limit` is to be sampled next: a period
+    /// after the last sample (at once if there was none) while such a run lives, else never
+    /// (no limit, no wakeup).
+    fn memory_sample_due(&self) -> Option<Instant> {
+        // Most configs set no limit: one look at the processes, not every instance.
+        let limited = self.sup.processes().any(|(_, p)| p.memory_limit.is_some())
+            && self
+                .sup
+                .instances()
+                .any(|view| view.spec.memory_limit.is_some() && view.pid.is_some());
+        limited.then(|| {
+            self.memory_sampled_at
+                .map_or_else(Instant::now, |at| at + MEMORY_SAMPLE_PERIOD)
+        })
+    }
+
+    /// Samples the whole tree (process group) of each live run with a `memory_limit`, and
+    /// tells the supervisor.
+    fn sample_memory(&mut self) {
+        self.memory_sampled_at = Some(Instant::now());
+        let limited: Vec<(RunId, i32)> = self
+            .sup
+            .instances()
+            .filter(|view| view.spec.memory_limit.is_some())
+            .filter_map(|view| Some((view.run?, i32::try_from(view.pid?).ok()?)))
+            .collect();
+        let groups: HashSet<i32> = limited.iter().map(|&(_, pgid)| pgid).collect();
+        let usage = tend_os::procfs::group_usage(&groups);
+        for (run, pgid) in limited {
+            if let Some(group) = usage.get(&pgid) {
+                self.feed(Input::MemoryUsed {
+                    run,
+                    bytes: group.rss_bytes,
+                });
+            }
+        }
+    }
+
     /// When the loop must wake: the supervisor's next deadline.
     ///
     /// While everything stops (or a request waits, for a stop) and groups left behind still
@@ -743,10 +787,17 @@ impl Driver {
             .map(Instant::from_std)
             .into_iter()
             .chain(recheck)
+            .chain(self.memory_sample_due())
             .min()
     }
 
     fn tick(&mut self) {
+        if self
+            .memory_sample_due()
+            .is_some_and(|due| due <= Instant::now())
+        {
+            self.sample_memory();
+        }
         if self
             .sup
             .next_deadline()
