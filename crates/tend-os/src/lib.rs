@@ -16,6 +16,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+pub mod cgroup;
 pub mod daemon;
 pub mod fds;
 pub mod files;

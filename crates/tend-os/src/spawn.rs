@@ -86,6 +86,10 @@ pub enum ChildAction<'a> {
     /// Writes the OOM killer's adjustment (-1000 to 1000) to `/proc/self/oom_score_adj`
     /// (lowering it needs `CAP_SYS_RESOURCE`).
     OomScoreAdj(i32),
+    /// Joins a cgroup: writes `0` (this process) to its `cgroup.procs`, open for writing in
+    /// tend ([`crate::cgroup::Cgroup::procs_for_joining`]). Before the exec, so everything
+    /// the program starts is in it.
+    JoinCgroup(BorrowedFd<'a>),
     /// Puts `name=<the child's own pid>` in the child's environment, replacing any inherited
     /// or `env` value (systemd's `LISTEN_PID`). The name must not be empty nor contain `=`.
     SetEnvPid {
@@ -336,6 +340,10 @@ fn action_error(action: &ChildAction<'_>, err: io::Error) -> OsError {
             "write /proc/self/oom_score_adj",
             format!("oom_score_adj {adj}").into(),
         ),
+        ChildAction::JoinCgroup(fd) => (
+            "join a cgroup",
+            format!("cgroup.procs at fd {}", fd.as_raw_fd()).into(),
+        ),
         ChildAction::SetEnvPid { name } => ("setenv", name.into()),
     };
     OsError::with_path(op, about, err)
@@ -377,6 +385,12 @@ enum Step {
     SetUid(libc::uid_t),
     Umask(libc::mode_t),
     Nice(libc::c_int),
+    /// Writes `len` bytes at `text` to the open `fd`.
+    WriteFd {
+        fd: libc::c_int,
+        text: *const u8,
+        len: usize,
+    },
     /// Writes `len` bytes at `text` to the NUL-terminated `path`.
     WriteFile {
         path: *const libc::c_char,
@@ -499,6 +513,11 @@ impl Plan {
                 }
                 ChildAction::Umask(mask) => Step::Umask(mask as libc::mode_t),
                 ChildAction::Nice(nice) => Step::Nice(nice),
+                ChildAction::JoinCgroup(fd) => Step::WriteFd {
+                    fd: fd.as_raw_fd(),
+                    text: b"0".as_ptr(),
+                    len: 1,
+                },
                 ChildAction::OomScoreAdj(adj) => {
                     if !(-1000..=1000).contains(&adj) {
                         return Err(invalid("oom_score_adj: -1000 to 1000"));
@@ -689,6 +708,13 @@ impl Step {
             Step::Nice(nice) => {
                 // SAFETY: setpriority on this process (0); a syscall.
                 unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, nice) }.into()
+            }
+            Step::WriteFd { fd, text, len } => {
+                // SAFETY: `text` points to `len` bytes of a static; `fd` is open in the child
+                // (a copy of tend's, until the exec).
+                unsafe { libc::write(fd, text.cast(), len) }
+                    .try_into()
+                    .unwrap_or(-1)
             }
             Step::WriteFile { path, text, len } => {
                 // SAFETY: `path` is a NUL-terminated string the Plan owns; open is a syscall.

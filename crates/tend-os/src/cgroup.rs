@@ -1,0 +1,321 @@
+//! Control groups: finding the hierarchies tend may use, making a cgroup per instance, and
+//! what the kernel says of them (members, OOM kills), and `cgroup.kill`.
+//!
+//! The hierarchies are found from `/proc/self/mountinfo` and `/proc/self/cgroup`, never from
+//! a fixed path: machines differ (cgroup2 at `/sys/fs/cgroup`, or a hybrid with cgroup2 at
+//! `/sys/fs/cgroup/unified` holding no controllers and cgroup v1 controllers such as
+//! `memory` beside it). tend makes its cgroups under its own: a directory `tend-<id>` there,
+//! one directory per instance under it, and a leaf per run, which the child joins itself
+//! before its exec (it writes `0` to the leaf's `cgroup.procs`, through a file tend opened), so
+//! that nothing it starts can be outside.
+//!
+//! Plain files, no `unsafe`.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// Where tend may make cgroups, found once at start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hierarchies {
+    /// tend's own cgroup in the cgroup2 hierarchy (an absolute path under its mount), if
+    /// there is one.
+    pub unified: Option<PathBuf>,
+    /// The controllers enabled for the children of tend's own cgroup2 (`cgroup.subtree_control`).
+    pub unified_controllers: Vec<String>,
+    /// tend's own cgroup in a cgroup v1 hierarchy with the `memory` controller, if any.
+    pub memory_v1: Option<PathBuf>,
+}
+
+/// One line of `/proc/self/mountinfo` that mounts a cgroup file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CgroupMount {
+    /// Where it is mounted.
+    point: PathBuf,
+    /// The path of the hierarchy that is the mount's root (usually `/`).
+    root: String,
+    /// `true` for cgroup2.
+    unified: bool,
+    /// For v1, the controllers of the hierarchy (its super options).
+    controllers: Vec<String>,
+}
+
+impl Hierarchies {
+    /// Finds tend's cgroups from this process's mountinfo and cgroup files.
+    pub fn find() -> Hierarchies {
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let cgroup = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        Hierarchies::from_texts(&mountinfo, &cgroup)
+    }
+
+    /// [`Hierarchies::find`] from the texts of `/proc/self/mountinfo` and `/proc/self/cgroup`.
+    pub fn from_texts(mountinfo: &str, cgroup: &str) -> Hierarchies {
+        let mounts: Vec<CgroupMount> = mountinfo.lines().filter_map(parse_mount).collect();
+        let mut found = Hierarchies::default();
+        for line in cgroup.lines() {
+            let mut parts = line.splitn(3, ':');
+            let (Some(_id), Some(controllers), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if controllers.is_empty() {
+                if let Some(mount) = mounts.iter().find(|m| m.unified) {
+                    found.unified = join_under(mount, path);
+                }
+            } else if controllers.split(',').any(|c| c == "memory") {
+                if let Some(mount) = mounts
+                    .iter()
+                    .find(|m| !m.unified && m.controllers.iter().any(|c| c == "memory"))
+                {
+                    found.memory_v1 = join_under(mount, path);
+                }
+            }
+        }
+        if let Some(own) = &found.unified {
+            found.unified_controllers = fs::read_to_string(own.join("cgroup.subtree_control"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+        }
+        found
+    }
+}
+
+/// A cgroup2 mount, or a v1 mount with its controllers, from one mountinfo line.
+fn parse_mount(line: &str) -> Option<CgroupMount> {
+    // id parent major:minor root mount-point options [optional fields] - fstype source super
+    let (before, after) = line.split_once(" - ")?;
+    let fields: Vec<&str> = before.split(' ').collect();
+    let root = unescape(fields.get(3)?);
+    let point = PathBuf::from(unescape(fields.get(4)?));
+    let mut after = after.split(' ');
+    let fstype = after.next()?;
+    let _source = after.next();
+    let options = after.next().unwrap_or("");
+    match fstype {
+        "cgroup2" => Some(CgroupMount {
+            point,
+            root,
+            unified: true,
+            controllers: Vec::new(),
+        }),
+        "cgroup" => Some(CgroupMount {
+            point,
+            root,
+            unified: false,
+            controllers: options.split(',').map(str::to_owned).collect(),
+        }),
+        _ => None,
+    }
+}
+
+/// mountinfo's octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = (bytes[i] == b'\\')
+            .then(|| bytes.get(i + 1..i + 4))
+            .flatten()
+            .and_then(|digits| std::str::from_utf8(digits).ok())
+            .and_then(|digits| u8::from_str_radix(digits, 8).ok());
+        match code {
+            Some(byte) => {
+                out.push(byte);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The directory of cgroup `path` (as /proc/self/cgroup names it) under `mount`, if the
+/// mount shows it (a mount of a sub-hierarchy shows only what is below its root).
+fn join_under(mount: &CgroupMount, path: &str) -> Option<PathBuf> {
+    let relative = if mount.root == "/" {
+        path
+    } else {
+        path.strip_prefix(mount.root.as_str())?
+    };
+    let relative = relative.trim_start_matches('/');
+    Some(if relative.is_empty() {
+        mount.point.clone()
+    } else {
+        mount.point.join(relative)
+    })
+}
+
+/// A cgroup directory tend made (or found, left by a predecessor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+impl Cgroup {
+    /// Makes the cgroup `dir` (and its parents) if it does not exist yet.
+    pub fn create(dir: &Path) -> io::Result<Cgroup> {
+        match fs::create_dir_all(dir) {
+            Ok(()) => Ok(Cgroup {
+                dir: dir.to_owned(),
+            }),
+            Err(e) => Err(io::Error::new(
+                e.kind(),
+                format!("making the cgroup {}: {e}", dir.display()),
+            )),
+        }
+    }
+
+    /// Opens its `cgroup.procs` for writing: the child writes `0` to it to join (see
+    /// [`crate::ChildAction::JoinCgroup`]).
+    pub fn procs_for_joining(&self) -> io::Result<OwnedFd> {
+        let path = self.dir.join("cgroup.procs");
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(OwnedFd::from(file))
+    }
+
+    /// Writes `value` to the cgroup's file `name` (a limit, `cgroup.kill`).
+    pub fn write(&self, name: &str, value: &str) -> io::Result<()> {
+        let path = self.dir.join(name);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        file.write_all(value.as_bytes())
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    }
+
+    /// Whether any process is in it or below it: cgroup2's `cgroup.events` (`populated 1`),
+    /// else whether its `cgroup.procs` lists any.
+    pub fn populated(&self) -> bool {
+        if let Ok(events) = fs::read_to_string(self.dir.join("cgroup.events")) {
+            return events.lines().any(|l| l == "populated 1");
+        }
+        !self.pids().is_empty()
+    }
+
+    /// The processes in it (not below it).
+    pub fn pids(&self) -> Vec<i32> {
+        fs::read_to_string(self.dir.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Kills every process in it and below it at once: cgroup2's `cgroup.kill` (Linux 5.14).
+    /// `Ok(false)` when the kernel has no `cgroup.kill` here.
+    pub fn kill(&self) -> io::Result<bool> {
+        if !self.dir.join("cgroup.kill").exists() {
+            return Ok(false);
+        }
+        self.write("cgroup.kill", "1").map(|()| true)
+    }
+
+    /// How many times the OOM killer killed a process in it: cgroup2's `memory.events`
+    /// `oom_kill`, or v1's `memory.oom_control` `oom_kill`; 0 when neither says.
+    pub fn oom_kills(&self) -> u64 {
+        for (file, key) in [
+            ("memory.events", "oom_kill "),
+            ("memory.oom_control", "oom_kill "),
+        ] {
+            if let Ok(text) = fs::read_to_string(self.dir.join(file)) {
+                if let Some(n) = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix(key))
+                    .and_then(|n| n.trim().parse().ok())
+                {
+                    return n;
+                }
+            }
+        }
+        0
+    }
+
+    /// Removes the cgroup, which must be empty (no process, no child cgroup): `Ok(false)`
+    /// when it is busy or already gone.
+    pub fn remove(&self) -> io::Result<bool> {
+        match fs::remove_dir(&self.dir) {
+            Ok(()) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EBUSY) | Some(libc::ENOENT) | Some(libc::ENOTEMPTY)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID_MOUNTS: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+";
+    const HYBRID_CGROUP: &str = "\
+9:name=systemd:/
+8:pids:/
+4:memory:/process_api/dc6b
+1:cpu:/
+0::/
+";
+
+    #[test]
+    fn a_hybrid_machine_has_cgroup2_for_grouping_and_v1_for_memory() {
+        let found = Hierarchies::from_texts(HYBRID_MOUNTS, HYBRID_CGROUP);
+        assert_eq!(found.unified, Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            found.memory_v1,
+            Some(PathBuf::from("/sys/fs/cgroup/memory/process_api/dc6b"))
+        );
+    }
+
+    #[test]
+    fn a_pure_cgroup2_machine_and_a_container_with_a_sub_hierarchy() {
+        let mounts = "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
+        let found = Hierarchies::from_texts(mounts, "0::/user.slice/user-1000.slice/app.scope\n");
+        assert_eq!(
+            found.unified,
+            Some(PathBuf::from(
+                "/sys/fs/cgroup/user.slice/user-1000.slice/app.scope"
+            ))
+        );
+        assert_eq!(found.memory_v1, None);
+        // A container whose cgroup namespace root is its own cgroup: mounted root `/docker/x`.
+        let mounts = "30 25 0:26 /docker/x /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let found = Hierarchies::from_texts(mounts, "0::/docker/x/tend\n");
+        assert_eq!(found.unified, Some(PathBuf::from("/sys/fs/cgroup/tend")));
+        // No cgroup file system: nothing.
+        assert_eq!(
+            Hierarchies::from_texts("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", "0::/\n"),
+            Hierarchies::default()
+        );
+    }
+
+    #[test]
+    fn mount_points_with_spaces_are_unescaped() {
+        assert_eq!(unescape("/a\\040b"), "/a b");
+        assert_eq!(unescape("/plain"), "/plain");
+        assert_eq!(unescape("/end\\04"), "/end\\04");
+    }
+}
