@@ -98,6 +98,10 @@ pub struct ProcessSpec {
     /// The memory an instance's process tree may use before it is restarted
     /// (`memory_limit`, `memory_limit_for`); `None`: no limit, and no sampling.
     pub memory_limit: Option<MemoryLimit>,
+    /// The kernel's limit of the memory of each instance's cgroup, in bytes (`memory_max`):
+    /// past it, the OOM killer kills in the cgroup. Enforced only where tend has a memory
+    /// cgroup controller.
+    pub memory_max: Option<u64>,
 }
 
 /// `memory_limit = "512MiB"` and `memory_limit_for = "10s"`.
@@ -389,6 +393,7 @@ impl ProcessSpec {
             nice: None,
             oom_score_adj: None,
             memory_limit: None,
+            memory_max: None,
         }
     }
 }

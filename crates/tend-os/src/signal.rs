@@ -71,6 +71,15 @@ pub fn signal_group(pgid: Pid, sig: Signal) -> Result<bool, OsError> {
     }
 }
 
+/// Sends `sig` to the one process `pid`: `Ok(false)` when it is gone.
+pub fn signal_process(pid: Pid, sig: Signal) -> Result<bool, OsError> {
+    match nix::sys::signal::kill(checked(pid)?, to_nix(sig)) {
+        Ok(()) => Ok(true),
+        Err(Errno::ESRCH) => Ok(false),
+        Err(e) => Err(OsError::from_errno("kill", e)),
+    }
+}
+
 /// Whether any process (zombies included) is left in the group `pgid`; `EPERM` counts as alive.
 pub fn group_alive(pgid: Pid) -> bool {
     match checked(pgid) {

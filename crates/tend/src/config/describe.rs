@@ -88,6 +88,15 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
     if !limits.is_empty() {
         line("limits", limits.join(", "));
     }
+    if let Some(max) = p.memory_max {
+        line(
+            "memory max",
+            format!(
+                "{} per instance, by its cgroup (the OOM killer past it)",
+                format_size(max)
+            ),
+        );
+    }
     if let Some(limit) = &p.memory_limit {
         line(
             "memory",

@@ -65,6 +65,7 @@ const PROCESS_KEYS: &[&str] = &[
     "oom_score_adj",
     "memory_limit",
     "memory_limit_for",
+    "memory_max",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -188,6 +189,15 @@ fn process<'a>(
             "rlimits" => spec.rlimits = identity::rlimits(&f)?,
             "nice" => spec.nice = Some(identity::nice(&f)?),
             "oom_score_adj" => spec.oom_score_adj = Some(identity::oom_score_adj(&f)?),
+            "memory_max" => {
+                let bytes = f.size()?;
+                if bytes < 1 << 20 {
+                    return Err(f.error(
+                        "memory_max below 1MiB would kill the process at its start; e.g. \"512MiB\"",
+                    ));
+                }
+                spec.memory_max = Some(bytes);
+            }
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,
             "start_secs" => spec.start_secs = f.duration()?,

@@ -346,7 +346,7 @@ fn errors_name_file_line_column_and_key() {
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
              backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
              depends_on, restart_with, interactive, port, user, group, groups, umask, rlimits, \
-             nice, oom_score_adj, memory_limit, memory_limit_for",
+             nice, oom_score_adj, memory_limit, memory_limit_for, memory_max",
         ),
         (
             "[process.web]\ncommand = \"x\"\ninteractive = \"yes\"\n",

@@ -11,7 +11,8 @@
 //! tells it, on this same thread, when tend has reaped the orphan that was its last member.
 
 pub mod attach;
-pub mod checks;
+pub mod cgroups;
+mod checks;
 pub mod control;
 pub mod drain;
 pub mod events;
@@ -249,6 +250,10 @@ struct Driver {
     formation: crate::config::Formation,
     /// When the memory of the runs with a `memory_limit` was last sampled.
     memory_sampled_at: Option<Instant>,
+    /// A cgroup per instance, where tend may make them.
+    cgroups: cgroups::Cgroups,
+    /// The processes whose `memory_max` was said to be unenforceable here.
+    memory_max_warned: HashSet<String>,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
     /// The `reload` requests being applied, answered by `Effect::Reloaded`.
@@ -384,6 +389,21 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             std::process::id(),
             socket.display()
         ));
+        // Before anything starts: tend's cgroups, and whatever a predecessor that died left
+        // in them (processes that escaped its process groups, which the state file misses).
+        let id = format!(
+            "{:016x}",
+            crate::hash::fnv1a(socket.as_os_str().as_encoded_bytes())
+        );
+        let (cgroups, notice) = cgroups::Cgroups::setup(&id);
+        driver.terminal.notice(notice);
+        let swept = cgroups.sweep();
+        if swept > 0 {
+            driver.terminal.notice(format!(
+                "killed what a previous tend left in {swept} cgroups of its runs"
+            ));
+        }
+        driver.cgroups = cgroups;
         if driver.sup.processes().next().is_none() {
             driver.terminal.notice(format!(
                 "{} defines no process, so nothing runs; add a [process.NAME] table with a \
@@ -395,6 +415,10 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             driver.stopping = Some(stopping);
         }
         let code = driver.run(options.targets, options.no_deps, events).await;
+        // Reap what the last kills left (a process that had escaped its group, now a zombie
+        // of tend's), so that the cgroups are empty, then remove them.
+        while let Ok(Some(_)) = tend_os::reap_one() {}
+        driver.cgroups.remove_all();
         // Requests still in flight finish (each connection within http::DRAIN).
         if let Some(server) = http_server {
             let _ = tokio::time::timeout(http::DRAIN, server).await;
@@ -625,6 +649,8 @@ impl Driver {
             config,
             formation: crate::config::Formation::default(),
             memory_sampled_at: None,
+            cgroups: cgroups::Cgroups::default(),
+            memory_max_warned: HashSet::new(),
             waiters: Vec::new(),
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
@@ -773,6 +799,12 @@ impl Driver {
         }
     }
 
+    /// Whether anything of the group `pgid` lives: a member of the process group, or a
+    /// process of its run's cgroup that left the group.
+    fn group_alive(&self, pgid: i32) -> bool {
+        self.world.group_alive(pgid) || self.cgroups.populated(pgid)
+    }
+
     /// When the loop must wake: the supervisor's next deadline.
     ///
     /// While everything stops (or a request waits, for a stop) and groups left behind still
@@ -813,11 +845,12 @@ impl Driver {
         let empty: Vec<(i32, RunId)> = self
             .groups_left
             .iter()
-            .filter(|(&pgid, _)| !self.world.group_alive(pgid))
+            .filter(|(&pgid, _)| !self.group_alive(pgid))
             .map(|(&pgid, &run)| (pgid, run))
             .collect();
         for (pgid, run) in empty {
             self.groups_left.remove(&pgid);
+            self.cgroups.forget(pgid);
             self.state.remove(pgid);
             self.feed(Input::GroupEmpty { run });
         }
@@ -889,11 +922,19 @@ impl Driver {
             let terminal = self.terminals.remove(&live.run);
             self.checks.ended(live.run);
             self.cpu_samples.get_mut().remove(&live.run);
-            let group_left = self.world.group_alive(pid);
+            let killed = matches!(status, tend_core::ExitStatus::Signaled(n) if n == libc::SIGKILL);
+            if killed && self.cgroups.oom_killed(pid) {
+                let name = self.sup.instance_name(live.instance);
+                self.terminal.notice(format!(
+                    "{name} was killed by the OOM killer: it reached its memory_max"
+                ));
+            }
+            let group_left = self.group_alive(pid);
             if group_left {
                 self.groups_left.insert(pid, live.run);
             } else {
                 self.state.remove(pid);
+                self.cgroups.forget(pid);
             }
             self.feed(Input::Exited {
                 run: live.run,
@@ -930,6 +971,13 @@ impl Driver {
                 Effect::Signal { run, pgid, signal } => {
                     // The supervisor signals a live run's group (its leader unreaped) or a
                     // leftover group (not yet reported empty): the id is not reused.
+                    // Whatever left the group (setsid, a double fork) is asked too, and dies
+                    // with it.
+                    if signal == Signal::Kill {
+                        self.cgroups.kill(pgid as i32);
+                    } else {
+                        self.cgroups.signal_escaped(pgid as i32, signal);
+                    }
                     if let Err(e) = self.world.signal_group(pgid as i32, signal) {
                         let name = self
                             .by_run
@@ -1007,7 +1055,34 @@ impl Driver {
                 }
             }
         }
-        let mut actions = prepared.actions();
+        let can_limit = self.cgroups.can_limit_memory();
+        if spec.memory_max.is_some()
+            && !can_limit
+            && self.memory_max_warned.insert(spec.name.clone())
+        {
+            self.terminal.notice(format!(
+                "{}: memory_max is not enforced: tend has no memory cgroup controller here (see \
+                 its first notice); memory_limit works without one",
+                spec.name
+            ));
+        }
+        let memory_max = spec.memory_max.filter(|_| can_limit);
+        let joining = match self.cgroups.prepare(&logs.name, run.0, memory_max) {
+            Ok(joining) => joining,
+            Err(e) => {
+                return Input::SpawnFailed {
+                    run,
+                    error: format!("making its cgroup: {e}"),
+                }
+            }
+        };
+        // Joining first: before an action puts another file at the number of its fd.
+        let mut actions: Vec<tend_os::ChildAction<'_>> = joining
+            .procs
+            .iter()
+            .map(|fd| tend_os::ChildAction::JoinCgroup(std::os::fd::AsFd::as_fd(fd)))
+            .collect();
+        actions.extend(prepared.actions());
         actions.extend(identity_actions(spec));
         let command = tend_os::Command {
             argv: &spec.argv,
@@ -1021,6 +1096,8 @@ impl Driver {
             self.world.spawn(&command).map(Output::Pipes)
         };
         drop(actions);
+        let pgid = spawned.as_ref().ok().map(|output| output.pid());
+        self.cgroups.spawned(pgid, joining);
         let output = match spawned {
             Ok(output) => output,
             Err(e) => {

@@ -1,0 +1,161 @@
+//! A cgroup per instance: a process that left its group and session (`setsid`) is stopped
+//! with its instance; `memory_max` is enforced by the kernel and the OOM kill is reported and
+//! restarted by the policy; and where tend cannot make cgroups (here: tend run as `nobody`), it
+//! says so once and falls back to process groups. Needs root and a writable cgroup2 (CI has
+//! both); otherwise each test says why it skips.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::{eventually, proc_state, started_pid, tend_bin, Tend};
+
+/// Whether this tend will have cgroups: it printed so.
+fn has_cgroups(tend: &Tend) -> bool {
+    let line = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    let on = line.contains("a cgroup per instance");
+    if !on {
+        eprintln!("skipped: {line}");
+    }
+    on
+}
+
+fn gone(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| proc_state(&stat) == Some('Z'))
+}
+
+#[test]
+fn a_process_that_left_its_session_is_stopped_with_its_instance() {
+    let tend = Tend::up(
+        r#"
+[process.esc]
+command = 'setsid sleep 1000 & echo "escaped $!"; exec sleep 1000'
+shell = true
+"#,
+        &[],
+    );
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let line = tend.wait_line("escaped", |l| l.contains("| escaped "));
+    let escaped: i32 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let _guard = KillOnDrop(escaped);
+    eventually("the escaped process leads its own session", || {
+        fs::read_to_string(format!("/proc/{escaped}/stat"))
+            .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(escaped)))
+    });
+    let config = tend.path("tend.toml");
+    let mut stop = Command::new(tend_bin());
+    stop.arg("-c").arg(&config).args(["stop", "esc"]);
+    let ran = common::run_with_deadline(stop);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    eventually("the escaped process to be gone", || gone(escaped));
+}
+
+#[test]
+fn memory_max_is_the_kernels_limit_and_the_oom_kill_is_told() {
+    let tend = Tend::up(
+        r#"
+[process.hog]
+command = "python3 -c 'x = b\"x\" * (300 << 20); import time; time.sleep(1000)'"
+shell = true
+memory_max = "64MiB"
+backoff = { initial = "0s" }
+"#,
+        &[],
+    );
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    if notice.contains("no memory controller") {
+        eprintln!("skipped: {notice}");
+        return;
+    }
+    let first = tend.wait_line("hog started", |l| l.contains("hog.0 started"));
+    let first = started_pid(&first).unwrap();
+    tend.wait_line("the OOM kill", |l| {
+        l.contains("hog.0 was killed by the OOM killer: it reached its memory_max")
+    });
+    tend.wait_line("the end of the run", |l| {
+        l.contains("hog.0 was killed by SIGKILL; restarting")
+    });
+    let again = tend.wait_lines(2, "hog started again", |l| l.contains("hog.0 started"));
+    assert_ne!(started_pid(&again[1]).unwrap(), first);
+}
+
+#[test]
+fn without_cgroups_tend_says_so_once_and_stops_process_groups() {
+    let is_root = fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !is_root {
+        eprintln!("skipped: the test runs tend as nobody, which needs root");
+        return;
+    }
+    // tend as nobody cannot make cgroups under root's.
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let bin = dir.path().join("tend");
+    fs::copy(tend_bin(), &bin).unwrap();
+    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(
+        dir.path().join("tend.toml"),
+        "[process.p]\ncommand = \"sleep 1000\"\nmemory_max = \"64MiB\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(
+        dir.path().join("tend.toml"),
+        fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let runtime = dir.path().join("run");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&runtime, Some(65534), Some(65534)).unwrap();
+    let mut cmd = Command::new(&bin);
+    cmd.args(["-c"])
+        .arg(dir.path().join("tend.toml"))
+        .arg("up")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", "/nonexistent")
+        .uid(65534)
+        .gid(65534);
+    let holder = tempfile::tempdir().unwrap();
+    let mut tend = Tend::spawn(holder, cmd);
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    assert!(
+        notice.contains("cgroups: not available")
+            && notice.contains("stopping reaches each process group only"),
+        "{notice}"
+    );
+    tend.wait_line("memory_max not enforced", |l| {
+        l.contains("p: memory_max is not enforced")
+    });
+    tend.wait_line("p started", |l| l.contains("p.0 started"));
+    tend.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(tend.wait_exit().success(), "{}", tend.stderr());
+    let notices = tend
+        .transcript()
+        .iter()
+        .filter(|l| l.contains("cgroups: "))
+        .count();
+    assert_eq!(notices, 1, "said once: {:#?}", tend.transcript());
+}
+
+/// Kills a process tend does not know about when the test ends.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
