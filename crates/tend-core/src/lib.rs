@@ -21,6 +21,6 @@ pub use spec::{
     ProcessSpec, ReadyCheck, ReadySpec, RestartPolicy, Spec, SupervisorSpec,
 };
 pub use supervisor::{
-    Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next, Notice, Phase,
-    ReadyFact, ReloadSummary, RunId, State, Supervisor, Target, Unmet,
+    changed_keys, Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next,
+    Notice, Phase, ReadyFact, ReloadSummary, RunId, State, Supervisor, Target, Unmet,
 };

@@ -50,7 +50,8 @@ pub struct ProcessSpec {
     /// The first port: instance N gets `PORT` = port + N (foreman's convention, which
     /// Procfiles rely on). The config layer checks that the last instance's port fits.
     pub port: Option<u16>,
-    /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1.
+    /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1 in a config,
+    /// 0 only after `tend scale NAME=0` (the process is kept, with no instance).
     pub replicas: u32,
     /// Whether `tend up` without names starts this process.
     pub autostart: bool,
@@ -85,6 +86,14 @@ pub struct ProcessSpec {
     /// Whether each run gets a pseudo-terminal as stdin, stdout and stderr (one stream,
     /// logged as stdout) instead of pipes, so that `tend attach` can type into it.
     pub interactive: bool,
+    /// After the instance gave up (`failed`, `max_restarts` spent), try it again this long
+    /// after, with a fresh restart budget (`None`: stay failed until someone starts it).
+    /// Never zero.
+    pub retry_after: Option<Duration>,
+    /// The variables of the `env` key alone (the rest of [`Self::env`] came from
+    /// [`Self::env_file`]), so that `tend restart` can read the env file again and build
+    /// [`Self::env`] as the config would.
+    pub env_table: Vec<(String, String)>,
 }
 
 /// A condition on another process (`depends_on = { db = "ready" }`). It holds when it holds
@@ -263,6 +272,8 @@ impl ProcessSpec {
             depends_on: Vec::new(),
             restart_with: Vec::new(),
             interactive: false,
+            retry_after: None,
+            env_table: Vec::new(),
         }
     }
 }
