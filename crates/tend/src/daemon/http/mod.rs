@@ -608,7 +608,7 @@ async fn read_args(route: Route, request: hyper::Request<Incoming>) -> Result<Re
                 ))
             })?)
         }
-        Route::Reload => Request::Reload(parse::<NoArgs>(&body)?),
+        Route::Reload => Request::Reload(parse::<tend_proto::ReloadArgs>(&body)?),
         _ => Request::Down(parse::<NoArgs>(&body)?),
     })
 }
