@@ -22,6 +22,6 @@ pub use spec::{
     RlimitKind, Spec, SupervisorSpec, UserIdentity,
 };
 pub use supervisor::{
-    Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next, Notice, Phase,
-    ReadyFact, ReloadSummary, RunId, State, Supervisor, Target, Unmet,
+    changed_keys, Effect, ExitStatus, Failure, HealthView, Input, InstanceId, InstanceView, Next,
+    Notice, Phase, ReadyFact, ReloadSummary, RunId, State, Supervisor, Target, Unmet,
 };

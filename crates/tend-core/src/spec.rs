@@ -50,7 +50,8 @@ pub struct ProcessSpec {
     /// The first port: instance N gets `PORT` = port + N (foreman's convention, which
     /// Procfiles rely on). The config layer checks that the last instance's port fits.
     pub port: Option<u16>,
-    /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1.
+    /// How many instances run (`name.0` … `name.{replicas-1}`); at least 1 in a config,
+    /// 0 only after `tend scale NAME=0` (the process is kept, with no instance).
     pub replicas: u32,
     /// Whether `tend up` without names starts this process.
     pub autostart: bool,
@@ -102,6 +103,14 @@ pub struct ProcessSpec {
     /// past it, the OOM killer kills in the cgroup. Enforced only where tend has a memory
     /// cgroup controller.
     pub memory_max: Option<u64>,
+    /// After the instance gave up (`failed`, `max_restarts` spent), try it again this long
+    /// after, with a fresh restart budget (`None`: stay failed until someone starts it).
+    /// Never zero.
+    pub retry_after: Option<Duration>,
+    /// The variables of the `env` key alone (the rest of [`Self::env`] came from
+    /// [`Self::env_file`]), so that `tend restart` can read the env file again and build
+    /// [`Self::env`] as the config would.
+    pub env_table: Vec<(String, String)>,
 }
 
 /// `memory_limit = "512MiB"` and `memory_limit_for = "10s"`.
@@ -394,6 +403,8 @@ impl ProcessSpec {
             oom_score_adj: None,
             memory_limit: None,
             memory_max: None,
+            retry_after: None,
+            env_table: Vec::new(),
         }
     }
 }

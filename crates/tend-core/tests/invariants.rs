@@ -25,6 +25,8 @@ enum Step {
     Reload(u8),
     /// The live run at this index (modulo) gets ready (ignored without a readiness check).
     Ready(usize),
+    /// `tend scale`: the process of the pick gets this many instances.
+    Scale(Pick, u32),
 }
 
 /// Whom a request names: the instance at this index (modulo) of those that exist, alone or
@@ -68,6 +70,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => pick().prop_map(Step::Restart),
         1 => (0u8..4).prop_map(Step::Reload),
         2 => any::<usize>().prop_map(Step::Ready),
+        1 => (pick(), 0u32..4).prop_map(|(p, n)| Step::Scale(p, n)),
     ]
 }
 
@@ -126,6 +129,8 @@ fn procs() -> Vec<ProcessSpec> {
         factor: 3.0,
     };
     a.start_secs = ms(0);
+    // Tried again a while after it gives up.
+    a.retry_after = Some(ms(2000));
     let mut b = proc("b");
     b.replicas = 2;
     b.restart = RestartPolicy::OnFailure;
@@ -315,6 +320,16 @@ impl World {
                 State::Starting | State::Running | State::Ready | State::Stopping
             );
             prop_assert_eq!(v.pid.is_some(), has_run, "{:?}", v);
+            prop_assert!(
+                v.state != State::Failed || v.deadline.is_none() || v.spec.retry_after.is_some(),
+                "a failed instance waits for a retry only with retry_after: {:?}",
+                v
+            );
+            prop_assert!(
+                v.id.replica < v.spec.replicas || !v.want_up,
+                "an instance above the count is never wanted up: {:?}",
+                v
+            );
             if has_run {
                 live += 1;
             }
@@ -427,6 +442,12 @@ impl World {
                 h.feed(Input::RestartRequested(target))
             }
             Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v, self.deps)))),
+            Step::Scale(p, replicas) => match p.target(&h.sup) {
+                Target::Process(process) | Target::Instance(InstanceId { process, .. }) => {
+                    h.feed(Input::ScaleRequested { process, replicas })
+                }
+                _ => Vec::new(),
+            },
             Step::Ready(_) if self.alive.is_empty() => Vec::new(),
             Step::Ready(i) => {
                 let run = self.alive[i % self.alive.len()];

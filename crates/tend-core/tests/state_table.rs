@@ -257,6 +257,7 @@ fn short(effects: &[Effect]) -> String {
                 Notice::DependencyGaveUp { state, .. } => format!("dependency-gave-up:{state}"),
                 Notice::Ready { .. } => "ready".to_owned(),
                 Notice::Health { result, .. } => format!("health:{}", result.is_ok()),
+                Notice::Retrying { .. } => "retrying".to_owned(),
                 Notice::CheckFailed { failure, .. } => match failure {
                     Failure::StartTimeout(_) => "check-failed:start-timeout".to_owned(),
                     Failure::Watchdog(_) => "check-failed:watchdog".to_owned(),

@@ -38,6 +38,7 @@ fn status_answer(n: u32) -> AnswerLine {
             usage: None,
             log_bytes: 0,
             log_write_errors: 0,
+            retry_in_ms: None,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

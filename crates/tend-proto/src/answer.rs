@@ -9,6 +9,7 @@
 //! The `ok` payload's shape depends on the request ([`OkBody`]). Answers tolerate fields they
 //! do not know, so that fields can be added without a new protocol version.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -98,6 +99,8 @@ pub enum OkBody {
     Signalled(Signalled),
     /// For `attach`.
     Attached(Attached),
+    /// For `scale`.
+    Scaled(Scaled),
     /// For `down` and for `logs` without `follow`: `{}`.
     Done(Done),
 }
@@ -150,6 +153,34 @@ pub struct Reloaded {
     pub changed: Vec<String>,
     /// Processes left alone, with the same PIDs.
     pub unchanged: Vec<String>,
+    /// What changed in each process of `changed`, by config key, in the config reference's
+    /// order: `command`, `env (PORT, TOKEN)` (the names of the variables set, changed or
+    /// unset, never their values), `replicas 2 → 4`, … Absent when nothing changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, Vec<String>>,
+    /// `true` when this is the plan of `reload` with `dry_run`: nothing was changed. Absent
+    /// for a reload that was applied.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}
+
+/// The answer to `scale`: `{"scaled":[{"process":"web","from":2,"to":4}]}`. The counts last
+/// until the next reload, which applies the config's `replicas` again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scaled {
+    /// Each process named, in the order named.
+    pub scaled: Vec<ScaledProcess>,
+}
+
+/// One process of a `scale` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScaledProcess {
+    /// The process.
+    pub process: String,
+    /// How many instances it had.
+    pub from: u32,
+    /// How many it has now (those above are stopping, then forgotten).
+    pub to: u32,
 }
 
 /// An empty `ok` payload, `{}`: for `down` (sent when everything has stopped, just before the
@@ -166,7 +197,7 @@ macro_rules! ok_body_from {
         }
     )*};
 }
-ok_body_from!(Reloaded, Instances, Signalled, Attached, Done);
+ok_body_from!(Reloaded, Instances, Signalled, Attached, Scaled, Done);
 
 /// Why a request failed: `{"code":"unknown_name","message":"...","known":["web"]}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,8 @@
 //!  "how":{"code":1},"next":{"restart_in_ms":200}}
 //! ```
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::status::LastExit;
@@ -52,6 +54,10 @@ pub enum EventKind {
         restarts: u32,
         /// `max_restarts.within`, in milliseconds.
         within_ms: u64,
+        /// With `retry_after`: tend tries it again this many milliseconds from now. Absent
+        /// otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_in_ms: Option<u64>,
     },
     /// The stop signal was sent to the instance's process group.
     Stopping {
@@ -103,6 +109,12 @@ pub enum EventKind {
         /// What happened, for people.
         reason: String,
     },
+    /// A failed instance is tried again: its `retry_after` passed since it gave up (its
+    /// restart budget starts afresh).
+    Retrying {
+        /// The `retry_after`, in milliseconds.
+        after_ms: u64,
+    },
     /// A new config was applied.
     Reloaded {
         /// Processes new in the config.
@@ -113,6 +125,10 @@ pub enum EventKind {
         changed: Vec<String>,
         /// Processes left alone.
         unchanged: Vec<String>,
+        /// What changed in each process of `changed`, by config key (`command`, `env (PORT)`:
+        /// variable names only, `replicas 2 → 4`). Absent when none.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        keys: BTreeMap<String, Vec<String>>,
     },
 }
 

@@ -24,14 +24,14 @@ pub mod status;
 
 pub use answer::{
     Answer, AnswerLine, Attached, AttachedTo, Done, ErrorBody, ErrorCode, Instances, LogLine,
-    OkBody, Reloaded, Signalled, Stream, ATTACH_REPLAY,
+    OkBody, Reloaded, Scaled, ScaledProcess, Signalled, Stream, ATTACH_REPLAY,
 };
 pub use codec::{decode, encode, LineFramer, LineReader, ProtoError, Pushed};
 pub use event::{Event, EventKind, NextStep};
 pub use handshake::{ClientHello, ClientHelloLine, HandshakeReply, ServerHello};
 pub use request::{
-    decode_request, AttachArgs, BadRequestLine, LogsArgs, NoArgs, Request, RequestLine, SignalArgs,
-    StatusArgs, TargetArgs, DEFAULT_LOG_LINES,
+    decode_request, AttachArgs, BadRequestLine, LogsArgs, NoArgs, ReloadArgs, Request, RequestLine,
+    ScaleArgs, SignalArgs, StatusArgs, TargetArgs, DEFAULT_LOG_LINES,
 };
 pub use status::{Health, InstanceStatus, LastExit, LogError, Percent, State, Usage, WaitingFor};
 

@@ -71,9 +71,9 @@ pub enum Request {
     /// until the client closes the connection. Answered with [`LogLine`](crate::LogLine)s,
     /// then [`Done`](crate::Done) unless following.
     Logs(LogsArgs),
-    /// Re-read the config and apply the difference. Answered with
-    /// [`Reloaded`](crate::Reloaded).
-    Reload(NoArgs),
+    /// Re-read the config and apply the difference (or, with `dry_run`, only say what would
+    /// change). Answered with [`Reloaded`](crate::Reloaded).
+    Reload(ReloadArgs),
     /// Stop everything in order and exit the supervisor. Answered with [`Done`](crate::Done)
     /// once every process has stopped.
     Down(NoArgs),
@@ -91,6 +91,29 @@ pub enum Request {
     /// Tell an interactive instance's terminal its new size (the attached terminal's), which
     /// sends the process `SIGWINCH`. Answered with [`Done`](crate::Done).
     Resize(AttachArgs),
+    /// Set how many instances of each named process run, until the next reload. Answered
+    /// with [`Scaled`](crate::Scaled).
+    Scale(ScaleArgs),
+}
+
+/// The arguments of `reload`: `{}`, or `{"dry_run":true}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadArgs {
+    /// Read the config and answer with what a reload would do, changing nothing. Defaults to
+    /// `false` (and is left out of the JSON then, so that a server that does not know it
+    /// still takes a plain reload).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dry_run: bool,
+}
+
+/// The arguments of `scale`: `{"replicas":{"web":4,"worker":0}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleArgs {
+    /// The count of instances for each process named (processes, not instances; 0 to 10000;
+    /// 0 stops every instance and keeps the process). Must not be empty.
+    pub replicas: std::collections::BTreeMap<String, u32>,
 }
 
 /// The arguments of `attach` and `resize`: `{"name":"web.0","rows":24,"cols":80}`.

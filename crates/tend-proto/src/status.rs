@@ -136,6 +136,10 @@ pub struct InstanceStatus {
     /// works: nothing is lost). Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub log_write_errors: u64,
+    /// For a `failed` instance whose process has `retry_after`: milliseconds until tend
+    /// tries it again. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

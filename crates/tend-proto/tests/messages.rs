@@ -42,6 +42,7 @@ fn web0() -> InstanceStatus {
         usage: None,
         log_bytes: 0,
         log_write_errors: 0,
+        retry_in_ms: None,
     }
 }
 
@@ -63,6 +64,7 @@ fn stopped_worker() -> InstanceStatus {
         usage: None,
         log_bytes: 0,
         log_write_errors: 0,
+        retry_in_ms: None,
     }
 }
 
@@ -154,7 +156,11 @@ fn every_request_round_trips() {
             follow: false,
             since_ms: Some(1_795_900_000_000),
         }),
-        Request::Reload(NoArgs {}),
+        Request::Reload(ReloadArgs::default()),
+        Request::Reload(ReloadArgs { dry_run: true }),
+        Request::Scale(ScaleArgs {
+            replicas: [("web".to_owned(), 4), ("worker".to_owned(), 0)].into(),
+        }),
         Request::Down(NoArgs {}),
     ];
     for (id, request) in requests.into_iter().enumerate() {
@@ -188,9 +194,50 @@ fn exact_request_json() {
         r#"{"id":2,"request":{"start":{"names":["web"],"wait":true}}}"#
     );
     assert_eq!(
-        round_trip(RequestLine::new(3, Request::Reload(NoArgs {}))),
+        round_trip(RequestLine::new(3, Request::Reload(ReloadArgs::default()))),
         r#"{"id":3,"request":{"reload":{}}}"#
     );
+    assert_eq!(
+        round_trip(RequestLine::new(
+            3,
+            Request::Reload(ReloadArgs { dry_run: true })
+        )),
+        r#"{"id":3,"request":{"reload":{"dry_run":true}}}"#
+    );
+    assert_eq!(
+        round_trip(RequestLine::new(
+            5,
+            Request::Scale(ScaleArgs {
+                replicas: [("web".to_owned(), 4)].into(),
+            })
+        )),
+        r#"{"id":5,"request":{"scale":{"replicas":{"web":4}}}}"#
+    );
+    let scaled: AnswerLine =
+        serde_json::from_str(r#"{"id":5,"ok":{"scaled":[{"process":"web","from":2,"to":4}]}}"#)
+            .unwrap();
+    assert_eq!(
+        scaled,
+        AnswerLine::ok(
+            5,
+            Scaled {
+                scaled: vec![ScaledProcess {
+                    process: "web".into(),
+                    from: 2,
+                    to: 4
+                }]
+            }
+        )
+    );
+    let plan: AnswerLine = serde_json::from_str(
+        r#"{"id":3,"ok":{"added":[],"removed":[],"changed":["web"],"unchanged":[],"keys":{"web":["env (PORT)"]},"dry_run":true}}"#,
+    )
+    .unwrap();
+    let Answer::Ok(OkBody::Reloaded(plan)) = plan.answer else {
+        panic!("a plan is a Reloaded: {plan:?}")
+    };
+    assert!(plan.dry_run);
+    assert_eq!(plan.keys["web"], vec!["env (PORT)"]);
     assert_eq!(
         round_trip(RequestLine::new(4, Request::Logs(LogsArgs::default()))),
         r#"{"id":4,"request":{"logs":{"names":[],"follow":false}}}"#
@@ -289,6 +336,7 @@ fn every_answer_round_trips() {
                 removed: names(&[]),
                 changed: names(&["web"]),
                 unchanged: names(&["worker"]),
+                ..Reloaded::default()
             },
         ),
         AnswerLine::ok(3, Reloaded::default()),

@@ -146,8 +146,21 @@ enum Verb {
         #[arg(add = ArgValueCandidates::new(process_names))]
         names: Vec<String>,
     },
-    /// Re-read the config: start added processes, stop removed ones, restart changed ones.
-    Reload,
+    /// Re-read the config: start added processes, stop removed ones, restart changed ones;
+    /// print the plan (what changed in each process).
+    Reload {
+        /// Only print what a reload would do (start, stop, restart with the keys that
+        /// changed, unchanged); change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Set how many instances of processes run (web=4 worker=0), until the next reload:
+    /// instances are added (started if the process runs) or stopped, highest index first.
+    Scale {
+        /// NAME=COUNT pairs, COUNT from 0 to 10000.
+        #[arg(required = true, value_name = "NAME=COUNT", value_parser = scale_pair)]
+        counts: Vec<(String, u32)>,
+    },
     /// Stop everything and exit the supervisor; return once it is gone.
     Down,
     /// The supervisor's events as they happen (spawned, exited, ready, …), until it exits.
@@ -441,9 +454,24 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             let paths = RuntimePaths::for_config(&path, cli.socket.as_deref()).map_err(failed)?;
             cli::attach::run(&path, &paths.socket, &name)
         }
-        Verb::Reload => client(ClientVerb::Reload),
+        Verb::Reload { dry_run } => client(ClientVerb::Reload { dry_run }),
+        Verb::Scale { counts } => client(ClientVerb::Scale { counts }),
         Verb::Down => client(ClientVerb::Down),
     }
+}
+
+/// One `NAME=COUNT` of `tend scale`.
+fn scale_pair(text: &str) -> Result<(String, u32), String> {
+    let (name, count) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not NAME=COUNT, such as web=4"))?;
+    let count = count
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n <= 10_000)
+        .ok_or_else(|| format!("{text:?}: the count must be 0 to 10000"))?;
+    Ok((name.trim().to_owned(), count))
 }
 
 /// `tend up`: everything that can be wrong with the config or the names is reported here,

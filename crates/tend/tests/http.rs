@@ -219,6 +219,18 @@ fn every_endpoint_does_what_the_socket_does() {
         serde_json::json!(["web", "idle"])
     );
 
+    let plan = api.call("POST", "/api/reload", r#"{"dry_run":true}"#);
+    assert_eq!(plan.status, 200, "{plan:?}");
+    assert_eq!(plan.json()["dry_run"], true);
+    let scaled = api.call("POST", "/api/scale", r#"{"replicas":{"idle":2}}"#);
+    assert_eq!(scaled.status, 200, "{scaled:?}");
+    assert_eq!(
+        scaled.json()["scaled"],
+        serde_json::json!([{"process":"idle","from":1,"to":2}])
+    );
+    let bad_scale = api.call("POST", "/api/scale", r#"{"replicas":{"idle.0":2}}"#);
+    assert_eq!(bad_scale.status, 400, "{bad_scale:?}");
+
     let missing = api.call("GET", "/api/nothing", "");
     assert_eq!(missing.status, 404);
 

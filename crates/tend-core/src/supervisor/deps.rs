@@ -57,7 +57,8 @@ fn ended_well(spec: &ProcessSpec, inst: &Instance) -> bool {
 /// Whether an instance that does not meet `condition` will not get there by itself.
 fn gave_up(spec: &ProcessSpec, inst: &Instance, condition: Condition) -> bool {
     match inst.status {
-        Status::Failed => true,
+        // It will be tried again by itself after `retry_after`.
+        Status::Failed { retry_at } => retry_at.is_none(),
         Status::Exited => condition != Condition::Completed || !ended_well(spec, inst),
         Status::Stopped => !inst.want_up,
         _ => false,
@@ -84,23 +85,35 @@ impl Supervisor {
             .find(|inst| !meets(&slot.spec, inst, condition))
     }
 
+    /// The state of the first instance of process `dep` that does not meet `condition`, and
+    /// whether it gave up (see [`Unmet`]); `None` when every instance meets it. A process
+    /// scaled to no instance (`tend scale NAME=0`) meets no condition: it counts as stopped,
+    /// and as given up.
+    fn unmet(&self, dep: usize, condition: Condition) -> Option<(State, bool)> {
+        let slot = self.slot(dep)?;
+        if slot.spec.replicas == 0 {
+            return Some((State::Stopped, true));
+        }
+        let inst = self.first_unmet(dep, condition)?;
+        Some((inst.state(), gave_up(&slot.spec, inst, condition)))
+    }
+
     /// Whether every condition of `process` holds.
     fn deps_hold(&self, process: usize) -> bool {
         self.deps_of(process)
-            .all(|(dep, condition)| self.first_unmet(dep, condition).is_none())
+            .all(|(dep, condition)| self.unmet(dep, condition).is_none())
     }
 
     /// The conditions of the process of `id` that do not hold, in config order.
     pub fn waiting_for(&self, id: InstanceId) -> Vec<Unmet> {
         self.deps_of(id.process)
             .filter_map(|(dep, condition)| {
-                let inst = self.first_unmet(dep, condition)?;
-                let spec = &self.slot(dep)?.spec;
+                let (state, gave_up) = self.unmet(dep, condition)?;
                 Some(Unmet {
-                    dependency: spec.name.clone(),
+                    dependency: self.slot(dep)?.spec.name.clone(),
                     condition,
-                    state: inst.state(),
-                    gave_up: gave_up(spec, inst, condition),
+                    state,
+                    gave_up,
                 })
             })
             .collect()
@@ -109,9 +122,8 @@ impl Supervisor {
     /// The first dependency of `process` that gave up, with its slot.
     fn dependency_gave_up(&self, process: usize) -> Option<(usize, Condition, State)> {
         self.deps_of(process).find_map(|(dep, condition)| {
-            let inst = self.first_unmet(dep, condition)?;
-            let spec = &self.slot(dep)?.spec;
-            gave_up(spec, inst, condition).then(|| (dep, condition, inst.state()))
+            let (state, gave_up) = self.unmet(dep, condition)?;
+            gave_up.then_some((dep, condition, state))
         })
     }
 
@@ -151,8 +163,8 @@ impl Supervisor {
             while let Some(process) = stack.pop() {
                 let deps: Vec<(usize, Condition)> = self.deps_of(process).collect();
                 for (dep, condition) in deps {
-                    let done = condition == Condition::Completed
-                        && self.first_unmet(dep, condition).is_none();
+                    let done =
+                        condition == Condition::Completed && self.unmet(dep, condition).is_none();
                     if !done && seen.insert(dep) {
                         needed.insert(dep);
                         stack.push(dep);

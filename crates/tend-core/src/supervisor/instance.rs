@@ -103,8 +103,9 @@ pub(super) enum Status {
     },
     /// Finished and not to be restarted (by policy).
     Exited,
-    /// Gave up after `max_restarts`.
-    Failed,
+    /// Gave up after `max_restarts`; tried again at `retry_at` (`retry_after`; `None`: not
+    /// by itself).
+    Failed { retry_at: Option<Instant> },
 }
 
 /// Everything the supervisor knows of one instance.
@@ -145,7 +146,7 @@ impl Instance {
             Status::Backoff { .. } => State::Backoff,
             Status::Stopping { .. } => State::Stopping,
             Status::Exited => State::Exited,
-            Status::Failed => State::Failed,
+            Status::Failed { .. } => State::Failed,
         }
     }
 
@@ -176,6 +177,7 @@ impl Instance {
             Status::Starting { up_at: at, .. }
             | Status::Running { ready_by: at, .. }
             | Status::Backoff { until: at }
+            | Status::Failed { retry_at: at }
             | Status::Stopping { kill_at: at, .. } => at,
             _ => None,
         }
@@ -282,7 +284,7 @@ impl Supervisor {
             | Status::Ready { .. }
             | Status::Waiting { .. } => {}
             Status::Stopping { .. } => self.set_then(id, Then::Restart),
-            Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed => {
+            Status::Backoff { .. } | Status::Stopped | Status::Exited | Status::Failed { .. } => {
                 let inst = self.inst_mut(id);
                 inst.next_backoff = initial;
                 inst.recent_restarts.clear();
@@ -313,7 +315,11 @@ impl Supervisor {
                 self.set_status(id, Status::Stopped);
                 out.push(Effect::Notify(Notice::Cancelled { instance: id }));
             }
-            Status::Stopped | Status::Exited | Status::Failed => {}
+            // A stop takes back the retry of a failed instance: it stays failed.
+            Status::Failed { retry_at: Some(_) } => {
+                self.set_status(id, Status::Failed { retry_at: None });
+            }
+            Status::Stopped | Status::Exited | Status::Failed { .. } => {}
         }
     }
 
@@ -333,7 +339,7 @@ impl Supervisor {
             Status::Backoff { .. }
             | Status::Stopped
             | Status::Exited
-            | Status::Failed
+            | Status::Failed { .. }
             | Status::Waiting { .. } => self.start(id, now, out),
         }
     }
@@ -502,7 +508,12 @@ impl Supervisor {
         } else {
             self.after_exit(id, &run, &how, false, now)
         };
-        let for_good = matches!(next, Next::Stay(State::Exited | State::Failed));
+        // A failed instance that will be tried again (`retry_after`) has not ended for good.
+        let for_good = match next {
+            Next::Stay(State::Exited) => true,
+            Next::Stay(State::Failed) => self.spec_of(id).retry_after.is_none(),
+            _ => false,
+        };
         let essential = self.spec_of(id).on_exit == OnExit::Shutdown;
         let exit_code = exit_code_of(&how);
         out.push(Effect::Notify(Notice::Ended {
@@ -544,7 +555,11 @@ impl Supervisor {
             Next::Restart(delay) => Status::Backoff {
                 until: deadline_after(now, delay),
             },
-            Next::Stay(State::Failed) => Status::Failed,
+            Next::Stay(State::Failed) => Status::Failed {
+                retry_at: spec
+                    .retry_after
+                    .and_then(|after| deadline_after(now, after)),
+            },
             Next::Stay(_) => Status::Exited,
         };
         self.set_status(id, status);
@@ -600,6 +615,26 @@ impl Supervisor {
                 }));
             }
             Timer::KillLeftover(run) => self.kill_leftover(run, out),
+            Timer::Retry(id) => {
+                let after = self.spec_of(id).retry_after;
+                let retry = matches!(self.inst(id).status, Status::Failed { retry_at: Some(_) });
+                let (true, Some(after)) = (retry, after) else {
+                    return;
+                };
+                if self.phase != Phase::Running || self.retired(id) {
+                    // (A shutdown or a retirement stops the instance first, which takes the
+                    // retry back; kept in step with the timers in any case.)
+                    self.set_status(id, Status::Failed { retry_at: None });
+                    return;
+                }
+                out.push(Effect::Notify(Notice::Retrying {
+                    instance: id,
+                    after,
+                }));
+                self.inst_mut(id).restarts += 1;
+                // As `tend start` would: wanted up, with a fresh restart budget and backoff.
+                self.start(id, now, out);
+            }
         }
     }
 
@@ -728,6 +763,7 @@ fn timers_of(status: &Status, id: InstanceId) -> [Option<(Instant, Timer)>; 2] {
         Status::Stopping {
             kill_at: Some(at), ..
         } => Some((at, Timer::Kill(id))),
+        Status::Failed { retry_at: Some(at) } => Some((at, Timer::Retry(id))),
         _ => None,
     };
     let watchdog = match status {

@@ -38,6 +38,7 @@ mod reload;
 mod timers;
 
 pub use deps::Unmet;
+pub use reload::changed_keys;
 
 use instance::{view, Instance, Leftover};
 use timers::{Timer, Timers};
@@ -133,6 +134,24 @@ pub enum Input {
     /// The user asked for the config to be applied: start added processes, stop removed ones,
     /// restart changed ones, leave the others alone. Answered by [`Effect::Reloaded`].
     ReloadRequested(Spec),
+    /// The user asked for this many instances of the process in this slot (`tend scale
+    /// web=4`): instances are added (and started if the process runs) or stopped and
+    /// forgotten, highest index first. 0 keeps the process with no instance. Lasts until the
+    /// next reload, which applies the config's `replicas` again.
+    ScaleRequested {
+        /// The process's slot.
+        process: usize,
+        /// How many instances it is to have.
+        replicas: u32,
+    },
+    /// The environment of the process in this slot was read again (`tend restart` reads its
+    /// `env_file` again): its next spawns get `env`. Nothing is stopped or started.
+    EnvRead {
+        /// The process's slot.
+        process: usize,
+        /// Its variables, as [`ProcessSpec::env`].
+        env: Vec<(String, String)>,
+    },
     /// The user asked tend to stop everything and exit. With `force`, SIGKILL every group now.
     ShutdownRequested {
         /// Skip the graceful stop.
@@ -328,6 +347,14 @@ pub enum Notice {
         /// `Err`: why the last try failed.
         result: Result<(), String>,
     },
+    /// A failed instance is tried again: its `retry_after` passed since it gave up. Its
+    /// restart budget and backoff start afresh.
+    Retrying {
+        /// The instance.
+        instance: InstanceId,
+        /// The `retry_after` that passed.
+        after: Duration,
+    },
     /// A check failed a run: it is stopped, and its restart policy applies as after a failure.
     CheckFailed {
         /// The instance.
@@ -361,7 +388,7 @@ pub enum Failure {
     },
 }
 
-/// What a reload did, by process name.
+/// What a reload did (or, from [`Supervisor::plan_reload`], would do), by process name.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReloadSummary {
     /// Processes new in the config: started if autostart.
@@ -373,6 +400,10 @@ pub struct ReloadSummary {
     pub changed: Vec<String>,
     /// Processes left alone, with the same PIDs.
     pub unchanged: Vec<String>,
+    /// For each process of `changed`, what changed, by config key: `command`, `env (PORT,
+    /// TOKEN)` (the names of the variables, never their values), `replicas 2 → 4`. See
+    /// [`changed_keys`].
+    pub keys: BTreeMap<String, Vec<String>>,
 }
 
 /// What the supervisor does after a run ended.
@@ -410,8 +441,8 @@ pub struct InstanceView<'a> {
     pub pid: Option<u32>,
     /// When the live run was spawned.
     pub since: Option<Instant>,
-    /// When something is due: the end of start_secs, the restart, or (while stopping) the
-    /// SIGKILL.
+    /// When something is due: the end of start_secs, the restart, (while stopping) the
+    /// SIGKILL, or (failed, with `retry_after`) the retry.
     pub deadline: Option<Instant>,
     /// Restarts over the instance's life.
     pub restarts: u64,
@@ -663,6 +694,10 @@ impl Supervisor {
                 let summary = self.reload(spec, now, &mut out);
                 out.push(Effect::Reloaded(summary));
             }
+            Input::ScaleRequested { process, replicas } => {
+                self.scale(process, replicas, now, &mut out)
+            }
+            Input::EnvRead { process, env } => self.env_read(process, env),
             Input::ShutdownRequested { force } => self.shutdown(force, now, &mut out),
             Input::Spawned { run, pid } => {
                 if let Some(id) = self.find_run(run) {

@@ -1,7 +1,10 @@
 //! Applying a new config while running: processes added, removed, changed, or only scaled,
-//! with every instance keeping its identity (its slot and replica) across reloads.
+//! with every instance keeping its identity (its slot and replica) across reloads. Also the
+//! plan of a reload without applying it (`tend reload --dry-run`; a reload applies exactly
+//! its plan), `tend scale` (a change of `replicas` alone, until the next reload) and a
+//! process's environment read again (`tend restart`).
 
-use std::collections::{btree_map, HashMap};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +20,7 @@ impl Supervisor {
         now: Instant,
         out: &mut Vec<Effect>,
     ) -> ReloadSummary {
-        let mut summary = ReloadSummary::default();
+        let summary = self.plan_reload(&spec);
         self.settings = spec.supervisor;
         let old: HashMap<String, usize> = self
             .order
@@ -49,27 +52,20 @@ impl Supervisor {
                             self.start(id, now, out);
                         }
                     }
-                    summary.added.push(name);
                 }
                 Some(&process) => {
                     kept.push(process);
-                    let current = Arc::clone(&self.slot(process).expect("a live slot").spec);
-                    if *current == *new {
-                        summary.unchanged.push(name);
-                    } else {
+                    if summary.keys.contains_key(&name) {
                         self.change(process, new, now, out);
-                        summary.changed.push(name);
                     }
                 }
             }
         }
-        for (name, &process) in &old {
+        for &process in old.values() {
             if !kept.contains(&process) {
                 self.remove(process, now, out);
-                summary.removed.push(name.clone());
             }
         }
-        summary.removed.sort();
         // Config order for the processes kept and added; removed ones last while they stop.
         let removed: Vec<usize> = self
             .order
@@ -80,6 +76,74 @@ impl Supervisor {
         self.order = kept;
         self.order.extend(removed);
         summary
+    }
+
+    /// What [`Input::ReloadRequested`](super::Input::ReloadRequested) with `spec` would do
+    /// now, without doing it: the processes it would add, remove, change (and which keys) and
+    /// leave alone. A reload applies exactly this plan.
+    pub fn plan_reload(&self, spec: &Spec) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        for new in &spec.processes {
+            let current = self.by_name.get(&new.name).and_then(|&p| self.slot(p));
+            match current {
+                None => summary.added.push(new.name.clone()),
+                Some(slot) => {
+                    let keys = changed_keys(&slot.spec, new);
+                    if keys.is_empty() {
+                        summary.unchanged.push(new.name.clone());
+                    } else {
+                        summary.changed.push(new.name.clone());
+                        summary.keys.insert(new.name.clone(), keys);
+                    }
+                }
+            }
+        }
+        let names: HashSet<&str> = spec.processes.iter().map(|p| p.name.as_str()).collect();
+        summary.removed = self
+            .by_name
+            .keys()
+            .filter(|name| !names.contains(name.as_str()))
+            .cloned()
+            .collect();
+        summary.removed.sort();
+        summary
+    }
+
+    /// `tend scale`: the process in slot `process` gets `replicas` instances, as a reload
+    /// that changed only `replicas` would give it (see [`Supervisor::change`]). A process
+    /// scaled up from 0 starts its new instances if it is `autostart`.
+    pub(super) fn scale(
+        &mut self,
+        process: usize,
+        replicas: u32,
+        now: Instant,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(slot) = self.slot(process) else {
+            return;
+        };
+        if self.phase != Phase::Running || slot.removed || slot.spec.replicas == replicas {
+            return;
+        }
+        let new = Arc::new(ProcessSpec {
+            replicas,
+            ..(*slot.spec).clone()
+        });
+        self.change(process, new, now, out);
+    }
+
+    /// The environment of a process was read again: its next spawns get it.
+    pub(super) fn env_read(&mut self, process: usize, env: Vec<(String, String)>) {
+        let Some(slot) = self.slots.get_mut(process).and_then(Option::as_mut) else {
+            return;
+        };
+        if slot.removed || slot.spec.env == env {
+            return;
+        }
+        slot.spec = Arc::new(ProcessSpec {
+            env,
+            ..(*slot.spec).clone()
+        });
     }
 
     /// Gives a process new settings. When only `replicas` changed, instances are added or
@@ -104,7 +168,7 @@ impl Supervisor {
             .instances
             .iter()
             .any(|(&r, i)| r < old_replicas && i.want_up)
-            || (new.autostart && !slot.spec.autostart);
+            || (new.autostart && (!slot.spec.autostart || old_replicas == 0));
         let existing: Vec<u32> = slot.instances.keys().copied().collect();
         // Replicas an earlier reload retired, still stopping.
         let was_retired: Vec<u32> = existing
@@ -112,9 +176,11 @@ impl Supervisor {
             .copied()
             .filter(|&r| r >= old_replicas)
             .collect();
-        // Replicas this reload retires: stopped with the spec they were started with.
+        // Replicas this reload retires: stopped with the spec they were started with, highest
+        // index first.
         let retiring: Vec<InstanceId> = existing
             .iter()
+            .rev()
             .filter(|&&r| r >= new.replicas)
             .map(|&replica| InstanceId { process, replica })
             .collect();
@@ -176,4 +242,80 @@ impl Supervisor {
             self.forget_if_retired(id);
         }
     }
+}
+
+/// What differs between two specs of a process, by config key, in the order of the config
+/// reference: `command`, `cwd`, `env (PORT, TOKEN)` (the names of the variables set,
+/// changed or unset, never their values: they may be secrets), `replicas 2 → 4`, … Empty
+/// when they are equal. A difference in a field that has no entry here is `other settings`.
+pub fn changed_keys(old: &ProcessSpec, new: &ProcessSpec) -> Vec<String> {
+    let mut keys = Vec::new();
+    macro_rules! key {
+        ($field:ident, $name:expr) => {
+            if old.$field != new.$field {
+                keys.push($name.to_owned());
+            }
+        };
+    }
+    key!(argv, "command");
+    key!(cwd, "cwd");
+    let (before, after) = (vars(&old.env), vars(&new.env));
+    let mut names: Vec<&str> = before
+        .iter()
+        .filter(|(name, value)| after.get(*name) != Some(*value))
+        .map(|(name, _)| *name)
+        .chain(
+            after
+                .keys()
+                .filter(|name| !before.contains_key(*name))
+                .copied(),
+        )
+        .collect();
+    names.sort_unstable();
+    if !names.is_empty() {
+        keys.push(format!("env ({})", names.join(", ")));
+    } else if old.env != new.env || old.env_table != new.env_table {
+        // The same variables in another order, or now set by `env` rather than the env file.
+        keys.push("env".to_owned());
+    }
+    key!(env_file, "env_file");
+    if old.replicas != new.replicas {
+        keys.push(format!("replicas {} → {}", old.replicas, new.replicas));
+    }
+    key!(port, "port");
+    key!(autostart, "autostart");
+    key!(interactive, "interactive");
+    key!(restart, "restart");
+    key!(success_codes, "success_codes");
+    key!(start_secs, "start_secs");
+    key!(backoff, "backoff");
+    key!(max_restarts, "max_restarts");
+    key!(retry_after, "retry_after");
+    key!(stop_signal, "stop_signal");
+    key!(stop_timeout, "stop_timeout");
+    key!(log, "log");
+    key!(on_exit, "on_exit");
+    key!(depends_on, "depends_on");
+    key!(restart_with, "restart_with");
+    key!(ready, "ready");
+    key!(health, "health");
+    if old.identity != new.identity {
+        // Which of the three changed is in the config; the resolved ids say only that one did.
+        keys.push("user, group or groups".to_owned());
+    }
+    key!(umask, "umask");
+    key!(rlimits, "rlimits");
+    key!(nice, "nice");
+    key!(oom_score_adj, "oom_score_adj");
+    key!(memory_limit, "memory_limit");
+    key!(memory_max, "memory_max");
+    if keys.is_empty() && old != new {
+        keys.push("other settings".to_owned());
+    }
+    keys
+}
+
+/// Variables by name (the last value of a name wins, as at spawn).
+fn vars(env: &[(String, String)]) -> BTreeMap<&str, &str> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }

@@ -25,6 +25,8 @@ pub(super) enum Timer {
     Watchdog(InstanceId),
     /// The deadline of a leftover group that got its stop signal passed: SIGKILL it.
     KillLeftover(RunId),
+    /// The `retry_after` of a failed instance passed: start it again.
+    Retry(InstanceId),
 }
 
 /// Every armed timer, by due time.

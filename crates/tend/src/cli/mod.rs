@@ -166,8 +166,18 @@ pub enum ClientVerb {
         /// How to show the lines.
         view: LogsView,
     },
-    /// `tend reload`: re-read the config and apply the difference.
-    Reload,
+    /// `tend reload [--dry-run]`: re-read the config and apply the difference, printing the
+    /// plan (with `dry_run`: only print it).
+    Reload {
+        /// Print what a reload would do and change nothing.
+        dry_run: bool,
+    },
+    /// `tend scale web=4 worker=0`: how many instances of each process run, until the next
+    /// reload.
+    Scale {
+        /// Process names and counts, in the order given.
+        counts: Vec<(String, u32)>,
+    },
     /// `tend down`: stop everything and exit the supervisor; returns once it is gone.
     Down,
 }

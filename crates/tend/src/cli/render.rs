@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use tend_core::Signal;
-use tend_proto::{InstanceStatus, LastExit, LogLine, Reloaded, State};
+use tend_proto::{InstanceStatus, LastExit, LogLine, Reloaded, Scaled, State};
 
 use crate::style::{colour_of, console_safe, paint};
 
@@ -90,8 +90,8 @@ pub fn status_table(instances: &[InstanceStatus]) -> String {
 }
 
 /// What the status table says under an instance's row (without the indent), one line each:
-/// what a waiting instance waits for, the `STATUS=` it sent over sd_notify, a failing health
-/// check, and a log tend cannot write. `tend ui` shows the same lines for the selected one.
+/// what a waiting instance waits for, the `STATUS=` it sent over sd_notify, when a failed
+/// instance is tried again, a failing health check, and a log tend cannot write. `tend ui` shows the same lines for the selected one.
 pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
     let mut lines = Vec::new();
     if !status.waiting_for.is_empty() {
@@ -111,6 +111,13 @@ pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
     }
     if let Some(said) = &status.notify_status {
         lines.push(format!("status: {said}"));
+    }
+    if let Some(ms) = status.retry_in_ms {
+        lines.push(format!(
+            "failed, retry in {} (retry_after; `tend start {}` now)",
+            uptime(Some(ms)),
+            status.process
+        ));
     }
     if let Some(health) = status.health.as_ref().filter(|h| !h.healthy) {
         lines.push(format!(
@@ -265,12 +272,70 @@ pub fn signal_summary(signal: &str, signalled: &[String]) -> String {
 /// only counted.
 pub fn reload_summary(reloaded: &Reloaded) -> String {
     format!(
-        "reloaded: {}, {}, {}, {} unchanged",
+        "{}: {}, {}, {}, {} unchanged",
+        if reloaded.dry_run {
+            "a reload would do (dry run, nothing changed)"
+        } else {
+            "reloaded"
+        },
         counted("added", &reloaded.added),
         counted("changed", &reloaded.changed),
         counted("removed", &reloaded.removed),
         reloaded.unchanged.len(),
     )
+}
+
+/// What `tend reload` (and `tend reload --dry-run`) prints: the summary, then the plan, one
+/// line per kind of step, processes in config order:
+///
+/// ```text
+/// reloaded: 1 added (db), 2 changed (web, worker), 0 removed, 1 unchanged
+///   start      db
+///   restart    web: command, env (PORT)
+///   scale      worker: replicas 2 → 4
+///   unchanged  cache
+/// ```
+pub fn reload_plan(reloaded: &Reloaded) -> String {
+    let mut out = reload_summary(reloaded);
+    let mut line = |what: &str, text: &str| {
+        let _ = write!(out, "\n  {what:<10} {text}");
+    };
+    if !reloaded.added.is_empty() {
+        line("start", &reloaded.added.join(", "));
+    }
+    for name in &reloaded.changed {
+        let keys = reloaded
+            .keys
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let scale = !keys.is_empty() && keys.iter().all(|k| k.starts_with("replicas "));
+        let what = if scale { "scale" } else { "restart" };
+        if keys.is_empty() {
+            line(what, name);
+        } else {
+            line(what, &format!("{name}: {}", keys.join(", ")));
+        }
+    }
+    if !reloaded.removed.is_empty() {
+        line("stop", &reloaded.removed.join(", "));
+    }
+    if !reloaded.unchanged.is_empty() {
+        line("unchanged", &reloaded.unchanged.join(", "));
+    }
+    out
+}
+
+/// What `tend scale` prints: `web: 2 → 4 instances`, one line per process, and that it lasts
+/// until the next reload.
+pub fn scale_summary(scaled: &Scaled) -> String {
+    let mut out = String::new();
+    for p in &scaled.scaled {
+        let unit = if p.to == 1 { "instance" } else { "instances" };
+        let _ = writeln!(out, "{}: {} → {} {unit}", p.process, p.from, p.to);
+    }
+    out.push_str("until the next reload, which applies the config's replicas again");
+    out
 }
 
 /// `2 added (db, cache)`, or `0 added`.
@@ -355,6 +420,7 @@ mod tests {
             usage: None,
             log_bytes: 0,
             log_write_errors: 0,
+            retry_in_ms: None,
         }
     }
 
@@ -579,6 +645,7 @@ worker.0  waiting  -     -       -    -    0         -
             removed: vec![],
             changed: vec!["web".into()],
             unchanged: vec!["a".into(), "b".into()],
+            ..Reloaded::default()
         };
         assert_eq!(
             reload_summary(&reloaded),
@@ -596,6 +663,35 @@ worker.0  waiting  -     -       -    -    0         -
         assert_eq!(
             reload_summary(&removed),
             "reloaded: 0 added, 0 changed, 2 removed (x, y), 0 unchanged"
+        );
+    }
+
+    #[test]
+    fn the_reload_plan_says_what_happens_to_each_process_and_why() {
+        let plan = Reloaded {
+            added: vec!["db".into()],
+            removed: vec!["old".into()],
+            changed: vec!["web".into(), "worker".into()],
+            unchanged: vec!["a".into(), "b".into()],
+            keys: [
+                (
+                    "web".to_owned(),
+                    vec!["command".into(), "env (PORT)".into()],
+                ),
+                ("worker".to_owned(), vec!["replicas 2 → 4".into()]),
+            ]
+            .into(),
+            dry_run: true,
+        };
+        assert_eq!(
+            reload_plan(&plan),
+            "a reload would do (dry run, nothing changed): 1 added (db), 2 changed (web, \
+             worker), 1 removed (old), 2 unchanged\n  \
+             start      db\n  \
+             restart    web: command, env (PORT)\n  \
+             scale      worker: replicas 2 → 4\n  \
+             stop       old\n  \
+             unchanged  a, b"
         );
     }
 

@@ -520,9 +520,9 @@ fn a_closed_stdout_ends_logs_quietly() {
 #[test]
 fn reload_summarises_the_difference() {
     let ran = exchange(
-        ClientVerb::Reload,
+        ClientVerb::Reload { dry_run: false },
         answers(
-            Request::Reload(tend_proto::NoArgs {}),
+            Request::Reload(tend_proto::ReloadArgs::default()),
             &[
                 r#"{"id":1,"ok":{"added":["db"],"removed":[],"changed":["web"],"unchanged":["a","b"]}}"#,
             ],
@@ -531,16 +531,19 @@ fn reload_summarises_the_difference() {
     assert_eq!(ran.code, 0, "{}", ran.err);
     assert_eq!(
         ran.out,
-        "reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged\n"
+        "reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged\n  \
+         start      db\n  \
+         restart    web\n  \
+         unchanged  a, b\n"
     );
 }
 
 #[test]
 fn a_bad_config_on_reload_exits_78_with_the_servers_message() {
     let ran = exchange(
-        ClientVerb::Reload,
+        ClientVerb::Reload { dry_run: false },
         answers(
-            Request::Reload(tend_proto::NoArgs {}),
+            Request::Reload(tend_proto::ReloadArgs::default()),
             &[
                 r#"{"id":1,"error":{"code":"config","message":"/p/tend.toml:4:1: unknown key `comand` in [process.web]"}}"#,
             ],
@@ -600,7 +603,7 @@ fn a_refused_handshake_exits_1_with_the_servers_message() {
         ("permission_denied", "this tend runs as uid 1000 and serves only that user and root; you are uid 1001"),
     ] {
         let line = format!(r#"{{"error":{{"code":"{code}","message":"{message}"}}}}"#);
-        let ran = exchange(ClientVerb::Reload, move |peer| {
+        let ran = exchange(ClientVerb::Reload { dry_run: false }, move |peer| {
             let _ = peer.read();
             peer.send(&line);
         });
@@ -644,7 +647,7 @@ fn unexpected_lines_are_failures_not_panics() {
 
 #[test]
 fn a_later_protocols_hello_is_a_mismatch() {
-    let ran = exchange(ClientVerb::Reload, |peer| {
+    let ran = exchange(ClientVerb::Reload { dry_run: false }, |peer| {
         let _ = peer.read();
         peer.send(r#"{"hello":{"protocol":3,"name":"tend 9.0.0","features":[]}}"#);
     });
@@ -660,7 +663,7 @@ fn a_later_protocols_hello_is_a_mismatch() {
 
 #[test]
 fn a_bad_hello_reply_is_a_failure() {
-    let ran = exchange(ClientVerb::Reload, |peer| {
+    let ran = exchange(ClientVerb::Reload { dry_run: false }, |peer| {
         let _ = peer.read();
         peer.send(r#"{"hello":{"protocol":2}}"#);
     });
@@ -670,7 +673,7 @@ fn a_bad_hello_reply_is_a_failure() {
 
 #[test]
 fn a_connection_closed_before_the_answer_is_a_failure() {
-    let ran = exchange(ClientVerb::Reload, |peer| {
+    let ran = exchange(ClientVerb::Reload { dry_run: false }, |peer| {
         peer.hello();
         let _ = peer.request();
     });
@@ -704,7 +707,10 @@ fn requests_on_one_connection_count_ids_from_1() {
 fn no_socket_means_no_supervisor() {
     let dir = tempfile::tempdir().expect("temp dir");
     let socket = dir.path().join("none.sock");
-    let ran = run_against(&paths_at(socket.clone()), ClientVerb::Reload);
+    let ran = run_against(
+        &paths_at(socket.clone()),
+        ClientVerb::Reload { dry_run: false },
+    );
     assert_eq!(ran.code, EXIT_NOT_RUNNING);
     assert_eq!(
         ran.err,

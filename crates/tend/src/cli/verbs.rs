@@ -84,7 +84,8 @@ pub fn run(
             view,
         ),
         ClientVerb::Events { json, names } => events(&mut conn, json, names, out),
-        ClientVerb::Reload => reload(&mut conn, out),
+        ClientVerb::Reload { dry_run } => reload(&mut conn, dry_run, out),
+        ClientVerb::Scale { counts } => scale(&mut conn, counts, out),
         ClientVerb::Down => down(&mut conn, out),
     }
 }
@@ -246,12 +247,27 @@ fn logs(
     }
 }
 
-/// `reload`: `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`.
-fn reload(conn: &mut Connection, out: &mut dyn Write) -> Result<(), Failure> {
-    let id = conn.send(Request::Reload(NoArgs {}))?;
+/// `reload`: `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`, then the
+/// plan, process by process (with `dry_run`, the plan only: nothing changes).
+fn reload(conn: &mut Connection, dry_run: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let id = conn.send(Request::Reload(tend_proto::ReloadArgs { dry_run }))?;
     match conn.ok(id)? {
-        OkBody::Reloaded(reloaded) => say(out, &render::reload_summary(&reloaded)),
+        OkBody::Reloaded(reloaded) => say(out, &render::reload_plan(&reloaded)),
         other => Err(wrong_body(conn, "reload", &other)),
+    }
+}
+
+/// `scale`: `web: 2 → 4 instances`, and that it lasts until the next reload.
+fn scale(
+    conn: &mut Connection,
+    counts: Vec<(String, u32)>,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let replicas = counts.into_iter().collect();
+    let id = conn.send(Request::Scale(tend_proto::ScaleArgs { replicas }))?;
+    match conn.ok(id)? {
+        OkBody::Scaled(scaled) => say(out, &render::scale_summary(&scaled)),
+        other => Err(wrong_body(conn, "scale", &other)),
     }
 }
 

@@ -51,6 +51,7 @@ struct Process<'a> {
     restart_with: &'a [String],
     ready: Option<serde_json::Value>,
     health: Option<serde_json::Value>,
+    retry_after_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -184,6 +185,7 @@ fn process(p: &ProcessSpec) -> Process<'_> {
             check["failures"] = h.failures.into();
             check
         }),
+        retry_after_ms: p.retry_after.map(ms),
     }
 }
 

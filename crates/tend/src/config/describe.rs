@@ -179,6 +179,15 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             ),
         );
     }
+    if let Some(after) = p.retry_after {
+        line(
+            "retry",
+            format!(
+                "once failed, tried again after {} with its restarts counted afresh",
+                format_duration(after)
+            ),
+        );
+    }
     line(
         "stop",
         format!(

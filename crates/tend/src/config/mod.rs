@@ -44,6 +44,22 @@ pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
 /// The largest `env_file` tend reads.
 pub const MAX_ENV_FILE_BYTES: u64 = 1 << 20;
 
+pub(crate) use spec::log_names_fit;
+
+/// The variables of `process` with its `env_file` read again (`tend restart`): the file's,
+/// then those of its `env` key, as [`load`] builds them. A process without `env_file` keeps
+/// its variables. The error names the file and, for a bad line, the line.
+pub fn read_env(process: &tend_core::ProcessSpec) -> Result<Vec<(String, String)>, String> {
+    let Some(path) = &process.env_file else {
+        return Ok(process.env.clone());
+    };
+    let text = read_text(path, MAX_ENV_FILE_BYTES)
+        .map_err(|e| format!("cannot read env file {}: {e}", path.display()))?;
+    let file = env_file::parse(&text)
+        .map_err(|(line, why)| format!("{}:{line}: {why}", path.display()))?;
+    Ok(spec::merge_env(file, &process.env_table))
+}
+
 /// Finds the config file: `explicit` (`-c FILE`) if given, else `$TEND_CONFIG` if set and not
 /// empty, else `tend.toml` in the current directory or its nearest parent.
 ///

@@ -56,6 +56,7 @@ const PROCESS_KEYS: &[&str] = &[
     "restart_with",
     "interactive",
     "port",
+    "retry_after",
     "user",
     "group",
     "groups",
@@ -174,7 +175,7 @@ fn process<'a>(
     let mut spec = ProcessSpec::new(name, argv(&command, shell.unwrap_or(false))?);
     let mut places = Vec::new();
     spec.stop_timeout = supervisor.stop_timeout;
-    (spec.env, spec.env_file) = env(&table, base)?;
+    (spec.env, spec.env_file, spec.env_table) = env(&table, base)?;
     spec.identity = identity::identity(&table)?;
     for (key, f) in table.entries() {
         match key.name.as_str() {
@@ -210,6 +211,16 @@ fn process<'a>(
             "ready" => spec.ready = Some(probes::ready(&f)?),
             "health" => spec.health = Some(probes::health(&f)?),
             "depends_on" => (spec.depends_on, places) = depends::depends_on(&f, name, names)?,
+            "retry_after" => {
+                let after = f.duration()?;
+                if after.is_zero() {
+                    return Err(f.error(
+                        "retry_after must be longer than 0s, e.g. \"5m\"; leave it out to stay \
+                         failed",
+                    ));
+                }
+                spec.retry_after = Some(after);
+            }
             // command, shell, env, env_file, user, group, groups: read above; restart_with:
             // below.
             _ => {}
@@ -233,7 +244,7 @@ fn process<'a>(
 }
 
 /// Whether every log file name of `spec` fits in a file name; if not, what to do.
-pub(super) fn log_names_fit(spec: &ProcessSpec) -> std::result::Result<(), String> {
+pub(crate) fn log_names_fit(spec: &ProcessSpec) -> std::result::Result<(), String> {
     let longest = longest_log_name(spec);
     if longest.len() > NAME_MAX {
         return Err(format!(
@@ -416,28 +427,41 @@ fn port(f: &Field<'_>) -> Result<u16> {
     Ok(u16::try_from(n).expect("checked by the range"))
 }
 
-/// A process's variables, and the env file they were read from, if any.
-type Environment = (Vec<(String, String)>, Option<PathBuf>);
+/// A process's variables, the env file they were read from, if any, and those of `env` alone.
+type Environment = (
+    Vec<(String, String)>,
+    Option<PathBuf>,
+    Vec<(String, String)>,
+);
+
+/// `file` entries first, then `table`; a later value replaces an earlier one in place.
+pub(super) fn merge_env(
+    file: Vec<(String, String)>,
+    table: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for (key, value) in file.into_iter().chain(table.iter().cloned()) {
+        match vars.iter_mut().find(|(k, _)| *k == key) {
+            Some(var) => var.1 = value,
+            None => vars.push((key, value)),
+        }
+    }
+    vars
+}
 
 /// `env_file` entries first, then `env`; a later value replaces an earlier one in place.
-/// Also the env file's path, if there is one.
+/// Also the env file's path, if there is one, and the variables of `env` alone.
 fn env(table: &Table<'_>, base: &Path) -> Result<Environment> {
-    let mut vars: Vec<(String, String)> = Vec::new();
-    let mut set = |key: String, value: String| match vars.iter_mut().find(|(k, _)| *k == key) {
-        Some(var) => var.1 = value,
-        None => vars.push((key, value)),
-    };
+    let mut file = Vec::new();
+    let mut own = Vec::new();
     let mut env_file = None;
     if let Some(f) = table.get("env_file") {
         let path = f.path(base)?;
         env_file = Some(path.clone());
         let text = super::read_text(&path, super::MAX_ENV_FILE_BYTES)
             .map_err(|e| f.error(format!("cannot read env file {}: {e}", path.display())))?;
-        let entries = env_file::parse(&text)
+        file = env_file::parse(&text)
             .map_err(|(line, why)| f.error(format!("{}:{line}: {why}", path.display())))?;
-        for (key, value) in entries {
-            set(key, value);
-        }
     }
     if let Some(f) = table.get("env") {
         for (key, value) in f.table()?.entries() {
@@ -449,10 +473,17 @@ fn env(table: &Table<'_>, base: &Path) -> Result<Environment> {
             if !matches!(value.node.kind, Kind::String(_)) {
                 return Err(value.expected("a string (put the value in quotes)"));
             }
-            set(key.name.clone(), value.string()?.to_owned());
+            let value = value.string()?.to_owned();
+            match own
+                .iter_mut()
+                .find(|(k, _): &&mut (String, String)| *k == key.name)
+            {
+                Some(var) => var.1 = value,
+                None => own.push((key.name.clone(), value)),
+            }
         }
     }
-    Ok((vars, env_file))
+    Ok((merge_env(file, &own), env_file, own))
 }
 
 fn restart(f: &Field<'_>) -> Result<RestartPolicy> {

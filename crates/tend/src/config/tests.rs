@@ -169,6 +169,7 @@ fn a_full_config_maps_to_the_expected_spec() {
         var("PORT", "8000"),
     ];
     web.env_file = Some(root.join(".env"));
+    web.env_table = vec![var("PORT", "8000"), var("FROM_FILE", "overridden")];
     web.replicas = 2;
     web.autostart = false;
     web.restart = RestartPolicy::OnFailure;
@@ -203,6 +204,57 @@ fn a_full_config_maps_to_the_expected_spec() {
     assert_eq!(spec.supervisor.stop_timeout, Duration::from_secs(20));
     let processes: Vec<&ProcessSpec> = spec.processes.iter().map(Arc::as_ref).collect();
     assert_eq!(processes, [&web, &worker, &cron]);
+}
+
+#[test]
+fn retry_after_is_a_duration_longer_than_zero() {
+    let dir = Dir::new();
+    let spec = dir
+        .load("[process.a]\ncommand = \"x\"\nretry_after = \"5m\"\n")
+        .unwrap();
+    assert_eq!(
+        spec.processes[0].retry_after,
+        Some(Duration::from_secs(300))
+    );
+    let spec = dir.load("[process.a]\ncommand = \"x\"\n").unwrap();
+    assert_eq!(spec.processes[0].retry_after, None);
+    let err = dir
+        .load("[process.a]\ncommand = \"x\"\nretry_after = \"0s\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("tend.toml:3:15: process.a.retry_after: retry_after must be longer than 0s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_env_file_read_again_gives_what_a_load_would_and_env_still_wins() {
+    let dir = Dir::new();
+    dir.write(".env", "A=1\nB=2\n");
+    let spec = dir
+        .load("[process.a]\ncommand = \"x\"\nenv_file = \".env\"\nenv = { B = \"table\" }\n")
+        .unwrap();
+    let p = &spec.processes[0];
+    assert_eq!(p.env, vec![var("A", "1"), var("B", "table")]);
+    dir.write(".env", "B=3\nC=new\n");
+    let again = super::read_env(p).unwrap();
+    assert_eq!(again, vec![var("B", "table"), var("C", "new")]);
+    let reloaded = dir
+        .load("[process.a]\ncommand = \"x\"\nenv_file = \".env\"\nenv = { B = \"table\" }\n")
+        .unwrap();
+    assert_eq!(
+        reloaded.processes[0].env, again,
+        "as a reload would read it"
+    );
+    dir.write(".env", "B=3\nnot a line\n");
+    let err = super::read_env(p).unwrap_err();
+    assert!(
+        err.ends_with(".env:2: expected KEY=VALUE, found \"not a line\""),
+        "{err}"
+    );
+    let without = ProcessSpec::new("b", strings(&["x"]));
+    assert_eq!(super::read_env(&without).unwrap(), Vec::new());
 }
 
 #[test]
@@ -345,8 +397,8 @@ fn errors_name_file_line_column_and_key() {
             "tend.toml:3:1: process.web.comand: unknown key \"comand\"; expected one of command, \
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
              backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
-             depends_on, restart_with, interactive, port, user, group, groups, umask, rlimits, \
-             nice, oom_score_adj, memory_limit, memory_limit_for, memory_max",
+             depends_on, restart_with, interactive, port, retry_after, user, group, groups, \
+             umask, rlimits, nice, oom_score_adj, memory_limit, memory_limit_for, memory_max",
         ),
         (
             "[process.web]\ncommand = \"x\"\ninteractive = \"yes\"\n",

@@ -32,6 +32,7 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
                         process: spec.map(|p| p.name.clone()).unwrap_or_default(),
                         restarts: spec.map_or(0, |p| p.max_restarts.count),
                         within_ms: spec.map_or(0, |p| millis(p.max_restarts.within)),
+                        retry_in_ms: spec.and_then(|p| p.retry_after).map(millis),
                     }
                 }
                 Next::Stay(state) => EventKind::Exited {
@@ -86,6 +87,12 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
             },
         ),
         Notice::Ready { instance } => (name(instance), EventKind::Ready),
+        Notice::Retrying { instance, after } => (
+            name(instance),
+            EventKind::Retrying {
+                after_ms: millis(*after),
+            },
+        ),
         Notice::Health { instance, result } => (
             name(instance),
             EventKind::Health {
@@ -148,6 +155,7 @@ pub fn of_reload(summary: &ReloadSummary, now: SystemTime) -> Event {
             removed: summary.removed.clone(),
             changed: summary.changed.clone(),
             unchanged: summary.unchanged.clone(),
+            keys: summary.keys.clone(),
         },
     }
 }
@@ -171,11 +179,30 @@ pub fn render(event: &Event) -> String {
             process,
             restarts,
             within_ms,
+            retry_in_ms: None,
         } => format!(
             "{name} {}; giving up: {restarts} restarts within {} (state failed; `tend start \
              {process}` tries again)",
             describe(how),
             duration(*within_ms)
+        ),
+        EventKind::GaveUp {
+            how,
+            process,
+            restarts,
+            within_ms,
+            retry_in_ms: Some(retry),
+        } => format!(
+            "{name} {}; giving up: {restarts} restarts within {} (state failed; tried again \
+             in {} by retry_after, or now by `tend start {process}`)",
+            describe(how),
+            duration(*within_ms),
+            duration(*retry)
+        ),
+        EventKind::Retrying { after_ms } => format!(
+            "{name} is tried again: {} passed since it failed (retry_after); its restarts \
+             count afresh",
+            duration(*after_ms)
         ),
         EventKind::Stopping { signal } => format!("{name} stopping ({signal} sent)"),
         EventKind::Killed { after_ms } => format!(
@@ -210,6 +237,7 @@ pub fn render(event: &Event) -> String {
             removed,
             changed,
             unchanged,
+            keys,
         } => {
             let list = |names: &[String]| {
                 if names.is_empty() {
@@ -222,11 +250,25 @@ pub fn render(event: &Event) -> String {
                 "reloaded: added {}; removed {}; changed {}; unchanged {}",
                 list(added),
                 list(removed),
-                list(changed),
+                list(&with_keys(changed, keys)),
                 list(unchanged)
             )
         }
     }
+}
+
+/// The changed processes with what changed in each: `web (command, env (PORT))`.
+fn with_keys(
+    changed: &[String],
+    keys: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Vec<String> {
+    changed
+        .iter()
+        .map(|name| match keys.get(name) {
+            Some(keys) if !keys.is_empty() => format!("{name} ({})", keys.join(", ")),
+            _ => name.clone(),
+        })
+        .collect()
 }
 
 /// How a run ended, as the protocol says it.

@@ -678,7 +678,7 @@ impl Driver {
                 Hangup::Reload => {
                     self.terminal
                         .notice("SIGHUP received: reloading the config".into());
-                    self.reload(None);
+                    self.reload(None, false);
                 }
                 Hangup::Stop => self.shutdown("SIGHUP", Some(Signal::Hup)),
                 Hangup::Ignore => self.terminal.notice(
@@ -689,6 +689,7 @@ impl Driver {
             Event::Signal(_) => {}
             Event::Control(command) => self.command(command),
             Event::Loaded(result) => self.loaded(result),
+            Event::EnvRead { args, reply, read } => self.env_read(args, reply, read),
             Event::Readiness { run, fact } => self.feed(Input::Readiness { run, fact }),
             Event::HealthChecked { run, result } => self.feed(Input::HealthChecked { run, result }),
             Event::HttpDrained => {

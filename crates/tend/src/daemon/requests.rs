@@ -1,6 +1,7 @@
 //! The driver's side of the control socket: what each request does to the supervisor, and the
 //! requests that wait (`start`, `stop`, `restart` with `wait`, `reload`, `down`) until the
-//! supervisor has done it.
+//! supervisor has done it. `reload` and `restart` read files (the config, env files) on the
+//! blocking pool first, never on the driver's thread.
 
 use std::collections::HashSet;
 use std::os::fd::AsFd;
@@ -10,7 +11,7 @@ use std::time::Instant as StdInstant;
 use tend_core::{Input, InstanceId, InstanceView, RunId, Signal, State, Target};
 use tend_proto::{
     Answer, AttachArgs, Done, ErrorBody, ErrorCode, InstanceStatus, Instances, Reloaded, Request,
-    Signalled, Stream, TargetArgs,
+    ScaleArgs, Scaled, ScaledProcess, Signalled, Stream, TargetArgs,
 };
 use tokio::sync::oneshot;
 
@@ -18,6 +19,9 @@ use super::attach::Attachable;
 use super::control::{ControlRequest, EventStream, Follow, LogPlan, PlanFile, Reply};
 use super::world::Event;
 use super::Driver;
+
+/// The most instances `scale` gives a process, as `replicas` in the config.
+const MAX_SCALE: u32 = 10_000;
 
 /// How long a reading of the process groups' use in /proc answers status requests.
 pub(super) const USAGE_FRESH: std::time::Duration = std::time::Duration::from_millis(500);
@@ -41,6 +45,10 @@ enum Goal {
     Restarted,
 }
 
+/// What a read of the env files of a `restart` gives back: the variables of each process by
+/// slot, or which file could not be read, and why.
+pub(super) type EnvsRead = Result<Vec<(usize, Vec<(String, String)>)>, String>;
+
 /// What a read of the config file off the driver's thread gives back.
 pub(super) type Loaded = Result<tend_core::Spec, crate::config::ConfigError>;
 
@@ -51,10 +59,38 @@ pub(super) type Loaded = Result<tend_core::Spec, crate::config::ConfigError>;
 pub(super) struct Reloads {
     /// A read is running.
     reading: bool,
-    /// The requests the running read answers (a SIGHUP has none).
-    current: Vec<oneshot::Sender<Reply>>,
+    /// The requests the running read answers.
+    current: ReloadBatch,
     /// Reloads asked for while a read runs: another read follows it.
-    next: Option<Vec<oneshot::Sender<Reply>>>,
+    next: Option<ReloadBatch>,
+}
+
+/// The reloads one read of the config answers.
+#[derive(Default)]
+pub(super) struct ReloadBatch {
+    /// Some reload is to be applied (a `reload` request, or SIGHUP, which has no reply).
+    apply: bool,
+    /// The `reload` requests to answer with what was applied.
+    applied: Vec<oneshot::Sender<Reply>>,
+    /// The `reload` requests with `dry_run`, to answer with the plan only.
+    plans: Vec<oneshot::Sender<Reply>>,
+}
+
+impl ReloadBatch {
+    fn add(&mut self, reply: Option<oneshot::Sender<Reply>>, dry_run: bool) {
+        match reply {
+            Some(reply) if dry_run => self.plans.push(reply),
+            Some(reply) => {
+                self.apply = true;
+                self.applied.push(reply);
+            }
+            None => self.apply = true,
+        }
+    }
+
+    fn replies(self) -> impl Iterator<Item = oneshot::Sender<Reply>> {
+        self.applied.into_iter().chain(self.plans)
+    }
 }
 
 /// A request that is answered once its instances reached the goal, or one failed.
@@ -77,7 +113,8 @@ impl Driver {
                 .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
             Request::Start(args) => return self.change(Goal::Up, &args, reply),
             Request::Stop(args) => return self.change(Goal::Down, &args, reply),
-            Request::Restart(args) => return self.change(Goal::Restarted, &args, reply),
+            Request::Restart(args) => return self.restart(args, reply),
+            Request::Scale(args) => self.scale(&args),
             Request::Signal(args) => self.signal(&args.signal, &args.names),
             Request::Logs(args) => match self.resolve(&args.names, true) {
                 Ok(ids) => {
@@ -118,7 +155,7 @@ impl Driver {
                     self.attachable(&args).map(|_| Answer::Ok(Done {}.into()))
                 }
             }
-            Request::Reload(_) => return self.reload(Some(reply)),
+            Request::Reload(args) => return self.reload(Some(reply), args.dry_run),
             Request::Down(_) => {
                 self.down_replies.push(reply);
                 // A second `down` while everything stops kills at once, as its notice says.
@@ -135,7 +172,9 @@ impl Driver {
     /// The file is read on the blocking pool and applied by [`Driver::loaded`] when the read
     /// is done; meanwhile the driver goes on supervising and answering. A reload asked for
     /// while a read runs waits for it, then the file is read once more for all that waited.
-    pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Reply>>) {
+    /// With `dry_run`, the reload only answers with its plan (what it would start, stop and
+    /// restart, and which keys changed) and changes nothing.
+    pub(super) fn reload(&mut self, reply: Option<oneshot::Sender<Reply>>, dry_run: bool) {
         if self.stopping_all() {
             if let Some(reply) = reply {
                 let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
@@ -143,17 +182,22 @@ impl Driver {
             return;
         }
         if self.reloads.reading {
-            self.reloads.next.get_or_insert_default().extend(reply);
+            self.reloads
+                .next
+                .get_or_insert_default()
+                .add(reply, dry_run);
             return;
         }
-        self.read_config(reply.into_iter().collect());
+        let mut batch = ReloadBatch::default();
+        batch.add(reply, dry_run);
+        self.read_config(batch);
     }
 
-    /// Starts a read of the config file off the driver's thread, for `replies`.
-    fn read_config(&mut self, replies: Vec<oneshot::Sender<Reply>>) {
+    /// Starts a read of the config file off the driver's thread, for `batch`.
+    fn read_config(&mut self, batch: ReloadBatch) {
         let events = self.events.clone();
         self.reloads.reading = true;
-        self.reloads.current = replies;
+        self.reloads.current = batch;
         let path = self.config.clone();
         let formation = self.formation.clone();
         tokio::task::spawn_blocking(move || {
@@ -166,26 +210,40 @@ impl Driver {
     /// reloads it was for; starts the next read if more reloads were asked for meanwhile.
     pub(super) fn loaded(&mut self, result: Loaded) {
         self.reloads.reading = false;
-        let replies = std::mem::take(&mut self.reloads.current);
+        let batch = std::mem::take(&mut self.reloads.current);
         if self.stopping_all() {
             let waiting = self.reloads.next.take().unwrap_or_default();
-            for reply in replies.into_iter().chain(waiting) {
+            for reply in batch.replies().chain(waiting.replies()) {
                 let _ = reply.send(Reply::Answer(Answer::Error(nothing_to_reload())));
             }
             return;
         }
         match result {
             Err(e) => {
-                self.terminal
-                    .notice(format!("reload refused, nothing changed: {e}"));
-                for reply in replies {
+                if batch.apply {
+                    self.terminal
+                        .notice(format!("reload refused, nothing changed: {e}"));
+                }
+                for reply in batch.replies() {
                     let error = ErrorBody::new(ErrorCode::Config, e.to_string());
                     let _ = reply.send(Reply::Answer(Answer::Error(error)));
                 }
             }
             Ok(spec) => {
-                self.reload_replies = replies;
-                self.feed(Input::ReloadRequested(spec));
+                // The plan, from the state before this reload is applied.
+                if !batch.plans.is_empty() {
+                    let body = Reloaded {
+                        dry_run: true,
+                        ..reloaded_body(self.sup.plan_reload(&spec))
+                    };
+                    for reply in batch.plans {
+                        let _ = reply.send(Reply::Answer(Answer::Ok(body.clone().into())));
+                    }
+                }
+                if batch.apply {
+                    self.reload_replies = batch.applied;
+                    self.feed(Input::ReloadRequested(spec));
+                }
             }
         }
         if let Some(next) = self.reloads.next.take() {
@@ -199,12 +257,7 @@ impl Driver {
             &summary,
             std::time::SystemTime::now(),
         ));
-        let body = Reloaded {
-            added: summary.added,
-            removed: summary.removed,
-            changed: summary.changed,
-            unchanged: summary.unchanged,
-        };
+        let body = reloaded_body(summary);
         for reply in std::mem::take(&mut self.reload_replies) {
             let _ = reply.send(Reply::Answer(Answer::Ok(body.clone().into())));
         }
@@ -263,6 +316,130 @@ impl Driver {
         }
         let ids: Vec<InstanceId> = waiter.instances.iter().map(|&(id, _)| id).collect();
         Some(Answer::Ok(self.instances_of(&ids).into()))
+    }
+
+    /// `restart`: the env files of the named processes are read again first (on the blocking
+    /// pool), so that the new runs get what they say now ([`Driver::env_read`] goes on);
+    /// processes without `env_file` restart at once.
+    fn restart(&mut self, args: TargetArgs, reply: oneshot::Sender<Reply>) {
+        let ids = match self.targets(&args.names, false) {
+            Ok(targets) => self.instances_in(&targets),
+            Err(e) => {
+                let _ = reply.send(Reply::Answer(Answer::Error(e)));
+                return;
+            }
+        };
+        let mut seen = HashSet::new();
+        let specs: Vec<(usize, Arc<tend_core::ProcessSpec>)> = ids
+            .iter()
+            .filter(|id| seen.insert(id.process))
+            .filter_map(|id| Some((id.process, Arc::clone(self.sup.process(id.process)?))))
+            .filter(|(_, spec)| spec.env_file.is_some())
+            .collect();
+        if specs.is_empty() || self.stopping_all() {
+            return self.change(Goal::Restarted, &args, reply);
+        }
+        let events = self.events.clone();
+        tokio::task::spawn_blocking(move || {
+            let read = specs
+                .iter()
+                .map(|(process, spec)| {
+                    crate::config::read_env(spec)
+                        .map(|env| (*process, env))
+                        .map_err(|e| format!("{}: {e}", spec.name))
+                })
+                .collect();
+            let _ = events.send(Event::EnvRead { args, reply, read });
+        });
+    }
+
+    /// The env files of a `restart` were read: the processes get their variables, then
+    /// restart; a file that could not be read fails the request, and nothing changes.
+    pub(super) fn env_read(
+        &mut self,
+        args: TargetArgs,
+        reply: oneshot::Sender<Reply>,
+        read: EnvsRead,
+    ) {
+        match read {
+            Err(e) => {
+                let error = ErrorBody::new(
+                    ErrorCode::Failed,
+                    format!("reading the env file of {e}; nothing was restarted"),
+                );
+                let _ = reply.send(Reply::Answer(Answer::Error(error)));
+            }
+            Ok(envs) => {
+                if !self.stopping_all() {
+                    for (process, env) in envs {
+                        self.feed(Input::EnvRead { process, env });
+                    }
+                }
+                self.change(Goal::Restarted, &args, reply);
+            }
+        }
+    }
+
+    /// `scale`: each named process gets its count of instances, until the next reload. Every
+    /// name and count is checked before anything changes.
+    fn scale(&mut self, args: &ScaleArgs) -> Result<Answer, ErrorBody> {
+        if args.replicas.is_empty() {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                "name the processes and their counts, such as {\"replicas\":{\"web\":4}}",
+            ));
+        }
+        if self.stopping_all() {
+            return Err(ErrorBody::new(
+                ErrorCode::ShuttingDown,
+                "tend is stopping everything",
+            ));
+        }
+        let mut plan = Vec::new();
+        for (name, &to) in &args.replicas {
+            let process = match self.targets(std::slice::from_ref(name), false)?[..] {
+                [Target::Process(process)] => process,
+                _ => {
+                    return Err(ErrorBody::new(
+                        ErrorCode::BadRequest,
+                        format!("scale takes processes (web), not {name:?}"),
+                    ))
+                }
+            };
+            let spec = self.sup.process(process).expect("resolved");
+            let bad =
+                |why: String| ErrorBody::new(ErrorCode::BadRequest, format!("{name}={to}: {why}"));
+            if to > MAX_SCALE {
+                return Err(bad(format!("the count must be 0 to {MAX_SCALE}")));
+            }
+            let scaled = tend_core::ProcessSpec {
+                replicas: to,
+                ..(**spec).clone()
+            };
+            crate::config::log_names_fit(&scaled).map_err(bad)?;
+            if let Some(first) = spec.port {
+                let last = u32::from(first) + to.saturating_sub(1);
+                if last > u32::from(u16::MAX) {
+                    return Err(bad(format!(
+                        "its last instance would get PORT {last}, beyond 65535"
+                    )));
+                }
+            }
+            plan.push((process, name.clone(), spec.replicas, to));
+        }
+        let mut scaled = Vec::new();
+        for (process, name, from, to) in plan {
+            self.feed(Input::ScaleRequested {
+                process,
+                replicas: to,
+            });
+            scaled.push(ScaledProcess {
+                process: name,
+                from,
+                to,
+            });
+        }
+        Ok(Answer::Ok(Scaled { scaled }.into()))
     }
 
     /// Start, stop or restart the named instances; answer now or once done.
@@ -657,6 +834,18 @@ impl Driver {
     }
 }
 
+/// The answer to a reload: what it did (or would do).
+fn reloaded_body(summary: tend_core::ReloadSummary) -> Reloaded {
+    Reloaded {
+        added: summary.added,
+        removed: summary.removed,
+        changed: summary.changed,
+        unchanged: summary.unchanged,
+        keys: summary.keys,
+        dry_run: false,
+    }
+}
+
 /// The answer to a reload while tend stops everything.
 fn nothing_to_reload() -> ErrorBody {
     ErrorBody::new(
@@ -736,6 +925,12 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
         usage: None,
         log_bytes: 0,
         log_write_errors: 0,
+        retry_in_ms: view
+            .deadline
+            .filter(|_| view.state == State::Failed)
+            .map(|at| {
+                u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+            }),
     }
 }
 

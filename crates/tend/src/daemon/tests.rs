@@ -392,6 +392,7 @@ async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering
                     process: "p".into(),
                     restarts: 1,
                     within_ms: 60_000,
+                    retry_in_ms: None,
                 }
             ),
         ],

@@ -24,6 +24,16 @@ pub enum Event {
     Control(ControlRequest),
     /// The config file was read for a reload, off the driver's thread.
     Loaded(Loaded),
+    /// The env files of the processes of a `restart` were read, off the driver's thread:
+    /// the variables of each process by slot, or why a file could not be read.
+    EnvRead {
+        /// The restart request.
+        args: tend_proto::TargetArgs,
+        /// Its reply.
+        reply: tokio::sync::oneshot::Sender<super::control::Reply>,
+        /// The variables by process slot, or the error.
+        read: super::requests::EnvsRead,
+    },
     /// A run's readiness check found something, or the run said something over sd_notify.
     Readiness {
         /// The run.

@@ -388,6 +388,16 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
             "interactive = true: not carried over; a service has no terminal to attach to",
         );
     }
+    if let Some(after) = p.retry_after {
+        note(
+            &mut unit,
+            &format!(
+                "retry_after = \"{}\": not carried over; systemd leaves a unit that hit its \
+                 start limit failed (a timer that runs `systemctl restart` would retry it)",
+                format_duration(after)
+            ),
+        );
+    }
     note(
         &mut unit,
         &format!(

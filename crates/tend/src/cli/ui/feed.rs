@@ -192,6 +192,7 @@ impl Feed {
                 render::signal_summary(signal.as_deref().unwrap_or("?"), &signalled.signalled)
             }
             OkBody::Reloaded(reloaded) => render::reload_summary(&reloaded),
+            OkBody::Scaled(scaled) => render::scale_summary(&scaled),
             OkBody::Done(_) | OkBody::Attached(_) => "done".to_owned(),
         })
     }

@@ -27,6 +27,7 @@ fn instance(name: &str, state: State, pid: Option<u32>) -> InstanceStatus {
         usage: None,
         log_bytes: 0,
         log_write_errors: 0,
+        retry_in_ms: None,
     }
 }
 

@@ -163,6 +163,7 @@ enum Route {
     Restart,
     Signal,
     Reload,
+    Scale,
     Down,
     Logs,
     Events,
@@ -180,6 +181,7 @@ impl Route {
             "/api/restart" => Route::Restart,
             "/api/signal" => Route::Signal,
             "/api/reload" => Route::Reload,
+            "/api/scale" => Route::Scale,
             "/api/down" => Route::Down,
             "/api/logs" => Route::Logs,
             "/api/events" => Route::Events,
@@ -608,7 +610,14 @@ async fn read_args(route: Route, request: hyper::Request<Incoming>) -> Result<Re
                 ))
             })?)
         }
-        Route::Reload => Request::Reload(parse::<NoArgs>(&body)?),
+        Route::Reload => Request::Reload(parse::<tend_proto::ReloadArgs>(&body)?),
+        Route::Scale => Request::Scale(
+            serde_json::from_slice::<tend_proto::ScaleArgs>(&body).map_err(|e| {
+                Rejection::bad_request(format!(
+                    "the body must be {{\"replicas\":{{\"web\":4}}}}: {e}"
+                ))
+            })?,
+        ),
         _ => Request::Down(parse::<NoArgs>(&body)?),
     })
 }
@@ -746,6 +755,7 @@ mod tests {
             "/api/restart",
             "/api/signal",
             "/api/reload",
+            "/api/scale",
             "/api/down",
             "/api/logs",
             "/api/events",

@@ -1,0 +1,266 @@
+//! End to end, runtime operations with real processes: `retry_after`, `tend scale`,
+//! `tend reload --dry-run` and the plan a reload prints, and env files read again (by a
+//! reload, and by `tend restart`).
+
+mod common;
+
+use common::daemon::Daemon;
+use common::*;
+
+fn pid_of(d: &Daemon, name: &str) -> u64 {
+    d.wait_state(name, "running")["pid"].as_u64().unwrap()
+}
+
+fn names(d: &Daemon) -> Vec<String> {
+    d.status()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_failed_process_is_tried_again_after_retry_after() {
+    // Fails its first two runs (a run and its one restart: failed), then runs: the retry
+    // after retry_after is what brings it up.
+    let d = Daemon::start(
+        r#"
+[process.flaky]
+command = 'n=$(cat tries 2>/dev/null || echo 0); echo $((n+1)) > tries; [ "$n" -ge 2 ] && exec sleep 1000; exit 1'
+shell = true
+cwd = "."
+autostart = false
+start_secs = "100ms"
+backoff = { initial = "0s", max = "0s", factor = 1.0 }
+max_restarts = { count = 1, within = "60s" }
+retry_after = "1s"
+"#,
+    );
+    let start = d.tend(&["start", "flaky"]);
+    assert_eq!(start.code, Some(1), "it fails at first: {start:?}");
+    let failed = d.instance("flaky.0");
+    // It may have been retried already on a slow machine; if not, status says when.
+    if failed["state"] == "failed" {
+        let due = failed["retry_in_ms"].as_u64().expect("retry_in_ms");
+        assert!(due <= 1000, "{failed}");
+        let table = d.tend(&["status"]);
+        assert!(table.stdout.contains("failed, retry in"), "{table:?}");
+    }
+    let up = d.wait_state("flaky.0", "running");
+    assert!(up.get("retry_in_ms").is_none(), "{up}");
+    assert_eq!(
+        std::fs::read_to_string(d.path("tries")).unwrap().trim(),
+        "3"
+    );
+    let log = std::fs::read_to_string(d.path(".tend/logs/tend.log")).unwrap_or_default();
+    assert!(
+        log.contains("flaky.0 is tried again: 1s passed since it failed (retry_after)"),
+        "{log}"
+    );
+    assert!(log.contains("tried again in 1s by retry_after"), "{log}");
+}
+
+#[test]
+fn scale_adds_and_stops_instances_until_the_next_reload() {
+    let d = Daemon::start(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 2\nstart_secs = \"100ms\"\n",
+    );
+    let first = [pid_of(&d, "web.0"), pid_of(&d, "web.1")];
+
+    let up = d.tend(&["scale", "web=4"]);
+    assert_eq!(up.code, Some(0), "{up:?}");
+    assert!(up.stdout.contains("web: 2 → 4 instances"), "{up:?}");
+    assert!(up.stdout.contains("until the next reload"), "{up:?}");
+    let added = [pid_of(&d, "web.2"), pid_of(&d, "web.3")];
+    assert_eq!([pid_of(&d, "web.0"), pid_of(&d, "web.1")], first, "kept");
+
+    let down = d.tend(&["scale", "web=1"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
+    assert!(down.stdout.contains("web: 4 → 1 instance\n"), "{down:?}");
+    eventually("web.1 to web.3 gone", || names(&d) == ["web.0"]);
+    for pid in added.iter().chain(&first[1..]) {
+        eventually("the stopped instances' processes end", || {
+            !is_running(*pid as i32)
+        });
+    }
+    assert_eq!(pid_of(&d, "web.0"), first[0]);
+
+    // Refusals change nothing.
+    let instance = d.tend(&["scale", "web.0=3"]);
+    assert_eq!(instance.code, Some(2), "{instance:?}");
+    assert!(
+        instance.stderr.contains("scale takes processes"),
+        "{instance:?}"
+    );
+    let unknown = d.tend(&["scale", "web=2", "nope=1"]);
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    let absurd = d.tend(&["scale", "web=10001"]);
+    assert_eq!(absurd.code, Some(2), "{absurd:?}");
+    assert_eq!(names(&d), ["web.0"]);
+
+    // To 0 and back: the process stays known.
+    assert_eq!(d.tend(&["scale", "web=0"]).code, Some(0));
+    eventually("no instance", || names(&d).is_empty());
+    assert_eq!(d.tend(&["scale", "web=1"]).code, Some(0));
+    pid_of(&d, "web.0");
+
+    // The next reload applies the config's replicas again, and says so.
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    assert!(
+        reload.stdout.contains("  scale      web: replicas 1 → 2"),
+        "{reload:?}"
+    );
+    pid_of(&d, "web.1");
+}
+
+const PLANNED: &str = r#"
+[process.web]
+command = ["sleep", "1000"]
+env = { PORT = "8000", TOKEN = "s3cret" }
+start_secs = "100ms"
+
+[process.worker]
+command = ["sleep", "1001"]
+start_secs = "100ms"
+
+[process.old]
+command = ["sleep", "1002"]
+start_secs = "100ms"
+"#;
+
+#[test]
+fn reload_dry_run_shows_the_plan_and_changes_nothing() {
+    let d = Daemon::start(PLANNED);
+    let before: Vec<(String, u64)> = ["web.0", "worker.0", "old.0"]
+        .iter()
+        .map(|n| (n.to_string(), pid_of(&d, n)))
+        .collect();
+    let edited = PLANNED
+        .replace("TOKEN = \"s3cret\"", "TOKEN = \"changed\", DEBUG = \"1\"")
+        .replace("[\"sleep\", \"1000\"]", "[\"sleep\", \"999\"]")
+        .replace(
+            "[process.old]\ncommand = [\"sleep\", \"1002\"]\nstart_secs = \"100ms\"\n",
+            "[process.new]\ncommand = [\"sleep\", \"1003\"]\n",
+        );
+    std::fs::write(d.config(), &edited).unwrap();
+
+    let plan = d.tend(&["reload", "--dry-run"]);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    let expected = "  start      new\n  \
+                    restart    web: command, env (DEBUG, TOKEN)\n  \
+                    stop       old\n  \
+                    unchanged  worker\n";
+    assert!(
+        plan.stdout.starts_with(
+            "a reload would do (dry run, nothing changed): 1 added (new), 1 changed (web), 1 \
+             removed (old), 1 unchanged\n"
+        ),
+        "{plan:?}"
+    );
+    assert!(plan.stdout.ends_with(expected), "{plan:?}");
+    assert!(
+        !plan.stdout.contains("s3cret") && !plan.stdout.contains("changed\""),
+        "never values: {plan:?}"
+    );
+    // Nothing changed: the same instances, with the same pids.
+    let now: Vec<(String, u64)> = d
+        .status()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_owned(),
+                i["pid"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(now, before);
+
+    // A real reload prints the same plan, and does it.
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    assert!(
+        reload.stdout.starts_with(
+            "reloaded: 1 added (new), 1 changed (web), 1 removed (old), 1 unchanged\n"
+        ),
+        "{reload:?}"
+    );
+    assert!(reload.stdout.ends_with(expected), "{reload:?}");
+    pid_of(&d, "new.0");
+    eventually("old gone", || !names(&d).contains(&"old.0".to_owned()));
+    assert_ne!(pid_of(&d, "web.0"), before[0].1, "web restarted");
+    assert_eq!(pid_of(&d, "worker.0"), before[1].1, "worker left alone");
+}
+
+const GREETER: &str = r#"
+[process.web]
+command = 'echo "greeting: $GREETING"; exec sleep 1000'
+shell = true
+env_file = ".env"
+start_secs = "100ms"
+"#;
+
+/// Waits until web's log has the line `greeting: WORD`.
+fn wait_greeting(d: &Daemon, word: &str) {
+    let line = format!("greeting: {word}");
+    eventually(&format!("web printed {line:?}"), || {
+        std::fs::read_to_string(d.path(".tend/logs/web.0.log"))
+            .is_ok_and(|log| log.lines().any(|l| l == line))
+    });
+}
+
+#[test]
+fn an_edited_env_file_restarts_the_process_on_reload() {
+    let dir = project(GREETER);
+    std::fs::write(dir.path().join(".env"), "GREETING=hello\n").unwrap();
+    let d = Daemon::start_in(dir);
+    let first = pid_of(&d, "web.0");
+    wait_greeting(&d, "hello");
+
+    // Nothing changed yet: nothing restarts.
+    let same = d.tend(&["reload"]);
+    assert!(same.stdout.contains("  unchanged  web"), "{same:?}");
+    assert_eq!(pid_of(&d, "web.0"), first);
+
+    std::fs::write(d.path(".env"), "GREETING=bye\n").unwrap();
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    assert!(
+        reload.stdout.contains("  restart    web: env (GREETING)"),
+        "{reload:?}"
+    );
+    assert!(!reload.stdout.contains("bye"), "never values: {reload:?}");
+    wait_greeting(&d, "bye");
+    assert_ne!(pid_of(&d, "web.0"), first);
+}
+
+#[test]
+fn restart_reads_the_env_file_again_and_a_bad_one_changes_nothing() {
+    let dir = project(GREETER);
+    std::fs::write(dir.path().join(".env"), "GREETING=hello\n").unwrap();
+    let d = Daemon::start_in(dir);
+    let first = pid_of(&d, "web.0");
+    wait_greeting(&d, "hello");
+
+    std::fs::write(d.path(".env"), "GREETING=bye\n").unwrap();
+    let restart = d.tend(&["restart", "web"]);
+    assert_eq!(restart.code, Some(0), "{restart:?}");
+    wait_greeting(&d, "bye");
+    let second = pid_of(&d, "web.0");
+    assert_ne!(second, first);
+
+    std::fs::write(d.path(".env"), "GREETING=ok\nthis is not a variable\n").unwrap();
+    let bad = d.tend(&["restart", "web"]);
+    assert_eq!(bad.code, Some(1), "{bad:?}");
+    assert!(
+        bad.stderr.contains(".env:2: expected KEY=VALUE")
+            && bad.stderr.contains("nothing was restarted"),
+        "{bad:?}"
+    );
+    assert_eq!(pid_of(&d, "web.0"), second, "still the same run");
+
+    // The env file read again is what the next reload reads too: nothing left to change.
+    std::fs::write(d.path(".env"), "GREETING=bye\n").unwrap();
+    let reload = d.tend(&["reload"]);
+    assert!(reload.stdout.contains("  unchanged  web"), "{reload:?}");
+    assert_eq!(pid_of(&d, "web.0"), second);
+}
