@@ -81,6 +81,23 @@ pub fn group_usage(
     usage
 }
 
+/// What the processes `pids` use now, together (a cgroup's members): those that are gone or
+/// have exited are left out.
+pub fn pids_usage(pids: &[Pid]) -> GroupUsage {
+    let page = page_size();
+    let mut usage = GroupUsage::default();
+    for &pid in pids {
+        let Some(stat) = stat(pid) else { continue };
+        if stat.exited() {
+            continue;
+        }
+        usage.processes += 1;
+        usage.cpu_ticks += stat.cpu_ticks;
+        usage.rss_bytes += stat.rss_pages * page;
+    }
+    usage
+}
+
 /// Clock ticks per second, the unit of [`ProcStat::cpu_ticks`] and `start_ticks`.
 pub fn ticks_per_second() -> u64 {
     // SAFETY: sysconf only reads a system setting; no memory is passed.

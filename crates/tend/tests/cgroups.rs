@@ -49,6 +49,12 @@ shell = true
             .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(escaped)))
     });
     let config = tend.path("tend.toml");
+    // Counted over its cgroup: the shell's exec'd sleep and the escaped one.
+    let mut status = Command::new(tend_bin());
+    status.arg("-c").arg(&config).args(["status", "--json"]);
+    let status = common::run_with_deadline(status);
+    let instances: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(instances[0]["processes"], 2, "{instances:?}");
     let mut stop = Command::new(tend_bin());
     stop.arg("-c").arg(&config).args(["stop", "esc"]);
     let ran = common::run_with_deadline(stop);

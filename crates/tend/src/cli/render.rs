@@ -16,13 +16,14 @@ use crate::style::{colour_of, console_safe, paint};
 const NONE: &str = "-";
 
 /// The header of the `status` table.
-pub const HEADER: [&str; 8] = [
+pub const HEADER: [&str; 9] = [
     "NAME",
     "STATE",
     "PID",
     "UPTIME",
     "CPU",
     "MEM",
+    "PROCS",
     "RESTARTS",
     "LAST EXIT",
 ];
@@ -71,7 +72,7 @@ pub fn memory(bytes: u64) -> String {
 ///   waiting for: web ready (web.0 is running)
 /// ```
 pub fn status_table(instances: &[InstanceStatus]) -> String {
-    let rows: Vec<[String; 8]> = instances.iter().map(status_row).collect();
+    let rows: Vec<[String; 9]> = instances.iter().map(status_row).collect();
     let mut widths = HEADER.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -139,7 +140,7 @@ pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
 }
 
 /// The cells of one instance's row: name, state, pid, uptime, CPU, memory, restarts, last exit.
-pub fn status_row(status: &InstanceStatus) -> [String; 8] {
+pub fn status_row(status: &InstanceStatus) -> [String; 9] {
     let usage = status.usage.as_ref();
     [
         status.name.clone(),
@@ -150,13 +151,14 @@ pub fn status_row(status: &InstanceStatus) -> [String; 8] {
         uptime(status.uptime_ms),
         usage.map_or_else(|| NONE.to_owned(), |u| format!("{:.1}%", u.cpu_percent.0)),
         usage.map_or_else(|| NONE.to_owned(), |u| memory(u.rss_bytes)),
+        usage.map_or_else(|| NONE.to_owned(), |u| u.processes.to_string()),
         status.restarts.to_string(),
         last_exit(status.last_exit.as_ref()),
     ]
 }
 
 /// Appends one row, each cell but the last padded to its column's width.
-fn push_row(text: &mut String, cells: &[String; 8], widths: &[usize; 8]) {
+fn push_row(text: &mut String, cells: &[String; 9], widths: &[usize; 9]) {
     let last = cells.len() - 1;
     for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
         if i == last {
@@ -532,9 +534,9 @@ mod tests {
         db.last_exit = Some(LastExit::Signal("SIGKILL".into()));
         let table = status_table(&[web, db]);
         let expected = "\
-NAME        STATE    PID   UPTIME  CPU    MEM    RESTARTS  LAST EXIT
-web.0       running  1234  5m02s   12.5%  30.0M  12        -
-database.0  backoff  -     -       -      -      0         SIGKILL
+NAME        STATE    PID   UPTIME  CPU    MEM    PROCS  RESTARTS  LAST EXIT
+web.0       running  1234  5m02s   12.5%  30.0M  3      12        -
+database.0  backoff  -     -       -      -      -      0         SIGKILL
 ";
         assert_eq!(table, expected);
         assert!(table.lines().all(|l| !l.ends_with(' ')));
@@ -552,10 +554,10 @@ database.0  backoff  -     -       -      -      0         SIGKILL
         assert_eq!(
             status_table(&[web, db]),
             "\
-NAME   STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
-web.0  running  1234  5m02s   -    -    0         -
+NAME   STATE    PID   UPTIME  CPU  MEM  PROCS  RESTARTS  LAST EXIT
+web.0  running  1234  5m02s   -    -    -      0         -
   log error: writing /l/web.0.log fails for 12s: No space left on device (os error 28); web.0 waits
-db.0   stopped  -     -       -    -    0         -
+db.0   stopped  -     -       -    -    -      0         -
 "
         );
     }
@@ -588,12 +590,12 @@ db.0   stopped  -     -       -    -    0         -
         assert_eq!(
             status_table(&[db, web, worker]),
             "\
-NAME      STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
-db.0      ready    1230  5m03s   -    -    0         -
+NAME      STATE    PID   UPTIME  CPU  MEM  PROCS  RESTARTS  LAST EXIT
+db.0      ready    1230  5m03s   -    -    -      0         -
   status: accepting connections
-web.0     running  1234  5m02s   -    -    0         -
+web.0     running  1234  5m02s   -    -    -      0         -
   health: failing, 2 in a row; last: HTTP 503
-worker.0  waiting  -     -       -    -    0         -
+worker.0  waiting  -     -       -    -    -      0         -
   waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself)
 "
         );
@@ -620,7 +622,7 @@ worker.0  waiting  -     -       -    -    0         -
     fn an_empty_table_is_its_header() {
         assert_eq!(
             status_table(&[]),
-            "NAME  STATE  PID  UPTIME  CPU  MEM  RESTARTS  LAST EXIT\n"
+            "NAME  STATE  PID  UPTIME  CPU  MEM  PROCS  RESTARTS  LAST EXIT\n"
         );
     }
 

@@ -153,9 +153,9 @@ fn status_prints_a_table() {
         ran.out,
         "\
 tend 0.1.0 (pid 42): /p/tend.toml
-NAME      STATE    PID   UPTIME  CPU  MEM  RESTARTS  LAST EXIT
-web.0     running  4250  5m02s   -    -    0         -
-worker.0  failed   -     -       -    -    5         1
+NAME      STATE    PID   UPTIME  CPU  MEM  PROCS  RESTARTS  LAST EXIT
+web.0     running  4250  5m02s   -    -    -      0         -
+worker.0  failed   -     -       -    -    -      5         1
 "
     );
 }

@@ -208,6 +208,13 @@ impl Cgroups {
         }
     }
 
+    /// What the run of process group `pgid` uses, counted over its cgroup (so with the
+    /// processes that left the group), if it has one.
+    pub fn usage(&self, pgid: i32) -> Option<tend_os::procfs::GroupUsage> {
+        let run = self.runs.get(&pgid)?;
+        Some(tend_os::procfs::pids_usage(&run.leaf.pids()))
+    }
+
     /// Kills every process of the run of process group `pgid` at once, wherever it went.
     pub fn kill(&self, pgid: i32) {
         if let Some(run) = self.runs.get(&pgid) {

@@ -789,7 +789,12 @@ impl Driver {
             .filter_map(|view| Some((view.run?, i32::try_from(view.pid?).ok()?)))
             .collect();
         let groups: HashSet<i32> = limited.iter().map(|&(_, pgid)| pgid).collect();
-        let usage = tend_os::procfs::group_usage(&groups);
+        let mut usage = tend_os::procfs::group_usage(&groups);
+        for &pgid in &groups {
+            if let Some(tree) = self.cgroups.usage(pgid) {
+                usage.insert(pgid, tree);
+            }
+        }
         for (run, pgid) in limited {
             if let Some(group) = usage.get(&pgid) {
                 self.feed(Input::MemoryUsed {

@@ -790,7 +790,13 @@ impl Driver {
             .filter_map(|&id| self.sup.instance(id)?.pid)
             .map(|pid| pid as i32)
             .collect();
-        let read = tend_os::procfs::group_usage(&groups);
+        let mut read = tend_os::procfs::group_usage(&groups);
+        // A run with a cgroup is counted over it: the processes that left its group too.
+        for &pgid in &groups {
+            if let Some(usage) = self.cgroups.usage(pgid) {
+                read.insert(pgid, usage);
+            }
+        }
         let usage: std::rc::Rc<std::collections::HashMap<_, _>> = std::rc::Rc::new(
             ids.iter()
                 .filter_map(|&id| self.sup.instance(id))

@@ -91,7 +91,7 @@ fn draw_table(frame: &mut Frame<'_>, app: &App, area: Rect, now: Instant, colour
     let age_ms = app
         .status_at()
         .map_or(0, |at| now.saturating_duration_since(at).as_millis() as u64);
-    let rows: Vec<[String; 8]> = app
+    let rows: Vec<[String; 9]> = app
         .instances()
         .iter()
         .map(|status| {
