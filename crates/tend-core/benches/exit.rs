@@ -48,6 +48,7 @@ fn crash_loop(replicas: u32, now: Instant) -> (Supervisor, Vec<RunId>) {
             log_dir: PathBuf::from("/tmp/tend-bench-logs"),
             stop_timeout: Duration::from_secs(10),
             umask: 0o022,
+            cgroups: true,
         },
         processes: vec![Arc::new(process)],
     });
@@ -132,6 +133,7 @@ fn chain_up_and_down(bencher: Bencher<'_, '_>, n: usize) {
             log_dir: PathBuf::from("/tmp/tend-bench-logs"),
             stop_timeout: Duration::from_secs(10),
             umask: 0o022,
+            cgroups: true,
         },
         processes,
     };

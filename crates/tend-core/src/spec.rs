@@ -28,6 +28,8 @@ pub struct SupervisorSpec {
     pub stop_timeout: Duration,
     /// The file mode creation mask of the daemon (`tend up -d`) and so of its children.
     pub umask: u32,
+    /// Whether tend makes a cgroup per instance where it may (`cgroups`, default true).
+    pub cgroups: bool,
 }
 
 /// One `[process.NAME]` table: a command and how to keep it running.

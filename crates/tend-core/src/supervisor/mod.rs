@@ -899,6 +899,7 @@ mod tests {
                 log_dir: "/tmp".into(),
                 stop_timeout: Duration::from_secs(1),
                 umask: 0o022,
+                cgroups: true,
             },
             processes: vec![Arc::new(p)],
         };

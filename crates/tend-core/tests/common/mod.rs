@@ -15,6 +15,7 @@ pub fn spec_of(procs: Vec<ProcessSpec>) -> Spec {
             log_dir: PathBuf::from("/tmp/tend-test-logs"),
             stop_timeout: Duration::from_secs(10),
             umask: 0o022,
+            cgroups: true,
         },
         processes: procs.into_iter().map(Arc::new).collect(),
     }

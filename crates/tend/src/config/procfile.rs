@@ -203,6 +203,7 @@ pub(super) fn build(
             log_dir: dir.join(".tend/logs"),
             stop_timeout: std::time::Duration::from_secs(10),
             umask: 0o022,
+            cgroups: true,
         },
         processes,
     };

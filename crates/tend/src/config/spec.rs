@@ -20,7 +20,7 @@ use super::units::format_duration;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 const TOP_KEYS: &[&str] = &["supervisor", "process", "http"];
-const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask"];
+const SUPERVISOR_KEYS: &[&str] = &["log_dir", "stop_timeout", "umask", "cgroups"];
 /// The most instances one process may have: each holds two pipes and a few hundred bytes, and
 /// a typo (an extra zero or three) must be an error, not an attempt to run them all.
 const MAX_REPLICAS: i64 = 10_000;
@@ -125,6 +125,7 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
         log_dir: base.join(".tend/logs"),
         stop_timeout: Duration::from_secs(10),
         umask: 0o022,
+        cgroups: true,
     };
     if let Some(field) = field {
         let table = field.table()?;
@@ -137,6 +138,9 @@ fn supervisor(field: Option<Field<'_>>, base: &Path) -> Result<SupervisorSpec> {
         }
         if let Some(f) = table.get("umask") {
             spec.umask = identity::umask(&f)?;
+        }
+        if let Some(f) = table.get("cgroups") {
+            spec.cgroups = f.boolean()?;
         }
     }
     Ok(spec)

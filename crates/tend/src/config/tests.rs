@@ -407,7 +407,7 @@ fn errors_name_file_line_column_and_key() {
         (
             "[supervisor]\nlogdir = \"x\"\n",
             "tend.toml:2:1: supervisor.logdir: unknown key \"logdir\"; expected one of log_dir, \
-             stop_timeout, umask",
+             stop_timeout, umask, cgroups",
         ),
         (
             "[supervisor]\numask = \"0999\"\n",

@@ -395,7 +395,16 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             "{:016x}",
             crate::hash::fnv1a(socket.as_os_str().as_encoded_bytes())
         );
-        let (cgroups, notice) = cgroups::Cgroups::setup(&id);
+        let (cgroups, notice) = if driver.sup.settings().cgroups {
+            cgroups::Cgroups::setup(&id)
+        } else {
+            (
+                cgroups::Cgroups::default(),
+                "cgroups: off ([supervisor] cgroups = false); stopping reaches each process \
+                 group only"
+                    .to_owned(),
+            )
+        };
         driver.terminal.notice(notice);
         let swept = cgroups.sweep();
         if swept > 0 {

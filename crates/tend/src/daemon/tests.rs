@@ -190,6 +190,7 @@ fn spec(stop_timeout: Duration, restart: RestartPolicy) -> Spec {
             log_dir: std::env::temp_dir().join(format!("tend-driver-test-{}", std::process::id())),
             stop_timeout: Duration::from_secs(5),
             umask: 0o022,
+            cgroups: true,
         },
         processes: vec![Arc::new(p)],
     }
