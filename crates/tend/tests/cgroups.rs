@@ -165,3 +165,37 @@ impl Drop for KillOnDrop {
         );
     }
 }
+
+#[test]
+fn what_a_killed_tend_left_in_its_cgroups_is_killed_by_the_next() {
+    let dir = common::project(
+        r#"
+[process.esc]
+command = 'setsid sleep 1000 & echo "escaped $!"; exec sleep 1000'
+shell = true
+"#,
+    );
+    let config = dir.path().join("tend.toml");
+    let mut first = Tend::up_in(dir, &[]);
+    if !has_cgroups(&first) {
+        return;
+    }
+    let line = first.wait_line("escaped", |l| l.contains("| escaped "));
+    let escaped: i32 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let _guard = KillOnDrop(escaped);
+    eventually("the escaped process leads its own session", || {
+        fs::read_to_string(format!("/proc/{escaped}/stat"))
+            .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(escaped)))
+    });
+    // A crash: tend gets no chance to stop anything.
+    first.signal(nix::sys::signal::Signal::SIGKILL);
+    first.wait_exit();
+    assert!(!gone(escaped), "the escaped process outlives a killed tend");
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("-c").arg(&config).arg("up");
+    let second = Tend::spawn(tempfile::tempdir().unwrap(), cmd);
+    second.wait_line("the sweep", |l| {
+        l.contains("killed what a previous tend left in the cgroups of 1 run")
+    });
+    eventually("the escaped process to be gone", || gone(escaped));
+}

@@ -408,8 +408,9 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         driver.terminal.notice(notice);
         let swept = cgroups.sweep();
         if swept > 0 {
+            let runs = if swept == 1 { "run" } else { "runs" };
             driver.terminal.notice(format!(
-                "killed what a previous tend left in {swept} cgroups of its runs"
+                "killed what a previous tend left in the cgroups of {swept} {runs}"
             ));
         }
         driver.cgroups = cgroups;
