@@ -105,6 +105,12 @@ pub struct ProcessSpec {
     /// past it, the OOM killer kills in the cgroup. Enforced only where tend has a memory
     /// cgroup controller.
     pub memory_max: Option<u64>,
+    /// The CPU time each instance's cgroup may use, in percent of one CPU (`cpu_max`,
+    /// "50%"; 200 is two CPUs). Enforced only where tend has a cpu cgroup controller.
+    pub cpu_max: Option<u32>,
+    /// The most processes (and threads) each instance's cgroup may hold (`pids_max`).
+    /// Enforced only where tend has a pids cgroup controller.
+    pub pids_max: Option<u64>,
     /// After the instance gave up (`failed`, `max_restarts` spent), try it again this long
     /// after, with a fresh restart budget (`None`: stay failed until someone starts it).
     /// Never zero.
@@ -405,6 +411,8 @@ impl ProcessSpec {
             oom_score_adj: None,
             memory_limit: None,
             memory_max: None,
+            cpu_max: None,
+            pids_max: None,
             retry_after: None,
             env_table: Vec::new(),
         }

@@ -26,6 +26,10 @@ pub struct Hierarchies {
     pub unified_controllers: Vec<String>,
     /// tend's own cgroup in a cgroup v1 hierarchy with the `memory` controller, if any.
     pub memory_v1: Option<PathBuf>,
+    /// tend's own cgroup in a cgroup v1 hierarchy with the `cpu` controller, if any.
+    pub cpu_v1: Option<PathBuf>,
+    /// tend's own cgroup in a cgroup v1 hierarchy with the `pids` controller, if any.
+    pub pids_v1: Option<PathBuf>,
 }
 
 /// One line of `/proc/self/mountinfo` that mounts a cgroup file system.
@@ -64,12 +68,21 @@ impl Hierarchies {
                 if let Some(mount) = mounts.iter().find(|m| m.unified) {
                     found.unified = join_under(mount, path);
                 }
-            } else if controllers.split(',').any(|c| c == "memory") {
-                if let Some(mount) = mounts
-                    .iter()
-                    .find(|m| !m.unified && m.controllers.iter().any(|c| c == "memory"))
-                {
-                    found.memory_v1 = join_under(mount, path);
+            } else {
+                for (controller, slot) in [
+                    ("memory", &mut found.memory_v1),
+                    ("cpu", &mut found.cpu_v1),
+                    ("pids", &mut found.pids_v1),
+                ] {
+                    if !controllers.split(',').any(|c| c == controller) {
+                        continue;
+                    }
+                    if let Some(mount) = mounts
+                        .iter()
+                        .find(|m| !m.unified && m.controllers.iter().any(|c| c == controller))
+                    {
+                        *slot = join_under(mount, path);
+                    }
                 }
             }
         }
@@ -288,6 +301,8 @@ mod tests {
             found.memory_v1,
             Some(PathBuf::from("/sys/fs/cgroup/memory/process_api/dc6b"))
         );
+        assert_eq!(found.cpu_v1, Some(PathBuf::from("/sys/fs/cgroup/cpu")));
+        assert_eq!(found.pids_v1, Some(PathBuf::from("/sys/fs/cgroup/pids")));
     }
 
     #[test]

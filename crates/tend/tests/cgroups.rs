@@ -78,7 +78,7 @@ backoff = { initial = "0s" }
         return;
     }
     let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
-    if notice.contains("no memory controller") {
+    if notice.contains("no memory_max") {
         eprintln!("skipped: {notice}");
         return;
     }
@@ -141,7 +141,7 @@ fn without_cgroups_tend_says_so_once_and_stops_process_groups() {
         "{notice}"
     );
     tend.wait_line("memory_max not enforced", |l| {
-        l.contains("p: memory_max is not enforced")
+        l.contains("p: memory_max not enforced")
     });
     tend.wait_line("p started", |l| l.contains("p.0 started"));
     tend.signal(nix::sys::signal::Signal::SIGTERM);
@@ -198,4 +198,60 @@ shell = true
         l.contains("killed what a previous tend left in the cgroups of 1 run")
     });
     eventually("the escaped process to be gone", || gone(escaped));
+}
+
+/// CPU time of `pid` (user + system), in clock ticks.
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn cpu_max_and_pids_max_are_the_kernels_limits() {
+    let tend = Tend::up(
+        r#"
+[process.spin]
+command = "while :; do :; done"
+shell = true
+cpu_max = "20%"
+
+[process.forks]
+command = "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 1000 & done; echo forked; wait"
+restart = "never"
+shell = true
+pids_max = 4
+"#,
+        &[],
+    );
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    if notice.contains("no cpu_max") || notice.contains("no pids_max") {
+        eprintln!("skipped: {notice}");
+        return;
+    }
+    let spin = started_pid(&tend.wait_line("spin", |l| l.contains("spin.0 started"))).unwrap();
+    // Over a second of wall time, a busy loop held to 20% of a CPU gets about 0.2 s.
+    let hz = 100; // USER_HZ on Linux
+    let before = cpu_ticks(spin);
+    let start = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let used = (cpu_ticks(spin) - before) as f64 / hz as f64;
+    let share = used / start.elapsed().as_secs_f64();
+    assert!(share < 0.35, "a 20% cap, measured {:.0}%", share * 100.0);
+    // Past 4 processes, fork fails: the shell (the 1st) started 3 sleeps, and says so of
+    // the 4th, as it never would with room for 11.
+    tend.wait_line("the failed fork", |l| {
+        l.starts_with("forks.0 ") && l.contains("Cannot fork")
+    });
+    assert!(
+        !tend
+            .transcript()
+            .iter()
+            .any(|l| l.contains("forks.0 | forked")),
+        "{:#?}",
+        tend.transcript()
+    );
 }

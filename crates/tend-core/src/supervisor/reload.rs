@@ -309,6 +309,8 @@ pub fn changed_keys(old: &ProcessSpec, new: &ProcessSpec) -> Vec<String> {
     key!(oom_score_adj, "oom_score_adj");
     key!(memory_limit, "memory_limit");
     key!(memory_max, "memory_max");
+    key!(cpu_max, "cpu_max");
+    key!(pids_max, "pids_max");
     if keys.is_empty() && old != new {
         keys.push("other settings".to_owned());
     }

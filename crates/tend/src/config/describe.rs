@@ -97,6 +97,18 @@ fn describe_process(out: &mut String, p: &ProcessSpec) {
             ),
         );
     }
+    if let Some(percent) = p.cpu_max {
+        line(
+            "cpu max",
+            format!("{percent}% of one CPU per instance, by its cgroup"),
+        );
+    }
+    if let Some(n) = p.pids_max {
+        line(
+            "pids max",
+            format!("{n} processes per instance, by its cgroup"),
+        );
+    }
     if let Some(limit) = &p.memory_limit {
         line(
             "memory",

@@ -67,6 +67,8 @@ const PROCESS_KEYS: &[&str] = &[
     "memory_limit",
     "memory_limit_for",
     "memory_max",
+    "cpu_max",
+    "pids_max",
 ];
 
 /// Characters with which a shell joins or groups commands.
@@ -202,6 +204,10 @@ fn process<'a>(
                     ));
                 }
                 spec.memory_max = Some(bytes);
+            }
+            "cpu_max" => spec.cpu_max = Some(cpu_max(&f)?),
+            "pids_max" => {
+                spec.pids_max = Some(u64::try_from(f.integer(1..=4_194_304)?).expect("in range"))
             }
             "restart" => spec.restart = restart(&f)?,
             "success_codes" => spec.success_codes = success_codes(&f)?,
@@ -398,6 +404,20 @@ fn first_unquoted(command: &str, set: &[char]) -> Option<char> {
         }
     }
     None
+}
+
+/// `cpu_max = "50%"`: percent of one CPU, 1 to 100 per CPU of the machine (at most 100000).
+fn cpu_max(f: &Field<'_>) -> Result<u32> {
+    let text = f.string()?;
+    text.strip_suffix('%')
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .filter(|n| (1..=100_000).contains(n))
+        .ok_or_else(|| {
+            f.error(format!(
+                "invalid cpu_max {text:?}: write a percent of one CPU, such as \"50%\" (\"200%\" \
+                 is two CPUs)"
+            ))
+        })
 }
 
 /// `memory_limit = "512MiB"` and `memory_limit_for` (default 10s).

@@ -398,7 +398,7 @@ fn errors_name_file_line_column_and_key() {
              shell, cwd, env, env_file, replicas, autostart, restart, success_codes, start_secs, \
              backoff, max_restarts, stop_signal, stop_timeout, log, on_exit, ready, health, \
              depends_on, restart_with, interactive, port, retry_after, user, group, groups, \
-             umask, rlimits, nice, oom_score_adj, memory_limit, memory_limit_for, memory_max",
+             umask, rlimits, nice, oom_score_adj, memory_limit, memory_limit_for, memory_max, cpu_max, pids_max",
         ),
         (
             "[process.web]\ncommand = \"x\"\ninteractive = \"yes\"\n",

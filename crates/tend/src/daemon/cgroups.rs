@@ -19,19 +19,86 @@ use tend_os::cgroup::{Cgroup, Hierarchies};
 pub struct Cgroups {
     /// `tend-<id>` under tend's own cgroup2.
     base: Option<Cgroup>,
-    /// `tend-<id>` where memory is limited: under tend's cgroup2 when it has the memory
-    /// controller, else under its v1 memory cgroup.
-    memory_base: Option<MemoryBase>,
+    /// Where each limit is set: under tend's cgroup2 when it has the controller, else under
+    /// its v1 cgroup of that controller.
+    limiters: Limiters,
     /// The cgroups of each live run (and leftover group), by process group id.
     runs: HashMap<i32, RunCgroups>,
 }
 
-/// Where `memory_max` is set.
-struct MemoryBase {
+/// Where `memory_max`, `cpu_max` and `pids_max` are set, when they can be.
+#[derive(Default)]
+struct Limiters {
+    memory: Option<Limiter>,
+    cpu: Option<Limiter>,
+    pids: Option<Limiter>,
+}
+
+/// A `tend-<id>` directory where one controller applies.
+struct Limiter {
     dir: Cgroup,
-    /// cgroup v1: `memory.limit_in_bytes`; else cgroup2's `memory.max`.
+    /// A cgroup v1 hierarchy (its own directory per instance, joined too); else cgroup2
+    /// (the instance's directory under `base`, above the run's leaf).
     v1: bool,
 }
+
+/// The limits of one instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// `memory_max`, bytes.
+    pub memory_max: Option<u64>,
+    /// `cpu_max`, percent of one CPU.
+    pub cpu_max: Option<u32>,
+    /// `pids_max`.
+    pub pids_max: Option<u64>,
+}
+
+/// A cgroup file and what to write to it.
+type Setting = (&'static str, String);
+
+/// One limit to set.
+#[derive(Clone, Copy)]
+enum Limit {
+    Memory(u64),
+    Cpu(u32),
+    Pids(u64),
+}
+
+impl Limit {
+    /// The files that say it, in a v1 or a cgroup2 hierarchy: those that must be written,
+    /// and those written if the kernel has them.
+    fn files(self, v1: bool) -> (Vec<Setting>, Vec<Setting>) {
+        match (self, v1) {
+            (Limit::Memory(bytes), false) => (vec![("memory.max", bytes.to_string())], vec![]),
+            (Limit::Memory(bytes), true) => (
+                vec![("memory.limit_in_bytes", bytes.to_string())],
+                // Swap counts too where the kernel accounts it.
+                vec![("memory.memsw.limit_in_bytes", bytes.to_string())],
+            ),
+            (Limit::Cpu(percent), false) => {
+                let quota = u64::from(percent) * CPU_PERIOD_US / 100;
+                (
+                    vec![("cpu.max", format!("{quota} {CPU_PERIOD_US}"))],
+                    vec![],
+                )
+            }
+            (Limit::Cpu(percent), true) => {
+                let quota = u64::from(percent) * CPU_PERIOD_US / 100;
+                (
+                    vec![
+                        ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
+                        ("cpu.cfs_quota_us", quota.to_string()),
+                    ],
+                    vec![],
+                )
+            }
+            (Limit::Pids(n), _) => (vec![("pids.max", n.to_string())], vec![]),
+        }
+    }
+}
+
+/// The cgroup period of `cpu_max`, in microseconds (the kernel's default).
+const CPU_PERIOD_US: u64 = 100_000;
 
 /// The cgroups of one run.
 struct RunCgroups {
@@ -73,35 +140,45 @@ impl Cgroups {
                 )
             }
         };
-        let memory_base = if found.unified_controllers.iter().any(|c| c == "memory") {
-            enable_memory(&base).map(|()| MemoryBase {
-                dir: base.clone(),
-                v1: false,
-            })
-        } else {
-            found
-                .memory_v1
-                .as_ref()
-                .and_then(|dir| Cgroup::create(&dir.join(&name)).ok())
-                .map(|dir| MemoryBase { dir, v1: true })
-        };
-        let memory = match &memory_base {
-            Some(MemoryBase { dir, v1: true }) => {
-                format!(
-                    "; memory_max by cgroup v1's memory controller at {}",
-                    dir.dir.display()
-                )
+        let limiter = |controller: &str, v1: &Option<std::path::PathBuf>| {
+            if found.unified_controllers.iter().any(|c| c == controller) {
+                enable(&base, controller).map(|()| Limiter {
+                    dir: base.clone(),
+                    v1: false,
+                })
+            } else {
+                v1.as_ref()
+                    .and_then(|dir| Cgroup::create(&dir.join(&name)).ok())
+                    .map(|dir| Limiter { dir, v1: true })
             }
-            Some(MemoryBase { v1: false, .. }) => "; memory_max by cgroup2".to_owned(),
-            None => "; no memory controller, so memory_max cannot be enforced".to_owned(),
         };
+        let limiters = Limiters {
+            memory: limiter("memory", &found.memory_v1),
+            cpu: limiter("cpu", &found.cpu_v1),
+            pids: limiter("pids", &found.pids_v1),
+        };
+        let said: Vec<String> = [
+            ("memory_max", &limiters.memory),
+            ("cpu_max", &limiters.cpu),
+            ("pids_max", &limiters.pids),
+        ]
+        .iter()
+        .map(|(key, limiter)| match limiter {
+            Some(Limiter { v1: true, dir }) => {
+                format!("{key} by cgroup v1 ({})", dir.dir.display())
+            }
+            Some(Limiter { v1: false, .. }) => format!("{key} by cgroup2"),
+            None => format!("no {key} (no controller)"),
+        })
+        .collect();
+        let memory = format!("; {}", said.join(", "));
         let notice = format!(
             "cgroups: a cgroup per instance under {}{memory}",
             base.dir.display()
         );
         let cgroups = Cgroups {
             base: Some(base),
-            memory_base,
+            limiters,
             runs: HashMap::new(),
         };
         (cgroups, notice)
@@ -112,9 +189,19 @@ impl Cgroups {
         self.base.is_some()
     }
 
-    /// Whether `memory_max` can be enforced.
-    pub fn can_limit_memory(&self) -> bool {
-        self.memory_base.is_some()
+    /// Of `wanted`, the limits that cannot be enforced here, by config key.
+    pub fn unenforceable(&self, wanted: &Limits) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if wanted.memory_max.is_some() && self.limiters.memory.is_none() {
+            keys.push("memory_max");
+        }
+        if wanted.cpu_max.is_some() && self.limiters.cpu.is_none() {
+            keys.push("cpu_max");
+        }
+        if wanted.pids_max.is_some() && self.limiters.pids.is_none() {
+            keys.push("pids_max");
+        }
+        keys
     }
 
     /// Kills whatever a predecessor (a tend of the same config that died without stopping
@@ -137,13 +224,8 @@ impl Cgroups {
     }
 
     /// Makes the cgroups of run `run` of the instance `instance` (`web.0`), with its
-    /// `memory_max`, and opens what the child joins.
-    pub fn prepare(
-        &self,
-        instance: &str,
-        run: u64,
-        memory_max: Option<u64>,
-    ) -> std::io::Result<Joining> {
+    /// limits (those that can be enforced), and opens what the child joins.
+    pub fn prepare(&self, instance: &str, run: u64, limits: &Limits) -> std::io::Result<Joining> {
         let Some(base) = &self.base else {
             return Ok(Joining {
                 procs: Vec::new(),
@@ -153,21 +235,30 @@ impl Cgroups {
         let leaf = Cgroup::create(&base.dir.join(instance).join(format!("run-{run}")))?;
         let mut procs = vec![leaf.procs_for_joining()?];
         let mut memory = None;
-        if let (Some(limit), Some(memory_base)) = (memory_max, &self.memory_base) {
-            let limited = if memory_base.v1 {
-                let dir = Cgroup::create(&memory_base.dir.dir.join(instance))?;
-                dir.write("memory.limit_in_bytes", &limit.to_string())?;
-                // Swap counts too where the kernel accounts it, so that the limit is one.
-                let _ = dir.write("memory.memsw.limit_in_bytes", &limit.to_string());
-                procs.push(dir.procs_for_joining()?);
-                dir
-            } else {
-                let dir = Cgroup::create(&base.dir.join(instance))?;
-                dir.write("memory.max", &limit.to_string())?;
-                dir
+        let requests = [
+            (&self.limiters.memory, limits.memory_max.map(Limit::Memory)),
+            (&self.limiters.cpu, limits.cpu_max.map(Limit::Cpu)),
+            (&self.limiters.pids, limits.pids_max.map(Limit::Pids)),
+        ];
+        for (limiter, limit) in requests {
+            let (Some(limiter), Some(limit)) = (limiter, limit) else {
+                continue;
             };
-            let before = limited.oom_kills();
-            memory = Some((limited, before));
+            let dir = Cgroup::create(&limiter.dir.dir.join(instance))?;
+            let (required, optional) = limit.files(limiter.v1);
+            for (file, value) in required {
+                dir.write(file, &value)?;
+            }
+            for (file, value) in optional {
+                let _ = dir.write(file, &value);
+            }
+            if limiter.v1 {
+                procs.push(dir.procs_for_joining()?);
+            }
+            if matches!(limit, Limit::Memory(_)) {
+                let before = dir.oom_kills();
+                memory = Some((dir, before));
+            }
         }
         Ok(Joining {
             procs,
@@ -243,13 +334,17 @@ impl Cgroups {
         for (_, run) in self.runs.drain() {
             let _ = run.leaf.remove();
         }
-        for base in [
-            self.base.as_ref(),
-            self.memory_base.as_ref().map(|m| &m.dir),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        let limiters = [
+            &self.limiters.memory,
+            &self.limiters.cpu,
+            &self.limiters.pids,
+        ];
+        let v1 = limiters
+            .into_iter()
+            .flatten()
+            .filter(|l| l.v1)
+            .map(|l| &l.dir);
+        for base in self.base.iter().chain(v1) {
             for instance in children(base) {
                 for leaf in children(&instance) {
                     let _ = leaf.remove();
@@ -261,9 +356,10 @@ impl Cgroups {
     }
 }
 
-/// Turns the memory controller on for the children of `base` (cgroup2).
-fn enable_memory(base: &Cgroup) -> Option<()> {
-    base.write("cgroup.subtree_control", "+memory").ok()
+/// Turns `controller` on for the children of `base` (cgroup2).
+fn enable(base: &Cgroup, controller: &str) -> Option<()> {
+    base.write("cgroup.subtree_control", &format!("+{controller}"))
+        .ok()
 }
 
 /// The child cgroups of `cgroup`.

@@ -252,8 +252,8 @@ struct Driver {
     memory_sampled_at: Option<Instant>,
     /// A cgroup per instance, where tend may make them.
     cgroups: cgroups::Cgroups,
-    /// The processes whose `memory_max` was said to be unenforceable here.
-    memory_max_warned: HashSet<String>,
+    /// The processes whose cgroup limits were said to be unenforceable here.
+    limits_warned: HashSet<String>,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
     /// The `reload` requests being applied, answered by `Effect::Reloaded`.
@@ -660,7 +660,7 @@ impl Driver {
             formation: crate::config::Formation::default(),
             memory_sampled_at: None,
             cgroups: cgroups::Cgroups::default(),
-            memory_max_warned: HashSet::new(),
+            limits_warned: HashSet::new(),
             waiters: Vec::new(),
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
@@ -1071,19 +1071,21 @@ impl Driver {
                 }
             }
         }
-        let can_limit = self.cgroups.can_limit_memory();
-        if spec.memory_max.is_some()
-            && !can_limit
-            && self.memory_max_warned.insert(spec.name.clone())
-        {
+        let limits = cgroups::Limits {
+            memory_max: spec.memory_max,
+            cpu_max: spec.cpu_max,
+            pids_max: spec.pids_max,
+        };
+        let unenforceable = self.cgroups.unenforceable(&limits);
+        if !unenforceable.is_empty() && self.limits_warned.insert(spec.name.clone()) {
             self.terminal.notice(format!(
-                "{}: memory_max is not enforced: tend has no memory cgroup controller here (see \
-                 its first notice); memory_limit works without one",
-                spec.name
+                "{}: {} not enforced: tend has no cgroup controller for it here (see its \
+                 cgroups notice); memory_limit works without one",
+                spec.name,
+                unenforceable.join(", ")
             ));
         }
-        let memory_max = spec.memory_max.filter(|_| can_limit);
-        let joining = match self.cgroups.prepare(&logs.name, run.0, memory_max) {
+        let joining = match self.cgroups.prepare(&logs.name, run.0, &limits) {
             Ok(joining) => joining,
             Err(e) => {
                 return Input::SpawnFailed {
