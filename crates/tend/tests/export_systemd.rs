@@ -45,6 +45,9 @@ umask = "027"
 rlimits = { nofile = 1024, as = { soft = "1GiB", hard = "unlimited" } }
 nice = 5
 oom_score_adj = 100
+memory_max = "256MiB"
+cpu_max = "50%"
+pids_max = 64
 restart = "never"
 autostart = false
 ready = { exec = ["true"] }
@@ -221,6 +224,9 @@ fn exported_units_pass_systemd_analyze_verify_and_say_what_tend_does() {
             "LimitAS=1073741824:infinity",
             "Nice=5",
             "OOMScoreAdjust=100",
+            "MemoryMax=268435456",
+            "CPUQuota=50%",
+            "TasksMax=64",
             // The default period, in seconds as sleep(1) takes them.
             "ExecStartPost=/bin/sh \"-c\" \"until true >/dev/null 2>&1; do sleep 0.5; done\"",
         ],

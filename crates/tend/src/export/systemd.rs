@@ -267,6 +267,15 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
     if let Some(adj) = p.oom_score_adj {
         let _ = writeln!(unit, "OOMScoreAdjust={adj}");
     }
+    if let Some(bytes) = p.memory_max {
+        let _ = writeln!(unit, "MemoryMax={bytes}");
+    }
+    if let Some(percent) = p.cpu_max {
+        let _ = writeln!(unit, "CPUQuota={percent}%");
+    }
+    if let Some(n) = p.pids_max {
+        let _ = writeln!(unit, "TasksMax={n}");
+    }
     if let Some(file) = &p.env_file {
         let _ = writeln!(
             unit,
@@ -380,6 +389,17 @@ fn service(spec: &Spec, p: &ProcessSpec, options: &Options) -> String {
             &mut unit,
             "on_exit = \"shutdown\": not carried over; in a container, SuccessAction=exit and \
              FailureAction=exit end the manager with this service",
+        );
+    }
+    if let Some(limit) = &p.memory_limit {
+        note(
+            &mut unit,
+            &format!(
+                "memory_limit = {} for {}: not carried over; systemd's nearest is MemoryHigh= \
+                 (throttles) or MemoryMax= (the OOM killer)",
+                format_size(limit.bytes),
+                format_duration(limit.for_at_least)
+            ),
         );
     }
     if p.interactive {
