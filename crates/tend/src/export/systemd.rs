@@ -489,22 +489,36 @@ fn quote(word: &str) -> String {
         return word.to_owned();
     }
     let mut out = String::from("\"");
-    for c in word.chars() {
+    push_escaped(&mut out, word, Dollars::Literal);
+    out.push('"');
+    out
+}
+
+/// Whether a setting expands `$VARIABLES` (ExecStart= does; Environment= does not), so that
+/// a literal `$` must be doubled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dollars {
+    Literal,
+    Plain,
+}
+
+/// Appends `text` for the inside of a double-quoted systemd value: C escapes, `%%` for a
+/// literal `%`, and `$$` for a literal `$` where the setting expands variables.
+fn push_escaped(out: &mut String, text: &str, dollars: Dollars) {
+    for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '%' => out.push_str("%%"),
-            '$' => out.push_str("$$"),
+            '$' if dollars == Dollars::Literal => out.push_str("$$"),
             c if c.is_control() => {
                 let _ = write!(out, "\\x{:02x}", u32::from(c));
             }
             c => out.push(c),
         }
     }
-    out.push('"');
-    out
 }
 
 /// `KEY=value` for `Environment=`, which expands specifiers (`%`) but not variables (`$`):
@@ -517,19 +531,7 @@ fn quote_assignment(key: &str, value: &str) -> String {
         return format!("{key}={value}");
     }
     let mut out = format!("\"{key}=");
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '%' => out.push_str("%%"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+    push_escaped(&mut out, value, Dollars::Plain);
     out.push('"');
     out
 }
