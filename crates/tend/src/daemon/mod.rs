@@ -125,6 +125,19 @@ fn identity_actions(spec: &tend_core::ProcessSpec) -> Vec<tend_os::ChildAction<'
     actions
 }
 
+/// A child reaped, with what tend knew of its run.
+struct Reaped {
+    pid: i32,
+    status: tend_core::ExitStatus,
+    live: LiveRun,
+    /// Whether anything of its group (or cgroup) lived on when it was reaped.
+    group_left: bool,
+}
+
+/// The longest a reaped run's exit waits for its output to be read to its end: a pipe that a
+/// process outside the run holds open never ends.
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
+
 /// What a spawn gives the driver to read.
 enum Output {
     /// stdout and stderr on pipes.
@@ -252,6 +265,8 @@ struct Driver {
     memory_sampled_at: Option<Instant>,
     /// A cgroup per instance, where tend may make them.
     cgroups: cgroups::Cgroups,
+    /// Told when each output stream of a live run has been read to its end.
+    drain_done: HashMap<RunId, Vec<oneshot::Receiver<()>>>,
     /// The processes whose cgroup limits were said to be unenforceable here.
     limits_warned: HashSet<String>,
     /// Requests waiting for their instances to reach the wanted state.
@@ -595,12 +610,13 @@ impl Driver {
             tokio::select! {
                 Some(event) = events.recv() => {
                     if matches!(event, Event::ChildExited) {
-                        // What a child printed before it exited is in its pipes: let the
-                        // drainers (woken by the same turn of the reactor) take it first, so
-                        // its last lines come before the notice that it ended.
-                        tokio::task::yield_now().await;
+                        // What a child printed before it exited is in its pipes: the
+                        // drainers take it first, so its last lines come before the notice
+                        // that it ended.
+                        self.reap_after_output().await;
+                    } else {
+                        self.event(event)
                     }
-                    self.event(event)
                 }
                 () = sleep_until(deadline) => self.tick(),
             }
@@ -660,6 +676,7 @@ impl Driver {
             formation: crate::config::Formation::default(),
             memory_sampled_at: None,
             cgroups: cgroups::Cgroups::default(),
+            drain_done: HashMap::new(),
             limits_warned: HashSet::new(),
             waiters: Vec::new(),
             reload_replies: Vec::new(),
@@ -909,18 +926,51 @@ impl Driver {
 
     /// Reaps every exited child: SIGCHLD is coalesced, so one signal may stand for many exits.
     fn reap(&mut self) {
+        for exit in self.reap_exits() {
+            self.exited(exit);
+        }
+    }
+
+    /// [`Self::reap`], but each run's output is read to its end (or for at most
+    /// [`DRAIN_WAIT`], for a pipe that a process outside the run still holds) before the
+    /// supervisor hears of its exit: so a run's last lines come before the notice that it
+    /// ended, however many children ended at once.
+    async fn reap_after_output(&mut self) {
+        let exits = self.reap_exits();
+        let pending: Vec<oneshot::Receiver<()>> = exits
+            .iter()
+            .filter_map(|exit| self.drain_done.remove(&exit.live.run))
+            .flatten()
+            .collect();
+        if !pending.is_empty() {
+            let all = async {
+                for done in pending {
+                    let _ = done.await;
+                }
+            };
+            let _ = tokio::time::timeout(DRAIN_WAIT, all).await;
+        }
+        for exit in exits {
+            self.exited(exit);
+        }
+    }
+
+    /// Reaps the exited children, and takes what tend knew of each live run among them (before
+    /// anything spawns again and could be given one of their PIDs).
+    fn reap_exits(&mut self) -> Vec<Reaped> {
         // Drainers of earlier runs that reached EOF: collect them, so the set stays small.
         while self.drainers.try_join_next().is_some() {}
+        let mut exits = Vec::new();
         loop {
             // Before a reap takes the /proc entry of a leader spawned this turn.
             self.record_spawned();
             let (pid, status) = match self.world.reap_one() {
                 Ok(Some(exit)) => exit,
-                Ok(None) => return,
+                Ok(None) => return exits,
                 Err(e) => {
                     self.terminal
                         .notice(format!("reaping children failed: {e}"));
-                    return;
+                    return exits;
                 }
             };
             if self.checks.reaped(pid, status) {
@@ -935,37 +985,54 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
-            let terminal = self.terminals.remove(&live.run);
-            self.checks.ended(live.run);
-            self.cpu_samples.get_mut().remove(&live.run);
-            let killed = matches!(status, tend_core::ExitStatus::Signaled(n) if n == libc::SIGKILL);
-            if killed && self.cgroups.oom_killed(pid) {
-                let name = self.sup.instance_name(live.instance);
-                self.terminal.notice(format!(
-                    "{name} was killed by the OOM killer: it reached its memory_max"
-                ));
-            }
             let group_left = self.group_alive(pid);
-            if group_left {
-                self.groups_left.insert(pid, live.run);
-            } else {
-                self.state.remove(pid);
-                self.cgroups.forget(pid);
-            }
-            self.feed(Input::Exited {
-                run: live.run,
+            exits.push(Reaped {
+                pid,
                 status,
+                live,
                 group_left,
             });
-            // Told after the supervisor knows of the exit: an attached client that asks
-            // how the run ended hears it.
-            if let Some(terminal) = terminal {
-                terminal.output.end();
-            }
-            // The last run of an instance a reload removed: close its log files.
-            if self.sup.instance(live.instance).is_none() {
-                self.logs.remove(&live.instance);
-            }
+        }
+    }
+
+    /// What follows a reaped run's exit: its leftovers recorded, the supervisor told.
+    fn exited(&mut self, exit: Reaped) {
+        let Reaped {
+            pid,
+            status,
+            live,
+            group_left,
+        } = exit;
+        self.drain_done.remove(&live.run);
+        let terminal = self.terminals.remove(&live.run);
+        self.checks.ended(live.run);
+        self.cpu_samples.get_mut().remove(&live.run);
+        let killed = matches!(status, tend_core::ExitStatus::Signaled(n) if n == libc::SIGKILL);
+        if killed && self.cgroups.oom_killed(pid) {
+            let name = self.sup.instance_name(live.instance);
+            self.terminal.notice(format!(
+                "{name} was killed by the OOM killer: it reached its memory_max"
+            ));
+        }
+        if group_left {
+            self.groups_left.insert(pid, live.run);
+        } else {
+            self.state.remove(pid);
+            self.cgroups.forget(pid);
+        }
+        self.feed(Input::Exited {
+            run: live.run,
+            status,
+            group_left,
+        });
+        // Told after the supervisor knows of the exit: an attached client that asks
+        // how the run ended hears it.
+        if let Some(terminal) = terminal {
+            terminal.output.end();
+        }
+        // The last run of an instance a reload removed: close its log files.
+        if self.sup.instance(live.instance).is_none() {
+            self.logs.remove(&live.instance);
         }
     }
 
@@ -1173,7 +1240,12 @@ impl Driver {
         for (pipe, sink) in drained {
             match pipe {
                 Ok(pipe) => {
-                    self.drainers.spawn(drain(pipe, sink));
+                    let (done, drained) = oneshot::channel();
+                    self.drainers.spawn(async move {
+                        drain(pipe, sink).await;
+                        let _ = done.send(());
+                    });
+                    self.drain_done.entry(run).or_default().push(drained);
                 }
                 Err(e) => self.terminal.notice(format!(
                     "cannot read the output of {}: {e}",
