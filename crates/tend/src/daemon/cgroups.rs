@@ -204,6 +204,47 @@ impl Cgroups {
         keys
     }
 
+    /// Removes what tends of other configs that died (killed, so they could not clean up)
+    /// left beside tend's own: `tend-*` trees in which no process lives and no directory
+    /// changed for [`STALE_AFTER`] (a live tend that is only between runs changes its tree
+    /// at each spawn, and makes again what it needs). Returns how many trees went.
+    pub fn sweep_strangers(&self) -> usize {
+        let Some(base) = &self.base else { return 0 };
+        let limiters = [
+            &self.limiters.memory,
+            &self.limiters.cpu,
+            &self.limiters.pids,
+        ];
+        let v1 = limiters
+            .into_iter()
+            .flatten()
+            .filter(|l| l.v1)
+            .map(|l| &l.dir);
+        let mut removed = 0;
+        for own in std::iter::once(base).chain(v1) {
+            let Some(parent) = own.dir.parent() else {
+                continue;
+            };
+            let parent = Cgroup {
+                dir: parent.to_path_buf(),
+            };
+            for sibling in children(&parent) {
+                let named = sibling
+                    .dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("tend-"));
+                if !named || sibling.dir == own.dir || sibling.populated() || recent(&sibling) {
+                    continue;
+                }
+                if remove_tree(&sibling) {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     /// Kills whatever a predecessor (a tend of the same config that died without stopping
     /// them) left in its cgroups, and removes the empty ones. Returns how many cgroups still
     /// held processes.
@@ -360,6 +401,45 @@ impl Cgroups {
 fn enable(base: &Cgroup, controller: &str) -> Option<()> {
     base.write("cgroup.subtree_control", &format!("+{controller}"))
         .ok()
+}
+
+/// How long a tree of another tend's cgroups must be unchanged before it counts as left
+/// behind.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether a directory of `tree` changed within [`STALE_AFTER`].
+fn recent(tree: &Cgroup) -> bool {
+    let changed = |dir: &Cgroup| {
+        std::fs::metadata(&dir.dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < STALE_AFTER)
+    };
+    changed(tree)
+        || children(tree)
+            .iter()
+            .any(|c| changed(c) || recent_children(c))
+}
+
+fn recent_children(dir: &Cgroup) -> bool {
+    children(dir).iter().any(|c| {
+        std::fs::metadata(&c.dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < STALE_AFTER)
+    })
+}
+
+/// Removes an empty cgroup tree, leaves first: whether it is gone.
+fn remove_tree(tree: &Cgroup) -> bool {
+    for child in children(tree) {
+        if !remove_tree(&child) {
+            return false;
+        }
+    }
+    matches!(tree.remove(), Ok(true))
 }
 
 /// The child cgroups of `cgroup`.

@@ -421,6 +421,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             )
         };
         driver.terminal.notice(notice);
+        cgroups.sweep_strangers();
         let swept = cgroups.sweep();
         if swept > 0 {
             let runs = if swept == 1 { "run" } else { "runs" };
