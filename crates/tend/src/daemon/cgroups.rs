@@ -210,18 +210,8 @@ impl Cgroups {
     /// at each spawn, and makes again what it needs). Returns how many trees went.
     pub fn sweep_strangers(&self) -> usize {
         let Some(base) = &self.base else { return 0 };
-        let limiters = [
-            &self.limiters.memory,
-            &self.limiters.cpu,
-            &self.limiters.pids,
-        ];
-        let v1 = limiters
-            .into_iter()
-            .flatten()
-            .filter(|l| l.v1)
-            .map(|l| &l.dir);
         let mut removed = 0;
-        for own in std::iter::once(base).chain(v1) {
+        for own in std::iter::once(base).chain(self.v1_dirs()) {
             let Some(parent) = own.dir.parent() else {
                 continue;
             };
@@ -375,25 +365,22 @@ impl Cgroups {
         for (_, run) in self.runs.drain() {
             let _ = run.leaf.remove();
         }
-        let limiters = [
+        for base in self.base.iter().chain(self.v1_dirs()) {
+            remove_tree(base);
+        }
+    }
+
+    /// The `tend-<id>` directories of the v1 hierarchies in use.
+    fn v1_dirs(&self) -> impl Iterator<Item = &Cgroup> {
+        [
             &self.limiters.memory,
             &self.limiters.cpu,
             &self.limiters.pids,
-        ];
-        let v1 = limiters
-            .into_iter()
-            .flatten()
-            .filter(|l| l.v1)
-            .map(|l| &l.dir);
-        for base in self.base.iter().chain(v1) {
-            for instance in children(base) {
-                for leaf in children(&instance) {
-                    let _ = leaf.remove();
-                }
-                let _ = instance.remove();
-            }
-            let _ = base.remove();
-        }
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|l| l.v1)
+        .map(|l| &l.dir)
     }
 }
 
@@ -409,35 +396,19 @@ const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether a directory of `tree` changed within [`STALE_AFTER`].
 fn recent(tree: &Cgroup) -> bool {
-    let changed = |dir: &Cgroup| {
-        std::fs::metadata(&dir.dir)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_none_or(|age| age < STALE_AFTER)
-    };
-    changed(tree)
-        || children(tree)
-            .iter()
-            .any(|c| changed(c) || recent_children(c))
+    let changed = std::fs::metadata(&tree.dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_none_or(|age| age < STALE_AFTER);
+    changed || children(tree).iter().any(recent)
 }
 
-fn recent_children(dir: &Cgroup) -> bool {
-    children(dir).iter().any(|c| {
-        std::fs::metadata(&c.dir)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_none_or(|age| age < STALE_AFTER)
-    })
-}
-
-/// Removes an empty cgroup tree, leaves first: whether it is gone.
+/// Removes what it can of a cgroup tree, leaves first (a cgroup with a process stays, and
+/// so do those above it): whether it is all gone.
 fn remove_tree(tree: &Cgroup) -> bool {
     for child in children(tree) {
-        if !remove_tree(&child) {
-            return false;
-        }
+        remove_tree(&child);
     }
     matches!(tree.remove(), Ok(true))
 }
