@@ -385,6 +385,53 @@ fn a_memory_limit_fails_a_run_above_it_for_long_enough_only() {
 }
 
 #[test]
+fn oom_kills_are_told_with_the_exit_and_counted_over_the_instances_life() {
+    let mut h = Harness::new(vec![proc("web")]);
+    let up = h.feed(Input::Up(None));
+    h.spawn_all(&up);
+    let run = run_of(&h, 0);
+    assert!(
+        h.feed(Input::OomKilled { run, kills: 1 }).is_empty(),
+        "a fact to remember, nothing to do"
+    );
+    let killed = h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Signaled(9),
+        group_left: false,
+    });
+    assert!(
+        killed.iter().any(|e| matches!(
+            e,
+            Effect::Notify(Notice::Ended {
+                oom_kills: 1,
+                next: Next::Restart(_),
+                ..
+            })
+        )),
+        "{killed:?}"
+    );
+    let view = h.sup.instance(id(0)).unwrap();
+    assert!(view.last_exit_oom);
+    assert_eq!(view.oom_kills, 1);
+    // An OOM kill of a run that is gone (or of another run) changes nothing.
+    assert!(h.feed(Input::OomKilled { run, kills: 5 }).is_empty());
+    assert_eq!(h.sup.instance(id(0)).unwrap().oom_kills, 1);
+    // The next run ends by itself: its exit is not an OOM kill, the count stays.
+    let restarted = h.advance(ms(60_000));
+    h.spawn_all(&restarted);
+    let ended = exit(&mut h, 0, 1);
+    assert!(
+        ended
+            .iter()
+            .any(|e| matches!(e, Effect::Notify(Notice::Ended { oom_kills: 0, .. }))),
+        "{ended:?}"
+    );
+    let view = h.sup.instance(id(0)).unwrap();
+    assert!(!view.last_exit_oom);
+    assert_eq!(view.oom_kills, 1);
+}
+
+#[test]
 fn status_and_extended_start_timeout_from_sd_notify() {
     let mut p = notify(proc("db"));
     p.ready.as_mut().unwrap().start_timeout = Some(ms(1000));

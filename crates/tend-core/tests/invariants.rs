@@ -27,6 +27,9 @@ enum Step {
     Ready(usize),
     /// `tend scale`: the process of the pick gets this many instances.
     Scale(Pick, u32),
+    /// The OOM killer kills processes of the live run at this index (modulo): a fact that
+    /// changes nothing but what status tells.
+    OomOne(usize, u32),
 }
 
 /// Whom a request names: the instance at this index (modulo) of those that exist, alone or
@@ -71,6 +74,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u8..4).prop_map(Step::Reload),
         2 => any::<usize>().prop_map(Step::Ready),
         1 => (pick(), 0u32..4).prop_map(|(p, n)| Step::Scale(p, n)),
+        1 => (any::<usize>(), 1u32..3).prop_map(|(i, n)| Step::OomOne(i, n)),
     ]
 }
 
@@ -448,6 +452,13 @@ impl World {
                 }
                 _ => Vec::new(),
             },
+            Step::OomOne(..) if self.alive.is_empty() => Vec::new(),
+            Step::OomOne(i, kills) => {
+                let run = self.alive[i % self.alive.len()];
+                let effects = h.feed(Input::OomKilled { run, kills });
+                assert!(effects.is_empty(), "an OOM kill did {effects:?}");
+                effects
+            }
             Step::Ready(_) if self.alive.is_empty() => Vec::new(),
             Step::Ready(i) => {
                 let run = self.alive[i % self.alive.len()];

@@ -39,6 +39,8 @@ fn status_answer(n: u32) -> AnswerLine {
             log_bytes: 0,
             log_write_errors: 0,
             retry_in_ms: None,
+            last_exit_oom: false,
+            oom_kills: 0,
         })
         .collect();
     AnswerLine::ok(7, Instances { instances })

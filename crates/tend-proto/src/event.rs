@@ -43,6 +43,10 @@ pub enum EventKind {
         how: LastExit,
         /// What the supervisor does about it.
         next: NextStep,
+        /// Processes of the run the kernel's OOM killer killed (its cgroup reached
+        /// `memory_max`). Absent when 0.
+        #[serde(default, skip_serializing_if = "crate::status::is_zero")]
+        oom_kills: u64,
     },
     /// The supervisor gave up on the instance after too many restarts: it is `failed`.
     GaveUp {
@@ -58,6 +62,9 @@ pub enum EventKind {
         /// otherwise.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_in_ms: Option<u64>,
+        /// Processes of the last run the kernel's OOM killer killed. Absent when 0.
+        #[serde(default, skip_serializing_if = "crate::status::is_zero")]
+        oom_kills: u64,
     },
     /// The stop signal was sent to the instance's process group.
     Stopping {
@@ -154,6 +161,7 @@ mod tests {
             kind: EventKind::Exited {
                 how: LastExit::Code(1),
                 next: NextStep::RestartInMs(200),
+                oom_kills: 0,
             },
         };
         let json = serde_json::to_string(&e).unwrap();
@@ -171,5 +179,20 @@ mod tests {
             serde_json::to_string(&reloaded).unwrap(),
             r#"{"time":"t","event":"running"}"#
         );
+        let oom = Event {
+            time: "t".into(),
+            instance: Some("web.0".into()),
+            kind: EventKind::Exited {
+                how: LastExit::Signal("SIGKILL".into()),
+                next: NextStep::RestartInMs(0),
+                oom_kills: 1,
+            },
+        };
+        let json = serde_json::to_string(&oom).unwrap();
+        assert_eq!(
+            json,
+            r#"{"time":"t","instance":"web.0","event":"exited","how":{"signal":"SIGKILL"},"next":{"restart_in_ms":0},"oom_kills":1}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), oom);
     }
 }

@@ -140,10 +140,22 @@ pub struct InstanceStatus {
     /// tries it again. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u64>,
+    /// The kernel's OOM killer killed processes of the previous run (its cgroup reached
+    /// `memory_max`): `last_exit` is then usually `{"signal":"SIGKILL"}`. Absent when not.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub last_exit_oom: bool,
+    /// Processes of the instance's runs the OOM killer killed since tend started it. Absent
+    /// when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub oom_kills: u64,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+pub(crate) fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// What a live run's process group uses: `"processes":3,"cpu_ms":1520,"cpu_percent":12.5,

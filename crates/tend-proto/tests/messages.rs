@@ -43,6 +43,8 @@ fn web0() -> InstanceStatus {
         log_bytes: 0,
         log_write_errors: 0,
         retry_in_ms: None,
+        last_exit_oom: false,
+        oom_kills: 0,
     }
 }
 
@@ -65,6 +67,8 @@ fn stopped_worker() -> InstanceStatus {
         log_bytes: 0,
         log_write_errors: 0,
         retry_in_ms: None,
+        last_exit_oom: false,
+        oom_kills: 0,
     }
 }
 

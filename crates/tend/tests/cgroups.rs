@@ -62,12 +62,27 @@ shell = true
     eventually("the escaped process to be gone", || gone(escaped));
 }
 
+/// `tend -c CONFIG ARGS…` against the foreground tend of `tend`.
+fn ctl(tend: &Tend, args: &[&str]) -> common::Ran {
+    let mut cmd = Command::new(tend_bin());
+    cmd.arg("-c")
+        .arg(tend.path("tend.toml"))
+        .args(args)
+        .env("NO_COLOR", "1");
+    common::run_with_deadline(cmd)
+}
+
 #[test]
 fn memory_max_is_the_kernels_limit_and_the_oom_kill_is_told() {
+    // The hog takes 300 MiB once a file `go` appears (which it removes), so the test can
+    // listen to the events first, and each OOM kill is one the test asked for.
     let tend = Tend::up(
         r#"
 [process.hog]
-command = "python3 -c 'x = b\"x\" * (300 << 20); import time; time.sleep(1000)'"
+command = """python3 -c 'import os, time
+while not os.path.exists("go"): time.sleep(0.02)
+os.remove("go"); print("allocating", flush=True)
+x = b"x" * (300 << 20); time.sleep(1000)'"""
 shell = true
 memory_max = "64MiB"
 backoff = { initial = "0s" }
@@ -84,14 +99,75 @@ backoff = { initial = "0s" }
     }
     let first = tend.wait_line("hog started", |l| l.contains("hog.0 started"));
     let first = started_pid(&first).unwrap();
-    tend.wait_line("the OOM kill", |l| {
-        l.contains("hog.0 was killed by the OOM killer: it reached its memory_max")
+    let mut events = Command::new(tend_bin());
+    events
+        .arg("-c")
+        .arg(tend.path("tend.toml"))
+        .args(["events", "--json", "hog"]);
+    let events = common::Running::start(events);
+    // The stream begins when the request reaches tend, which nothing here can wait for:
+    // restart the (waiting) hog until the stream shows a spawn.
+    let mut restarts = 0;
+    let mut last_restart: Option<std::time::Instant> = None;
+    eventually("the event stream to be listening", || {
+        if events.printed().stdout.contains(r#""event":"spawned""#) {
+            return true;
+        }
+        if last_restart.is_none_or(|at| at.elapsed() > std::time::Duration::from_millis(500)) {
+            assert_eq!(ctl(&tend, &["restart", "hog"]).code, Some(0));
+            restarts += 1;
+            last_restart = Some(std::time::Instant::now());
+        }
+        false
     });
-    tend.wait_line("the end of the run", |l| {
-        l.contains("hog.0 was killed by SIGKILL; restarting")
+    fs::write(tend.path("go"), "").unwrap();
+    tend.wait_line("the allocation", |l| l.contains("allocating"));
+    let line = tend.wait_line("the OOM kill", |l| {
+        l.contains("hog.0 was killed by SIGKILL")
     });
-    let again = tend.wait_lines(2, "hog started again", |l| l.contains("hog.0 started"));
-    assert_ne!(started_pid(&again[1]).unwrap(), first);
+    assert!(
+        line.ends_with(
+            "hog.0 was killed by SIGKILL (the OOM killer: its cgroup reached memory_max); \
+             restarting now"
+        ),
+        "{line}"
+    );
+    let spawned = tend.wait_lines(2 + restarts, "hog started again", |l| {
+        l.contains("hog.0 started")
+    });
+    assert_ne!(started_pid(spawned.last().unwrap()).unwrap(), first);
+    let mut exited = None;
+    eventually("the exit event", || {
+        exited = events
+            .printed()
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|e| e["event"] == "exited" && e["how"]["signal"] == "SIGKILL");
+        exited.is_some()
+    });
+    let exited = exited.unwrap();
+    assert_eq!(exited["oom_kills"], 1, "{exited}");
+    let status = ctl(&tend, &["status", "--json"]);
+    let instances: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        instances[0]["last_exit"]["signal"], "SIGKILL",
+        "{instances:?}"
+    );
+    assert_eq!(instances[0]["last_exit_oom"], true, "{instances:?}");
+    assert_eq!(instances[0]["oom_kills"], 1, "{instances:?}");
+    let table = ctl(&tend, &["status"]);
+    assert!(table.stdout.contains("SIGKILL (OOM)"), "{table:?}");
+    // A run that tend stops is not an OOM kill: the mark goes, the count stays.
+    assert_eq!(ctl(&tend, &["restart", "hog"]).code, Some(0));
+    let status = ctl(&tend, &["status", "--json"]);
+    let instances: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(
+        instances[0]["last_exit"]["signal"], "SIGTERM",
+        "{instances:?}"
+    );
+    assert!(instances[0].get("last_exit_oom").is_none(), "{instances:?}");
+    assert_eq!(instances[0]["oom_kills"], 1, "{instances:?}");
 }
 
 #[test]

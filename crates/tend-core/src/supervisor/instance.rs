@@ -34,6 +34,8 @@ pub(super) struct Run {
     pub(super) health: Health,
     /// Since when the run has used more memory than its `memory_limit`, by the samples.
     pub(super) over_memory_since: Option<Instant>,
+    /// Processes of the run the kernel's OOM killer killed, as the driver counted them.
+    pub(super) oom_kills: u32,
 }
 
 impl Run {
@@ -48,6 +50,7 @@ impl Run {
             status_text: None,
             health: Health::default(),
             over_memory_since: None,
+            oom_kills: 0,
         }
     }
 }
@@ -121,6 +124,10 @@ pub(super) struct Instance {
     /// Restarts over the instance's whole life, for status.
     pub(super) restarts: u64,
     pub(super) last_exit: Option<Result<ExitStatus, String>>,
+    /// The OOM killer killed processes of the last run that ended.
+    pub(super) last_exit_oom: bool,
+    /// Processes of its runs the OOM killer killed, over the instance's whole life.
+    pub(super) oom_kills: u64,
 }
 
 impl Instance {
@@ -132,6 +139,8 @@ impl Instance {
             recent_restarts: VecDeque::new(),
             restarts: 0,
             last_exit: None,
+            last_exit_oom: false,
+            oom_kills: 0,
         }
     }
 
@@ -212,6 +221,8 @@ pub(super) fn view<'a>(
         deadline: inst.timer(),
         restarts: inst.restarts,
         last_exit: inst.last_exit.as_ref(),
+        last_exit_oom: inst.last_exit_oom,
+        oom_kills: inst.oom_kills,
         main_pid: run.and_then(|run| run.main_pid),
         status_text: run.and_then(|run| run.status_text.as_deref()),
         health: run.filter(|run| run.health.checked).map(|run| HealthView {
@@ -487,7 +498,9 @@ impl Supervisor {
             _ => unreachable!("find_run found a live run"),
         };
         self.live_runs.remove(&run.id);
-        self.inst_mut(id).last_exit = Some(how.clone());
+        let inst = self.inst_mut(id);
+        inst.last_exit = Some(how.clone());
+        inst.last_exit_oom = run.oom_kills > 0;
         let restart_wanted = stopping == Some(Then::Restart);
         let failed_check = stopping == Some(Then::Fail) && want_up && self.phase == Phase::Running;
         let next = if failed_check {
@@ -519,6 +532,7 @@ impl Supervisor {
         out.push(Effect::Notify(Notice::Ended {
             instance: id,
             how,
+            oom_kills: run.oom_kills,
             next,
         }));
         if matches!(next, Next::Restart(_)) {

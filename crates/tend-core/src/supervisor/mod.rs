@@ -181,6 +181,14 @@ pub enum Input {
         /// until [`Input::GroupEmpty`].
         group_left: bool,
     },
+    /// The kernel's OOM killer killed `kills` processes of a live run (its cgroup reached
+    /// `memory_max`). Told before the run's [`Input::Exited`] when the leader was one of them.
+    OomKilled {
+        /// The run.
+        run: RunId,
+        /// How many of its processes.
+        kills: u32,
+    },
     /// The process group of an ended run (a leftover) has no member any more.
     GroupEmpty {
         /// The run whose group it was.
@@ -286,6 +294,8 @@ pub enum Notice {
         instance: InstanceId,
         /// How it ended; `Err` holds the spawn error.
         how: Result<ExitStatus, String>,
+        /// Processes of the run the OOM killer killed (told by [`Input::OomKilled`]).
+        oom_kills: u32,
         /// What the supervisor does about it.
         next: Next,
     },
@@ -448,6 +458,10 @@ pub struct InstanceView<'a> {
     pub restarts: u64,
     /// How the last run ended (`Err`: the spawn error).
     pub last_exit: Option<&'a Result<ExitStatus, String>>,
+    /// The OOM killer killed processes of the last run that ended.
+    pub last_exit_oom: bool,
+    /// Processes of its runs the OOM killer killed, over the instance's life.
+    pub oom_kills: u64,
     /// `MAINPID=` of the live run, if it said one.
     pub main_pid: Option<u32>,
     /// `STATUS=` of the live run, as it sent it (not yet safe to print).
@@ -719,6 +733,15 @@ impl Supervisor {
                         self.keep_leftover(id, run, now, &mut out);
                     }
                     self.ended(id, Ok(status), now, &mut out);
+                }
+            }
+            Input::OomKilled { run, kills } => {
+                if let Some(id) = self.find_run(run) {
+                    let inst = self.inst_mut(id);
+                    inst.oom_kills += u64::from(kills);
+                    if let Some(live) = inst.run_mut() {
+                        live.oom_kills = live.oom_kills.saturating_add(kills);
+                    }
                 }
             }
             Input::GroupEmpty { run } => self.forget_leftover(run),

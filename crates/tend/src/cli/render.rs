@@ -153,8 +153,19 @@ pub fn status_row(status: &InstanceStatus) -> [String; 9] {
         usage.map_or_else(|| NONE.to_owned(), |u| memory(u.rss_bytes)),
         usage.map_or_else(|| NONE.to_owned(), |u| u.processes.to_string()),
         status.restarts.to_string(),
-        last_exit(status.last_exit.as_ref()),
+        last_exit_of(status),
     ]
+}
+
+/// The last exit of `status` as a cell, marked `(OOM)` when the OOM killer ended the run:
+/// `SIGKILL (OOM)`.
+fn last_exit_of(status: &InstanceStatus) -> String {
+    let exit = last_exit(status.last_exit.as_ref());
+    if status.last_exit_oom {
+        format!("{exit} (OOM)")
+    } else {
+        exit
+    }
 }
 
 /// Appends one row, each cell but the last padded to its column's width.
@@ -242,8 +253,8 @@ fn spawn_reason(error: &str) -> String {
 pub fn instance_line(status: &InstanceStatus) -> String {
     let detail = match (status.pid, &status.last_exit) {
         (Some(pid), _) => format!(" (pid {pid})"),
-        (None, Some(exit)) if ended_badly(status.state) => {
-            format!(" (last exit {})", last_exit(Some(exit)))
+        (None, Some(_)) if ended_badly(status.state) => {
+            format!(" (last exit {})", last_exit_of(status))
         }
         (None, _) => String::new(),
     };
@@ -423,6 +434,8 @@ mod tests {
             log_bytes: 0,
             log_write_errors: 0,
             retry_in_ms: None,
+            last_exit_oom: false,
+            oom_kills: 0,
         }
     }
 
@@ -731,6 +744,20 @@ worker.0  waiting  -     -       -    -    -      0         -
         assert_eq!(
             painted,
             format!("\x1b[{}mweb.0 |\x1b[0m Serving HTTP", colour_of("web"))
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_is_marked_in_the_row_and_the_line() {
+        let mut web = status("web.0", State::Backoff, None, None);
+        web.last_exit = Some(LastExit::Signal("SIGKILL".into()));
+        assert_eq!(status_row(&web)[8], "SIGKILL");
+        assert_eq!(instance_line(&web), "web.0 backoff (last exit SIGKILL)");
+        web.last_exit_oom = true;
+        assert_eq!(status_row(&web)[8], "SIGKILL (OOM)");
+        assert_eq!(
+            instance_line(&web),
+            "web.0 backoff (last exit SIGKILL (OOM))"
         );
     }
 

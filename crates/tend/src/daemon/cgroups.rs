@@ -344,13 +344,15 @@ impl Cgroups {
         }
     }
 
-    /// Whether the OOM killer has killed a process of the run of `pgid` (in its instance's
+    /// How many processes of the run of `pgid` the OOM killer has killed (in its instance's
     /// memory cgroup) since its spawn.
-    pub fn oom_killed(&self, pgid: i32) -> bool {
+    pub fn oom_kills(&self, pgid: i32) -> u32 {
         self.runs
             .get(&pgid)
             .and_then(|run| run.memory.as_ref())
-            .is_some_and(|(memory, before)| memory.oom_kills() > *before)
+            .map_or(0, |(memory, before)| {
+                u32::try_from(memory.oom_kills().saturating_sub(*before)).unwrap_or(u32::MAX)
+            })
     }
 
     /// The run of `pgid` is over and nothing of it is left: its leaf goes.

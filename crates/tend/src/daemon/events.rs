@@ -17,13 +17,16 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
         Notice::Ended {
             instance,
             how,
+            oom_kills,
             next,
         } => {
             let how = last_exit(how);
+            let oom_kills = u64::from(*oom_kills);
             let kind = match next {
                 Next::Restart(d) => EventKind::Exited {
                     how,
                     next: NextStep::RestartInMs(millis(*d)),
+                    oom_kills,
                 },
                 Next::Stay(State::Failed) => {
                     let spec = sup.process(instance.process);
@@ -33,11 +36,13 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
                         restarts: spec.map_or(0, |p| p.max_restarts.count),
                         within_ms: spec.map_or(0, |p| millis(p.max_restarts.within)),
                         retry_in_ms: spec.and_then(|p| p.retry_after).map(millis),
+                        oom_kills,
                     }
                 }
                 Next::Stay(state) => EventKind::Exited {
                     how,
                     next: NextStep::Stay(proto_state(*state)),
+                    oom_kills,
                 },
             };
             (name(instance), kind)
@@ -166,13 +171,17 @@ pub fn render(event: &Event) -> String {
     match &event.kind {
         EventKind::Spawned { pid } => format!("{name} started (pid {pid})"),
         EventKind::Running => format!("{name} is running"),
-        EventKind::Exited { how, next } => {
+        EventKind::Exited {
+            how,
+            next,
+            oom_kills,
+        } => {
             let next = match next {
                 NextStep::RestartInMs(0) => "restarting now".to_owned(),
                 NextStep::RestartInMs(ms) => format!("restarting in {}", duration(*ms)),
                 NextStep::Stay(state) => format!("now {state}"),
             };
-            format!("{name} {}; {next}", describe(how))
+            format!("{name} {}; {next}", describe_run_end(how, *oom_kills))
         }
         EventKind::GaveUp {
             how,
@@ -180,10 +189,11 @@ pub fn render(event: &Event) -> String {
             restarts,
             within_ms,
             retry_in_ms: None,
+            oom_kills,
         } => format!(
             "{name} {}; giving up: {restarts} restarts within {} (state failed; `tend start \
              {process}` tries again)",
-            describe(how),
+            describe_run_end(how, *oom_kills),
             duration(*within_ms)
         ),
         EventKind::GaveUp {
@@ -192,10 +202,11 @@ pub fn render(event: &Event) -> String {
             restarts,
             within_ms,
             retry_in_ms: Some(retry),
+            oom_kills,
         } => format!(
             "{name} {}; giving up: {restarts} restarts within {} (state failed; tried again \
              in {} by retry_after, or now by `tend start {process}`)",
-            describe(how),
+            describe_run_end(how, *oom_kills),
             duration(*within_ms),
             duration(*retry)
         ),
@@ -286,6 +297,22 @@ pub fn describe(how: &LastExit) -> String {
         LastExit::Code(code) => format!("exited with status {code}"),
         LastExit::Signal(signal) => format!("was killed by {signal}"),
         LastExit::SpawnError(error) => format!("could not start: {error}"),
+    }
+}
+
+/// How a run ended, and the OOM killer's part in it: "was killed by SIGKILL (the OOM
+/// killer: its cgroup reached memory_max)".
+fn describe_run_end(how: &LastExit, oom_kills: u64) -> String {
+    let how_text = describe(how);
+    match (how, oom_kills) {
+        (_, 0) => how_text,
+        (LastExit::Signal(signal), 1) if signal == "SIGKILL" => {
+            format!("{how_text} (the OOM killer: its cgroup reached memory_max)")
+        }
+        (_, kills) => format!(
+            "{how_text} (the OOM killer killed {kills} of its processes: its cgroup reached \
+             memory_max)"
+        ),
     }
 }
 

@@ -1008,12 +1008,12 @@ impl Driver {
         let terminal = self.terminals.remove(&live.run);
         self.checks.ended(live.run);
         self.cpu_samples.get_mut().remove(&live.run);
-        let killed = matches!(status, tend_core::ExitStatus::Signaled(n) if n == libc::SIGKILL);
-        if killed && self.cgroups.oom_killed(pid) {
-            let name = self.sup.instance_name(live.instance);
-            self.terminal.notice(format!(
-                "{name} was killed by the OOM killer: it reached its memory_max"
-            ));
+        let oom_kills = self.cgroups.oom_kills(pid);
+        if oom_kills > 0 {
+            self.feed(Input::OomKilled {
+                run: live.run,
+                kills: oom_kills,
+            });
         }
         if group_left {
             self.groups_left.insert(pid, live.run);

@@ -937,6 +937,8 @@ fn status_of(name: &str, view: &InstanceView<'_>, now: StdInstant) -> InstanceSt
             .map(|at| {
                 u64::try_from(at.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
             }),
+        last_exit_oom: view.last_exit_oom,
+        oom_kills: view.oom_kills,
     }
 }
 

@@ -383,6 +383,7 @@ async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering
                 &EventKind::Exited {
                     how: LastExit::Code(3),
                     next: NextStep::RestartInMs(100),
+                    oom_kills: 0,
                 }
             ),
             (p0, &EventKind::Spawned { pid: 1002 }),
@@ -394,6 +395,7 @@ async fn every_notice_is_a_structured_event_and_the_terminal_shows_its_rendering
                     restarts: 1,
                     within_ms: 60_000,
                     retry_in_ms: None,
+                    oom_kills: 0,
                 }
             ),
         ],

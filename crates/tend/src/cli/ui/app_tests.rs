@@ -31,6 +31,8 @@ fn instance(name: &str, pid: Option<u32>) -> InstanceStatus {
         log_bytes: 0,
         log_write_errors: 0,
         retry_in_ms: None,
+        last_exit_oom: false,
+        oom_kills: 0,
     }
 }
 

@@ -65,7 +65,7 @@ pub fn render(instances: &[InstanceStatus], own: &Own, now: SystemTime) -> Strin
     };
     // One value per instance (or none, when it has nothing to say), each family in turn.
     type Value = fn(&InstanceStatus, SystemTime) -> Option<String>;
-    let per_instance: [(&str, &str, &str, Value); 9] = [
+    let per_instance: [(&str, &str, &str, Value); 10] = [
         ("tend_instance_up", "gauge", "Whether the instance has a live process (1) or not (0).",
             |i, _| Some(u8::from(i.pid.is_some()).to_string())),
         ("tend_instance_restarts_total", "counter", "How many times tend started the instance again.",
@@ -87,6 +87,8 @@ pub fn render(instances: &[InstanceStatus], own: &Own, now: SystemTime) -> Strin
             |i, _| Some(i.log_bytes.to_string())),
         ("tend_instance_log_write_errors_total", "counter", "Writes to the instance's log files that failed (each is retried).",
             |i, _| Some(i.log_write_errors.to_string())),
+        ("tend_instance_oom_kills_total", "counter", "Processes of the instance the kernel's OOM killer killed (its cgroup reached memory_max).",
+            |i, _| Some(i.oom_kills.to_string())),
     ];
     for (name, kind, help, value) in per_instance {
         family(&mut out, name, kind, help);
@@ -212,7 +214,8 @@ mod tests {
             rss_bytes: 4096,
         });
         web.log_bytes = 100;
-        let db = instance("db.0", State::Failed, None);
+        let mut db = instance("db.0", State::Failed, None);
+        db.oom_kills = 2;
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
         let text = render(&[web, db], &Own::default(), now);
         for line in [
@@ -228,6 +231,8 @@ mod tests {
             r#"tend_instance_resident_memory_bytes{process="web",instance="web.0"} 4096"#,
             r#"tend_instance_processes{process="web",instance="web.0"} 2"#,
             r#"tend_instance_log_bytes_total{process="web",instance="web.0"} 100"#,
+            r#"tend_instance_oom_kills_total{process="db",instance="db.0"} 2"#,
+            r#"tend_instance_oom_kills_total{process="web",instance="web.0"} 0"#,
             "# TYPE tend_instance_restarts_total counter",
         ] {
             assert!(
