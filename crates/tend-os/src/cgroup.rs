@@ -22,8 +22,6 @@ pub struct Hierarchies {
     /// tend's own cgroup in the cgroup2 hierarchy (an absolute path under its mount), if
     /// there is one.
     pub unified: Option<PathBuf>,
-    /// The controllers enabled for the children of tend's own cgroup2 (`cgroup.subtree_control`).
-    pub unified_controllers: Vec<String>,
     /// tend's own cgroup in a cgroup v1 hierarchy with the `memory` controller, if any.
     pub memory_v1: Option<PathBuf>,
     /// tend's own cgroup in a cgroup v1 hierarchy with the `cpu` controller, if any.
@@ -85,13 +83,6 @@ impl Hierarchies {
                     }
                 }
             }
-        }
-        if let Some(own) = &found.unified {
-            found.unified_controllers = fs::read_to_string(own.join("cgroup.subtree_control"))
-                .unwrap_or_default()
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
         }
         found
     }
@@ -256,6 +247,24 @@ impl Cgroup {
         0
     }
 
+    /// The controllers it has (cgroup2's `cgroup.controllers`): those it may hand down.
+    pub fn controllers(&self) -> Vec<String> {
+        self.words("cgroup.controllers")
+    }
+
+    /// The controllers it hands down to its children (cgroup2's `cgroup.subtree_control`).
+    pub fn subtree_control(&self) -> Vec<String> {
+        self.words("cgroup.subtree_control")
+    }
+
+    fn words(&self, file: &str) -> Vec<String> {
+        fs::read_to_string(self.dir.join(file))
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Removes the cgroup, which must be empty (no process, no child cgroup): `Ok(false)`
     /// when it is busy or already gone.
     pub fn remove(&self) -> io::Result<bool> {
@@ -272,6 +281,125 @@ impl Cgroup {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The leaf under tend's `tend-<id>` cgroup that tend moves itself into when its own cgroup
+/// must be left empty to hand controllers down (see [`hand_down`]).
+pub const SUPERVISOR_LEAF: &str = "supervisor";
+
+/// What [`hand_down`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandedDown {
+    /// The controllers the children of `base` now have.
+    pub controllers: Vec<String>,
+    /// Where the process moved itself, if it had to.
+    pub moved_to: Option<PathBuf>,
+    /// The controllers it enabled in `own` (they were not already).
+    pub enabled_in_own: Vec<String>,
+}
+
+/// Hands those of the cgroup2 `controllers` that `own` has (the cgroup process `pid` lives
+/// in) down to the children of `base`, a child of `own`: enabled in `own`'s
+/// `cgroup.subtree_control`, then in `base`'s. cgroup2 lets a cgroup other than the root hand
+/// controllers down only while no process lives in it ("no internal processes"): when `own`
+/// refuses (EBUSY) and `pid` is the only process in it, `pid` moves into
+/// `base/`[`SUPERVISOR_LEAF`] first, as systemd asks of a service with `Delegate=yes`. With
+/// other processes in `own`, it fails, saying so and what to do.
+pub fn hand_down(
+    own: &Cgroup,
+    base: &Cgroup,
+    controllers: &[&str],
+    pid: u32,
+) -> io::Result<HandedDown> {
+    let available = own.controllers();
+    let wanted: Vec<&str> = controllers
+        .iter()
+        .copied()
+        .filter(|c| available.iter().any(|a| a == c))
+        .collect();
+    let mut done = HandedDown::default();
+    if wanted.is_empty() {
+        return Ok(done);
+    }
+    let enabled = own.subtree_control();
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .filter(|c| !enabled.iter().any(|e| e == c))
+        .collect();
+    if !missing.is_empty() {
+        let line = plus(&missing);
+        match own.write("cgroup.subtree_control", &line) {
+            Ok(()) => {}
+            // EBUSY (`Cgroup::write` keeps the kind, not the errno).
+            Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {
+                let others: Vec<i32> = own
+                    .pids()
+                    .into_iter()
+                    .filter(|&p| u32::try_from(p) != Ok(pid))
+                    .collect();
+                if !others.is_empty() {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "{} holds processes other than tend (pids {others:?}), and cgroup2 \
+                             hands controllers ({}) down only from a cgroup without processes \
+                             of its own: run tend in a cgroup of its own (systemd: \
+                             Delegate=yes; a container: tend as its first process)",
+                            own.dir.display(),
+                            missing.join(", ")
+                        ),
+                    ));
+                }
+                let leaf = Cgroup::create(&base.dir.join(SUPERVISOR_LEAF))?;
+                leaf.write("cgroup.procs", &pid.to_string())?;
+                if let Err(e) = own.write("cgroup.subtree_control", &line) {
+                    let _ = own.write("cgroup.procs", &pid.to_string());
+                    return Err(e);
+                }
+                done.moved_to = Some(leaf.dir);
+            }
+            Err(e) => return Err(e),
+        }
+        done.enabled_in_own = missing.iter().map(|c| (*c).to_owned()).collect();
+    }
+    base.write("cgroup.subtree_control", &plus(&wanted))?;
+    done.controllers = wanted.iter().map(|c| (*c).to_owned()).collect();
+    Ok(done)
+}
+
+/// Undoes [`hand_down`] as the process exits, once nothing it started is left: `base`'s
+/// children lose the controllers, `own` stops handing down those `hand_down` enabled, and
+/// `pid` goes back to `own` (so `base` can be removed, and `own` is as it was found).
+pub fn hand_back(own: &Cgroup, base: &Cgroup, handed: &HandedDown, pid: u32) -> io::Result<()> {
+    let Some(moved_to) = &handed.moved_to else {
+        return Ok(());
+    };
+    base.write("cgroup.subtree_control", &change('-', &handed.controllers))?;
+    own.write(
+        "cgroup.subtree_control",
+        &change('-', &handed.enabled_in_own),
+    )?;
+    own.write("cgroup.procs", &pid.to_string())?;
+    Cgroup {
+        dir: moved_to.clone(),
+    }
+    .remove()
+    .map(drop)
+}
+
+/// `+memory +cpu`: the line of `cgroup.subtree_control` that enables `controllers`.
+fn plus(controllers: &[&str]) -> String {
+    change('+', controllers)
+}
+
+/// `+memory +cpu` or `-memory -cpu`.
+fn change(sign: char, controllers: &[impl AsRef<str>]) -> String {
+    controllers
+        .iter()
+        .map(|c| format!("{sign}{}", c.as_ref()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! cgroups against the real kernel: a child joins its cgroup before its exec, so a process
 //! that leaves its group and session (`setsid`) is still in it and `cgroup.kill` ends it; v1's
-//! memory controller limits a tree and counts the OOM kill. Needs root and a cgroup file
-//! system it may write (CI has both); otherwise each test says why it skips.
+//! memory controller limits a tree and counts the OOM kill; a cgroup2 controller is handed
+//! down from a cgroup its process must leave first, and handed back. Needs root and a cgroup
+//! file system it may write (CI has both); otherwise each test says why it skips.
 
 mod common;
 
@@ -10,7 +11,7 @@ use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 use common::{argv, wait_for, GroupGuard};
-use tend_os::cgroup::{Cgroup, Hierarchies};
+use tend_os::cgroup::{hand_back, hand_down, Cgroup, Hierarchies, SUPERVISOR_LEAF};
 use tend_os::{spawn, ChildAction, Command};
 
 /// A cgroup for this test under `parent`, removed (after a kill) on drop.
@@ -117,4 +118,132 @@ fn the_v1_memory_controller_limits_the_tree_and_counts_the_oom_kill() {
         "{status:?}"
     );
     assert!(cgroup.0.oom_kills() >= 1);
+}
+
+/// The cgroup of `pid` in the cgroup2 hierarchy, as /proc says it.
+fn unified_cgroup_of(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        .unwrap()
+}
+
+/// Takes the controller off the children of `parent` again on drop, if the test put it on.
+struct ControllerOn<'a>(&'a Cgroup, &'a str, bool);
+
+impl Drop for ControllerOn<'_> {
+    fn drop(&mut self) {
+        if self.2 {
+            let _ = self
+                .0
+                .write("cgroup.subtree_control", &format!("-{}", self.1));
+        }
+    }
+}
+
+/// Removes the directories a test made under a cgroup (deepest first) on drop, before that
+/// cgroup's own guard removes it.
+struct Below(Vec<PathBuf>);
+
+impl Drop for Below {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// cgroup2 hands controllers down only from a cgroup with no process of its own: `hand_down`
+/// moves the lone supervisor into a leaf first, `hand_back` undoes it, and with another
+/// process there it refuses and says why. Tested with the one controller this kind of machine
+/// leaves to cgroup2 (hugetlb: memory, cpu and pids are v1's on these hybrids), or memory on a
+/// machine whose cgroup2 has it.
+#[test]
+fn a_lone_supervisor_leaves_its_cgroup_to_hand_controllers_down_and_comes_back() {
+    let Some(own) = Hierarchies::find().unified else {
+        eprintln!("skipped: no cgroup2 hierarchy on this machine");
+        return;
+    };
+    let own = Cgroup { dir: own };
+    let Some(controller) = ["hugetlb", "pids", "memory"]
+        .into_iter()
+        .find(|c| own.controllers().iter().any(|have| have == c))
+    else {
+        eprintln!(
+            "skipped: the test's cgroup2 ({}) has no controller to hand down",
+            own.dir.display()
+        );
+        return;
+    };
+    let was_on = own.subtree_control().iter().any(|c| c == controller);
+    if !was_on {
+        if let Err(e) = own.write("cgroup.subtree_control", &format!("+{controller}")) {
+            eprintln!("skipped: cannot hand {controller} down from the test's cgroup: {e}");
+            return;
+        }
+    }
+    let _on = ControllerOn(&own, controller, !was_on);
+    let Some(outer) = TestCgroup::new(Some(own.dir.clone()), "hand-down") else {
+        return;
+    };
+    let outer = &outer.0;
+    let base = Cgroup::create(&outer.dir.join("tend-test")).unwrap();
+    let instance = base.dir.join("web.0");
+    let _below = Below(vec![base.dir.clone(), instance.clone()]);
+    // The supervisor: a process alone in `outer`.
+    let spawn_into = |cgroup: &Cgroup| {
+        let procs = cgroup.procs_for_joining().unwrap();
+        let words = argv(&["sleep", "1000"]);
+        let child = spawn(&Command {
+            argv: &words,
+            cwd: None,
+            env: &[],
+            actions: &[ChildAction::JoinCgroup(procs.as_fd())],
+        })
+        .unwrap();
+        let guard = GroupGuard::new(child.pid);
+        wait_for("the child in its cgroup", 10, || {
+            cgroup.pids().contains(&child.pid).then_some(())
+        });
+        (child.pid, guard)
+    };
+    let (supervisor, _supervisor_guard) = spawn_into(outer);
+    let pid = u32::try_from(supervisor).unwrap();
+    let handed = hand_down(outer, &base, &["no-such-controller", controller], pid).unwrap();
+    assert_eq!(handed.controllers, [controller]);
+    assert_eq!(handed.enabled_in_own, [controller]);
+    let leaf = base.dir.join(SUPERVISOR_LEAF);
+    assert_eq!(handed.moved_to.as_deref(), Some(leaf.as_path()));
+    assert!(
+        unified_cgroup_of(supervisor).ends_with("/tend-test/supervisor"),
+        "{}",
+        unified_cgroup_of(supervisor)
+    );
+    assert!(outer.pids().is_empty());
+    assert!(outer.subtree_control().iter().any(|c| c == controller));
+    assert!(base.subtree_control().iter().any(|c| c == controller));
+    // An instance's cgroup has the controller's files: a limit can be set there.
+    let instance = Cgroup::create(&instance).unwrap();
+    assert!(
+        instance.controllers().iter().any(|c| c == controller),
+        "{:?}",
+        instance.controllers()
+    );
+    hand_back(outer, &base, &handed, pid).unwrap();
+    assert!(outer.pids().contains(&supervisor));
+    assert!(!outer.subtree_control().iter().any(|c| c == controller));
+    assert!(!leaf.exists());
+    // With another process beside the supervisor, nothing moves: the error says why.
+    let (_other, _other_guard) = spawn_into(outer);
+    let error = hand_down(outer, &base, &[controller], pid).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("holds processes other than tend")
+            && error.to_string().contains("Delegate=yes"),
+        "{error}"
+    );
+    assert!(outer.pids().contains(&supervisor));
+    assert!(!leaf.exists());
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
-use tend_os::cgroup::{Cgroup, Hierarchies};
+use tend_os::cgroup::{hand_back, hand_down, Cgroup, HandedDown, Hierarchies, SUPERVISOR_LEAF};
 
 /// tend's cgroups, if it has any.
 #[derive(Default)]
@@ -24,6 +24,8 @@ pub struct Cgroups {
     limiters: Limiters,
     /// The cgroups of each live run (and leftover group), by process group id.
     runs: HashMap<i32, RunCgroups>,
+    /// tend's own cgroup2 and what was done to it to hand controllers down.
+    handed: Option<(Cgroup, HandedDown)>,
 }
 
 /// Where `memory_max`, `cpu_max` and `pids_max` are set, when they can be.
@@ -140,9 +142,18 @@ impl Cgroups {
                 )
             }
         };
+        // cgroup2's controllers, where tend's cgroup has them to hand down; else v1's.
+        let own = Cgroup {
+            dir: unified.clone(),
+        };
+        let (handed, handing_failed) =
+            match hand_down(&own, &base, &["memory", "cpu", "pids"], std::process::id()) {
+                Ok(handed) => (handed, None),
+                Err(e) => (HandedDown::default(), Some(e)),
+            };
         let limiter = |controller: &str, v1: &Option<std::path::PathBuf>| {
-            if found.unified_controllers.iter().any(|c| c == controller) {
-                enable(&base, controller).map(|()| Limiter {
+            if handed.controllers.iter().any(|c| c == controller) {
+                Some(Limiter {
                     dir: base.clone(),
                     v1: false,
                 })
@@ -172,14 +183,24 @@ impl Cgroups {
         })
         .collect();
         let memory = format!("; {}", said.join(", "));
-        let notice = format!(
+        let mut notice = format!(
             "cgroups: a cgroup per instance under {}{memory}",
             base.dir.display()
         );
+        if let Some(moved_to) = &handed.moved_to {
+            notice.push_str(&format!(
+                "; tend moved itself to {} so that its cgroup could hand controllers down",
+                moved_to.display()
+            ));
+        }
+        if let Some(e) = handing_failed {
+            notice.push_str(&format!("; cgroup2 controllers not used: {e}"));
+        }
         let cgroups = Cgroups {
             base: Some(base),
             limiters,
             runs: HashMap::new(),
+            handed: Some((own, handed)),
         };
         (cgroups, notice)
     }
@@ -242,6 +263,10 @@ impl Cgroups {
         let Some(base) = &self.base else { return 0 };
         let mut swept = 0;
         for instance in children(base) {
+            if instance.dir.ends_with(SUPERVISOR_LEAF) {
+                // tend itself lives there (see `hand_down`).
+                continue;
+            }
             for leaf in children(&instance) {
                 if leaf.populated() {
                     swept += 1;
@@ -367,6 +392,9 @@ impl Cgroups {
         for (_, run) in self.runs.drain() {
             let _ = run.leaf.remove();
         }
+        if let (Some(base), Some((own, handed))) = (&self.base, &self.handed) {
+            let _ = hand_back(own, base, handed, std::process::id());
+        }
         for base in self.base.iter().chain(self.v1_dirs()) {
             remove_tree(base);
         }
@@ -384,12 +412,6 @@ impl Cgroups {
         .filter(|l| l.v1)
         .map(|l| &l.dir)
     }
-}
-
-/// Turns `controller` on for the children of `base` (cgroup2).
-fn enable(base: &Cgroup, controller: &str) -> Option<()> {
-    base.write("cgroup.subtree_control", &format!("+{controller}"))
-        .ok()
 }
 
 /// How long a tree of another tend's cgroups must be unchanged before it counts as left
