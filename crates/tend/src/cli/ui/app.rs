@@ -13,7 +13,8 @@ use std::time::Instant;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use tend_core::Signal;
 use tend_proto::{
-    Event, InstanceStatus, LogLine, LogsArgs, Request, ServerHello, SignalArgs, Stream, TargetArgs,
+    Event, InstanceStatus, LogLine, LogsArgs, Request, ScaleArgs, ServerHello, SignalArgs, Stream,
+    TargetArgs,
 };
 
 use crate::style::console_safe;
@@ -315,6 +316,8 @@ impl App {
             KeyCode::Char('s') => self.target(Verb::Start),
             KeyCode::Char('t') => self.target(Verb::Stop),
             KeyCode::Char('r') => self.target(Verb::Restart),
+            KeyCode::Char('+') => self.scale_by(1),
+            KeyCode::Char('-') => self.scale_by(-1),
             KeyCode::Char('K') => {
                 if self.selected_instance().is_some() {
                     self.mode = Mode::Signal(String::new());
@@ -455,6 +458,40 @@ impl App {
         let what = format!("{what} {name}");
         self.news = Some(format!("{what}…"));
         vec![Action::Send { what, request }]
+    }
+
+    /// `+` or `-`: one instance more (`step` 1) or fewer (-1) of the selected instance's
+    /// process, as `tend scale` (the highest index goes first). Down to one: the last is
+    /// stopped with `t`, or `tend scale NAME=0`.
+    fn scale_by(&mut self, step: i8) -> Vec<Action> {
+        let Some(process) = self.selected_instance().map(|i| i.process.clone()) else {
+            self.news = Some("no process selected".to_owned());
+            return Vec::new();
+        };
+        let count = self
+            .instances
+            .iter()
+            .filter(|i| i.process == process)
+            .count();
+        let count = u32::try_from(count).unwrap_or(u32::MAX);
+        let wanted = if step > 0 {
+            count.saturating_add(1)
+        } else if count > 1 {
+            count - 1
+        } else {
+            self.news = Some(format!(
+                "{process} has one instance: t stops it, `tend scale {process}=0` keeps it at none"
+            ));
+            return Vec::new();
+        };
+        let what = format!("scale {process}={wanted}");
+        self.news = Some(format!("{what}…"));
+        vec![Action::Send {
+            what,
+            request: Request::Scale(ScaleArgs {
+                replicas: [(process, wanted)].into_iter().collect(),
+            }),
+        }]
     }
 
     /// When what the log pane should follow changed (the scope, or the selected instance in

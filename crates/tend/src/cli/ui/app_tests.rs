@@ -185,6 +185,34 @@ fn start_stop_restart_and_signal_go_to_the_selected_instance() {
 }
 
 #[test]
+fn plus_and_minus_scale_the_selected_process_by_one() {
+    let (mut app, _) = app();
+    let scale = |name: &str, n: u32| Action::Send {
+        what: format!("scale {name}={n}"),
+        request: Request::Scale(ScaleArgs {
+            replicas: [(name.to_owned(), n)].into_iter().collect(),
+        }),
+    };
+    // web.0 is selected; web has two instances.
+    assert_eq!(app.on_key(ch('+')), vec![scale("web", 3)]);
+    assert_eq!(app.news(), Some("scale web=3…"));
+    assert_eq!(app.on_key(ch('-')), vec![scale("web", 1)]);
+    // worker has one: `-` says how to stop it instead.
+    app.on_key(ch('j'));
+    app.on_key(ch('j'));
+    assert_eq!(app.on_key(ch('-')), vec![]);
+    assert!(
+        app.news().unwrap().contains("tend scale worker=0"),
+        "{:?}",
+        app.news()
+    );
+    assert_eq!(app.on_key(ch('+')), vec![scale("worker", 2)]);
+    let mut empty = App::new(hello());
+    assert_eq!(empty.on_key(ch('+')), vec![]);
+    assert_eq!(empty.news(), Some("no process selected"));
+}
+
+#[test]
 fn an_unknown_signal_is_refused_here_and_esc_cancels_the_prompt() {
     let (mut app, _) = app();
     app.on_key(ch('K'));

@@ -28,6 +28,10 @@ pub const KEYMAP: &[(&str, &str)] = &[
     ("t", "stop it"),
     ("r", "restart it"),
     (
+        "+ -",
+        "one instance more or fewer of its process (tend scale)",
+    ),
+    (
         "K",
         "send it a signal: type a name (TERM, HUP, USR1…), Enter",
     ),
