@@ -170,27 +170,57 @@ fn reload_while_shutting_down_starts_nothing() {
 }
 
 #[test]
-fn a_name_removed_then_added_again_is_a_new_process() {
+fn a_name_removed_then_added_again_starts_once_its_old_run_ended() {
     let mut h = Harness::new(vec![sleeper("a")]);
     let runs = h.up();
     reload(&mut h, vec![]);
-    let (summary, e) = reload(&mut h, vec![sleeper("a")]);
+    let mut again = sleeper("a");
+    again.argv.push("--new".into());
+    let (summary, e) = reload(&mut h, vec![again]);
     assert_eq!(summary.added, names(&["a"]));
-    let new_run = spawns(&e);
-    assert_eq!(new_run.len(), 1);
-    // The old run's exit still finds the old, retired instance and restarts nothing.
+    // Not two `a.0` at once: the new one waits for the old run to end.
+    assert!(spawns(&e).is_empty(), "{e:?}");
+    assert!(h.sup.resolve("a.0").is_some());
     let e = h.feed(Input::Exited {
         group_left: false,
         run: runs[0],
         status: ExitStatus::Signaled(15),
     });
-    assert!(spawns(&e).is_empty(), "{e:?}");
+    let respawn = e.iter().find_map(|e| match e {
+        Effect::Spawn { spec, .. } => Some(Arc::clone(spec)),
+        _ => None,
+    });
+    assert_eq!(
+        respawn.expect("a starts again").argv.last().map(String::as_str),
+        Some("--new")
+    );
     let listed: Vec<String> = h
         .sup
         .instances()
         .map(|v| h.sup.instance_name(v.id))
         .collect();
     assert_eq!(listed, names(&["a.0"]));
+}
+
+#[test]
+fn the_last_notices_of_a_removed_process_still_name_it() {
+    let mut h = Harness::new(vec![sleeper("keep"), sleeper("drop")]);
+    let runs = h.up();
+    reload(&mut h, vec![sleeper("keep")]);
+    let e = h.feed(Input::Exited {
+        group_left: false,
+        run: runs[1],
+        status: ExitStatus::Signaled(15),
+    });
+    let ended = e
+        .iter()
+        .find_map(|e| match e {
+            Effect::Notify(Notice::Ended { instance, .. }) => Some(*instance),
+            _ => None,
+        })
+        .expect("its end is told");
+    assert!(h.sup.instance(ended).is_none(), "forgotten by now");
+    assert_eq!(h.sup.instance_name(ended), "drop.0");
 }
 
 #[test]

@@ -511,6 +511,9 @@ pub struct Supervisor {
     by_name: HashMap<String, usize>,
     /// The exit code of an essential instance that ended for good, for tend's own.
     exit_code: Option<u8>,
+    /// The names of forgotten processes (their slots are `None`), for the notices about
+    /// their last instances, which the driver renders after the slot went.
+    forgotten: HashMap<usize, String>,
 }
 
 impl Supervisor {
@@ -525,6 +528,7 @@ impl Supervisor {
             leftovers: BTreeMap::new(),
             timers: Timers::default(),
             exit_code: None,
+            forgotten: HashMap::new(),
             next_run: 1,
             phase: Phase::Running,
             has_deps: false,
@@ -558,7 +562,10 @@ impl Supervisor {
     pub fn instance_name(&self, id: InstanceId) -> String {
         match self.process(id.process) {
             Some(spec) => format!("{}.{}", spec.name, id.replica),
-            None => format!("#{}.{}", id.process, id.replica),
+            None => match self.forgotten.get(&id.process) {
+                Some(name) => format!("{name}.{}", id.replica),
+                None => format!("#{}.{}", id.process, id.replica),
+            },
         }
     }
 
@@ -865,6 +872,7 @@ impl Supervisor {
             slot.instances.remove(&id.replica);
         }
         if slot.removed && slot.instances.is_empty() {
+            self.forgotten.insert(id.process, slot.spec.name.clone());
             self.slots[id.process] = None;
             self.order.retain(|&p| p != id.process);
         }

@@ -36,7 +36,7 @@ impl Supervisor {
             .processes
             .iter()
             .filter(|new| !old.contains_key(&new.name))
-            .map(|new| (new.name.clone(), self.add_slot(Arc::clone(new))))
+            .map(|new| (new.name.clone(), self.revive_or_add_slot(Arc::clone(new))))
             .collect();
         let mut kept = Vec::new();
         for new in spec.processes {
@@ -76,6 +76,31 @@ impl Supervisor {
         self.order = kept;
         self.order.extend(removed);
         summary
+    }
+
+    /// The slot of a process a reload adds: a new one, or, when an earlier reload removed a
+    /// process of that name that is still stopping, that one back with the new spec (its
+    /// instances kept, so the old and the new run of `b.0` are never live together: each
+    /// instance starts once its old run ended).
+    fn revive_or_add_slot(&mut self, spec: Arc<ProcessSpec>) -> usize {
+        let stopping = self.order.iter().copied().find(|&p| {
+            self.slot(p)
+                .is_some_and(|slot| slot.removed && slot.spec.name == spec.name)
+        });
+        let Some(process) = stopping else {
+            return self.add_slot(spec);
+        };
+        self.has_deps |= !spec.depends_on.is_empty();
+        self.by_name.insert(spec.name.clone(), process);
+        let slot = self.slots[process].as_mut().expect("a live slot");
+        slot.removed = false;
+        for replica in 0..spec.replicas {
+            slot.instances
+                .entry(replica)
+                .or_insert_with(|| Instance::new(&spec));
+        }
+        slot.spec = spec;
+        process
     }
 
     /// What [`Input::ReloadRequested`](super::Input::ReloadRequested) with `spec` would do
