@@ -191,7 +191,11 @@ fn a_name_removed_then_added_again_starts_once_its_old_run_ended() {
         _ => None,
     });
     assert_eq!(
-        respawn.expect("a starts again").argv.last().map(String::as_str),
+        respawn
+            .expect("a starts again")
+            .argv
+            .last()
+            .map(String::as_str),
         Some("--new")
     );
     let listed: Vec<String> = h

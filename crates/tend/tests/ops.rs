@@ -264,3 +264,28 @@ fn restart_reads_the_env_file_again_and_a_bad_one_changes_nothing() {
     assert!(reload.stdout.contains("  unchanged  web"), "{reload:?}");
     assert_eq!(pid_of(&d, "web.0"), second);
 }
+
+/// The descriptors tend holds open.
+fn open_fds(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
+}
+
+#[test]
+fn scaling_down_stopped_instances_closes_their_log_files() {
+    let d = Daemon::start("[process.web]\ncommand = [\"sleep\", \"1000\"]\nstart_secs = \"0s\"\n");
+    pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "web=21"]).code, Some(0));
+    pid_of(&d, "web.20");
+    assert_eq!(d.tend(&["stop", "web"]).code, Some(0));
+    eventually("every web stopped", || {
+        d.status().iter().all(|i| i["state"] == "stopped")
+    });
+    let before = open_fds(d.pid);
+    assert_eq!(d.tend(&["scale", "web=1"]).code, Some(0));
+    eventually("web.1 to web.20 gone", || names(&d) == ["web.0"]);
+    // Two log files for each of the 20 instances retired without a run.
+    let after = open_fds(d.pid);
+    assert!(after + 40 <= before, "{before} → {after} descriptors");
+}

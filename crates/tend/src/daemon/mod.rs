@@ -1037,10 +1037,24 @@ impl Driver {
         }
     }
 
+    /// Closes the log files of instances the supervisor forgot (a reload removed them, or
+    /// a scale down retired them); their drainers keep what they still need.
+    fn close_forgotten_logs(&mut self) {
+        self.logs.retain(|&id, _| self.sup.instance(id).is_some());
+        let names: HashSet<&str> = self.logs.values().map(|l| &*l.name).collect();
+        self.follow.retain(|name| names.contains(name));
+    }
+
     /// Gives one input to the supervisor and carries out everything that follows from it.
     fn feed(&mut self, input: Input) {
         let now = Instant::now().into_std();
+        // A scale down forgets the instances it retires that had no run: their log files
+        // are closed here (those with a run close theirs when it ends).
+        let scaled = matches!(input, Input::ScaleRequested { .. });
         self.effects.extend(self.sup.handle(now, input));
+        if scaled {
+            self.close_forgotten_logs();
+        }
         while let Some(effect) = self.effects.pop_front() {
             match effect {
                 Effect::Spawn {
@@ -1084,11 +1098,7 @@ impl Driver {
                     }
                 }
                 Effect::Reloaded(summary) => {
-                    // Close the log files of instances a reload removed; their drainers keep
-                    // what they still need.
-                    self.logs.retain(|&id, _| self.sup.instance(id).is_some());
-                    let names: HashSet<&str> = self.logs.values().map(|l| &*l.name).collect();
-                    self.follow.retain(|name| names.contains(name));
+                    self.close_forgotten_logs();
                     self.reloaded(summary)
                 }
                 // Every run and every leftover group is gone: the loop ends (phase Done).
