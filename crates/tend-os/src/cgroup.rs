@@ -283,34 +283,36 @@ impl Cgroup {
     }
 }
 
-/// The leaf under tend's `tend-<id>` cgroup that tend moves itself into when its own cgroup
-/// must be left empty to hand controllers down (see [`hand_down`]).
+/// The leaf under tend's `tend-<id>` cgroup that tend moves itself into: its own cgroup is
+/// then free of processes of tend's (cgroup2 hands controllers down only from a cgroup with
+/// none of its own), and a live tend's tree is never empty, which tells other tends it is
+/// not a dead one's.
 pub const SUPERVISOR_LEAF: &str = "supervisor";
+
+impl Cgroup {
+    /// Moves process `pid` (all its threads) into this cgroup.
+    pub fn enter(&self, pid: u32) -> io::Result<()> {
+        self.write("cgroup.procs", &pid.to_string())
+    }
+}
 
 /// What [`hand_down`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HandedDown {
     /// The controllers the children of `base` now have.
     pub controllers: Vec<String>,
-    /// Where the process moved itself, if it had to.
-    pub moved_to: Option<PathBuf>,
     /// The controllers it enabled in `own` (they were not already).
     pub enabled_in_own: Vec<String>,
 }
 
-/// Hands those of the cgroup2 `controllers` that `own` has (the cgroup process `pid` lives
-/// in) down to the children of `base`, a child of `own`: enabled in `own`'s
-/// `cgroup.subtree_control`, then in `base`'s. cgroup2 lets a cgroup other than the root hand
-/// controllers down only while no process lives in it ("no internal processes"): when `own`
-/// refuses (EBUSY) and `pid` is the only process in it, `pid` moves into
-/// `base/`[`SUPERVISOR_LEAF`] first, as systemd asks of a service with `Delegate=yes`. With
-/// other processes in `own`, it fails, saying so and what to do.
-pub fn hand_down(
-    own: &Cgroup,
-    base: &Cgroup,
-    controllers: &[&str],
-    pid: u32,
-) -> io::Result<HandedDown> {
+/// Hands those of the cgroup2 `controllers` that `own` has down to the children of `base`, a
+/// child of `own`: enabled in `own`'s `cgroup.subtree_control`, then in `base`'s. cgroup2
+/// lets a cgroup other than the root hand controllers down only while no process lives in it
+/// ("no internal processes"): the supervisor moves itself below `base` first (into
+/// [`SUPERVISOR_LEAF`], as systemd asks of a service with `Delegate=yes`), and when other
+/// processes live in `own` this fails, saying so and what to do. Whatever it enabled before
+/// failing is undone.
+pub fn hand_down(own: &Cgroup, base: &Cgroup, controllers: &[&str]) -> io::Result<HandedDown> {
     let available = own.controllers();
     let wanted: Vec<&str> = controllers
         .iter()
@@ -328,64 +330,49 @@ pub fn hand_down(
         .filter(|c| !enabled.iter().any(|e| e == c))
         .collect();
     if !missing.is_empty() {
-        let line = plus(&missing);
-        match own.write("cgroup.subtree_control", &line) {
+        match own.write("cgroup.subtree_control", &plus(&missing)) {
             Ok(()) => {}
             // EBUSY (`Cgroup::write` keeps the kind, not the errno).
             Err(e) if e.kind() == io::ErrorKind::ResourceBusy => {
-                let others: Vec<i32> = own
-                    .pids()
-                    .into_iter()
-                    .filter(|&p| u32::try_from(p) != Ok(pid))
-                    .collect();
-                if !others.is_empty() {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!(
-                            "{} holds processes other than tend (pids {others:?}), and cgroup2 \
-                             hands controllers ({}) down only from a cgroup without processes \
-                             of its own: run tend in a cgroup of its own (systemd: \
-                             Delegate=yes; a container: tend as its first process)",
-                            own.dir.display(),
-                            missing.join(", ")
-                        ),
-                    ));
-                }
-                let leaf = Cgroup::create(&base.dir.join(SUPERVISOR_LEAF))?;
-                leaf.write("cgroup.procs", &pid.to_string())?;
-                if let Err(e) = own.write("cgroup.subtree_control", &line) {
-                    let _ = own.write("cgroup.procs", &pid.to_string());
-                    return Err(e);
-                }
-                done.moved_to = Some(leaf.dir);
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} holds other processes (pids {:?}), and cgroup2 hands controllers \
+                         ({}) down only from a cgroup without processes of its own: run tend \
+                         in a cgroup of its own (systemd: Delegate=yes; a container: tend as \
+                         its first process)",
+                        own.dir.display(),
+                        own.pids(),
+                        missing.join(", ")
+                    ),
+                ));
             }
             Err(e) => return Err(e),
         }
         done.enabled_in_own = missing.iter().map(|c| (*c).to_owned()).collect();
     }
-    base.write("cgroup.subtree_control", &plus(&wanted))?;
+    if let Err(e) = base.write("cgroup.subtree_control", &plus(&wanted)) {
+        let _ = hand_back(own, base, &done);
+        return Err(e);
+    }
     done.controllers = wanted.iter().map(|c| (*c).to_owned()).collect();
     Ok(done)
 }
 
-/// Undoes [`hand_down`] as the process exits, once nothing it started is left: `base`'s
-/// children lose the controllers, `own` stops handing down those `hand_down` enabled, and
-/// `pid` goes back to `own` (so `base` can be removed, and `own` is as it was found).
-pub fn hand_back(own: &Cgroup, base: &Cgroup, handed: &HandedDown, pid: u32) -> io::Result<()> {
-    let Some(moved_to) = &handed.moved_to else {
-        return Ok(());
-    };
-    base.write("cgroup.subtree_control", &change('-', &handed.controllers))?;
-    own.write(
-        "cgroup.subtree_control",
-        &change('-', &handed.enabled_in_own),
-    )?;
-    own.write("cgroup.procs", &pid.to_string())?;
-    Cgroup {
-        dir: moved_to.clone(),
+/// Undoes [`hand_down`] as the supervisor exits, once nothing it started is left: `base`'s
+/// children lose the controllers, and `own` stops handing down those `hand_down` enabled, so
+/// the supervisor can move back into `own` and leave it as it was found.
+pub fn hand_back(own: &Cgroup, base: &Cgroup, handed: &HandedDown) -> io::Result<()> {
+    if !handed.controllers.is_empty() {
+        base.write("cgroup.subtree_control", &change('-', &handed.controllers))?;
     }
-    .remove()
-    .map(drop)
+    if !handed.enabled_in_own.is_empty() {
+        own.write(
+            "cgroup.subtree_control",
+            &change('-', &handed.enabled_in_own),
+        )?;
+    }
+    Ok(())
 }
 
 /// `+memory +cpu`: the line of `cgroup.subtree_control` that enables `controllers`.

@@ -154,13 +154,13 @@ impl Drop for Below {
     }
 }
 
-/// cgroup2 hands controllers down only from a cgroup with no process of its own: `hand_down`
-/// moves the lone supervisor into a leaf first, `hand_back` undoes it, and with another
-/// process there it refuses and says why. Tested with the one controller this kind of machine
-/// leaves to cgroup2 (hugetlb: memory, cpu and pids are v1's on these hybrids), or memory on a
-/// machine whose cgroup2 has it.
+/// cgroup2 hands controllers down only from a cgroup with no process of its own: a lone
+/// supervisor that moved into its leaf below `base` can hand them down, `hand_back` undoes it
+/// (and it can move back), and with another process there `hand_down` refuses and says why.
+/// Tested with the one controller this kind of machine leaves to cgroup2 (hugetlb: memory,
+/// cpu and pids are v1's on these hybrids), or one a pure cgroup2 machine has.
 #[test]
-fn a_lone_supervisor_leaves_its_cgroup_to_hand_controllers_down_and_comes_back() {
+fn a_supervisor_in_its_leaf_hands_controllers_down_and_back() {
     let Some(own) = Hierarchies::find().unified else {
         eprintln!("skipped: no cgroup2 hierarchy on this machine");
         return;
@@ -189,9 +189,9 @@ fn a_lone_supervisor_leaves_its_cgroup_to_hand_controllers_down_and_comes_back()
     };
     let outer = &outer.0;
     let base = Cgroup::create(&outer.dir.join("tend-test")).unwrap();
+    let leaf = Cgroup::create(&base.dir.join(SUPERVISOR_LEAF)).unwrap();
     let instance = base.dir.join("web.0");
-    let _below = Below(vec![base.dir.clone(), instance.clone()]);
-    // The supervisor: a process alone in `outer`.
+    let _below = Below(vec![base.dir.clone(), leaf.dir.clone(), instance.clone()]);
     let spawn_into = |cgroup: &Cgroup| {
         let procs = cgroup.procs_for_joining().unwrap();
         let words = argv(&["sleep", "1000"]);
@@ -208,42 +208,44 @@ fn a_lone_supervisor_leaves_its_cgroup_to_hand_controllers_down_and_comes_back()
         });
         (child.pid, guard)
     };
+    // The supervisor: a process alone in `outer`, which cannot hand down while it is there.
     let (supervisor, _supervisor_guard) = spawn_into(outer);
     let pid = u32::try_from(supervisor).unwrap();
-    let handed = hand_down(outer, &base, &["no-such-controller", controller], pid).unwrap();
-    assert_eq!(handed.controllers, [controller]);
-    assert_eq!(handed.enabled_in_own, [controller]);
-    let leaf = base.dir.join(SUPERVISOR_LEAF);
-    assert_eq!(handed.moved_to.as_deref(), Some(leaf.as_path()));
+    let refused = hand_down(outer, &base, &[controller]).unwrap_err();
+    assert!(
+        refused.to_string().contains("holds other processes"),
+        "{refused}"
+    );
+    assert!(!outer.subtree_control().iter().any(|c| c == controller));
+    // Moved into its leaf, it can.
+    leaf.enter(pid).unwrap();
     assert!(
         unified_cgroup_of(supervisor).ends_with("/tend-test/supervisor"),
         "{}",
         unified_cgroup_of(supervisor)
     );
-    assert!(outer.pids().is_empty());
+    let handed = hand_down(outer, &base, &["no-such-controller", controller]).unwrap();
+    assert_eq!(handed.controllers, [controller]);
+    assert_eq!(handed.enabled_in_own, [controller]);
     assert!(outer.subtree_control().iter().any(|c| c == controller));
     assert!(base.subtree_control().iter().any(|c| c == controller));
-    // An instance's cgroup has the controller's files: a limit can be set there.
+    // An instance's cgroup has the controller: a limit can be set there.
     let instance = Cgroup::create(&instance).unwrap();
     assert!(
         instance.controllers().iter().any(|c| c == controller),
         "{:?}",
         instance.controllers()
     );
-    hand_back(outer, &base, &handed, pid).unwrap();
-    assert!(outer.pids().contains(&supervisor));
-    assert!(!outer.subtree_control().iter().any(|c| c == controller));
-    assert!(!leaf.exists());
-    // With another process beside the supervisor, nothing moves: the error says why.
-    let (_other, _other_guard) = spawn_into(outer);
-    let error = hand_down(outer, &base, &[controller], pid).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("holds processes other than tend")
-            && error.to_string().contains("Delegate=yes"),
-        "{error}"
+    // A process cannot join `outer` now (no internal processes) ...
+    let refused = outer.enter(pid).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ResourceBusy,
+        "{refused}"
     );
+    // ... until it is handed back.
+    hand_back(outer, &base, &handed).unwrap();
+    assert!(!outer.subtree_control().iter().any(|c| c == controller));
+    outer.enter(pid).unwrap();
     assert!(outer.pids().contains(&supervisor));
-    assert!(!leaf.exists());
 }

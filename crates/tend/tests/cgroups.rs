@@ -23,6 +23,14 @@ fn has_cgroups(tend: &Tend) -> bool {
     on
 }
 
+/// The test that sets the kernel's last pid (so that pids are reused at once) runs alone;
+/// the others, which hold pids, share this.
+static PIDS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn sharing_pids() -> std::sync::RwLockReadGuard<'static, ()> {
+    PIDS.read().unwrap_or_else(|e| e.into_inner())
+}
+
 fn gone(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_or(true, |stat| proc_state(&stat) == Some('Z'))
@@ -30,6 +38,7 @@ fn gone(pid: i32) -> bool {
 
 #[test]
 fn a_process_that_left_its_session_is_stopped_with_its_instance() {
+    let _pids = sharing_pids();
     let tend = Tend::up(
         r#"
 [process.esc]
@@ -43,7 +52,7 @@ shell = true
     }
     let line = tend.wait_line("escaped", |l| l.contains("| escaped "));
     let escaped: i32 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let _guard = KillOnDrop(escaped);
+    let _guard = KillOnDrop::new(escaped);
     eventually("the escaped process leads its own session", || {
         fs::read_to_string(format!("/proc/{escaped}/stat"))
             .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(escaped)))
@@ -74,6 +83,7 @@ fn ctl(tend: &Tend, args: &[&str]) -> common::Ran {
 
 #[test]
 fn memory_max_is_the_kernels_limit_and_the_oom_kill_is_told() {
+    let _pids = sharing_pids();
     // The hog takes 300 MiB once a file `go` appears (which it removes), so the test can
     // listen to the events first, and each OOM kill is one the test asked for.
     let tend = Tend::up(
@@ -172,6 +182,7 @@ backoff = { initial = "0s" }
 
 #[test]
 fn without_cgroups_tend_says_so_once_and_stops_process_groups() {
+    let _pids = sharing_pids();
     let is_root = fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
@@ -230,20 +241,37 @@ fn without_cgroups_tend_says_so_once_and_stops_process_groups() {
     assert_eq!(notices, 1, "said once: {:#?}", tend.transcript());
 }
 
-/// Kills a process tend does not know about when the test ends.
-struct KillOnDrop(i32);
+/// Kills a process tend does not know about when the test ends, if it is still that process
+/// (its pid with the start time it had: pids are reused, and fast while a test sets the
+/// kernel's last pid).
+struct KillOnDrop(i32, Option<i64>);
+
+impl KillOnDrop {
+    fn new(pid: i32) -> KillOnDrop {
+        KillOnDrop(pid, start_time(pid))
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.0),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+        if self.1.is_some() && start_time(self.0) == self.1 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
     }
+}
+
+/// When `pid` started (clock ticks after boot), if it lives.
+fn start_time(pid: i32) -> Option<i64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    common::stat_field(&stat, 22)
 }
 
 #[test]
 fn what_a_killed_tend_left_in_its_cgroups_is_killed_by_the_next() {
+    let _pids = sharing_pids();
     let dir = common::project(
         r#"
 [process.esc]
@@ -258,7 +286,7 @@ shell = true
     }
     let line = first.wait_line("escaped", |l| l.contains("| escaped "));
     let escaped: i32 = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let _guard = KillOnDrop(escaped);
+    let _guard = KillOnDrop::new(escaped);
     eventually("the escaped process leads its own session", || {
         fs::read_to_string(format!("/proc/{escaped}/stat"))
             .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(escaped)))
@@ -285,6 +313,7 @@ fn cpu_ticks(pid: i32) -> u64 {
 
 #[test]
 fn cpu_max_and_pids_max_are_the_kernels_limits() {
+    let _pids = sharing_pids();
     let tend = Tend::up(
         r#"
 [process.spin]
@@ -327,6 +356,145 @@ pids_max = 4
             .transcript()
             .iter()
             .any(|l| l.contains("forks.0 | forked")),
+        "{:#?}",
+        tend.transcript()
+    );
+}
+
+/// A process of someone else's, in its own process group, that records a SIGTERM.
+struct Stranger {
+    child: std::process::Child,
+    marker: std::path::PathBuf,
+}
+
+impl Drop for Stranger {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a [`Stranger`] whose pid, and so process group id, is `pid`, by setting the
+/// kernel's last pid just below it (root only; other processes forking meanwhile can take
+/// it, so it tries a few times). `None` if it could not.
+fn stranger_with_pid(pid: i32, dir: &std::path::Path) -> Option<Stranger> {
+    for _ in 0..50 {
+        if fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).is_err() {
+            return None;
+        }
+        let marker = dir.join("stranger-got-term");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "trap 'echo TERM > {}; exit 0' TERM; while :; do sleep 1 & wait $!; done",
+                marker.display()
+            ))
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        let stranger = Stranger { child, marker };
+        if stranger.child.id() as i32 == pid {
+            return Some(stranger);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_leftover_whose_group_emptied_is_stopped_through_its_cgroup_not_its_old_group_id() {
+    let _pids = PIDS.write().unwrap_or_else(|e| e.into_inner());
+    // The leader exits at once; what it started left its group (setsid) and lives on in the
+    // run's cgroup: a leftover whose group id is free for anyone.
+    let mut tend = Tend::up(
+        r#"
+[process.e]
+command = ["sh", "-c", "setsid sleep 1000 & exit 0"]
+restart = "never"
+stop_timeout = "10s"
+"#,
+        &[],
+    );
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let leader = tend.wait_line("e started", |l| l.contains("e.0 started"));
+    let leader = started_pid(&leader).unwrap();
+    tend.wait_line("e's exit", |l| l.contains("e.0 exited with status 0"));
+    let escaped = eventually_find_escaped(&tend);
+    let _escaped_guard = KillOnDrop::new(escaped);
+    let dir = tempfile::tempdir().unwrap();
+    let Some(stranger) = stranger_with_pid(leader, dir.path()) else {
+        eprintln!("skipped: could not start a process with pid {leader} (needs root)");
+        return;
+    };
+    tend.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(tend.wait_exit().success(), "{}", tend.stderr());
+    // Gone, or its pid someone else's by now.
+    assert!(
+        start_time(escaped) != _escaped_guard.1 || gone(escaped),
+        "the leftover {escaped} is stopped: {:#?}",
+        tend.transcript()
+    );
+    assert!(
+        !stranger.marker.exists(),
+        "the stranger in group {leader} got tend's SIGTERM"
+    );
+    assert!(is_running_pid(stranger.child.id() as i32));
+}
+
+/// The setsid'd sleep of the test above: tend's descendant in a session of its own.
+fn eventually_find_escaped(tend: &Tend) -> i32 {
+    let mut found = None;
+    eventually("the escaped sleep", || {
+        found = common::descendants(tend.pid()).into_iter().find(|&pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| common::stat_field(&stat, 6) == Some(i64::from(pid)))
+        });
+        found.is_some()
+    });
+    found.unwrap()
+}
+
+fn is_running_pid(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| proc_state(&stat) != Some('Z'))
+}
+
+#[test]
+fn memory_max_can_be_raised_by_a_reload() {
+    let _pids = sharing_pids();
+    let tend = Tend::up(
+        "[process.m]\ncommand = [\"sleep\", \"1000\"]\nmemory_max = \"100MiB\"\nstart_secs = \"0s\"\n",
+        &[],
+    );
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    if notice.contains("no memory_max") {
+        eprintln!("skipped: {notice}");
+        return;
+    }
+    tend.wait_line("m started", |l| l.contains("m.0 started"));
+    // Above the limit it had: on cgroup v1 with swap accounting, memsw must go up first.
+    fs::write(
+        tend.path("tend.toml"),
+        "[process.m]\ncommand = [\"sleep\", \"1001\"]\nmemory_max = \"200MiB\"\nstart_secs = \"0s\"\n",
+    )
+    .unwrap();
+    assert_eq!(ctl(&tend, &["reload"]).code, Some(0));
+    let started = tend.wait_lines(2, "m started again", |l| l.contains("m.0 started"));
+    let pid = started_pid(&started[1]).unwrap();
+    eventually("m running its new command", || {
+        fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("1001"))
+    });
+    let status = ctl(&tend, &["status", "--json"]);
+    let instances: Vec<serde_json::Value> = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(instances[0]["pid"], pid, "{instances:?}");
+    assert!(
+        !tend
+            .transcript()
+            .iter()
+            .any(|l| l.contains("Invalid argument")),
         "{:#?}",
         tend.transcript()
     );

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
+use tend_core::RunId;
+
 use tend_os::cgroup::{hand_back, hand_down, Cgroup, HandedDown, Hierarchies, SUPERVISOR_LEAF};
 
 /// tend's cgroups, if it has any.
@@ -22,8 +24,10 @@ pub struct Cgroups {
     /// Where each limit is set: under tend's cgroup2 when it has the controller, else under
     /// its v1 cgroup of that controller.
     limiters: Limiters,
-    /// The cgroups of each live run (and leftover group), by process group id.
-    runs: HashMap<i32, RunCgroups>,
+    /// The cgroups of each live run (and leftover), by run: not by process group, whose id
+    /// is free for reuse once its members are gone even while processes that left the group
+    /// live on in the leaf.
+    runs: HashMap<RunId, RunCgroups>,
     /// tend's own cgroup2 and what was done to it to hand controllers down.
     handed: Option<(Cgroup, HandedDown)>,
 }
@@ -67,37 +71,46 @@ enum Limit {
 }
 
 impl Limit {
-    /// The files that say it, in a v1 or a cgroup2 hierarchy: those that must be written,
-    /// and those written if the kernel has them.
-    fn files(self, v1: bool) -> (Vec<Setting>, Vec<Setting>) {
+    /// The files that say it, in a v1 or a cgroup2 hierarchy, in the order to write them,
+    /// each with whether it must be written (else only if the kernel has it).
+    fn files(self, v1: bool) -> Vec<(Setting, bool)> {
         match (self, v1) {
-            (Limit::Memory(bytes), false) => (vec![("memory.max", bytes.to_string())], vec![]),
-            (Limit::Memory(bytes), true) => (
-                vec![("memory.limit_in_bytes", bytes.to_string())],
-                // Swap counts too where the kernel accounts it.
-                vec![("memory.memsw.limit_in_bytes", bytes.to_string())],
-            ),
+            (Limit::Memory(bytes), false) => vec![(("memory.max", bytes.to_string()), true)],
+            // Swap counts too where the kernel accounts it (memsw). v1 refuses a memory limit
+            // above the memsw one, so memsw is lifted first: a limit can be raised.
+            (Limit::Memory(bytes), true) => vec![
+                (("memory.memsw.limit_in_bytes", "-1".to_owned()), false),
+                (("memory.limit_in_bytes", bytes.to_string()), true),
+                (("memory.memsw.limit_in_bytes", bytes.to_string()), false),
+            ],
             (Limit::Cpu(percent), false) => {
                 let quota = u64::from(percent) * CPU_PERIOD_US / 100;
-                (
-                    vec![("cpu.max", format!("{quota} {CPU_PERIOD_US}"))],
-                    vec![],
-                )
+                vec![(("cpu.max", format!("{quota} {CPU_PERIOD_US}")), true)]
             }
             (Limit::Cpu(percent), true) => {
                 let quota = u64::from(percent) * CPU_PERIOD_US / 100;
-                (
-                    vec![
-                        ("cpu.cfs_period_us", CPU_PERIOD_US.to_string()),
-                        ("cpu.cfs_quota_us", quota.to_string()),
-                    ],
-                    vec![],
-                )
+                vec![
+                    (("cpu.cfs_period_us", CPU_PERIOD_US.to_string()), true),
+                    (("cpu.cfs_quota_us", quota.to_string()), true),
+                ]
             }
-            (Limit::Pids(n), _) => (vec![("pids.max", n.to_string())], vec![]),
+            (Limit::Pids(n), _) => vec![(("pids.max", n.to_string()), true)],
+        }
+    }
+
+    /// What lifts the limit of this kind on a cgroup2 instance directory: a limit a reload
+    /// removed must not outlive it there (every run's leaf is below that directory).
+    fn lifted(self) -> Setting {
+        match self {
+            Limit::Memory(_) => ("memory.max", "max".to_owned()),
+            Limit::Cpu(_) => ("cpu.max", format!("max {CPU_PERIOD_US}")),
+            Limit::Pids(_) => ("pids.max", "max".to_owned()),
         }
     }
 }
+
+/// How long a daemon waits for its parent to leave tend's cgroup (see [`Cgroups::setup`]).
+pub const PARENT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The cgroup period of `cpu_max`, in microseconds (the kernel's default).
 const CPU_PERIOD_US: u64 = 100_000;
@@ -121,7 +134,11 @@ pub struct Joining {
 impl Cgroups {
     /// Finds tend's cgroups and makes `tend-<id>` under them. Returns what to tell the user
     /// once: which are in use, or why none is.
-    pub fn setup(id: &str) -> (Cgroups, String) {
+    ///
+    /// When tend's cgroup holds other processes, which keep it from handing controllers
+    /// down, it waits up to `patience` for them to end first (a daemon's parent, told the
+    /// daemon is ready, is about to).
+    pub fn setup(id: &str, patience: std::time::Duration) -> (Cgroups, String) {
         let found = Hierarchies::find();
         let name = format!("tend-{id}");
         let Some(unified) = &found.unified else {
@@ -142,15 +159,30 @@ impl Cgroups {
                 )
             }
         };
-        // cgroup2's controllers, where tend's cgroup has them to hand down; else v1's.
         let own = Cgroup {
             dir: unified.clone(),
         };
-        let (handed, handing_failed) =
-            match hand_down(&own, &base, &["memory", "cpu", "pids"], std::process::id()) {
-                Ok(handed) => (handed, None),
-                Err(e) => (HandedDown::default(), Some(e)),
-            };
+        // tend moves into a leaf of its own tree: its cgroup keeps no process of tend's (so
+        // it may hand controllers down), and the tree of a live tend is never empty.
+        let entered = Cgroup::create(&base.dir.join(SUPERVISOR_LEAF))
+            .and_then(|leaf| leaf.enter(std::process::id()));
+        // cgroup2's controllers, where tend's cgroup has them to hand down; else v1's.
+        const CONTROLLERS: [&str; 3] = ["memory", "cpu", "pids"];
+        let mut handing = hand_down(&own, &base, &CONTROLLERS);
+        if matches!(&handing, Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy)
+            && !patience.is_zero()
+        {
+            let until = std::time::Instant::now() + patience;
+            for pid in own.pids() {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                let _ = tend_os::wait_exit(pid, left);
+            }
+            handing = hand_down(&own, &base, &CONTROLLERS);
+        }
+        let (handed, handing_failed) = match handing {
+            Ok(handed) => (handed, None),
+            Err(e) => (HandedDown::default(), Some(e)),
+        };
         let limiter = |controller: &str, v1: &Option<std::path::PathBuf>| {
             if handed.controllers.iter().any(|c| c == controller) {
                 Some(Limiter {
@@ -187,11 +219,8 @@ impl Cgroups {
             "cgroups: a cgroup per instance under {}{memory}",
             base.dir.display()
         );
-        if let Some(moved_to) = &handed.moved_to {
-            notice.push_str(&format!(
-                "; tend moved itself to {} so that its cgroup could hand controllers down",
-                moved_to.display()
-            ));
+        if let Err(e) = &entered {
+            notice.push_str(&format!("; tend stays in its own cgroup ({e})"));
         }
         if let Some(e) = handing_failed {
             notice.push_str(&format!("; cgroup2 controllers not used: {e}"));
@@ -226,30 +255,38 @@ impl Cgroups {
     }
 
     /// Removes what tends of other configs that died (killed, so they could not clean up)
-    /// left beside tend's own: `tend-*` trees in which no process lives and no directory
-    /// changed for [`STALE_AFTER`] (a live tend that is only between runs changes its tree
-    /// at each spawn, and makes again what it needs). Returns how many trees went.
+    /// left beside tend's own: `tend-*` trees in which no process lives, so not even their
+    /// tend (a live tend is in its tree's [`SUPERVISOR_LEAF`]), made more than
+    /// [`STALE_AFTER`] ago (one just made may not have its tend in it yet); with them, the
+    /// directories of the same name in the v1 hierarchies. Returns how many trees went.
     pub fn sweep_strangers(&self) -> usize {
         let Some(base) = &self.base else { return 0 };
+        let Some(parent) = base.dir.parent() else {
+            return 0;
+        };
+        let parent = Cgroup {
+            dir: parent.to_path_buf(),
+        };
         let mut removed = 0;
-        for own in std::iter::once(base).chain(self.v1_dirs()) {
-            let Some(parent) = own.dir.parent() else {
+        for sibling in children(&parent) {
+            let Some(name) = sibling.dir.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            let parent = Cgroup {
-                dir: parent.to_path_buf(),
-            };
-            for sibling in children(&parent) {
-                let named = sibling
-                    .dir
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("tend-"));
-                if !named || sibling.dir == own.dir || sibling.populated() || recent(&sibling) {
-                    continue;
-                }
-                if remove_tree(&sibling) {
-                    removed += 1;
+            if !name.starts_with("tend-")
+                || sibling.dir == base.dir
+                || sibling.populated()
+                || recent(&sibling)
+            {
+                continue;
+            }
+            if remove_tree(&sibling) {
+                removed += 1;
+            }
+            for v1 in self.v1_dirs() {
+                if let Some(v1_parent) = v1.dir.parent() {
+                    remove_tree(&Cgroup {
+                        dir: v1_parent.join(name),
+                    });
                 }
             }
         }
@@ -270,7 +307,7 @@ impl Cgroups {
             for leaf in children(&instance) {
                 if leaf.populated() {
                     swept += 1;
-                    let _ = leaf.kill();
+                    kill_leaf(&leaf);
                 }
                 let _ = leaf.remove();
             }
@@ -289,24 +326,67 @@ impl Cgroups {
             });
         };
         let leaf = Cgroup::create(&base.dir.join(instance).join(format!("run-{run}")))?;
+        match self.limit(&leaf, instance, limits) {
+            Ok((procs, memory)) => Ok(Joining {
+                procs,
+                run: Some(RunCgroups { leaf, memory }),
+            }),
+            Err(e) => {
+                // Made again by the next try: not one leaf per failed try.
+                let _ = leaf.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Sets the limits of a run whose leaf is `leaf`: the files its child joins, and its
+    /// instance's memory cgroup with the OOM kills counted there so far.
+    #[allow(clippy::type_complexity)]
+    fn limit(
+        &self,
+        leaf: &Cgroup,
+        instance: &str,
+        limits: &Limits,
+    ) -> std::io::Result<(Vec<OwnedFd>, Option<(Cgroup, u64)>)> {
         let mut procs = vec![leaf.procs_for_joining()?];
         let mut memory = None;
         let requests = [
-            (&self.limiters.memory, limits.memory_max.map(Limit::Memory)),
-            (&self.limiters.cpu, limits.cpu_max.map(Limit::Cpu)),
-            (&self.limiters.pids, limits.pids_max.map(Limit::Pids)),
+            (
+                &self.limiters.memory,
+                Limit::Memory(0),
+                limits.memory_max.map(Limit::Memory),
+            ),
+            (
+                &self.limiters.cpu,
+                Limit::Cpu(0),
+                limits.cpu_max.map(Limit::Cpu),
+            ),
+            (
+                &self.limiters.pids,
+                Limit::Pids(0),
+                limits.pids_max.map(Limit::Pids),
+            ),
         ];
-        for (limiter, limit) in requests {
-            let (Some(limiter), Some(limit)) = (limiter, limit) else {
+        for (limiter, kind, limit) in requests {
+            let Some(limiter) = limiter else {
                 continue;
             };
-            let dir = Cgroup::create(&limiter.dir.dir.join(instance))?;
-            let (required, optional) = limit.files(limiter.v1);
-            for (file, value) in required {
-                dir.write(file, &value)?;
-            }
-            for (file, value) in optional {
-                let _ = dir.write(file, &value);
+            let dir = limiter.dir.dir.join(instance);
+            let Some(limit) = limit else {
+                // A cgroup2 instance directory is above every run's leaf: a limit an earlier
+                // config set there goes. (A v1 one is joined only with a limit.)
+                if !limiter.v1 && dir.is_dir() {
+                    let (file, value) = kind.lifted();
+                    let _ = Cgroup { dir }.write(file, &value);
+                }
+                continue;
+            };
+            let dir = Cgroup::create(&dir)?;
+            for ((file, value), required) in limit.files(limiter.v1) {
+                match dir.write(file, &value) {
+                    Err(e) if required => return Err(e),
+                    _ => {}
+                }
             }
             if limiter.v1 {
                 procs.push(dir.procs_for_joining()?);
@@ -316,38 +396,37 @@ impl Cgroups {
                 memory = Some((dir, before));
             }
         }
-        Ok(Joining {
-            procs,
-            run: Some(RunCgroups { leaf, memory }),
-        })
+        Ok((procs, memory))
     }
 
-    /// The run whose cgroups `joining` made is spawned as process group `pgid` (or failed to
-    /// be: `None`, and its leaf is removed).
-    pub fn spawned(&mut self, pgid: Option<i32>, joining: Joining) {
-        let Some(run) = joining.run else { return };
-        match pgid {
-            Some(pgid) => {
-                self.runs.insert(pgid, run);
-            }
-            None => {
-                let _ = run.leaf.remove();
-            }
+    /// The run whose cgroups `joining` made was spawned (or failed to be, and its leaf is
+    /// removed).
+    pub fn spawned(&mut self, run: RunId, spawned: bool, joining: Joining) {
+        let Some(cgroups) = joining.run else { return };
+        if spawned {
+            self.runs.insert(run, cgroups);
+        } else {
+            let _ = cgroups.leaf.remove();
         }
     }
 
-    /// Whether a process of the run of process group `pgid` is left anywhere in its cgroup.
-    pub fn populated(&self, pgid: i32) -> bool {
-        self.runs.get(&pgid).is_some_and(|run| run.leaf.populated())
+    /// Whether `run` has a cgroup of its own.
+    pub fn has(&self, run: RunId) -> bool {
+        self.runs.contains_key(&run)
     }
 
-    /// Sends `signal` to the processes of the run of process group `pgid` that left the
-    /// group (the group gets it from the caller), as systemd's `KillMode=control-group` does.
-    pub fn signal_escaped(&self, pgid: i32, signal: tend_core::Signal) {
-        let Some(run) = self.runs.get(&pgid) else {
+    /// Whether a process of `run` is left anywhere in its cgroup.
+    pub fn populated(&self, run: RunId) -> bool {
+        self.runs.get(&run).is_some_and(|c| c.leaf.populated())
+    }
+
+    /// Sends `signal` to the processes of `run` that left its process group `pgid` (the
+    /// group gets it from the caller), as systemd's `KillMode=control-group` does.
+    pub fn signal_escaped(&self, run: RunId, pgid: i32, signal: tend_core::Signal) {
+        let Some(cgroups) = self.runs.get(&run) else {
             return;
         };
-        for pid in run.leaf.pids() {
+        for pid in cgroups.leaf.pids() {
             let escaped = tend_os::procfs::stat(pid).is_some_and(|stat| stat.pgid != pgid);
             if escaped {
                 let _ = tend_os::signal_process(pid, signal);
@@ -355,35 +434,46 @@ impl Cgroups {
         }
     }
 
-    /// What the run of process group `pgid` uses, counted over its cgroup (so with the
-    /// processes that left the group), if it has one.
-    pub fn usage(&self, pgid: i32) -> Option<tend_os::procfs::GroupUsage> {
-        let run = self.runs.get(&pgid)?;
-        Some(tend_os::procfs::pids_usage(&run.leaf.pids()))
-    }
-
-    /// Kills every process of the run of process group `pgid` at once, wherever it went.
-    pub fn kill(&self, pgid: i32) {
-        if let Some(run) = self.runs.get(&pgid) {
-            let _ = run.leaf.kill();
+    /// Sends `signal` to every process in the cgroup of `run`: how a leftover is signalled,
+    /// since its group id may belong to someone else by now (the group emptied while
+    /// processes that had left it live on in the leaf).
+    pub fn signal_all(&self, run: RunId, signal: tend_core::Signal) {
+        if let Some(cgroups) = self.runs.get(&run) {
+            for pid in cgroups.leaf.pids() {
+                let _ = tend_os::signal_process(pid, signal);
+            }
         }
     }
 
-    /// How many processes of the run of `pgid` the OOM killer has killed (in its instance's
-    /// memory cgroup) since its spawn.
-    pub fn oom_kills(&self, pgid: i32) -> u32 {
+    /// What `run` uses, counted over its cgroup (so with the processes that left its group),
+    /// if it has one.
+    pub fn usage(&self, run: RunId) -> Option<tend_os::procfs::GroupUsage> {
+        let cgroups = self.runs.get(&run)?;
+        Some(tend_os::procfs::pids_usage(&cgroups.leaf.pids()))
+    }
+
+    /// Kills every process of `run` at once, wherever it went.
+    pub fn kill(&self, run: RunId) {
+        if let Some(cgroups) = self.runs.get(&run) {
+            kill_leaf(&cgroups.leaf);
+        }
+    }
+
+    /// How many processes of `run` the OOM killer has killed (in its instance's memory
+    /// cgroup) since its spawn.
+    pub fn oom_kills(&self, run: RunId) -> u32 {
         self.runs
-            .get(&pgid)
-            .and_then(|run| run.memory.as_ref())
+            .get(&run)
+            .and_then(|c| c.memory.as_ref())
             .map_or(0, |(memory, before)| {
                 u32::try_from(memory.oom_kills().saturating_sub(*before)).unwrap_or(u32::MAX)
             })
     }
 
-    /// The run of `pgid` is over and nothing of it is left: its leaf goes.
-    pub fn forget(&mut self, pgid: i32) {
-        if let Some(run) = self.runs.remove(&pgid) {
-            let _ = run.leaf.remove();
+    /// `run` is over and nothing of it is left: its leaf goes.
+    pub fn forget(&mut self, run: RunId) {
+        if let Some(cgroups) = self.runs.remove(&run) {
+            let _ = cgroups.leaf.remove();
         }
     }
 
@@ -393,7 +483,9 @@ impl Cgroups {
             let _ = run.leaf.remove();
         }
         if let (Some(base), Some((own, handed))) = (&self.base, &self.handed) {
-            let _ = hand_back(own, base, handed, std::process::id());
+            // Its cgroup as tend found it, and tend back in it, so that its tree can go.
+            let _ = hand_back(own, base, handed);
+            let _ = own.enter(std::process::id());
         }
         for base in self.base.iter().chain(self.v1_dirs()) {
             remove_tree(base);
@@ -414,11 +506,33 @@ impl Cgroups {
     }
 }
 
+/// SIGKILL to every process in `leaf`: `cgroup.kill` (Linux 5.14), or, on older kernels, a
+/// SIGKILL to each process it lists, again while it lists any (a process may fork between
+/// the listing and its kill; a few rounds catch its children).
+fn kill_leaf(leaf: &Cgroup) {
+    if matches!(leaf.kill(), Ok(true)) {
+        return;
+    }
+    for _ in 0..KILL_ROUNDS {
+        let pids = leaf.pids();
+        if pids.is_empty() {
+            return;
+        }
+        for pid in pids {
+            let _ = tend_os::signal_process(pid, tend_core::Signal::Kill);
+        }
+    }
+}
+
+/// Rounds of [`kill_leaf`] without `cgroup.kill`.
+const KILL_ROUNDS: usize = 8;
+
 /// How long a tree of another tend's cgroups must be unchanged before it counts as left
 /// behind.
 const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Whether a directory of `tree` changed within [`STALE_AFTER`].
+/// Whether a directory of `tree` was made within [`STALE_AFTER`] (cgroupfs keeps a
+/// directory's time from its making: a mkdir or rmdir inside does not change it).
 fn recent(tree: &Cgroup) -> bool {
     let changed = std::fs::metadata(&tree.dir)
         .and_then(|m| m.modified())
@@ -447,4 +561,113 @@ fn children(cgroup: &Cgroup) -> Vec<Cgroup> {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| Cgroup { dir: e.path() })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against the kernel's cgroup file systems; each test skips, saying why, where it may
+    //! not make cgroups (not root, no such hierarchy).
+
+    use super::*;
+    use std::os::fd::AsFd;
+
+    /// A cgroup for a test under `parent`, removed (after a kill) on drop.
+    struct Scratch(Cgroup);
+
+    impl Scratch {
+        fn new(parent: Option<std::path::PathBuf>, what: &str) -> Option<Scratch> {
+            let Some(parent) = parent else {
+                eprintln!("skipped: no {what} hierarchy here");
+                return None;
+            };
+            let dir = parent.join(format!("tend-unit-{}-{what}", std::process::id()));
+            match Cgroup::create(&dir) {
+                Ok(cgroup) => Some(Scratch(cgroup)),
+                Err(e) => {
+                    eprintln!("skipped: cannot make a {what} cgroup: {e}");
+                    None
+                }
+            }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            kill_leaf(&self.0);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !remove_tree(&self.0) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// A `sleep` in `cgroup`; its pid.
+    fn sleeper_in(cgroup: &Cgroup) -> i32 {
+        let procs = cgroup.procs_for_joining().unwrap();
+        let argv = vec!["sleep".to_owned(), "1000".to_owned()];
+        let child = tend_os::spawn(&tend_os::Command {
+            argv: &argv,
+            cwd: None,
+            env: &[],
+            actions: &[tend_os::ChildAction::JoinCgroup(procs.as_fd())],
+        })
+        .unwrap();
+        child.pid
+    }
+
+    #[test]
+    fn without_cgroup_kill_every_listed_process_gets_sigkill() {
+        // A v1 hierarchy has no cgroup.kill: the path of kernels before 5.14.
+        let Some(scratch) = Scratch::new(Hierarchies::find().pids_v1, "pids-v1") else {
+            return;
+        };
+        let pids: Vec<i32> = (0..3).map(|_| sleeper_in(&scratch.0)).collect();
+        assert!(!scratch.0.dir.join("cgroup.kill").exists());
+        kill_leaf(&scratch.0);
+        for pid in pids {
+            let gone = tend_os::wait_exit(pid, std::time::Duration::from_secs(10)).unwrap();
+            assert!(gone, "{pid} still runs");
+            let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None).unwrap();
+            assert!(
+                matches!(
+                    status,
+                    nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+                ),
+                "{status:?}"
+            );
+        }
+        assert!(scratch.0.pids().is_empty());
+    }
+
+    #[test]
+    fn a_run_whose_limits_cannot_be_set_leaves_no_leaf_behind() {
+        let Some(scratch) = Scratch::new(Hierarchies::find().unified, "cgroup2") else {
+            return;
+        };
+        let cgroups = Cgroups {
+            base: Some(scratch.0.clone()),
+            limiters: Limiters {
+                // Nothing can be made there.
+                pids: Some(Limiter {
+                    dir: Cgroup {
+                        dir: "/proc/self/no-such-cgroup".into(),
+                    },
+                    v1: true,
+                }),
+                ..Limiters::default()
+            },
+            ..Cgroups::default()
+        };
+        let limits = Limits {
+            pids_max: Some(4),
+            ..Limits::default()
+        };
+        for run in 1..=3 {
+            assert!(cgroups.prepare("web.0", run, &limits).is_err());
+        }
+        let leaves = children(&Cgroup {
+            dir: scratch.0.dir.join("web.0"),
+        });
+        assert!(leaves.is_empty(), "{leaves:?}");
+    }
 }

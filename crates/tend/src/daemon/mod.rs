@@ -249,7 +249,7 @@ struct Driver {
     /// Groups whose leader was reaped while members lived on (the supervisor's leftovers),
     /// by group id, with their run: watched until empty, which tend notices when it reaps an
     /// orphan, and reports with [`Input::GroupEmpty`].
-    groups_left: HashMap<i32, RunId>,
+    groups_left: HashMap<RunId, i32>,
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
     effects: VecDeque<Effect>,
@@ -393,6 +393,7 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
             StateFile::new(options.paths.state.clone()),
         );
         driver.formation = options.formation.clone();
+        let daemon = ready.is_some();
         if let Some(ready) = ready {
             ready
                 .ready()
@@ -406,12 +407,19 @@ pub fn up(sup: Supervisor, mut options: UpOptions) -> Result<u8> {
         ));
         // Before anything starts: tend's cgroups, and whatever a predecessor that died left
         // in them (processes that escaped its process groups, which the state file misses).
+        // A daemon's parent (`tend up -d`, told it is ready) may still be in tend's cgroup
+        // for a moment, and the cgroup must hold no other process to hand controllers down.
         let id = format!(
             "{:016x}",
             crate::hash::fnv1a(socket.as_os_str().as_encoded_bytes())
         );
         let (cgroups, notice) = if driver.sup.settings().cgroups {
-            cgroups::Cgroups::setup(&id)
+            let patience = if daemon {
+                cgroups::PARENT_PATIENCE
+            } else {
+                std::time::Duration::ZERO
+            };
+            cgroups::Cgroups::setup(&id, patience)
         } else {
             (
                 cgroups::Cgroups::default(),
@@ -818,8 +826,8 @@ impl Driver {
             .collect();
         let groups: HashSet<i32> = limited.iter().map(|&(_, pgid)| pgid).collect();
         let mut usage = tend_os::procfs::group_usage(&groups);
-        for &pgid in &groups {
-            if let Some(tree) = self.cgroups.usage(pgid) {
+        for &(run, pgid) in &limited {
+            if let Some(tree) = self.cgroups.usage(run) {
                 usage.insert(pgid, tree);
             }
         }
@@ -833,10 +841,16 @@ impl Driver {
         }
     }
 
-    /// Whether anything of the group `pgid` lives: a member of the process group, or a
-    /// process of its run's cgroup that left the group.
-    fn group_alive(&self, pgid: i32) -> bool {
-        self.world.group_alive(pgid) || self.cgroups.populated(pgid)
+    /// Whether anything of `run`, whose leader (`pgid`) was reaped, lives: a process of its
+    /// cgroup where it has one (in the group or not: the group's id may be someone else's
+    /// once the group emptied), else a member of its process group (whose id is not free
+    /// while it has one).
+    fn group_alive(&self, run: RunId, pgid: i32) -> bool {
+        if self.cgroups.has(run) {
+            self.cgroups.populated(run)
+        } else {
+            self.world.group_alive(pgid)
+        }
     }
 
     /// When the loop must wake: the supervisor's next deadline.
@@ -879,12 +893,12 @@ impl Driver {
         let empty: Vec<(i32, RunId)> = self
             .groups_left
             .iter()
-            .filter(|(&pgid, _)| !self.group_alive(pgid))
-            .map(|(&pgid, &run)| (pgid, run))
+            .filter(|(&run, &pgid)| !self.group_alive(run, pgid))
+            .map(|(&run, &pgid)| (pgid, run))
             .collect();
         for (pgid, run) in empty {
-            self.groups_left.remove(&pgid);
-            self.cgroups.forget(pgid);
+            self.groups_left.remove(&run);
+            self.cgroups.forget(run);
             self.state.remove(pgid);
             self.feed(Input::GroupEmpty { run });
         }
@@ -986,7 +1000,7 @@ impl Driver {
                 continue;
             };
             self.by_run.remove(&live.run);
-            let group_left = self.group_alive(pid);
+            let group_left = self.group_alive(live.run, pid);
             exits.push(Reaped {
                 pid,
                 status,
@@ -1008,7 +1022,7 @@ impl Driver {
         let terminal = self.terminals.remove(&live.run);
         self.checks.ended(live.run);
         self.cpu_samples.get_mut().remove(&live.run);
-        let oom_kills = self.cgroups.oom_kills(pid);
+        let oom_kills = self.cgroups.oom_kills(live.run);
         if oom_kills > 0 {
             self.feed(Input::OomKilled {
                 run: live.run,
@@ -1016,10 +1030,10 @@ impl Driver {
             });
         }
         if group_left {
-            self.groups_left.insert(pid, live.run);
+            self.groups_left.insert(live.run, pid);
         } else {
             self.state.remove(pid);
-            self.cgroups.forget(pid);
+            self.cgroups.forget(live.run);
         }
         self.feed(Input::Exited {
             run: live.run,
@@ -1034,6 +1048,41 @@ impl Driver {
         // The last run of an instance a reload removed: close its log files.
         if self.sup.instance(live.instance).is_none() {
             self.logs.remove(&live.instance);
+        }
+    }
+
+    /// Signals a leftover with a cgroup: its group may have emptied while what left it
+    /// lives on, and then the group's id is free for anyone: its cgroup alone is signalled.
+    fn signal_leftover_cgroup(&self, run: RunId, signal: Signal) {
+        if signal == Signal::Kill {
+            self.cgroups.kill(run);
+        } else {
+            self.cgroups.signal_all(run, signal);
+        }
+    }
+
+    /// Signals a live run's group (its leader unreaped, so the id is not reused) or a
+    /// leftover group without a cgroup (not yet reported empty: it has a member, so the id
+    /// is not free). Whatever left the group (setsid, a double fork) is asked too, and dies
+    /// with it.
+    fn signal_group(&mut self, run: RunId, pgid: u32, signal: Signal) {
+        if signal == Signal::Kill {
+            self.cgroups.kill(run);
+        } else {
+            self.cgroups.signal_escaped(run, pgid as i32, signal);
+        }
+        if let Err(e) = self.world.signal_group(pgid as i32, signal) {
+            let name = self
+                .by_run
+                .get(&run)
+                .and_then(|pid| self.by_pid.get(pid))
+                .map_or_else(
+                    || "a leftover group".to_owned(),
+                    |live| self.sup.instance_name(live.instance),
+                );
+            self.terminal.notice(format!(
+                "sending {signal} to {name} (group {pgid}) failed: {e}"
+            ));
         }
     }
 
@@ -1067,27 +1116,10 @@ impl Driver {
                     self.effects.extend(self.sup.handle(now, input));
                 }
                 Effect::Signal { run, pgid, signal } => {
-                    // The supervisor signals a live run's group (its leader unreaped) or a
-                    // leftover group (not yet reported empty): the id is not reused.
-                    // Whatever left the group (setsid, a double fork) is asked too, and dies
-                    // with it.
-                    if signal == Signal::Kill {
-                        self.cgroups.kill(pgid as i32);
+                    if self.cgroups.has(run) && !self.by_run.contains_key(&run) {
+                        self.signal_leftover_cgroup(run, signal);
                     } else {
-                        self.cgroups.signal_escaped(pgid as i32, signal);
-                    }
-                    if let Err(e) = self.world.signal_group(pgid as i32, signal) {
-                        let name = self
-                            .by_run
-                            .get(&run)
-                            .and_then(|pid| self.by_pid.get(pid))
-                            .map_or_else(
-                                || "a leftover group".to_owned(),
-                                |live| self.sup.instance_name(live.instance),
-                            );
-                        self.terminal.notice(format!(
-                            "sending {signal} to {name} (group {pgid}) failed: {e}"
-                        ));
+                        self.signal_group(run, pgid, signal);
                     }
                 }
                 Effect::Notify(notice) => {
@@ -1192,8 +1224,7 @@ impl Driver {
             self.world.spawn(&command).map(Output::Pipes)
         };
         drop(actions);
-        let pgid = spawned.as_ref().ok().map(|output| output.pid());
-        self.cgroups.spawned(pgid, joining);
+        self.cgroups.spawned(run, spawned.is_ok(), joining);
         let output = match spawned {
             Ok(output) => output,
             Err(e) => {

@@ -792,9 +792,12 @@ impl Driver {
             .collect();
         let mut read = tend_os::procfs::group_usage(&groups);
         // A run with a cgroup is counted over it: the processes that left its group too.
-        for &pgid in &groups {
-            if let Some(usage) = self.cgroups.usage(pgid) {
-                read.insert(pgid, usage);
+        for view in ids.iter().filter_map(|&id| self.sup.instance(id)) {
+            let (Some(run), Some(pgid)) = (view.run, view.pid) else {
+                continue;
+            };
+            if let Some(usage) = self.cgroups.usage(run) {
+                read.insert(pgid as i32, usage);
             }
         }
         let usage: std::rc::Rc<std::collections::HashMap<_, _>> = std::rc::Rc::new(
