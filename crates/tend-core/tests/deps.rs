@@ -429,6 +429,26 @@ fn oom_kills_are_told_with_the_exit_and_counted_over_the_instances_life() {
     let view = h.sup.instance(id(0)).unwrap();
     assert!(!view.last_exit_oom);
     assert_eq!(view.oom_kills, 1);
+    // A run tend stops is not one the OOM killer ended, whatever it killed in it.
+    let restarted = h.advance(ms(60_000));
+    h.spawn_all(&restarted);
+    let run = run_of(&h, 0);
+    h.feed(Input::OomKilled { run, kills: 1 });
+    h.feed(Input::StopRequested(Target::All));
+    let stopped = h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Signaled(15),
+        group_left: false,
+    });
+    assert!(
+        stopped
+            .iter()
+            .any(|e| matches!(e, Effect::Notify(Notice::Ended { oom_kills: 1, .. }))),
+        "{stopped:?}"
+    );
+    let view = h.sup.instance(id(0)).unwrap();
+    assert!(!view.last_exit_oom);
+    assert_eq!(view.oom_kills, 2);
 }
 
 #[test]

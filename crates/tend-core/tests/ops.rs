@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -399,6 +400,7 @@ fn an_environment_read_again_is_for_the_next_spawns_only() {
         .feed(Input::EnvRead {
             process: 0,
             env: env.clone(),
+            read_from: Arc::new(sleeper("web")),
         })
         .is_empty());
     assert_eq!(h.sup.instance(id(0, 0)).unwrap().run, Some(runs[0]));
@@ -417,4 +419,56 @@ fn an_environment_read_again_is_for_the_next_spawns_only() {
         })
         .unwrap();
     assert_eq!(spec.env, env);
+}
+
+#[test]
+fn instances_left_on_the_env_they_were_started_with_restart_at_the_next_reload() {
+    let mut web = sleeper("web");
+    web.replicas = 2;
+    let mut h = Harness::new(vec![web.clone()]);
+    let runs = h.up();
+    let env = vec![("GREETING".to_owned(), "hi".to_owned())];
+    // `tend restart web.1` read the env file again: web.1 gets it, web.0 keeps its own.
+    h.feed(Input::EnvRead {
+        process: 0,
+        env: env.clone(),
+        read_from: Arc::new(web.clone()),
+    });
+    h.feed(Input::RestartRequested(Target::Instance(id(0, 1))));
+    let e = h.feed(Input::Exited {
+        run: runs[1],
+        status: ExitStatus::Signaled(15),
+        group_left: false,
+    });
+    h.spawn_all(&e);
+    // The config now says what the env file said: web.0 is the one that differs.
+    let mut edited = web.clone();
+    edited.env = env;
+    let plan = h.sup.plan_reload(&spec_of(vec![edited.clone()]));
+    assert_eq!(plan.changed, ["web"]);
+    assert_eq!(plan.keys["web"], ["env (GREETING)"]);
+    let e = h.feed(Input::ReloadRequested(spec_of(vec![edited])));
+    let stopped: Vec<RunId> = signals(&e).into_iter().map(|(run, _)| run).collect();
+    assert!(stopped.contains(&runs[0]), "web.0 restarts: {e:?}");
+}
+
+#[test]
+fn an_environment_read_before_a_reload_changed_its_sources_is_dropped() {
+    let mut h = Harness::new(vec![sleeper("web")]);
+    h.up();
+    let mut reloaded = sleeper("web");
+    reloaded.env_table = vec![("A".to_owned(), "3".to_owned())];
+    reloaded.env = reloaded.env_table.clone();
+    h.feed(Input::ReloadRequested(spec_of(vec![reloaded.clone()])));
+    // A restart read the env with the old sources, and its read comes after the reload.
+    h.feed(Input::EnvRead {
+        process: 0,
+        env: vec![("A".to_owned(), "2".to_owned())],
+        read_from: Arc::new(sleeper("web")),
+    });
+    assert_eq!(
+        h.sup.process(0).unwrap().env,
+        reloaded.env,
+        "what the reload set stands"
+    );
 }

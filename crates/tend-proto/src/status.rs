@@ -140,12 +140,13 @@ pub struct InstanceStatus {
     /// tries it again. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_in_ms: Option<u64>,
-    /// The kernel's OOM killer killed processes of the previous run (its cgroup reached
-    /// `memory_max`): `last_exit` is then usually `{"signal":"SIGKILL"}`. Absent when not.
+    /// The previous run ended by itself after the kernel's OOM killer killed processes of
+    /// it (its cgroup reached `memory_max`): `last_exit` is then usually
+    /// `{"signal":"SIGKILL"}`. Absent when not, and for a run tend stopped.
     #[serde(default, skip_serializing_if = "is_false")]
     pub last_exit_oom: bool,
-    /// Processes of the instance's runs the OOM killer killed since tend started it. Absent
-    /// when 0.
+    /// Processes of the instance's runs the OOM killer killed since tend started it, the live
+    /// run's so far included. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub oom_kills: u64,
 }

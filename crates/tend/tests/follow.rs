@@ -204,8 +204,9 @@ fn tends_memory_stays_bounded_while_a_stopped_client_follows_a_50_mib_burst() {
 
 #[test]
 fn rotation_during_a_follow_loses_and_repeats_no_line() {
-    // 200 000 lines (1.3 MB) in 64 KiB files, keep = 1: about 20 rotations during the follow,
-    // at a pace a reading client keeps up with (no file is dropped before it is read).
+    // 200 000 lines (1.3 MB) in 64 KiB files: about 20 rotations during the follow, at a
+    // pace a reading client keeps up with (no file is dropped before it is read). keep = 4:
+    // room for a client starved of CPU for a while (a loaded CI machine) to catch up.
     let n = 200_000;
     let d = Daemon::start(&format!(
         r#"
@@ -214,7 +215,7 @@ command = 'until [ -e go ]; do echo waiting; sleep 0.05; done; awk "BEGIN {{ for
 shell = true
 restart = "never"
 cwd = "."
-log = {{ max_size = "64KiB", keep = 1 }}
+log = {{ max_size = "64KiB", keep = 4 }}
 "#
     ));
     let mut client = Client::start(&d, &["logs", "-f", "-n", "0", "--no-prefix", "burst"]);

@@ -289,3 +289,23 @@ fn scaling_down_stopped_instances_closes_their_log_files() {
     let after = open_fds(d.pid);
     assert!(after + 40 <= before, "{before} → {after} descriptors");
 }
+
+#[test]
+fn restarting_one_instance_on_a_new_env_leaves_the_others_to_the_next_reload() {
+    let dir = project(&GREETER.replace("start_secs", "replicas = 2\nstart_secs"));
+    std::fs::write(dir.path().join(".env"), "GREETING=hello\n").unwrap();
+    let d = Daemon::start_in(dir);
+    let first = pid_of(&d, "web.0");
+    pid_of(&d, "web.1");
+    std::fs::write(d.path(".env"), "GREETING=bye\n").unwrap();
+    assert_eq!(d.tend(&["restart", "web.1"]).code, Some(0));
+    assert_eq!(pid_of(&d, "web.0"), first, "only web.1 restarted");
+    // web.0 still has the env it was started with: the reload says so and restarts it.
+    let reload = d.tend(&["reload"]);
+    assert!(
+        reload.stdout.contains("  restart    web: env (GREETING)"),
+        "{reload:?}"
+    );
+    wait_greeting(&d, "bye");
+    assert_ne!(pid_of(&d, "web.0"), first);
+}

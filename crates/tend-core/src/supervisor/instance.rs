@@ -4,6 +4,7 @@
 //! leftover groups that runs leave behind.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{
@@ -17,6 +18,9 @@ use crate::Signal;
 #[derive(Debug, Clone)]
 pub(super) struct Run {
     pub(super) id: RunId,
+    /// The spec it was spawned with (a restart of some instances may read the env file again
+    /// for the next spawns; this run keeps what it got).
+    pub(super) spec: Arc<ProcessSpec>,
     /// Known once `Spawned` arrives.
     pub(super) pid: Option<u32>,
     /// When `Spawned` arrived (or the spawn was asked for, until then).
@@ -39,9 +43,10 @@ pub(super) struct Run {
 }
 
 impl Run {
-    fn new(id: RunId, now: Instant) -> Self {
+    fn new(id: RunId, now: Instant, spec: Arc<ProcessSpec>) -> Self {
         Run {
             id,
+            spec,
             pid: None,
             since: now,
             watchdog_at: None,
@@ -428,7 +433,7 @@ impl Supervisor {
         self.set_status(
             id,
             Status::Starting {
-                run: Run::new(run, now),
+                run: Run::new(run, now, Arc::clone(&spec)),
                 up_at: None,
             },
         );
@@ -500,7 +505,8 @@ impl Supervisor {
         self.live_runs.remove(&run.id);
         let inst = self.inst_mut(id);
         inst.last_exit = Some(how.clone());
-        inst.last_exit_oom = run.oom_kills > 0;
+        // The OOM killer ended the run only if nothing else was ending it.
+        inst.last_exit_oom = run.oom_kills > 0 && stopping.is_none();
         let restart_wanted = stopping == Some(Then::Restart);
         let failed_check = stopping == Some(Then::Fail) && want_up && self.phase == Phase::Running;
         let next = if failed_check {

@@ -145,12 +145,16 @@ pub enum Input {
         replicas: u32,
     },
     /// The environment of the process in this slot was read again (`tend restart` reads its
-    /// `env_file` again): its next spawns get `env`. Nothing is stopped or started.
+    /// `env_file` again): its next spawns get `env`. Nothing is stopped or started. Dropped
+    /// when the process's `env_file` or `env` changed since `read_from` (a reload came
+    /// between: what it set stands).
     EnvRead {
         /// The process's slot.
         process: usize,
         /// Its variables, as [`ProcessSpec::env`].
         env: Vec<(String, String)>,
+        /// The spec whose `env_file` and `env` table were read.
+        read_from: Arc<ProcessSpec>,
     },
     /// The user asked tend to stop everything and exit. With `force`, SIGKILL every group now.
     ShutdownRequested {
@@ -458,7 +462,7 @@ pub struct InstanceView<'a> {
     pub restarts: u64,
     /// How the last run ended (`Err`: the spawn error).
     pub last_exit: Option<&'a Result<ExitStatus, String>>,
-    /// The OOM killer killed processes of the last run that ended.
+    /// The last run that ended did so by itself after the OOM killer killed processes of it.
     pub last_exit_oom: bool,
     /// Processes of its runs the OOM killer killed, over the instance's life.
     pub oom_kills: u64,
@@ -718,7 +722,11 @@ impl Supervisor {
             Input::ScaleRequested { process, replicas } => {
                 self.scale(process, replicas, now, &mut out)
             }
-            Input::EnvRead { process, env } => self.env_read(process, env),
+            Input::EnvRead {
+                process,
+                env,
+                read_from,
+            } => self.env_read(process, env, &read_from),
             Input::ShutdownRequested { force } => self.shutdown(force, now, &mut out),
             Input::Spawned { run, pid } => {
                 if let Some(id) = self.find_run(run) {

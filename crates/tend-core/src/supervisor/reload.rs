@@ -113,7 +113,23 @@ impl Supervisor {
             match current {
                 None => summary.added.push(new.name.clone()),
                 Some(slot) => {
-                    let keys = changed_keys(&slot.spec, new);
+                    let mut keys = changed_keys(&slot.spec, new);
+                    // A run started before its env file was read again (by a restart of
+                    // other instances) has the env it was started with.
+                    let stale = slot
+                        .instances
+                        .values()
+                        .filter_map(|i| i.run())
+                        .find(|run| run.spec.env != new.env);
+                    if let Some(run) = stale {
+                        if !keys.iter().any(|k| k.starts_with("env")) {
+                            let as_run = ProcessSpec {
+                                env: run.spec.env.clone(),
+                                ..(*slot.spec).clone()
+                            };
+                            keys = changed_keys(&as_run, new);
+                        }
+                    }
                     if keys.is_empty() {
                         summary.unchanged.push(new.name.clone());
                     } else {
@@ -158,11 +174,18 @@ impl Supervisor {
     }
 
     /// The environment of a process was read again: its next spawns get it.
-    pub(super) fn env_read(&mut self, process: usize, env: Vec<(String, String)>) {
+    pub(super) fn env_read(
+        &mut self,
+        process: usize,
+        env: Vec<(String, String)>,
+        read_from: &ProcessSpec,
+    ) {
         let Some(slot) = self.slots.get_mut(process).and_then(Option::as_mut) else {
             return;
         };
-        if slot.removed || slot.spec.env == env {
+        let stale =
+            slot.spec.env_file != read_from.env_file || slot.spec.env_table != read_from.env_table;
+        if slot.removed || stale || slot.spec.env == env {
             return;
         }
         slot.spec = Arc::new(ProcessSpec {
@@ -184,10 +207,18 @@ impl Supervisor {
         out: &mut Vec<Effect>,
     ) {
         let slot = self.slots[process].as_mut().expect("a live slot");
-        let only_replicas = ProcessSpec {
-            replicas: new.replicas,
-            ..(*slot.spec).clone()
-        } == *new;
+        // A live run started with another env (read again since by a restart of other
+        // instances) restarts too.
+        let stale_env = slot
+            .instances
+            .values()
+            .filter_map(|i| i.run())
+            .any(|run| run.spec.env != new.env);
+        let only_replicas = !stale_env
+            && ProcessSpec {
+                replicas: new.replicas,
+                ..(*slot.spec).clone()
+            } == *new;
         let old_replicas = slot.spec.replicas;
         let active = slot
             .instances

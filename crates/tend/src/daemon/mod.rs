@@ -271,6 +271,8 @@ struct Driver {
     limits_warned: HashSet<String>,
     /// Requests waiting for their instances to reach the wanted state.
     waiters: Vec<Waiter>,
+    /// `stop` requests so far: a `restart` that read env files meanwhile does not undo one.
+    stops_asked: u64,
     /// The `reload` requests being applied, answered by `Effect::Reloaded`.
     reload_replies: Vec<oneshot::Sender<Reply>>,
     /// Reloads whose config is being read off this thread, and those asked for meanwhile.
@@ -688,6 +690,7 @@ impl Driver {
             drain_done: HashMap::new(),
             limits_warned: HashSet::new(),
             waiters: Vec::new(),
+            stops_asked: 0,
             reload_replies: Vec::new(),
             reloads: requests::Reloads::default(),
             down_replies: Vec::new(),
@@ -725,7 +728,12 @@ impl Driver {
             Event::Signal(_) => {}
             Event::Control(command) => self.command(command),
             Event::Loaded(result) => self.loaded(result),
-            Event::EnvRead { args, reply, read } => self.env_read(args, reply, read),
+            Event::EnvRead {
+                args,
+                stops_asked,
+                reply,
+                read,
+            } => self.env_read(args, stops_asked, reply, read),
             Event::Readiness { run, fact } => self.feed(Input::Readiness { run, fact }),
             Event::HealthChecked { run, result } => self.feed(Input::HealthChecked { run, result }),
             Event::HttpDrained => {

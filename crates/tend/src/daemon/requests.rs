@@ -47,7 +47,8 @@ enum Goal {
 
 /// What a read of the env files of a `restart` gives back: the variables of each process by
 /// slot, or which file could not be read, and why.
-pub(super) type EnvsRead = Result<Vec<(usize, Vec<(String, String)>)>, String>;
+pub(super) type EnvsRead =
+    Result<Vec<(usize, Vec<(String, String)>, Arc<tend_core::ProcessSpec>)>, String>;
 
 /// What a read of the config file off the driver's thread gives back.
 pub(super) type Loaded = Result<tend_core::Spec, crate::config::ConfigError>;
@@ -112,7 +113,10 @@ impl Driver {
                 .resolve(&args.names, true)
                 .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
             Request::Start(args) => return self.change(Goal::Up, &args, reply),
-            Request::Stop(args) => return self.change(Goal::Down, &args, reply),
+            Request::Stop(args) => {
+                self.stops_asked += 1;
+                return self.change(Goal::Down, &args, reply);
+            }
             Request::Restart(args) => return self.restart(args, reply),
             Request::Scale(args) => self.scale(&args),
             Request::Signal(args) => self.signal(&args.signal, &args.names),
@@ -340,16 +344,21 @@ impl Driver {
             return self.change(Goal::Restarted, &args, reply);
         }
         let events = self.events.clone();
+        let stops_asked = self.stops_asked;
         tokio::task::spawn_blocking(move || {
             let read = specs
-                .iter()
-                .map(|(process, spec)| {
-                    crate::config::read_env(spec)
-                        .map(|env| (*process, env))
-                        .map_err(|e| format!("{}: {e}", spec.name))
+                .into_iter()
+                .map(|(process, spec)| match crate::config::read_env(&spec) {
+                    Ok(env) => Ok((process, env, spec)),
+                    Err(e) => Err(format!("{}: {e}", spec.name)),
                 })
                 .collect();
-            let _ = events.send(Event::EnvRead { args, reply, read });
+            let _ = events.send(Event::EnvRead {
+                args,
+                stops_asked,
+                reply,
+                read,
+            });
         });
     }
 
@@ -358,21 +367,35 @@ impl Driver {
     pub(super) fn env_read(
         &mut self,
         args: TargetArgs,
+        stops_asked: u64,
         reply: oneshot::Sender<Reply>,
         read: EnvsRead,
     ) {
+        let refused = |reply: oneshot::Sender<Reply>, why: String| {
+            let error = ErrorBody::new(ErrorCode::Failed, why);
+            let _ = reply.send(Reply::Answer(Answer::Error(error)));
+        };
+        if stops_asked != self.stops_asked {
+            return refused(
+                reply,
+                "a stop came while the env files were read; nothing was restarted, so that \
+                 the stop stands (ask again to restart)"
+                    .to_owned(),
+            );
+        }
         match read {
-            Err(e) => {
-                let error = ErrorBody::new(
-                    ErrorCode::Failed,
-                    format!("reading the env file of {e}; nothing was restarted"),
-                );
-                let _ = reply.send(Reply::Answer(Answer::Error(error)));
-            }
+            Err(e) => refused(
+                reply,
+                format!("reading the env file of {e}; nothing was restarted"),
+            ),
             Ok(envs) => {
                 if !self.stopping_all() {
-                    for (process, env) in envs {
-                        self.feed(Input::EnvRead { process, env });
+                    for (process, env, read_from) in envs {
+                        self.feed(Input::EnvRead {
+                            process,
+                            env,
+                            read_from,
+                        });
                     }
                 }
                 self.change(Goal::Restarted, &args, reply);
@@ -739,6 +762,10 @@ impl Driver {
             .map(|view| {
                 let mut status = status_of(&self.sup.instance_name(view.id), &view, now);
                 status.usage = view.run.and_then(|run| usages.get(&run).cloned());
+                // OOM kills of the live run so far (the supervisor hears of them at its end).
+                if let Some(run) = view.run {
+                    status.oom_kills += u64::from(self.cgroups.oom_kills(run));
+                }
                 if view.state == State::Waiting {
                     status.waiting_for = self
                         .sup

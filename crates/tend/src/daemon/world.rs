@@ -29,6 +29,8 @@ pub enum Event {
     EnvRead {
         /// The restart request.
         args: tend_proto::TargetArgs,
+        /// [`Driver::stops_asked`](super::Driver) when it came.
+        stops_asked: u64,
         /// Its reply.
         reply: tokio::sync::oneshot::Sender<super::control::Reply>,
         /// The variables by process slot, or the error.
