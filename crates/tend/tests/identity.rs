@@ -299,3 +299,77 @@ ready = { notify = true }
     );
     tend.wait_line("n.0 ready", |l| l.contains("n.0 is ready"));
 }
+
+#[test]
+fn exec_checks_run_as_the_process_user_with_its_groups_and_limits() {
+    if !is_root() {
+        return;
+    }
+    // A directory only nobody (and root) may write in, where the checks say who they are.
+    let dir = common::project("");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+    // Each file is written whole, then renamed into place, so the test never reads half.
+    let report = |what: &str| {
+        let file = out.join(what);
+        format!(
+            "{{ id -u; id -G; umask; ulimit -n; printf '%s %s %s\\n' \"$HOME\" \"$USER\" \
+             \"$LOGNAME\"; }} > {f}.tmp && mv {f}.tmp {f}",
+            f = file.display()
+        )
+    };
+    let config = format!(
+        r#"
+[process.who]
+command = ["sleep", "1000"]
+user = "nobody"
+umask = "027"
+rlimits = {{ nofile = 1234 }}
+ready = {{ exec = ["sh", "-c", {ready:?}], period = "100ms" }}
+health = {{ exec = ["sh", "-c", {health:?}], period = "100ms" }}
+"#,
+        ready = report("ready"),
+        health = report("health"),
+    );
+    fs::write(dir.path().join("tend.toml"), config).unwrap();
+    let tend = Tend::up_in(dir, &[]);
+    let line = tend.wait_line("who.0 started", |l| l.contains("who.0 started"));
+    let pid = started_pid(&line).unwrap();
+    tend.wait_line("who.0 ready", |l| l.contains("who.0 is ready"));
+    let health = out.join("health");
+    common::eventually("a health check ran", || health.exists());
+    let mut nobody = system_groups("nobody");
+    nobody.dedup();
+    let home = environ(pid)
+        .into_iter()
+        .find_map(|v| v.strip_prefix("HOME=").map(str::to_owned))
+        .expect("the process has HOME");
+    for check in ["ready", "health"] {
+        let text = fs::read_to_string(out.join(check)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{check}: {text:?}");
+        assert_eq!(lines[0], "65534", "{check} runs as nobody: {text:?}");
+        let mut groups: Vec<String> = lines[1].split_whitespace().map(str::to_owned).collect();
+        groups.sort();
+        groups.dedup();
+        assert_eq!(groups, nobody, "{check} has nobody's groups: {text:?}");
+        assert_eq!(
+            lines[2], "0027",
+            "{check} has the process's umask: {text:?}"
+        );
+        assert_eq!(
+            lines[3], "1234",
+            "{check} has the process's limits: {text:?}"
+        );
+        assert_eq!(
+            lines[4],
+            format!("{home} nobody nobody"),
+            "{check} has the user's HOME, USER and LOGNAME: {text:?}"
+        );
+        let meta = fs::metadata(out.join(check)).unwrap();
+        assert_eq!(meta.uid(), 65534, "{check} wrote as nobody");
+    }
+}
