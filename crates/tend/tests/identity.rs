@@ -182,6 +182,11 @@ fn bad_identities_and_limits_are_config_errors_with_their_place() {
             "process.p.rlimits.nofile: expected a number or \"unlimited\"",
         ),
         (
+            "rlimits = { nofile = \"unlimited\" }",
+            "tend.toml:3:22: process.p.rlimits.nofile: \"unlimited\" cannot be set: Linux \
+             allows a process at most",
+        ),
+        (
             "nice = 20",
             "process.p.nice: 20 is out of range; expected -20 to 19",
         ),
@@ -212,6 +217,28 @@ fn tend_for_nobody() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, copy)
 }
 
+/// A `nofile` limit above the hard limit tend's user starts with (tend keeps it; only root may
+/// raise it) but within what Linux allows, with its refusal; none when that hard limit is
+/// already Linux's most (/proc/sys/fs/nr_open).
+fn above_own_nofile_limit() -> Option<(String, String)> {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let own: u64 = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())?;
+    let most: u64 = fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (own < most).then(|| {
+        (
+            format!("rlimits = {{ nofile = {} }}", own + 1),
+            format!("the hard limit {} is above tend's own ({own})", own + 1),
+        )
+    })
+}
+
 #[test]
 fn tend_not_root_refuses_what_only_root_may_do() {
     if !is_root() {
@@ -238,9 +265,13 @@ fn tend_not_root_refuses_what_only_root_may_do() {
         ),
         (
             "rlimits = { nofile = \"unlimited\" }",
-            "the hard limit unlimited is above tend's own",
+            "\"unlimited\" cannot be set: Linux allows a process at most",
         ),
-    ] {
+    ]
+    .map(|(config, expected)| (config.to_owned(), expected.to_owned()))
+    .into_iter()
+    .chain(above_own_nofile_limit())
+    {
         let text = format!("[process.p]\ncommand = \"sleep 1\"\n{config}\n");
         let dir = common::project(&text);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -257,7 +288,7 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             .env("HOME", "/nonexistent");
         let ran = run_with_deadline(cmd);
         assert_eq!(ran.code, Some(78), "{config}: {ran:?}");
-        assert!(ran.stderr.contains(expected), "{config}: {ran:?}");
+        assert!(ran.stderr.contains(&expected), "{config}: {ran:?}");
     }
     // Its own identity is fine.
     let dir = common::project("[process.p]\ncommand = \"sleep 1\"\nuser = \"nobody\"\nnice = 3\n");
