@@ -182,6 +182,11 @@ fn bad_identities_and_limits_are_config_errors_with_their_place() {
             "process.p.rlimits.nofile: expected a number or \"unlimited\"",
         ),
         (
+            "rlimits = { nofile = \"unlimited\" }",
+            "tend.toml:3:22: process.p.rlimits.nofile: \"unlimited\" cannot be set: Linux \
+             allows a process at most",
+        ),
+        (
             "nice = 20",
             "process.p.nice: 20 is out of range; expected -20 to 19",
         ),
@@ -212,6 +217,28 @@ fn tend_for_nobody() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, copy)
 }
 
+/// A `nofile` limit above the hard limit tend's user starts with (tend keeps it; only root may
+/// raise it) but within what Linux allows, with its refusal; none when that hard limit is
+/// already Linux's most (/proc/sys/fs/nr_open).
+fn above_own_nofile_limit() -> Option<(String, String)> {
+    let limits = fs::read_to_string("/proc/self/limits").unwrap();
+    let own: u64 = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())?;
+    let most: u64 = fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    (own < most).then(|| {
+        (
+            format!("rlimits = {{ nofile = {} }}", own + 1),
+            format!("the hard limit {} is above tend's own ({own})", own + 1),
+        )
+    })
+}
+
 #[test]
 fn tend_not_root_refuses_what_only_root_may_do() {
     if !is_root() {
@@ -238,9 +265,13 @@ fn tend_not_root_refuses_what_only_root_may_do() {
         ),
         (
             "rlimits = { nofile = \"unlimited\" }",
-            "the hard limit unlimited is above tend's own",
+            "\"unlimited\" cannot be set: Linux allows a process at most",
         ),
-    ] {
+    ]
+    .map(|(config, expected)| (config.to_owned(), expected.to_owned()))
+    .into_iter()
+    .chain(above_own_nofile_limit())
+    {
         let text = format!("[process.p]\ncommand = \"sleep 1\"\n{config}\n");
         let dir = common::project(&text);
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -257,7 +288,7 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             .env("HOME", "/nonexistent");
         let ran = run_with_deadline(cmd);
         assert_eq!(ran.code, Some(78), "{config}: {ran:?}");
-        assert!(ran.stderr.contains(expected), "{config}: {ran:?}");
+        assert!(ran.stderr.contains(&expected), "{config}: {ran:?}");
     }
     // Its own identity is fine.
     let dir = common::project("[process.p]\ncommand = \"sleep 1\"\nuser = \"nobody\"\nnice = 3\n");
@@ -298,4 +329,78 @@ ready = { notify = true }
         &[],
     );
     tend.wait_line("n.0 ready", |l| l.contains("n.0 is ready"));
+}
+
+#[test]
+fn exec_checks_run_as_the_process_user_with_its_groups_and_limits() {
+    if !is_root() {
+        return;
+    }
+    // A directory only nobody (and root) may write in, where the checks say who they are.
+    let dir = common::project("");
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = dir.path().join("out");
+    fs::create_dir(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o700)).unwrap();
+    // Each file is written whole, then renamed into place, so the test never reads half.
+    let report = |what: &str| {
+        let file = out.join(what);
+        format!(
+            "{{ id -u; id -G; umask; ulimit -n; printf '%s %s %s\\n' \"$HOME\" \"$USER\" \
+             \"$LOGNAME\"; }} > {f}.tmp && mv {f}.tmp {f}",
+            f = file.display()
+        )
+    };
+    let config = format!(
+        r#"
+[process.who]
+command = ["sleep", "1000"]
+user = "nobody"
+umask = "027"
+rlimits = {{ nofile = 1234 }}
+ready = {{ exec = ["sh", "-c", {ready:?}], period = "100ms" }}
+health = {{ exec = ["sh", "-c", {health:?}], period = "100ms" }}
+"#,
+        ready = report("ready"),
+        health = report("health"),
+    );
+    fs::write(dir.path().join("tend.toml"), config).unwrap();
+    let tend = Tend::up_in(dir, &[]);
+    let line = tend.wait_line("who.0 started", |l| l.contains("who.0 started"));
+    let pid = started_pid(&line).unwrap();
+    tend.wait_line("who.0 ready", |l| l.contains("who.0 is ready"));
+    let health = out.join("health");
+    common::eventually("a health check ran", || health.exists());
+    let mut nobody = system_groups("nobody");
+    nobody.dedup();
+    let home = environ(pid)
+        .into_iter()
+        .find_map(|v| v.strip_prefix("HOME=").map(str::to_owned))
+        .expect("the process has HOME");
+    for check in ["ready", "health"] {
+        let text = fs::read_to_string(out.join(check)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{check}: {text:?}");
+        assert_eq!(lines[0], "65534", "{check} runs as nobody: {text:?}");
+        let mut groups: Vec<String> = lines[1].split_whitespace().map(str::to_owned).collect();
+        groups.sort();
+        groups.dedup();
+        assert_eq!(groups, nobody, "{check} has nobody's groups: {text:?}");
+        assert_eq!(
+            lines[2], "0027",
+            "{check} has the process's umask: {text:?}"
+        );
+        assert_eq!(
+            lines[3], "1234",
+            "{check} has the process's limits: {text:?}"
+        );
+        assert_eq!(
+            lines[4],
+            format!("{home} nobody nobody"),
+            "{check} has the user's HOME, USER and LOGNAME: {text:?}"
+        );
+        let meta = fs::metadata(out.join(check)).unwrap();
+        assert_eq!(meta.uid(), 65534, "{check} wrote as nobody");
+    }
 }

@@ -26,6 +26,7 @@ fn ctx() -> ProbeContext {
         cwd: None,
         env: Vec::new(),
         children: children(),
+        runs_as: None,
     }
 }
 
@@ -113,6 +114,7 @@ async fn the_probe_runs_in_the_processes_cwd_and_environment_and_may_write() {
                 ("DIR".into(), dir.display().to_string()),
             ],
             children: children(),
+            runs_as: None,
         };
         let check = r#"test "$(pwd -P)" = "$DIR" && test "$WANT" = yes"#;
         assert_eq!(

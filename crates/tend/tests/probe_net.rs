@@ -17,6 +17,7 @@ fn ctx() -> ProbeContext {
         cwd: None,
         env: Vec::new(),
         children: ProbeChildren::new(),
+        runs_as: None,
     }
 }
 

@@ -196,6 +196,11 @@ pub(super) fn rlimits(f: &Field<'_>) -> Result<Vec<Rlimit>> {
                 show(hard)
             )));
         }
+        if kind == RlimitKind::Nofile {
+            if let Some(why) = nr_open().and_then(|most| nofile_refusal(soft, hard, most)) {
+                return Err(value.error(why));
+            }
+        }
         if euid != 0 {
             let current = tend_os::current_limit(os_resource(kind)).map(|(_, hard)| hard);
             if let Some(own) = current.filter(|&own| hard > own) {
@@ -210,6 +215,34 @@ pub(super) fn rlimits(f: &Field<'_>) -> Result<Vec<Rlimit>> {
         limits.push(Rlimit { kind, soft, hard });
     }
     Ok(limits)
+}
+
+/// The most open files Linux lets a process have (`/proc/sys/fs/nr_open`): `setrlimit`
+/// refuses an `RLIMIT_NOFILE` above it (unlimited included) with EPERM, even to root. `None`
+/// when it cannot be read (the kernel then says so at spawn).
+fn nr_open() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Why `nofile` limits of `soft` and `hard` cannot be set where a process may have at most
+/// `nr_open` open files, if they cannot: every spawn would fail.
+fn nofile_refusal(soft: u64, hard: u64, nr_open: u64) -> Option<String> {
+    let top = soft.max(hard);
+    let over = if top == Rlimit::UNLIMITED {
+        "\"unlimited\" cannot be set".to_owned()
+    } else if top > nr_open {
+        format!("the limit {top} is too high")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{over}: Linux allows a process at most {nr_open} open files (/proc/sys/fs/nr_open), \
+         even to root, so every spawn would fail; use {nr_open} or less"
+    ))
 }
 
 /// One limit's value: an integer, "unlimited", or for a limit in bytes a size ("512MiB").
@@ -270,5 +303,39 @@ pub fn os_resource(kind: RlimitKind) -> tend_os::Resource {
         RlimitKind::Nofile => R::RLIMIT_NOFILE,
         RlimitKind::Nproc => R::RLIMIT_NPROC,
         RlimitKind::Stack => R::RLIMIT_STACK,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nofile_above_nr_open_is_refused_and_says_what_linux_allows() {
+        let most = 1_048_576;
+        assert_eq!(nofile_refusal(1024, 4096, most), None);
+        assert_eq!(nofile_refusal(most, most, most), None);
+        for (soft, hard, says) in [
+            (
+                Rlimit::UNLIMITED,
+                Rlimit::UNLIMITED,
+                "\"unlimited\" cannot be set",
+            ),
+            (1024, Rlimit::UNLIMITED, "\"unlimited\" cannot be set"),
+            (1024, most + 1, "the limit 1048577 is too high"),
+            (most + 1, most + 1, "the limit 1048577 is too high"),
+            (most + 1, most, "the limit 1048577 is too high"),
+        ] {
+            let why = nofile_refusal(soft, hard, most).expect("refused");
+            assert!(why.starts_with(says), "{soft} {hard}: {why}");
+            assert!(
+                why.ends_with(
+                    "Linux allows a process at most 1048576 open files \
+                     (/proc/sys/fs/nr_open), even to root, so every spawn would fail; use \
+                     1048576 or less"
+                ),
+                "{why}"
+            );
+        }
     }
 }

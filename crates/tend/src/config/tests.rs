@@ -1269,3 +1269,38 @@ fn describe_says_how_readiness_health_and_dependencies_are_checked() {
         assert!(text.contains(line), "{text}\nlacks {line:?}");
     }
 }
+
+#[test]
+fn a_nofile_limit_linux_never_grants_is_refused_at_its_place() {
+    let Some(most) = fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|n| n.trim().parse::<u64>().ok())
+    else {
+        eprintln!("skipped: /proc/sys/fs/nr_open cannot be read here");
+        return;
+    };
+    let f = Dir::new();
+    let advice = format!(
+        "Linux allows a process at most {most} open files (/proc/sys/fs/nr_open), even to \
+         root, so every spawn would fail; use {most} or less"
+    );
+    assert_eq!(
+        f.error("[process.p]\ncommand = \"x\"\nrlimits = { nofile = \"unlimited\" }\n"),
+        format!("tend.toml:3:22: process.p.rlimits.nofile: \"unlimited\" cannot be set: {advice}")
+    );
+    let over = most + 1;
+    assert_eq!(
+        f.error(&format!(
+            "[process.p]\ncommand = \"x\"\nrlimits = {{ nofile = {{ soft = 1024, hard = {over} }} }}\n"
+        )),
+        format!("tend.toml:3:22: process.p.rlimits.nofile: the limit {over} is too high: {advice}")
+    );
+    // What the kernel allows is accepted (a hard limit above tend's own still needs root).
+    if tend_os::users::effective_uid() == 0 {
+        let p = f.process(&format!(
+            "[process.p]\ncommand = \"x\"\nrlimits = {{ nofile = {most} }}\n"
+        ));
+        assert_eq!(p.rlimits.len(), 1);
+        assert_eq!((p.rlimits[0].soft, p.rlimits[0].hard), (most, most));
+    }
+}

@@ -129,7 +129,7 @@ impl Checks {
         &mut self,
         run: RunId,
         prepared: Prepared,
-        spec: &ProcessSpec,
+        spec: &Arc<ProcessSpec>,
         env: &[(String, String)],
         events: &mpsc::UnboundedSender<Event>,
     ) {
@@ -138,6 +138,7 @@ impl Checks {
             cwd: spec.cwd.clone(),
             env: env.to_vec(),
             children: self.children.clone(),
+            runs_as: Some(Arc::clone(spec)),
         };
         if let Some(socket) = prepared.notify {
             // The process's own user may speak too when it runs as another (`user`).

@@ -467,10 +467,25 @@ fn open_creating_dir(path: &Path, mode: u32) -> io::Result<File> {
 pub fn prepare_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
     create_log_dir(dir).map_err(|e| tend_os::OsError::with_path("mkdir", dir, e))?;
     let meta = fs::metadata(dir).map_err(|e| tend_os::OsError::with_path("stat", dir, e))?;
+    refuse_unless_ours(dir, &meta)
+}
+
+/// What [`prepare_log_dir`] would refuse of `dir`, without creating anything: a missing
+/// directory passes (it would be created, with a safe mode).
+pub fn check_log_dir(dir: &Path) -> Result<(), tend_os::OsError> {
+    match fs::metadata(dir) {
+        Ok(meta) => refuse_unless_ours(dir, &meta),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(tend_os::OsError::with_path("stat", dir, e)),
+    }
+}
+
+/// The check of [`prepare_log_dir`] on the directory `dir` whose metadata is `meta`.
+fn refuse_unless_ours(dir: &Path, meta: &fs::Metadata) -> Result<(), tend_os::OsError> {
     tend_os::check_dir_is_ours(
         "log dir",
         dir,
-        &meta,
+        meta,
         tend_os::current_uid(),
         0o022,
         "whoever may write there could plant a symlink where a log goes, or swap the logs \
@@ -525,6 +540,30 @@ mod tests {
         }
         out.extend(fs::read(path).unwrap());
         out
+    }
+
+    #[test]
+    fn checking_a_log_dir_creates_nothing_and_refuses_what_prepare_refuses() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("a/b");
+        assert!(check_log_dir(&missing).is_ok());
+        assert!(!tmp.path().join("a").exists(), "nothing is created");
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let checked = check_log_dir(&open).unwrap_err().to_string();
+        let prepared = prepare_log_dir(&open).unwrap_err().to_string();
+        assert_eq!(checked, prepared);
+        assert!(checked.contains("chmod go-w"), "{checked}");
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(check_log_dir(&open).is_ok());
+        let file = tmp.path().join("file");
+        fs::write(&file, "").unwrap();
+        assert!(check_log_dir(&file)
+            .unwrap_err()
+            .to_string()
+            .contains("is not a directory"));
     }
 
     #[test]

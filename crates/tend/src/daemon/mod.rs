@@ -125,6 +125,24 @@ fn identity_actions(spec: &tend_core::ProcessSpec) -> Vec<tend_os::ChildAction<'
     actions
 }
 
+/// With `user`, the user's `HOME`, `USER` and `LOGNAME` in `env`, as login and su set them,
+/// unless the process's own `env` sets them.
+fn user_env(spec: &tend_core::ProcessSpec, env: &mut Vec<(String, String)>) {
+    let Some(user) = spec.identity.as_ref().and_then(|id| id.user.as_ref()) else {
+        return;
+    };
+    for (key, value) in [
+        ("HOME", user.home.display().to_string()),
+        ("USER", user.name.clone()),
+        ("LOGNAME", user.name.clone()),
+    ] {
+        if !spec.env.iter().any(|(k, _)| k == key) {
+            env.retain(|(k, _)| k != key);
+            env.push((key.into(), value));
+        }
+    }
+}
+
 /// A child reaped, with what tend knew of its run.
 struct Reaped {
     pid: i32,
@@ -1147,7 +1165,12 @@ impl Driver {
         }
     }
 
-    fn spawn(&mut self, run: RunId, instance: InstanceId, spec: &tend_core::ProcessSpec) -> Input {
+    fn spawn(
+        &mut self,
+        run: RunId,
+        instance: InstanceId,
+        spec: &Arc<tend_core::ProcessSpec>,
+    ) -> Input {
         let logs = match self.instance_logs(instance, spec) {
             Ok(logs) => logs,
             Err(e) => {
@@ -1174,21 +1197,11 @@ impl Driver {
                 }
             }
         };
-        let probe_env = env.clone();
+        // Exec checks run as the process does: its user, and that user's variables.
+        let mut probe_env = env.clone();
+        user_env(spec, &mut probe_env);
         env.extend(prepared.env.iter().cloned());
-        if let Some(user) = spec.identity.as_ref().and_then(|id| id.user.as_ref()) {
-            // As login and su do, unless the config says otherwise.
-            for (key, value) in [
-                ("HOME", user.home.display().to_string()),
-                ("USER", user.name.clone()),
-                ("LOGNAME", user.name.clone()),
-            ] {
-                if !spec.env.iter().any(|(k, _)| k == key) {
-                    env.retain(|(k, _)| k != key);
-                    env.push((key.into(), value));
-                }
-            }
-        }
+        user_env(spec, &mut env);
         let limits = cgroups::Limits {
             memory_max: spec.memory_max,
             cpu_max: spec.cpu_max,

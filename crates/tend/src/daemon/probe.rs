@@ -5,9 +5,11 @@
 //! - **http**: a `GET` of an `http://host[:port]/path` URL answers a 2xx status. A minimal
 //!   HTTP/1.1 client: the request says `Connection: close`, only the status line is read (at
 //!   most [`MAX_HEAD`] bytes, interim 1xx answers skipped), the body never.
-//! - **exec**: an argv exits 0. It runs with the process's cwd and environment, stdin, stdout
-//!   and stderr on `/dev/null`, in a process group of its own. On timeout (or when the try is
-//!   dropped) the whole group gets SIGKILL.
+//! - **exec**: an argv exits 0. It runs with the process's cwd and environment, as the
+//!   process's user, with its groups, limits, umask, nice value and OOM score (the same child
+//!   actions as the process, so a check script the user may write cannot run as tend's user),
+//!   stdin, stdout and stderr on `/dev/null`, in a process group of its own. On timeout (or
+//!   when the try is dropped) the whole group gets SIGKILL.
 //!
 //! The failure of a try is a short reason for people: "connection refused", "HTTP 503",
 //! "exit code 1", "timed out after 1s", "no answer: connection reset by peer".
@@ -33,7 +35,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tend_core::time::format_duration_rounded;
-use tend_core::{ExitStatus, Probe, Signal};
+use tend_core::{ExitStatus, Probe, ProcessSpec, Signal};
 use tend_os::{ChildAction, Command, Pid};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -47,15 +49,20 @@ pub const MAX_HEAD: usize = 8 * 1024;
 /// exit: a killed process exits at once (unless stuck in the kernel).
 const REAP_GRACE: Duration = Duration::from_secs(1);
 
-/// What an exec probe needs of the process it checks: where it runs and its environment.
+/// What an exec probe needs of the process it checks: where it runs, its environment, and
+/// who it runs as.
 #[derive(Debug, Clone)]
 pub struct ProbeContext {
     /// The working directory (the process's), tend's own when `None`.
     pub cwd: Option<PathBuf>,
-    /// Variables set on top of tend's environment (the process's).
+    /// Variables set on top of tend's environment (the process's, with its user's `HOME`,
+    /// `USER` and `LOGNAME`).
     pub env: Vec<(String, String)>,
     /// Where the reaper hands over the exits of probe children.
     pub children: ProbeChildren,
+    /// The process whose identity an exec probe takes: its user, groups, limits, umask, nice
+    /// value and OOM score, set as for the process itself. `None`: tend's own.
+    pub runs_as: Option<Arc<ProcessSpec>>,
 }
 
 /// Tries `probe` once, for at most `timeout`: `Ok(())` when it succeeded, or why not.
@@ -398,7 +405,7 @@ impl ProbeChildren {
             .map_err(|e| format!("cannot open /dev/null: {}", reason(&e)))?;
         // stdout and stderr to /dev/null over spawn's pipes (stdin is /dev/null already), so
         // a probe that writes is not killed by SIGPIPE once the pipes' read ends are dropped.
-        let actions = [
+        let mut actions = vec![
             ChildAction::Dup2 {
                 from: null.as_fd(),
                 to: 1,
@@ -408,6 +415,11 @@ impl ProbeChildren {
                 to: 2,
             },
         ];
+        // Then, privilege dropped last, who the process is: a check must not run as tend's
+        // user (root) when its process runs as another.
+        if let Some(spec) = &ctx.runs_as {
+            actions.extend(super::identity_actions(spec));
+        }
         let cmd = Command {
             argv,
             cwd: ctx.cwd.as_deref(),
@@ -612,6 +624,7 @@ mod tests {
             cwd: None,
             env: Vec::new(),
             children: ProbeChildren::new(),
+            runs_as: None,
         };
         let probe = Probe::Tcp("127.0.0.1:1".into());
         let fut = try_once(&probe, Duration::from_secs(1), &ctx);

@@ -204,8 +204,14 @@ impl Driver {
         self.reloads.current = batch;
         let path = self.config.clone();
         let formation = self.formation.clone();
+        // What the new config is compared with: reads are one at a time, and only applying
+        // one changes the settings, so these are still tend's when the read is done.
+        let settings = self.sup.settings().clone();
         tokio::task::spawn_blocking(move || {
-            let loaded = crate::config::load_with(&path, &formation).map(|(spec, _)| spec);
+            let loaded = crate::config::load_with(&path, &formation).and_then(|(spec, _)| {
+                start_only_settings(&settings, &spec.supervisor, &path)?;
+                Ok(spec)
+            });
             let _ = events.send(Event::Loaded(loaded));
         });
     }
@@ -888,6 +894,73 @@ fn nothing_to_reload() -> ErrorBody {
         ErrorCode::ShuttingDown,
         "tend is stopping everything; nothing to reload",
     )
+}
+
+/// Refuses a reload that changes a `[supervisor]` setting tend uses only as it starts:
+/// `log_dir` (tend.log and the running processes' log files stay where they were opened, and
+/// `tend logs` would look in the new directory; nor would the new one have had the check of
+/// `tend up`), `umask` (set when the daemon starts) and `cgroups` (set up at start). The error
+/// says what changed and to restart tend, or to set it back to reload the rest; for a
+/// `log_dir`, also what `tend up` would refuse of the new directory. (`stop_timeout` reaches
+/// the processes' own settings, which a reload applies.) Runs off the driver's thread: it
+/// looks at the new directory.
+fn start_only_settings(
+    old: &tend_core::SupervisorSpec,
+    new: &tend_core::SupervisorSpec,
+    config: &std::path::Path,
+) -> Result<(), crate::config::ConfigError> {
+    let refuse = |key: &str, message: String| crate::config::ConfigError {
+        file: Some(config.to_owned()),
+        line_col: None,
+        key: Some(format!("supervisor.{key}")),
+        message,
+    };
+    let restart = |key: &str, old: &str| {
+        format!(
+            "restart tend to change {key} (`tend down`, then `tend up`), or set it back to \
+             {old} to reload the rest"
+        )
+    };
+    if new.log_dir != old.log_dir {
+        let (from, to) = (old.log_dir.display(), new.log_dir.display());
+        let refused = match super::logfile::check_log_dir(&new.log_dir) {
+            Ok(()) => String::new(),
+            Err(e) => format!("; before that, fix what `tend up` would refuse: {e}"),
+        };
+        return Err(refuse(
+            "log_dir",
+            format!(
+                "changed from {from} to {to}, which tend reads only as it starts (tend.log and \
+                 the running processes keep their log files in {from}, and `tend logs` would \
+                 look in {to}): {}{refused}",
+                restart("log_dir", &format!("{from:?}"))
+            ),
+        ));
+    }
+    if new.umask != old.umask {
+        return Err(refuse(
+            "umask",
+            format!(
+                "changed from \"{:03o}\" to \"{:03o}\", which tend sets as it starts (the \
+                 daemon's, and so its processes'): {}",
+                old.umask,
+                new.umask,
+                restart("umask", &format!("\"{:03o}\"", old.umask))
+            ),
+        ));
+    }
+    if new.cgroups != old.cgroups {
+        return Err(refuse(
+            "cgroups",
+            format!(
+                "changed from {} to {}, which tend sets up as it starts: {}",
+                old.cgroups,
+                new.cgroups,
+                restart("cgroups", &old.cgroups.to_string())
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether an instance has settled for a waiting request: `None` while on its way, `Ok` at
