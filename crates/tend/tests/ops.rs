@@ -264,3 +264,34 @@ fn restart_reads_the_env_file_again_and_a_bad_one_changes_nothing() {
     assert!(reload.stdout.contains("  unchanged  web"), "{reload:?}");
     assert_eq!(pid_of(&d, "web.0"), second);
 }
+
+#[test]
+fn scale_refuses_a_name_given_twice_and_a_count_that_is_not_a_number() {
+    let d =
+        Daemon::start("[process.web]\ncommand = [\"sleep\", \"1000\"]\nstart_secs = \"100ms\"\n");
+    pid_of(&d, "web.0");
+
+    // Not the last of the two silently: which one was meant is not for tend to guess.
+    let twice = d.tend(&["scale", "web=2", "web=4"]);
+    assert_eq!(twice.code, Some(2), "{twice:?}");
+    assert!(
+        twice.stderr.contains("web is given twice (web=2, web=4)"),
+        "{twice:?}"
+    );
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+
+    for (pair, why) in [
+        ("web=x", "\"x\" is not a number"),
+        ("web=", "no count after ="),
+        ("web=1.5", "\"1.5\" is not a number"),
+        ("web=-1", "the count must be 0 to 10000"),
+        ("web=10001", "the count must be 0 to 10000"),
+    ] {
+        let ran = d.tend(&["scale", pair]);
+        assert_eq!(ran.code, Some(2), "{pair}: {ran:?}");
+        assert!(ran.stderr.contains(why), "{pair}: {ran:?}");
+    }
+    let x = d.tend(&["scale", "web=x"]);
+    assert!(!x.stderr.contains("must be 0 to"), "{x:?}");
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+}
