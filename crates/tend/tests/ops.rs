@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::daemon::Daemon;
 use common::*;
 
@@ -294,4 +296,70 @@ fn scale_refuses_a_name_given_twice_and_a_count_that_is_not_a_number() {
     let x = d.tend(&["scale", "web=x"]);
     assert!(!x.stderr.contains("must be 0 to"), "{x:?}");
     assert_eq!(names(&d), ["web.0"], "nothing changed");
+}
+
+/// `tend up -d` of `config`, started by a shell that set the open-files limit (soft and hard)
+/// to `nofile` first.
+fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
+    let mut d = Daemon {
+        dir: project(config),
+        pid: 0,
+        runtime_dir: None,
+    };
+    let up = d.command(&["up", "-d"]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$@\""))
+        .arg("sh")
+        .arg(up.get_program())
+        .args(up.get_args())
+        .current_dir(d.dir.path())
+        .env_remove("TEND_CONFIG");
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "tend up -d failed: {ran:?}");
+    d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    d
+}
+
+#[test]
+fn scale_refuses_more_instances_than_the_open_files_limit_holds() {
+    // 200 open files: tend's own 64 and 4 for each instance (two pipes, two log files) hold
+    // 34 instances. Before, web=100 was taken, and the spawns past the limit failed with
+    // "Too many open files", again and again.
+    let d = start_with_nofile(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nstart_secs = \"100ms\"\n",
+        200,
+    );
+    pid_of(&d, "web.0");
+    let refused = d.tend(&["scale", "web=100"]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    for what in [
+        "web=100: 100 instances in all would need about 464 open files",
+        "more than tend's limit of 200 (RLIMIT_NOFILE)",
+        "scale to at most web=34",
+        "`ulimit -n` before `tend up`, or LimitNOFILE=",
+    ] {
+        assert!(refused.stderr.contains(what), "{what:?}: {refused:?}");
+    }
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+
+    // What fits is taken, and runs.
+    let fits = d.tend(&["scale", "web=30"]);
+    assert_eq!(fits.code, Some(0), "{fits:?}");
+    for n in 0..30 {
+        pid_of(&d, &format!("web.{n}"));
+    }
+    let restarts: u64 = d
+        .status()
+        .iter()
+        .map(|i| i["restarts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(restarts, 0, "no spawn failed");
+    // Down is never refused.
+    let down = d.tend(&["scale", "web=1"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
 }

@@ -427,6 +427,9 @@ impl Driver {
             }
             plan.push((process, name.clone(), spec.replicas, to));
         }
+        if let Some(why) = self.beyond_open_files(&plan) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, why));
+        }
         let mut scaled = Vec::new();
         for (process, name, from, to) in plan {
             self.feed(Input::ScaleRequested {
@@ -958,4 +961,70 @@ fn last_exit_text(view: &InstanceView<'_>) -> String {
             super::events::describe(&super::events::last_exit(exit))
         )
     })
+}
+
+/// Descriptors tend keeps besides those of its instances: its control socket and clients, its
+/// log, lock and state files, its event loop, and what a spawn holds for a moment (the
+/// children's ends of their pipes, the cgroup files they join by).
+const FDS_OWN: u64 = 64;
+
+/// The descriptors tend holds for each instance of `spec` while it runs: the reading ends of
+/// its stdout and stderr pipes (or its terminal) and its two log files, and one more for a
+/// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
+/// probe's. (An instance that printed also has log indexes, but tend opens those only to
+/// write them.)
+fn fds_per_instance(spec: &tend_core::ProcessSpec) -> u64 {
+    let ready = spec
+        .ready
+        .as_ref()
+        .is_some_and(|ready| !matches!(ready.check, tend_core::ReadyCheck::LogLine(_)));
+    4 + u64::from(ready) + u64::from(spec.health.is_some())
+}
+
+impl Driver {
+    /// Why the counts of `plan` (slot, name, from, to) must be refused for want of open
+    /// files, if they must: every instance of every process, after the scale, could not have
+    /// its descriptors under tend's `RLIMIT_NOFILE` (its soft limit, which tend raised to the
+    /// hard one at start). Spawns beyond it fail with EMFILE, one by one, each instance
+    /// restarted and failing again. A scale that needs no more than now is never refused, so
+    /// that a tend with too many instances can always be scaled down.
+    fn beyond_open_files(&self, plan: &[(usize, String, u32, u32)]) -> Option<String> {
+        let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
+        let (mut now, mut after, mut instances) = (FDS_OWN, FDS_OWN, 0u64);
+        for (process, spec) in self.sup.processes() {
+            let per = fds_per_instance(spec);
+            let to = plan
+                .iter()
+                .find(|step| step.0 == process)
+                .map_or(spec.replicas, |step| step.3);
+            now += per * u64::from(spec.replicas);
+            after += per * u64::from(to);
+            instances += u64::from(to);
+        }
+        if after <= limit || after <= now {
+            return None;
+        }
+        let pairs: Vec<String> = plan
+            .iter()
+            .map(|(_, name, _, to)| format!("{name}={to}"))
+            .collect();
+        // With one process named, the most it may have with the others as they are.
+        let fit = match plan {
+            [(process, name, _, to)] => {
+                let per = fds_per_instance(self.sup.process(*process)?);
+                let others = after - per * u64::from(*to);
+                let room = limit.checked_sub(others).map(|room| room / per);
+                room.map(|most| format!("scale to at most {name}={most}, or "))
+            }
+            _ => None,
+        };
+        Some(format!(
+            "{}: {instances} instances in all would need about {after} open files (the pipes \
+             and log files of each, and tend's own), more than tend's limit of {limit} \
+             (RLIMIT_NOFILE); {}raise the limit (`ulimit -n` before `tend up`, or \
+             LimitNOFILE= in its systemd unit) and start tend again",
+            pairs.join(" "),
+            fit.unwrap_or_else(|| "ask for fewer instances, or ".to_owned()),
+        ))
+    }
 }
