@@ -432,11 +432,27 @@ fn readiness_fields_are_sent_only_when_they_say_something() {
             condition: "ready".into(),
             state: State::Failed,
             gave_up: true,
+            no_instances: false,
         }],
         ..stopped_worker()
     };
     assert!(round_trip(waiting).ends_with(
         r#""state":"waiting","pid":null,"uptime_ms":null,"restarts":0,"last_exit":null,"waiting_for":[{"process":"db","condition":"ready","state":"failed","gave_up":true}]}"#
+    ));
+    // A dependency scaled to 0 says so; a reader that does not know the field still reads it.
+    let scaled_away = InstanceStatus {
+        state: State::Waiting,
+        waiting_for: vec![tend_proto::WaitingFor {
+            process: "db".into(),
+            condition: "ready".into(),
+            state: State::Stopped,
+            gave_up: true,
+            no_instances: true,
+        }],
+        ..stopped_worker()
+    };
+    assert!(round_trip(scaled_away).ends_with(
+        r#""waiting_for":[{"process":"db","condition":"ready","state":"stopped","gave_up":true,"no_instances":true}]}"#
     ));
     let ready = InstanceStatus {
         state: State::Ready,

@@ -363,3 +363,52 @@ fn scale_refuses_more_instances_than_the_open_files_limit_holds() {
     let down = d.tend(&["scale", "web=1"]);
     assert_eq!(down.code, Some(0), "{down:?}");
 }
+
+const DB_AND_WEB: &str = r#"
+[process.db]
+command = ["sleep", "1000"]
+start_secs = "100ms"
+
+[process.web]
+command = ["sleep", "1001"]
+depends_on = ["db"]
+start_secs = "100ms"
+"#;
+
+#[test]
+fn a_dependent_of_a_process_scaled_to_zero_says_to_scale_it_not_to_start_it() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    // web waits for db, which has no instance: `tend start db` would do nothing.
+    let restart = d.tend(&["restart", "web"]);
+    assert_eq!(restart.code, Some(1), "{restart:?}");
+    let told = "web.0 waits for db to be started, but db has no instances (`tend scale db=N`";
+    assert!(restart.stderr.contains(told), "{restart:?}");
+    assert!(!restart.stderr.contains("tend start db"), "{restart:?}");
+    let waiting = d.instance("web.0");
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert_eq!(waiting["waiting_for"][0]["no_instances"], true, "{waiting}");
+    let table = d.tend(&["status"]);
+    assert!(
+        table
+            .stdout
+            .contains("waiting for: db started (db has no instances: `tend scale db=N`)"),
+        "{table:?}"
+    );
+    let log = std::fs::read_to_string(d.path(".tend/logs/tend.log")).unwrap();
+    assert!(
+        log.contains(
+            "web.0 waits for db to be started, but db has no instances (`tend scale db=N`)"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("`tend start db` tries it again"), "{log}");
+
+    // Scaled back, db starts and web follows.
+    assert_eq!(d.tend(&["scale", "db=1"]).code, Some(0));
+    pid_of(&d, "web.0");
+}

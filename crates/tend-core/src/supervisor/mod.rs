@@ -344,6 +344,8 @@ pub enum Notice {
         condition: Condition,
         /// The state of the dependency's instance that does not meet it.
         state: State,
+        /// The dependency has no instance (scaled to 0): it needs a scale, not a start.
+        no_instances: bool,
     },
     /// A run got ready.
     Ready {

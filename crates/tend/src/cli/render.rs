@@ -100,6 +100,12 @@ pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
             .waiting_for
             .iter()
             .map(|w| {
+                if w.no_instances {
+                    return format!(
+                        "{} {} ({0} has no instances: `tend scale {0}=N`)",
+                        w.process, w.condition
+                    );
+                }
                 let why = if w.gave_up {
                     ", and will not get there by itself"
                 } else {
@@ -592,12 +598,21 @@ db.0   stopped  -     -       -    -    -      0         -
                 condition: "ready".into(),
                 state: State::Running,
                 gave_up: false,
+                no_instances: false,
             },
             tend_proto::WaitingFor {
                 process: "migrate".into(),
                 condition: "completed".into(),
                 state: State::Failed,
                 gave_up: true,
+                no_instances: false,
+            },
+            tend_proto::WaitingFor {
+                process: "cache".into(),
+                condition: "started".into(),
+                state: State::Stopped,
+                gave_up: true,
+                no_instances: true,
             },
         ];
         assert_eq!(
@@ -609,7 +624,7 @@ db.0      ready    1230  5m03s   -    -    -      0         -
 web.0     running  1234  5m02s   -    -    -      0         -
   health: failing, 2 in a row; last: HTTP 503
 worker.0  waiting  -     -       -    -    -      0         -
-  waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself)
+  waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself), cache started (cache has no instances: `tend scale cache=N`)
 "
         );
     }

@@ -752,6 +752,7 @@ impl Driver {
                             condition: unmet.condition.name().to_owned(),
                             state: super::events::proto_state(unmet.state),
                             gave_up: unmet.gave_up,
+                            no_instances: unmet.no_instances,
                         })
                         .collect();
                 }
@@ -886,6 +887,14 @@ fn settled(
             State::Waiting => {
                 let unmet = sup.waiting_for(view.id);
                 let gave_up = unmet.iter().find(|u| u.gave_up)?;
+                if gave_up.no_instances {
+                    return Some(Err(format!(
+                        "waits for {} to be {}, but {0} has no instances (`tend scale {0}=N`, \
+                         or stop this one)",
+                        gave_up.dependency,
+                        gave_up.condition.name(),
+                    )));
+                }
                 Some(Err(format!(
                     "waits for {} to be {}, but {0} is {} (start it, or stop this one)",
                     gave_up.dependency,
