@@ -412,3 +412,36 @@ fn a_dependent_of_a_process_scaled_to_zero_says_to_scale_it_not_to_start_it() {
     assert_eq!(d.tend(&["scale", "db=1"]).code, Some(0));
     pid_of(&d, "web.0");
 }
+
+#[test]
+fn start_stop_and_restart_of_a_process_without_instances_say_so() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    let web = pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    // Nothing to do is not an error (as `tend signal` to nothing), but it is said.
+    for verb in ["start", "restart"] {
+        let ran = d.tend(&[verb, "db"]);
+        assert_eq!(ran.code, Some(0), "{verb}: {ran:?}");
+        assert_eq!(
+            ran.stdout, "db has no instances (scaled to 0): `tend scale db=1` starts one\n",
+            "{verb}: {ran:?}"
+        );
+    }
+    let stop = d.tend(&["stop", "db"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    assert_eq!(
+        stop.stdout, "db has no instances (scaled to 0): nothing to stop\n",
+        "{stop:?}"
+    );
+    // With a process that has instances: its lines, then the note.
+    let both = d.tend(&["stop", "web", "db"]);
+    assert_eq!(both.code, Some(0), "{both:?}");
+    assert_eq!(
+        both.stdout, "web.0 stopped\ndb has no instances (scaled to 0): nothing to stop\n",
+        "{both:?}"
+    );
+    eventually("web's process ends", || !is_running(web as i32));
+}

@@ -285,6 +285,17 @@ pub fn signal_summary(signal: &str, signalled: &[String]) -> String {
     }
 }
 
+/// What `start`, `stop` or `restart` (`verb`) of a process scaled to 0 says:
+/// `db has no instances (scaled to 0): \`tend scale db=1\` starts one`.
+pub fn no_instances(verb: &str, process: &str) -> String {
+    match verb {
+        "stop" => format!("{process} has no instances (scaled to 0): nothing to stop"),
+        _ => {
+            format!("{process} has no instances (scaled to 0): `tend scale {process}=1` starts one")
+        }
+    }
+}
+
 /// The answer to `reload`, in one sentence:
 /// `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`. The names of added,
 /// changed and removed processes follow their count when there are any; unchanged ones are

@@ -132,6 +132,10 @@ fn targets(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Failure> {
+    let named = match &request {
+        Request::Start(args) | Request::Stop(args) | Request::Restart(args) => args.names.clone(),
+        _ => Vec::new(),
+    };
     let id = conn.send(request)?;
     let mut progress = super::progress::Progress::new();
     let instances = loop {
@@ -151,10 +155,30 @@ fn targets(
         }
     };
     drop(progress);
-    for instance in instances {
-        say(out, &render::instance_line(&instance))?;
+    for instance in &instances {
+        say(out, &render::instance_line(instance))?;
+    }
+    for process in without_instances(&named, &instances) {
+        say(out, &render::no_instances(verb, process))?;
     }
     Ok(())
+}
+
+/// The processes among `names` (not instances, not `all`) that have no instance in the
+/// answer: the supervisor knew them (else it would have answered `unknown_name`), so they
+/// are scaled to 0.
+fn without_instances<'a>(names: &'a [String], instances: &[InstanceStatus]) -> Vec<&'a str> {
+    let mut found: Vec<&str> = Vec::new();
+    for name in names {
+        let process = name != "all" && !name.contains('.');
+        if process
+            && !found.contains(&name.as_str())
+            && !instances.iter().any(|i| i.process == *name)
+        {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// `events`: each event as it happens, as a line (`time  text`) or a JSON object, until the
