@@ -111,6 +111,12 @@ pub enum OkBody {
 pub struct Instances {
     /// One entry per instance, in config order.
     pub instances: Vec<InstanceStatus>,
+    /// For `status`: the processes asked about (every process, without names) that have no
+    /// instance, scaled to 0 by `tend scale NAME=0`, in config order. Absent when none (and
+    /// in the answers of `start`, `stop` and `restart`); added without a new protocol
+    /// version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_instances: Vec<String>,
 }
 
 /// The answer to `signal`: `{"signalled":["web.0",...]}`.

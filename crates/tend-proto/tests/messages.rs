@@ -324,9 +324,17 @@ fn every_answer_round_trips() {
             1,
             Instances {
                 instances: vec![web0(), stopped_worker()],
+                ..Instances::default()
             },
         ),
         AnswerLine::ok(1, Instances::default()),
+        AnswerLine::ok(
+            1,
+            Instances {
+                instances: vec![web0()],
+                no_instances: names(&["db"]),
+            },
+        ),
         AnswerLine::ok(
             2,
             Signalled {
@@ -519,6 +527,16 @@ fn exact_answer_json() {
     assert_eq!(
         round_trip(AnswerLine::ok(12, Instances::default())),
         r#"{"id":12,"ok":{"instances":[]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(
+            12,
+            Instances {
+                instances: Vec::new(),
+                no_instances: names(&["db"]),
+            }
+        )),
+        r#"{"id":12,"ok":{"instances":[],"no_instances":["db"]}}"#
     );
     assert_eq!(
         round_trip(AnswerLine::log(

@@ -445,3 +445,41 @@ fn start_stop_and_restart_of_a_process_without_instances_say_so() {
     );
     eventually("web's process ends", || !is_running(web as i32));
 }
+
+#[test]
+fn status_shows_a_process_scaled_to_zero() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    let table = d.tend(&["status"]);
+    assert_eq!(table.code, Some(0), "{table:?}");
+    assert!(table.stdout.contains("\nweb.0 "), "{table:?}");
+    assert!(
+        table.stdout.ends_with("\ndb: no instances (scaled to 0)\n"),
+        "{table:?}"
+    );
+    let db = d.tend(&["status", "db"]);
+    assert_eq!(db.code, Some(0), "{db:?}");
+    assert!(
+        db.stdout.ends_with("\ndb: no instances (scaled to 0)\n"),
+        "{db:?}"
+    );
+    assert!(!db.stdout.contains("no processes"), "{db:?}");
+    // --json stays a list of instances.
+    let json = d.tend(&["status", "--json", "db"]);
+    assert_eq!(json.stdout, "[]\n", "{json:?}");
+    assert_eq!(names(&d), ["web.0"]);
+
+    assert_eq!(d.tend(&["scale", "web=0"]).code, Some(0));
+    eventually("no instance at all", || names(&d).is_empty());
+    let none = d.tend(&["status"]);
+    assert!(
+        none.stdout
+            .ends_with("\ndb: no instances (scaled to 0)\nweb: no instances (scaled to 0)\n"),
+        "{none:?}"
+    );
+    assert!(!none.stdout.contains("no processes"), "{none:?}");
+}

@@ -105,7 +105,11 @@ fn status(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let id = conn.send(Request::Status(StatusArgs { names }))?;
-    let instances = expect_instances(conn, id, "status")?;
+    let answer = match conn.ok(id)? {
+        OkBody::Instances(answer) => answer,
+        other => return Err(wrong_body(conn, "status", &other)),
+    };
+    let instances = answer.instances;
     if json {
         return out.write_all(&encode(&instances)).map_err(stdout_failure);
     }
@@ -114,12 +118,18 @@ fn status(
         out.write_all(render::status_header(hello, now_ms).as_bytes())
             .map_err(stdout_failure)?;
     }
-    if instances.is_empty() {
-        say(out, &format!("no processes in {}", config.display()))
-    } else {
-        out.write_all(render::status_table(&instances).as_bytes())
-            .map_err(stdout_failure)
+    if instances.is_empty() && answer.no_instances.is_empty() {
+        return say(out, &format!("no processes in {}", config.display()));
     }
+    if !instances.is_empty() {
+        out.write_all(render::status_table(&instances).as_bytes())
+            .map_err(stdout_failure)?;
+    }
+    // Processes scaled to 0 have no row: one line each under the table.
+    for process in &answer.no_instances {
+        say(out, &format!("{process}: no instances (scaled to 0)"))?;
+    }
+    Ok(())
 }
 
 /// `start`, `stop`, `restart`: one line per instance, such as `web.0 running (pid 1234)`.
@@ -302,18 +312,6 @@ fn down(conn: &mut Connection, out: &mut dyn Write) -> Result<(), Failure> {
     conn.ok(id)?;
     conn.wait_closed();
     say(out, "tend stopped")
-}
-
-/// The `instances` of an `ok` answer to request `id`.
-fn expect_instances(
-    conn: &mut Connection,
-    id: u64,
-    what: &str,
-) -> Result<Vec<InstanceStatus>, Failure> {
-    match conn.ok(id)? {
-        OkBody::Instances(instances) => Ok(instances.instances),
-        other => Err(wrong_body(conn, what, &other)),
-    }
 }
 
 /// The failure for an `ok` whose payload is not the one the request gets.

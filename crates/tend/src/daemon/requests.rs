@@ -108,9 +108,7 @@ impl Driver {
     pub(super) fn command(&mut self, command: ControlRequest) {
         let ControlRequest { request, reply, .. } = command;
         let answer = match request {
-            Request::Status(args) => self
-                .resolve(&args.names, true)
-                .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
+            Request::Status(args) => self.status(&args.names),
             Request::Start(args) => return self.change(Goal::Up, &args, reply),
             Request::Stop(args) => return self.change(Goal::Down, &args, reply),
             Request::Restart(args) => return self.restart(args, reply),
@@ -763,7 +761,10 @@ impl Driver {
                 status
             })
             .collect();
-        Instances { instances }
+        Instances {
+            instances,
+            ..Instances::default()
+        }
     }
 }
 
@@ -1035,5 +1036,32 @@ impl Driver {
             pairs.join(" "),
             fit.unwrap_or_else(|| "ask for fewer instances, or ".to_owned()),
         ))
+    }
+}
+
+impl Driver {
+    /// `status`: the named instances (every one, without names), and the processes named
+    /// (every one, without names) that have no instance: scaled to 0, they have no row.
+    fn status(&self, names: &[String]) -> Result<Answer, ErrorBody> {
+        let targets = if names.is_empty() {
+            vec![Target::All]
+        } else {
+            self.targets(names, true)?
+        };
+        let mut body = self.instances_of(&self.instances_in(&targets));
+        body.no_instances = self
+            .sup
+            .processes()
+            .filter(|&(process, spec)| {
+                let asked = targets
+                    .iter()
+                    .any(|t| *t == Target::All || *t == Target::Process(process));
+                // A process a reload removed no longer resolves to its slot.
+                let current = self.sup.resolve(&spec.name) == Some(Target::Process(process));
+                spec.replicas == 0 && asked && current
+            })
+            .map(|(_, spec)| spec.name.clone())
+            .collect();
+        Ok(Answer::Ok(body.into()))
     }
 }
