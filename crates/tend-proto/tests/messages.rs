@@ -525,6 +525,18 @@ fn exact_answer_json() {
         r#"{"id":11,"ok":{"added":[],"removed":[],"changed":[],"unchanged":[]}}"#
     );
     assert_eq!(
+        round_trip(AnswerLine::ok(
+            11,
+            Reloaded {
+                changed: names(&["job"]),
+                keys: [("job".to_owned(), names(&["command"]))].into(),
+                not_running: names(&["job"]),
+                ..Reloaded::default()
+            }
+        )),
+        r#"{"id":11,"ok":{"added":[],"removed":[],"changed":["job"],"unchanged":[],"keys":{"job":["command"]},"not_running":["job"]}}"#
+    );
+    assert_eq!(
         round_trip(AnswerLine::ok(12, Instances::default())),
         r#"{"id":12,"ok":{"instances":[]}}"#
     );

@@ -483,3 +483,100 @@ fn status_shows_a_process_scaled_to_zero() {
     );
     assert!(!none.stdout.contains("no processes"), "{none:?}");
 }
+
+const MIXED: &str = r#"
+[process.web]
+command = ["sleep", "1000"]
+start_secs = "100ms"
+
+[process.worker]
+command = ["sleep", "1001"]
+start_secs = "100ms"
+
+[process.job]
+command = ["true"]
+restart = "never"
+
+[process.off]
+command = ["sleep", "1002"]
+autostart = false
+"#;
+
+#[test]
+fn the_reload_plan_tells_a_restart_from_a_change_that_waits_for_the_next_start() {
+    let d = Daemon::start(MIXED);
+    let web = pid_of(&d, "web.0");
+    pid_of(&d, "worker.0");
+    d.wait_state("job.0", "exited");
+    let stop = d.tend(&["stop", "worker"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    let edited = MIXED.replace("command = [\"", "command = [\"nice\", \"");
+    std::fs::write(d.config(), edited).unwrap();
+
+    // Before, each was `restart`, though only web restarts.
+    let expected = "  restart    web: command\n  \
+                    update     worker: command (not running: takes effect at its next start)\n  \
+                    update     job: command (not running: takes effect at its next start)\n  \
+                    update     off: command (not running: takes effect at its next start)\n";
+    let plan = d.tend(&["reload", "--dry-run"]);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    assert!(plan.stdout.ends_with(expected), "{plan:?}");
+    // The JSON answer lists them in `not_running`.
+    let answer = dry_run_answer(&d);
+    assert_eq!(
+        answer["ok"]["not_running"],
+        serde_json::json!(["worker", "job", "off"]),
+        "{answer}"
+    );
+
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    assert!(
+        reload.stdout.starts_with(
+            "reloaded: 0 added, 4 changed (web, worker, job, off), 0 removed, 0 unchanged\n"
+        ),
+        "{reload:?}"
+    );
+    assert!(reload.stdout.ends_with(expected), "{reload:?}");
+    // As the plan said: web restarted, the others left as they were.
+    eventually("web restarted", || {
+        d.instance("web.0")["pid"]
+            .as_u64()
+            .is_some_and(|pid| pid != web)
+    });
+    let states: Vec<String> = d
+        .status()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["name"].as_str().unwrap(),
+                i["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        states[1..],
+        ["worker.0 stopped", "job.0 exited", "off.0 stopped"]
+    );
+    let answer = dry_run_answer(&d);
+    assert!(
+        answer["ok"].get("not_running").is_none(),
+        "nothing to change: {answer}"
+    );
+}
+
+/// The raw JSON answer to `{"reload":{"dry_run":true}}`.
+fn dry_run_answer(d: &Daemon) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut conn = d.connect();
+    writeln!(conn, r#"{{"hello":{{"protocol":2,"client":"test"}}}}"#).unwrap();
+    writeln!(
+        conn,
+        r#"{{"id":1,"request":{{"reload":{{"dry_run":true}}}}}}"#
+    )
+    .unwrap();
+    let mut lines = std::io::BufReader::new(conn).lines();
+    lines.next().unwrap().unwrap();
+    serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
+}

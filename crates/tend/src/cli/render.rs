@@ -319,12 +319,16 @@ pub fn reload_summary(reloaded: &Reloaded) -> String {
 /// line per kind of step, processes in config order:
 ///
 /// ```text
-/// reloaded: 1 added (db), 2 changed (web, worker), 0 removed, 1 unchanged
+/// reloaded: 1 added (db), 3 changed (web, worker, job), 0 removed, 1 unchanged
 ///   start      db
 ///   restart    web: command, env (PORT)
 ///   scale      worker: replicas 2 → 4
+///   update     job: command (not running: takes effect at its next start)
 ///   unchanged  cache
 /// ```
+///
+/// `update` is a changed process that is not restarted (none of its instances is wanted
+/// up: stopped, or a one-shot that exited).
 pub fn reload_plan(reloaded: &Reloaded) -> String {
     let mut out = reload_summary(reloaded);
     let mut line = |what: &str, text: &str| {
@@ -340,11 +344,21 @@ pub fn reload_plan(reloaded: &Reloaded) -> String {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let scale = !keys.is_empty() && keys.iter().all(|k| k.starts_with("replicas "));
-        let what = if scale { "scale" } else { "restart" };
-        if keys.is_empty() {
-            line(what, name);
+        let idle = reloaded.not_running.contains(name);
+        let what = match (scale, idle) {
+            (true, _) => "scale",
+            (false, true) => "update",
+            (false, false) => "restart",
+        };
+        let later = if idle && !scale {
+            " (not running: takes effect at its next start)"
         } else {
-            line(what, &format!("{name}: {}", keys.join(", ")));
+            ""
+        };
+        if keys.is_empty() {
+            line(what, &format!("{name}{later}"));
+        } else {
+            line(what, &format!("{name}: {}{later}", keys.join(", ")));
         }
     }
     if !reloaded.removed.is_empty() {
@@ -712,7 +726,7 @@ worker.0  waiting  -     -       -    -    -      0         -
         let plan = Reloaded {
             added: vec!["db".into()],
             removed: vec!["old".into()],
-            changed: vec!["web".into(), "worker".into()],
+            changed: vec!["web".into(), "worker".into(), "job".into()],
             unchanged: vec!["a".into(), "b".into()],
             keys: [
                 (
@@ -720,17 +734,20 @@ worker.0  waiting  -     -       -    -    -      0         -
                     vec!["command".into(), "env (PORT)".into()],
                 ),
                 ("worker".to_owned(), vec!["replicas 2 → 4".into()]),
+                ("job".to_owned(), vec!["command".into()]),
             ]
             .into(),
             dry_run: true,
+            not_running: vec!["job".into()],
         };
         assert_eq!(
             reload_plan(&plan),
-            "a reload would do (dry run, nothing changed): 1 added (db), 2 changed (web, \
-             worker), 1 removed (old), 2 unchanged\n  \
+            "a reload would do (dry run, nothing changed): 1 added (db), 3 changed (web, \
+             worker, job), 1 removed (old), 2 unchanged\n  \
              start      db\n  \
              restart    web: command, env (PORT)\n  \
              scale      worker: replicas 2 → 4\n  \
+             update     job: command (not running: takes effect at its next start)\n  \
              stop       old\n  \
              unchanged  a, b"
         );

@@ -854,6 +854,7 @@ fn reloaded_body(summary: tend_core::ReloadSummary) -> Reloaded {
         unchanged: summary.unchanged,
         keys: summary.keys,
         dry_run: false,
+        not_running: summary.not_running,
     }
 }
 
