@@ -192,12 +192,13 @@ fn a_dependency_that_gives_up_is_reported_by_its_waiting_dependents() {
                 instance,
                 dependency,
                 state,
+                no_instances,
                 ..
-            }) => Some((*instance, dependency.clone(), *state)),
+            }) => Some((*instance, dependency.clone(), *state, *no_instances)),
             _ => None,
         })
         .collect();
-    assert_eq!(told, [(id(1), "db".to_owned(), State::Failed)]);
+    assert_eq!(told, [(id(1), "db".to_owned(), State::Failed, false)]);
     assert_eq!(h.state(1, 0), State::Waiting);
     // Told once, not at every fact.
     let effects = h.advance(ms(10));

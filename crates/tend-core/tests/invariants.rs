@@ -445,7 +445,25 @@ impl World {
                 let target = p.target(&h.sup);
                 h.feed(Input::RestartRequested(target))
             }
-            Step::Reload(v) => h.feed(Input::ReloadRequested(spec_of(variant(v, self.deps)))),
+            Step::Reload(v) => {
+                let spec = spec_of(variant(v, self.deps));
+                let plan = h.sup.plan_reload(&spec);
+                let effects = h.feed(Input::ReloadRequested(spec));
+                for effect in &effects {
+                    match effect {
+                        // A reload does what its plan says (`tend reload --dry-run`).
+                        Effect::Reloaded(summary) => assert_eq!(*summary, plan),
+                        // What the plan says waits for its next start does not start now.
+                        Effect::Spawn { spec, .. } => assert!(
+                            !plan.not_running.contains(&spec.name),
+                            "{} is not running for the plan {plan:?}, yet spawned",
+                            spec.name
+                        ),
+                        _ => {}
+                    }
+                }
+                effects
+            }
             Step::Scale(p, replicas) => match p.target(&h.sup) {
                 Target::Process(process) | Target::Instance(InstanceId { process, .. }) => {
                     h.feed(Input::ScaleRequested { process, replicas })

@@ -368,7 +368,7 @@ fn scale_to_zero_keeps_the_process_and_its_dependents_wait() {
     let e = h.feed(Input::RestartRequested(Target::Process(1)));
     let web_run = h.sup.instance(id(1, 0)).unwrap().run.unwrap();
     assert_eq!(signals(&e), vec![(web_run, Signal::Term)]);
-    h.feed(Input::Exited {
+    let e = h.feed(Input::Exited {
         run: web_run,
         status: ExitStatus::Signaled(15),
         group_left: false,
@@ -376,10 +376,23 @@ fn scale_to_zero_keeps_the_process_and_its_dependents_wait() {
     assert_eq!(h.state(1, 0), State::Waiting);
     let unmet = h.sup.waiting_for(id(1, 0));
     assert_eq!(
-        (unmet[0].state, unmet[0].gave_up),
-        (State::Stopped, true),
+        (unmet[0].state, unmet[0].gave_up, unmet[0].no_instances),
+        (State::Stopped, true, true),
         "{unmet:?}"
     );
+    // Told as a dependency with no instance: it takes a scale, not a start.
+    let told: Vec<_> = e
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify(Notice::DependencyGaveUp {
+                dependency,
+                no_instances,
+                ..
+            }) => Some((dependency.clone(), *no_instances)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [("db".to_owned(), true)]);
 
     // Scaled back up: db (autostart) starts, and web follows.
     let e = h.feed(Input::ScaleRequested {

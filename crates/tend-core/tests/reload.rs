@@ -342,3 +342,80 @@ fn a_kill_after_a_reload_names_the_timeout_the_run_was_stopped_with() {
         .collect();
     assert_eq!(after, [Duration::from_secs(10)]);
 }
+
+#[test]
+fn the_plan_tells_processes_it_restarts_from_those_whose_change_waits_for_their_next_start() {
+    let mut job = proc("job");
+    job.restart = RestartPolicy::Never;
+    let mut off = sleeper("off");
+    off.autostart = false;
+    let mut bad = proc("bad");
+    bad.max_restarts.count = 0;
+    let all = [sleeper("run"), sleeper("stopped"), job, off, bad];
+    let mut h = Harness::new(all.to_vec());
+    let runs = h.up();
+    // stopped: stopped by the user; job: a one-shot that exited 0; bad: failed.
+    h.feed(Input::StopRequested(Target::Process(1)));
+    for (run, status) in [
+        (runs[1], ExitStatus::Signaled(15)),
+        (runs[2], ExitStatus::Code(0)),
+        (runs[3], ExitStatus::Code(1)),
+    ] {
+        h.feed(Input::Exited {
+            group_left: false,
+            run,
+            status,
+        });
+    }
+    let states: Vec<State> = (0..5).map(|p| h.state(p, 0)).collect();
+    use State::*;
+    assert_eq!(states, [Starting, Stopped, Exited, Stopped, Failed]);
+
+    let edited: Vec<ProcessSpec> = all
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.argv.push("--edited".into());
+            p
+        })
+        .collect();
+    let plan = h.sup.plan_reload(&spec_of(edited.clone()));
+    assert_eq!(
+        plan.changed,
+        names(&["run", "stopped", "job", "off", "bad"])
+    );
+    assert_eq!(plan.not_running, names(&["stopped", "job", "off"]));
+    let (summary, e) = reload(&mut h, edited);
+    assert_eq!(summary, plan, "a reload does what its plan says");
+    // run restarts (its run is stopped first), bad is started again; the others wait.
+    assert_eq!(signals(&e), vec![(runs[0], Signal::Term)]);
+    assert_eq!(spawns(&e).len(), 1, "bad: {e:?}");
+    assert_eq!(h.state(1, 0), Stopped);
+    assert_eq!(h.state(2, 0), Exited);
+    assert_eq!(h.state(3, 0), Stopped);
+}
+
+#[test]
+fn a_stopped_process_is_not_running_for_the_plan_unless_the_change_starts_an_instance() {
+    let mut web = sleeper("web");
+    web.autostart = false;
+    let mut h = Harness::new(vec![web.clone()]);
+    h.up();
+    // Only replicas: a scale, not a restart; nothing to say.
+    let mut more = web.clone();
+    more.replicas = 2;
+    let plan = h.sup.plan_reload(&spec_of(vec![more.clone()]));
+    assert_eq!(plan.keys["web"], vec!["replicas 1 → 2"]);
+    assert!(plan.not_running.is_empty(), "{plan:?}");
+    // A command and replicas: the change waits for the next start.
+    more.argv.push("--edited".into());
+    let plan = h.sup.plan_reload(&spec_of(vec![more.clone()]));
+    assert_eq!(plan.not_running, names(&["web"]));
+    // Turned autostart on with a new instance: web.1 starts now, with the new settings.
+    more.autostart = true;
+    let plan = h.sup.plan_reload(&spec_of(vec![more.clone()]));
+    assert!(plan.not_running.is_empty(), "{plan:?}");
+    let (summary, e) = reload(&mut h, vec![more]);
+    assert_eq!(summary, plan);
+    assert_eq!(spawns(&e).len(), 1, "web.1: {e:?}");
+}

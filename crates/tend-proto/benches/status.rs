@@ -43,7 +43,13 @@ fn status_answer(n: u32) -> AnswerLine {
             oom_kills: 0,
         })
         .collect();
-    AnswerLine::ok(7, Instances { instances })
+    AnswerLine::ok(
+        7,
+        Instances {
+            instances,
+            ..Instances::default()
+        },
+    )
 }
 
 #[divan::bench(args = [100, 1000])]

@@ -111,6 +111,12 @@ pub enum OkBody {
 pub struct Instances {
     /// One entry per instance, in config order.
     pub instances: Vec<InstanceStatus>,
+    /// For `status`: the processes asked about (every process, without names) that have no
+    /// instance, scaled to 0 by `tend scale NAME=0`, in config order. Absent when none (and
+    /// in the answers of `start`, `stop` and `restart`); added without a new protocol
+    /// version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_instances: Vec<String>,
 }
 
 /// The answer to `signal`: `{"signalled":["web.0",...]}`.
@@ -162,6 +168,12 @@ pub struct Reloaded {
     /// for a reload that was applied.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// The processes of `changed` that are not restarted, since none of their instances is
+    /// wanted up or failed (stopped, or one-shots that exited): the new settings take effect
+    /// at their next start. Absent when none; added without a new protocol version (an older
+    /// server never sends it, and its answers mean every changed process restarted or scaled).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_running: Vec<String>,
 }
 
 /// The answer to `scale`: `{"scaled":[{"process":"web","from":2,"to":4}]}`. The counts last

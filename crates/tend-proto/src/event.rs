@@ -98,6 +98,10 @@ pub enum EventKind {
         condition: String,
         /// The dependency's state.
         state: crate::status::State,
+        /// The dependency has no instance (`tend scale NAME=0`): it needs a scale, not a
+        /// start. Absent when false; added without a new protocol version.
+        #[serde(default, skip_serializing_if = "crate::status::is_false")]
+        no_instances: bool,
     },
     /// A run got ready.
     Ready,
@@ -194,5 +198,26 @@ mod tests {
             r#"{"time":"t","instance":"web.0","event":"exited","how":{"signal":"SIGKILL"},"next":{"restart_in_ms":0},"oom_kills":1}"#
         );
         assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), oom);
+    }
+
+    #[test]
+    fn a_dependency_without_instances_is_said_only_when_so() {
+        let event = |no_instances| Event {
+            time: "t".into(),
+            instance: Some("web.0".into()),
+            kind: EventKind::DependencyGaveUp {
+                dependency: "db".into(),
+                condition: "ready".into(),
+                state: crate::status::State::Stopped,
+                no_instances,
+            },
+        };
+        let plain = r#"{"time":"t","instance":"web.0","event":"dependency_gave_up","dependency":"db","condition":"ready","state":"stopped""#;
+        let json = serde_json::to_string(&event(false)).unwrap();
+        assert_eq!(json, format!("{plain}}}"));
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event(false));
+        let json = serde_json::to_string(&event(true)).unwrap();
+        assert_eq!(json, format!(r#"{plain},"no_instances":true}}"#));
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event(true));
     }
 }

@@ -200,6 +200,11 @@ pub struct WaitingFor {
     pub state: State,
     /// That instance will not get there by itself (failed, exited or stopped).
     pub gave_up: bool,
+    /// The process depended on has no instance (`tend scale NAME=0`): `state` is `stopped`,
+    /// `gave_up` is true, and it takes a scale, not a start. Absent when false; added without
+    /// a new protocol version.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub no_instances: bool,
 }
 
 /// The liveness check's verdict: `{"healthy":false,"failures_in_row":2,

@@ -324,9 +324,17 @@ fn every_answer_round_trips() {
             1,
             Instances {
                 instances: vec![web0(), stopped_worker()],
+                ..Instances::default()
             },
         ),
         AnswerLine::ok(1, Instances::default()),
+        AnswerLine::ok(
+            1,
+            Instances {
+                instances: vec![web0()],
+                no_instances: names(&["db"]),
+            },
+        ),
         AnswerLine::ok(
             2,
             Signalled {
@@ -432,11 +440,27 @@ fn readiness_fields_are_sent_only_when_they_say_something() {
             condition: "ready".into(),
             state: State::Failed,
             gave_up: true,
+            no_instances: false,
         }],
         ..stopped_worker()
     };
     assert!(round_trip(waiting).ends_with(
         r#""state":"waiting","pid":null,"uptime_ms":null,"restarts":0,"last_exit":null,"waiting_for":[{"process":"db","condition":"ready","state":"failed","gave_up":true}]}"#
+    ));
+    // A dependency scaled to 0 says so; a reader that does not know the field still reads it.
+    let scaled_away = InstanceStatus {
+        state: State::Waiting,
+        waiting_for: vec![tend_proto::WaitingFor {
+            process: "db".into(),
+            condition: "ready".into(),
+            state: State::Stopped,
+            gave_up: true,
+            no_instances: true,
+        }],
+        ..stopped_worker()
+    };
+    assert!(round_trip(scaled_away).ends_with(
+        r#""waiting_for":[{"process":"db","condition":"ready","state":"stopped","gave_up":true,"no_instances":true}]}"#
     ));
     let ready = InstanceStatus {
         state: State::Ready,
@@ -501,8 +525,30 @@ fn exact_answer_json() {
         r#"{"id":11,"ok":{"added":[],"removed":[],"changed":[],"unchanged":[]}}"#
     );
     assert_eq!(
+        round_trip(AnswerLine::ok(
+            11,
+            Reloaded {
+                changed: names(&["job"]),
+                keys: [("job".to_owned(), names(&["command"]))].into(),
+                not_running: names(&["job"]),
+                ..Reloaded::default()
+            }
+        )),
+        r#"{"id":11,"ok":{"added":[],"removed":[],"changed":["job"],"unchanged":[],"keys":{"job":["command"]},"not_running":["job"]}}"#
+    );
+    assert_eq!(
         round_trip(AnswerLine::ok(12, Instances::default())),
         r#"{"id":12,"ok":{"instances":[]}}"#
+    );
+    assert_eq!(
+        round_trip(AnswerLine::ok(
+            12,
+            Instances {
+                instances: Vec::new(),
+                no_instances: names(&["db"]),
+            }
+        )),
+        r#"{"id":12,"ok":{"instances":[],"no_instances":["db"]}}"#
     );
     assert_eq!(
         round_trip(AnswerLine::log(

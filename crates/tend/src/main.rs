@@ -455,7 +455,10 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
             cli::attach::run(&path, &paths.socket, &name)
         }
         Verb::Reload { dry_run } => client(ClientVerb::Reload { dry_run }),
-        Verb::Scale { counts } => client(ClientVerb::Scale { counts }),
+        Verb::Scale { counts } => {
+            once_each(&counts).map_err(|e| Failure::report(EXIT_USAGE, e))?;
+            client(ClientVerb::Scale { counts })
+        }
         Verb::Down => client(ClientVerb::Down),
     }
 }
@@ -465,13 +468,39 @@ fn scale_pair(text: &str) -> Result<(String, u32), String> {
     let (name, count) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not NAME=COUNT, such as web=4"))?;
-    let count = count
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|&n| n <= 10_000)
-        .ok_or_else(|| format!("{text:?}: the count must be 0 to 10000"))?;
+    let count = count.trim();
+    if count.is_empty() {
+        return Err(format!("{text:?}: no count after =; such as web=4"));
+    }
+    // A whole number (of any size or sign) out of range, or not a number at all.
+    let count = match count.parse::<i128>() {
+        Ok(n) => u32::try_from(n).ok().filter(|&n| n <= 10_000),
+        Err(_) => {
+            return Err(format!(
+                "{text:?}: {count:?} is not a number; the count is 0 to 10000"
+            ))
+        }
+    }
+    .ok_or_else(|| format!("{text:?}: the count must be 0 to 10000"))?;
     Ok((name.trim().to_owned(), count))
+}
+
+/// `tend scale web=2 web=4` names web twice: which count was meant is not for tend to guess.
+fn once_each(counts: &[(String, u32)]) -> Result<(), String> {
+    for (i, (name, _)) in counts.iter().enumerate() {
+        if counts[..i].iter().any(|(earlier, _)| earlier == name) {
+            let given: Vec<String> = counts
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(n, count)| format!("{n}={count}"))
+                .collect();
+            return Err(format!(
+                "{name} is given twice ({}); give each process once",
+                given.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `tend up`: everything that can be wrong with the config or the names is reported here,

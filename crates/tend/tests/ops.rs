@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use common::daemon::Daemon;
 use common::*;
 
@@ -308,4 +310,318 @@ fn restarting_one_instance_on_a_new_env_leaves_the_others_to_the_next_reload() {
     );
     wait_greeting(&d, "bye");
     assert_ne!(pid_of(&d, "web.0"), first);
+}
+
+#[test]
+fn scale_refuses_a_name_given_twice_and_a_count_that_is_not_a_number() {
+    let d =
+        Daemon::start("[process.web]\ncommand = [\"sleep\", \"1000\"]\nstart_secs = \"100ms\"\n");
+    pid_of(&d, "web.0");
+
+    // Not the last of the two silently: which one was meant is not for tend to guess.
+    let twice = d.tend(&["scale", "web=2", "web=4"]);
+    assert_eq!(twice.code, Some(2), "{twice:?}");
+    assert!(
+        twice.stderr.contains("web is given twice (web=2, web=4)"),
+        "{twice:?}"
+    );
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+
+    for (pair, why) in [
+        ("web=x", "\"x\" is not a number"),
+        ("web=", "no count after ="),
+        ("web=1.5", "\"1.5\" is not a number"),
+        ("web=-1", "the count must be 0 to 10000"),
+        ("web=10001", "the count must be 0 to 10000"),
+    ] {
+        let ran = d.tend(&["scale", pair]);
+        assert_eq!(ran.code, Some(2), "{pair}: {ran:?}");
+        assert!(ran.stderr.contains(why), "{pair}: {ran:?}");
+    }
+    let x = d.tend(&["scale", "web=x"]);
+    assert!(!x.stderr.contains("must be 0 to"), "{x:?}");
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+}
+
+/// `tend up -d` of `config`, started by a shell that set the open-files limit (soft and hard)
+/// to `nofile` first.
+fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
+    let mut d = Daemon {
+        dir: project(config),
+        pid: 0,
+        runtime_dir: None,
+    };
+    let up = d.command(&["up", "-d"]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$@\""))
+        .arg("sh")
+        .arg(up.get_program())
+        .args(up.get_args())
+        .current_dir(d.dir.path())
+        .env_remove("TEND_CONFIG");
+    let ran = run_with_deadline(cmd);
+    assert_eq!(ran.code, Some(0), "tend up -d failed: {ran:?}");
+    d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    d
+}
+
+#[test]
+fn scale_refuses_more_instances_than_the_open_files_limit_holds() {
+    // 200 open files: tend's own 64 and 4 for each instance (two pipes, two log files) hold
+    // 34 instances. Before, web=100 was taken, and the spawns past the limit failed with
+    // "Too many open files", again and again.
+    let d = start_with_nofile(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nstart_secs = \"100ms\"\n",
+        200,
+    );
+    pid_of(&d, "web.0");
+    let refused = d.tend(&["scale", "web=100"]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    for what in [
+        "web=100: 100 instances in all would need about 464 open files",
+        "more than tend's limit of 200 (RLIMIT_NOFILE)",
+        "scale to at most web=34",
+        "`ulimit -n` before `tend up`, or LimitNOFILE=",
+    ] {
+        assert!(refused.stderr.contains(what), "{what:?}: {refused:?}");
+    }
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
+
+    // What fits is taken, and runs.
+    let fits = d.tend(&["scale", "web=30"]);
+    assert_eq!(fits.code, Some(0), "{fits:?}");
+    for n in 0..30 {
+        pid_of(&d, &format!("web.{n}"));
+    }
+    let restarts: u64 = d
+        .status()
+        .iter()
+        .map(|i| i["restarts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(restarts, 0, "no spawn failed");
+    // Down is never refused.
+    let down = d.tend(&["scale", "web=1"]);
+    assert_eq!(down.code, Some(0), "{down:?}");
+}
+
+const DB_AND_WEB: &str = r#"
+[process.db]
+command = ["sleep", "1000"]
+start_secs = "100ms"
+
+[process.web]
+command = ["sleep", "1001"]
+depends_on = ["db"]
+start_secs = "100ms"
+"#;
+
+#[test]
+fn a_dependent_of_a_process_scaled_to_zero_says_to_scale_it_not_to_start_it() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    // web waits for db, which has no instance: `tend start db` would do nothing.
+    let restart = d.tend(&["restart", "web"]);
+    assert_eq!(restart.code, Some(1), "{restart:?}");
+    let told = "web.0 waits for db to be started, but db has no instances (`tend scale db=N`";
+    assert!(restart.stderr.contains(told), "{restart:?}");
+    assert!(!restart.stderr.contains("tend start db"), "{restart:?}");
+    let waiting = d.instance("web.0");
+    assert_eq!(waiting["state"], "waiting", "{waiting}");
+    assert_eq!(waiting["waiting_for"][0]["no_instances"], true, "{waiting}");
+    let table = d.tend(&["status"]);
+    assert!(
+        table
+            .stdout
+            .contains("waiting for: db started (db has no instances: `tend scale db=N`)"),
+        "{table:?}"
+    );
+    let log = std::fs::read_to_string(d.path(".tend/logs/tend.log")).unwrap();
+    assert!(
+        log.contains(
+            "web.0 waits for db to be started, but db has no instances (`tend scale db=N`)"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("`tend start db` tries it again"), "{log}");
+
+    // Scaled back, db starts and web follows.
+    assert_eq!(d.tend(&["scale", "db=1"]).code, Some(0));
+    pid_of(&d, "web.0");
+}
+
+#[test]
+fn start_stop_and_restart_of_a_process_without_instances_say_so() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    let web = pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    // Nothing to do is not an error (as `tend signal` to nothing), but it is said.
+    for verb in ["start", "restart"] {
+        let ran = d.tend(&[verb, "db"]);
+        assert_eq!(ran.code, Some(0), "{verb}: {ran:?}");
+        assert_eq!(
+            ran.stdout, "db has no instances (scaled to 0): `tend scale db=1` starts one\n",
+            "{verb}: {ran:?}"
+        );
+    }
+    let stop = d.tend(&["stop", "db"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    assert_eq!(
+        stop.stdout, "db has no instances (scaled to 0): nothing to stop\n",
+        "{stop:?}"
+    );
+    // With a process that has instances: its lines, then the note.
+    let both = d.tend(&["stop", "web", "db"]);
+    assert_eq!(both.code, Some(0), "{both:?}");
+    assert_eq!(
+        both.stdout, "web.0 stopped\ndb has no instances (scaled to 0): nothing to stop\n",
+        "{both:?}"
+    );
+    eventually("web's process ends", || !is_running(web as i32));
+}
+
+#[test]
+fn status_shows_a_process_scaled_to_zero() {
+    let d = Daemon::start(DB_AND_WEB);
+    pid_of(&d, "db.0");
+    pid_of(&d, "web.0");
+    assert_eq!(d.tend(&["scale", "db=0"]).code, Some(0));
+    eventually("db has no instance", || names(&d) == ["web.0"]);
+
+    let table = d.tend(&["status"]);
+    assert_eq!(table.code, Some(0), "{table:?}");
+    assert!(table.stdout.contains("\nweb.0 "), "{table:?}");
+    assert!(
+        table.stdout.ends_with("\ndb: no instances (scaled to 0)\n"),
+        "{table:?}"
+    );
+    let db = d.tend(&["status", "db"]);
+    assert_eq!(db.code, Some(0), "{db:?}");
+    assert!(
+        db.stdout.ends_with("\ndb: no instances (scaled to 0)\n"),
+        "{db:?}"
+    );
+    assert!(!db.stdout.contains("no processes"), "{db:?}");
+    // --json stays a list of instances.
+    let json = d.tend(&["status", "--json", "db"]);
+    assert_eq!(json.stdout, "[]\n", "{json:?}");
+    assert_eq!(names(&d), ["web.0"]);
+
+    assert_eq!(d.tend(&["scale", "web=0"]).code, Some(0));
+    eventually("no instance at all", || names(&d).is_empty());
+    let none = d.tend(&["status"]);
+    assert!(
+        none.stdout
+            .ends_with("\ndb: no instances (scaled to 0)\nweb: no instances (scaled to 0)\n"),
+        "{none:?}"
+    );
+    assert!(!none.stdout.contains("no processes"), "{none:?}");
+}
+
+const MIXED: &str = r#"
+[process.web]
+command = ["sleep", "1000"]
+start_secs = "100ms"
+
+[process.worker]
+command = ["sleep", "1001"]
+start_secs = "100ms"
+
+[process.job]
+command = ["true"]
+restart = "never"
+
+[process.off]
+command = ["sleep", "1002"]
+autostart = false
+"#;
+
+#[test]
+fn the_reload_plan_tells_a_restart_from_a_change_that_waits_for_the_next_start() {
+    let d = Daemon::start(MIXED);
+    let web = pid_of(&d, "web.0");
+    pid_of(&d, "worker.0");
+    d.wait_state("job.0", "exited");
+    let stop = d.tend(&["stop", "worker"]);
+    assert_eq!(stop.code, Some(0), "{stop:?}");
+    let edited = MIXED.replace("command = [\"", "command = [\"nice\", \"");
+    std::fs::write(d.config(), edited).unwrap();
+
+    // Before, each was `restart`, though only web restarts.
+    let expected = "  restart    web: command\n  \
+                    update     worker: command (not running: takes effect at its next start)\n  \
+                    update     job: command (not running: takes effect at its next start)\n  \
+                    update     off: command (not running: takes effect at its next start)\n";
+    let plan = d.tend(&["reload", "--dry-run"]);
+    assert_eq!(plan.code, Some(0), "{plan:?}");
+    assert!(plan.stdout.ends_with(expected), "{plan:?}");
+    // The JSON answer lists them in `not_running`.
+    let answer = dry_run_answer(&d);
+    assert_eq!(
+        answer["ok"]["not_running"],
+        serde_json::json!(["worker", "job", "off"]),
+        "{answer}"
+    );
+
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    assert!(
+        reload.stdout.starts_with(
+            "reloaded: 0 added, 4 changed (web, worker, job, off), 0 removed, 0 unchanged\n"
+        ),
+        "{reload:?}"
+    );
+    assert!(reload.stdout.ends_with(expected), "{reload:?}");
+    // As the plan said: web restarted, the others left as they were.
+    eventually("web restarted", || {
+        d.instance("web.0")["pid"]
+            .as_u64()
+            .is_some_and(|pid| pid != web)
+    });
+    let states: Vec<String> = d
+        .status()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["name"].as_str().unwrap(),
+                i["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        states[1..],
+        ["worker.0 stopped", "job.0 exited", "off.0 stopped"]
+    );
+    let answer = dry_run_answer(&d);
+    assert!(
+        answer["ok"].get("not_running").is_none(),
+        "nothing to change: {answer}"
+    );
+}
+
+/// The raw JSON answer to `{"reload":{"dry_run":true}}`.
+fn dry_run_answer(d: &Daemon) -> serde_json::Value {
+    use std::io::{BufRead, Write};
+    let mut conn = d.connect();
+    writeln!(conn, r#"{{"hello":{{"protocol":2,"client":"test"}}}}"#).unwrap();
+    writeln!(
+        conn,
+        r#"{{"id":1,"request":{{"reload":{{"dry_run":true}}}}}}"#
+    )
+    .unwrap();
+    let mut lines = std::io::BufReader::new(conn).lines();
+    lines.next().unwrap().unwrap();
+    serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
 }

@@ -28,6 +28,10 @@ pub struct Unmet {
     pub state: State,
     /// That instance will not get there by itself: it failed, exited, or was stopped.
     pub gave_up: bool,
+    /// The dependency has no instance (`tend scale NAME=0`): nothing of it will run until it
+    /// is scaled up again; starting it does nothing. `state` is then `Stopped`, and `gave_up`
+    /// is set.
+    pub no_instances: bool,
 }
 
 /// Whether one instance of a dependency meets `condition`. A run on its way down (not wanted
@@ -98,6 +102,11 @@ impl Supervisor {
         Some((inst.state(), gave_up(&slot.spec, inst, condition)))
     }
 
+    /// Whether process `dep` has no instance (scaled to 0).
+    fn has_no_instances(&self, dep: usize) -> bool {
+        self.slot(dep).is_some_and(|slot| slot.spec.replicas == 0)
+    }
+
     /// Whether every condition of `process` holds.
     fn deps_hold(&self, process: usize) -> bool {
         self.deps_of(process)
@@ -114,6 +123,7 @@ impl Supervisor {
                     condition,
                     state,
                     gave_up,
+                    no_instances: self.has_no_instances(dep),
                 })
             })
             .collect()
@@ -304,6 +314,7 @@ impl Supervisor {
                             dependency: self.slot(dep).expect("resolved").spec.name.clone(),
                             condition,
                             state,
+                            no_instances: self.has_no_instances(dep),
                         }));
                     }
                 }

@@ -348,6 +348,8 @@ pub enum Notice {
         condition: Condition,
         /// The state of the dependency's instance that does not meet it.
         state: State,
+        /// The dependency has no instance (scaled to 0): it needs a scale, not a start.
+        no_instances: bool,
     },
     /// A run got ready.
     Ready {
@@ -418,6 +420,11 @@ pub struct ReloadSummary {
     /// TOKEN)` (the names of the variables, never their values), `replicas 2 → 4`. See
     /// [`changed_keys`].
     pub keys: BTreeMap<String, Vec<String>>,
+    /// The processes of `changed` whose change restarts and starts no instance now, since
+    /// none is wanted up or failed (stopped, or one-shots that exited): their new settings
+    /// take effect at their next start. A change of `replicas` alone is a scale and never
+    /// listed.
+    pub not_running: Vec<String>,
 }
 
 /// What the supervisor does after a run ended.

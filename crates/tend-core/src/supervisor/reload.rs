@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::instance::Instance;
-use super::{Effect, InstanceId, Phase, ReloadSummary, State, Supervisor, Target};
+use super::{Effect, InstanceId, Phase, ReloadSummary, Slot, State, Supervisor, Target};
 use crate::spec::{ProcessSpec, Spec};
 
 impl Supervisor {
@@ -135,6 +135,9 @@ impl Supervisor {
                     } else {
                         summary.changed.push(new.name.clone());
                         summary.keys.insert(new.name.clone(), keys);
+                        if waits_for_next_start(slot, new) {
+                            summary.not_running.push(new.name.clone());
+                        }
                     }
                 }
             }
@@ -220,11 +223,7 @@ impl Supervisor {
                 ..(*slot.spec).clone()
             } == *new;
         let old_replicas = slot.spec.replicas;
-        let active = slot
-            .instances
-            .iter()
-            .any(|(&r, i)| r < old_replicas && i.want_up)
-            || (new.autostart && (!slot.spec.autostart || old_replicas == 0));
+        let active = starts_added(slot, &new);
         let existing: Vec<u32> = slot.instances.keys().copied().collect();
         // Replicas an earlier reload retired, still stopping.
         let was_retired: Vec<u32> = existing
@@ -249,9 +248,7 @@ impl Supervisor {
             for &replica in existing.iter().filter(|&&r| r < new.replicas) {
                 let id = InstanceId { process, replica };
                 let inst = self.inst(id);
-                if was_retired.contains(&replica)
-                    || !(inst.want_up || inst.state() == State::Failed)
-                {
+                if !restarts(replica, inst, old_replicas, new.replicas) {
                     continue;
                 }
                 if inst.run().is_some() {
@@ -298,6 +295,49 @@ impl Supervisor {
             self.forget_if_retired(id);
         }
     }
+}
+
+/// Whether a change of the process of `slot` to `new` starts the instances it adds (and those
+/// an earlier reload retired that it wants again): an instance of the process is wanted up,
+/// or the change turns `autostart` on, or the process had no instance and is `autostart`.
+fn starts_added(slot: &Slot, new: &ProcessSpec) -> bool {
+    let old_replicas = slot.spec.replicas;
+    slot.instances
+        .iter()
+        .any(|(&r, i)| r < old_replicas && i.want_up)
+        || (new.autostart && (!slot.spec.autostart || old_replicas == 0))
+}
+
+/// Whether a change of settings (not of `replicas` alone) from `old_replicas` to
+/// `new_replicas` instances restarts instance `replica`: one it keeps (not one an earlier
+/// reload retired) that is wanted up, or failed (the new settings may be the fix). One the
+/// user stopped stays stopped.
+fn restarts(replica: u32, inst: &Instance, old_replicas: u32, new_replicas: u32) -> bool {
+    replica < old_replicas
+        && replica < new_replicas
+        && (inst.want_up || inst.state() == State::Failed)
+}
+
+/// Whether a change of the process of `slot` to `new` (other than of `replicas` alone)
+/// leaves it as it is now: it restarts no instance and starts none it adds, so the new
+/// settings take effect at the process's next start. As [`Supervisor::change`] decides.
+fn waits_for_next_start(slot: &Slot, new: &ProcessSpec) -> bool {
+    let only_replicas = ProcessSpec {
+        replicas: new.replicas,
+        ..(*slot.spec).clone()
+    } == *new;
+    if only_replicas {
+        return false;
+    }
+    let old_replicas = slot.spec.replicas;
+    let restarted = slot
+        .instances
+        .iter()
+        .any(|(&r, inst)| restarts(r, inst, old_replicas, new.replicas));
+    // Added: a replica without an instance, or one an earlier reload retired.
+    let added = (0..new.replicas).any(|r| r >= old_replicas || !slot.instances.contains_key(&r));
+    let started = added && starts_added(slot, new);
+    !(restarted || started)
 }
 
 /// What differs between two specs of a process, by config key, in the order of the config

@@ -100,6 +100,12 @@ pub fn detail_lines(status: &InstanceStatus) -> Vec<String> {
             .waiting_for
             .iter()
             .map(|w| {
+                if w.no_instances {
+                    return format!(
+                        "{} {} ({0} has no instances: `tend scale {0}=N`)",
+                        w.process, w.condition
+                    );
+                }
                 let why = if w.gave_up {
                     ", and will not get there by itself"
                 } else {
@@ -279,6 +285,17 @@ pub fn signal_summary(signal: &str, signalled: &[String]) -> String {
     }
 }
 
+/// What `start`, `stop` or `restart` (`verb`) of a process scaled to 0 says:
+/// `db has no instances (scaled to 0): \`tend scale db=1\` starts one`.
+pub fn no_instances(verb: &str, process: &str) -> String {
+    match verb {
+        "stop" => format!("{process} has no instances (scaled to 0): nothing to stop"),
+        _ => {
+            format!("{process} has no instances (scaled to 0): `tend scale {process}=1` starts one")
+        }
+    }
+}
+
 /// The answer to `reload`, in one sentence:
 /// `reloaded: 1 added (db), 1 changed (web), 0 removed, 2 unchanged`. The names of added,
 /// changed and removed processes follow their count when there are any; unchanged ones are
@@ -302,12 +319,16 @@ pub fn reload_summary(reloaded: &Reloaded) -> String {
 /// line per kind of step, processes in config order:
 ///
 /// ```text
-/// reloaded: 1 added (db), 2 changed (web, worker), 0 removed, 1 unchanged
+/// reloaded: 1 added (db), 3 changed (web, worker, job), 0 removed, 1 unchanged
 ///   start      db
 ///   restart    web: command, env (PORT)
 ///   scale      worker: replicas 2 → 4
+///   update     job: command (not running: takes effect at its next start)
 ///   unchanged  cache
 /// ```
+///
+/// `update` is a changed process that is not restarted (none of its instances is wanted
+/// up: stopped, or a one-shot that exited).
 pub fn reload_plan(reloaded: &Reloaded) -> String {
     let mut out = reload_summary(reloaded);
     let mut line = |what: &str, text: &str| {
@@ -323,11 +344,21 @@ pub fn reload_plan(reloaded: &Reloaded) -> String {
             .map(Vec::as_slice)
             .unwrap_or_default();
         let scale = !keys.is_empty() && keys.iter().all(|k| k.starts_with("replicas "));
-        let what = if scale { "scale" } else { "restart" };
-        if keys.is_empty() {
-            line(what, name);
+        let idle = reloaded.not_running.contains(name);
+        let what = match (scale, idle) {
+            (true, _) => "scale",
+            (false, true) => "update",
+            (false, false) => "restart",
+        };
+        let later = if idle && !scale {
+            " (not running: takes effect at its next start)"
         } else {
-            line(what, &format!("{name}: {}", keys.join(", ")));
+            ""
+        };
+        if keys.is_empty() {
+            line(what, &format!("{name}{later}"));
+        } else {
+            line(what, &format!("{name}: {}{later}", keys.join(", ")));
         }
     }
     if !reloaded.removed.is_empty() {
@@ -592,12 +623,21 @@ db.0   stopped  -     -       -    -    -      0         -
                 condition: "ready".into(),
                 state: State::Running,
                 gave_up: false,
+                no_instances: false,
             },
             tend_proto::WaitingFor {
                 process: "migrate".into(),
                 condition: "completed".into(),
                 state: State::Failed,
                 gave_up: true,
+                no_instances: false,
+            },
+            tend_proto::WaitingFor {
+                process: "cache".into(),
+                condition: "started".into(),
+                state: State::Stopped,
+                gave_up: true,
+                no_instances: true,
             },
         ];
         assert_eq!(
@@ -609,7 +649,7 @@ db.0      ready    1230  5m03s   -    -    -      0         -
 web.0     running  1234  5m02s   -    -    -      0         -
   health: failing, 2 in a row; last: HTTP 503
 worker.0  waiting  -     -       -    -    -      0         -
-  waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself)
+  waiting for: web ready (web is running), migrate completed (migrate is failed, and will not get there by itself), cache started (cache has no instances: `tend scale cache=N`)
 "
         );
     }
@@ -686,7 +726,7 @@ worker.0  waiting  -     -       -    -    -      0         -
         let plan = Reloaded {
             added: vec!["db".into()],
             removed: vec!["old".into()],
-            changed: vec!["web".into(), "worker".into()],
+            changed: vec!["web".into(), "worker".into(), "job".into()],
             unchanged: vec!["a".into(), "b".into()],
             keys: [
                 (
@@ -694,17 +734,20 @@ worker.0  waiting  -     -       -    -    -      0         -
                     vec!["command".into(), "env (PORT)".into()],
                 ),
                 ("worker".to_owned(), vec!["replicas 2 → 4".into()]),
+                ("job".to_owned(), vec!["command".into()]),
             ]
             .into(),
             dry_run: true,
+            not_running: vec!["job".into()],
         };
         assert_eq!(
             reload_plan(&plan),
-            "a reload would do (dry run, nothing changed): 1 added (db), 2 changed (web, \
-             worker), 1 removed (old), 2 unchanged\n  \
+            "a reload would do (dry run, nothing changed): 1 added (db), 3 changed (web, \
+             worker, job), 1 removed (old), 2 unchanged\n  \
              start      db\n  \
              restart    web: command, env (PORT)\n  \
              scale      worker: replicas 2 → 4\n  \
+             update     job: command (not running: takes effect at its next start)\n  \
              stop       old\n  \
              unchanged  a, b"
         );

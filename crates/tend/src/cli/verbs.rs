@@ -105,7 +105,11 @@ fn status(
     out: &mut dyn Write,
 ) -> Result<(), Failure> {
     let id = conn.send(Request::Status(StatusArgs { names }))?;
-    let instances = expect_instances(conn, id, "status")?;
+    let answer = match conn.ok(id)? {
+        OkBody::Instances(answer) => answer,
+        other => return Err(wrong_body(conn, "status", &other)),
+    };
+    let instances = answer.instances;
     if json {
         return out.write_all(&encode(&instances)).map_err(stdout_failure);
     }
@@ -114,12 +118,18 @@ fn status(
         out.write_all(render::status_header(hello, now_ms).as_bytes())
             .map_err(stdout_failure)?;
     }
-    if instances.is_empty() {
-        say(out, &format!("no processes in {}", config.display()))
-    } else {
-        out.write_all(render::status_table(&instances).as_bytes())
-            .map_err(stdout_failure)
+    if instances.is_empty() && answer.no_instances.is_empty() {
+        return say(out, &format!("no processes in {}", config.display()));
     }
+    if !instances.is_empty() {
+        out.write_all(render::status_table(&instances).as_bytes())
+            .map_err(stdout_failure)?;
+    }
+    // Processes scaled to 0 have no row: one line each under the table.
+    for process in &answer.no_instances {
+        say(out, &format!("{process}: no instances (scaled to 0)"))?;
+    }
+    Ok(())
 }
 
 /// `start`, `stop`, `restart`: one line per instance, such as `web.0 running (pid 1234)`.
@@ -132,6 +142,10 @@ fn targets(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<(), Failure> {
+    let named = match &request {
+        Request::Start(args) | Request::Stop(args) | Request::Restart(args) => args.names.clone(),
+        _ => Vec::new(),
+    };
     let id = conn.send(request)?;
     let mut progress = super::progress::Progress::new();
     let instances = loop {
@@ -151,10 +165,30 @@ fn targets(
         }
     };
     drop(progress);
-    for instance in instances {
-        say(out, &render::instance_line(&instance))?;
+    for instance in &instances {
+        say(out, &render::instance_line(instance))?;
+    }
+    for process in without_instances(&named, &instances) {
+        say(out, &render::no_instances(verb, process))?;
     }
     Ok(())
+}
+
+/// The processes among `names` (not instances, not `all`) that have no instance in the
+/// answer: the supervisor knew them (else it would have answered `unknown_name`), so they
+/// are scaled to 0.
+fn without_instances<'a>(names: &'a [String], instances: &[InstanceStatus]) -> Vec<&'a str> {
+    let mut found: Vec<&str> = Vec::new();
+    for name in names {
+        let process = name != "all" && !name.contains('.');
+        if process
+            && !found.contains(&name.as_str())
+            && !instances.iter().any(|i| i.process == *name)
+        {
+            found.push(name);
+        }
+    }
+    found
 }
 
 /// `events`: each event as it happens, as a line (`time  text`) or a JSON object, until the
@@ -278,18 +312,6 @@ fn down(conn: &mut Connection, out: &mut dyn Write) -> Result<(), Failure> {
     conn.ok(id)?;
     conn.wait_closed();
     say(out, "tend stopped")
-}
-
-/// The `instances` of an `ok` answer to request `id`.
-fn expect_instances(
-    conn: &mut Connection,
-    id: u64,
-    what: &str,
-) -> Result<Vec<InstanceStatus>, Failure> {
-    match conn.ok(id)? {
-        OkBody::Instances(instances) => Ok(instances.instances),
-        other => Err(wrong_body(conn, what, &other)),
-    }
 }
 
 /// The failure for an `ok` whose payload is not the one the request gets.

@@ -83,12 +83,14 @@ pub fn of_notice(sup: &Supervisor, notice: &Notice, now: SystemTime) -> Event {
             dependency,
             condition,
             state,
+            no_instances,
         } => (
             name(instance),
             EventKind::DependencyGaveUp {
                 dependency: dependency.clone(),
                 condition: condition.name().to_owned(),
                 state: proto_state(*state),
+                no_instances: *no_instances,
             },
         ),
         Notice::Ready { instance } => (name(instance), EventKind::Ready),
@@ -229,7 +231,17 @@ pub fn render(event: &Event) -> String {
         EventKind::DependencyGaveUp {
             dependency,
             condition,
+            no_instances: true,
+            ..
+        } => format!(
+            "{name} waits for {dependency} to be {condition}, but {dependency} has no instances \
+             (`tend scale {dependency}=N`)"
+        ),
+        EventKind::DependencyGaveUp {
+            dependency,
+            condition,
             state,
+            no_instances: false,
         } => format!(
             "{name} waits for {dependency} to be {condition}, but {dependency} is {state} and \
              will not get there by itself (`tend start {dependency}` tries it again)"

@@ -109,9 +109,7 @@ impl Driver {
     pub(super) fn command(&mut self, command: ControlRequest) {
         let ControlRequest { request, reply, .. } = command;
         let answer = match request {
-            Request::Status(args) => self
-                .resolve(&args.names, true)
-                .map(|ids| Answer::Ok(self.instances_of(&ids).into())),
+            Request::Status(args) => self.status(&args.names),
             Request::Start(args) => return self.change(Goal::Up, &args, reply),
             Request::Stop(args) => {
                 self.stops_asked += 1;
@@ -456,6 +454,9 @@ impl Driver {
             }
             plan.push((process, name.clone(), spec.replicas, to));
         }
+        if let Some(why) = self.beyond_open_files(&plan) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, why));
+        }
         let mut scaled = Vec::new();
         for (process, name, from, to) in plan {
             self.feed(Input::ScaleRequested {
@@ -782,6 +783,7 @@ impl Driver {
                             condition: unmet.condition.name().to_owned(),
                             state: super::events::proto_state(unmet.state),
                             gave_up: unmet.gave_up,
+                            no_instances: unmet.no_instances,
                         })
                         .collect();
                 }
@@ -792,7 +794,10 @@ impl Driver {
                 status
             })
             .collect();
-        Instances { instances }
+        Instances {
+            instances,
+            ..Instances::default()
+        }
     }
 }
 
@@ -885,6 +890,7 @@ fn reloaded_body(summary: tend_core::ReloadSummary) -> Reloaded {
         unchanged: summary.unchanged,
         keys: summary.keys,
         dry_run: false,
+        not_running: summary.not_running,
     }
 }
 
@@ -986,6 +992,14 @@ fn settled(
             State::Waiting => {
                 let unmet = sup.waiting_for(view.id);
                 let gave_up = unmet.iter().find(|u| u.gave_up)?;
+                if gave_up.no_instances {
+                    return Some(Err(format!(
+                        "waits for {} to be {}, but {0} has no instances (`tend scale {0}=N`, \
+                         or stop this one)",
+                        gave_up.dependency,
+                        gave_up.condition.name(),
+                    )));
+                }
                 Some(Err(format!(
                     "waits for {} to be {}, but {0} is {} (start it, or stop this one)",
                     gave_up.dependency,
@@ -1061,4 +1075,97 @@ fn last_exit_text(view: &InstanceView<'_>) -> String {
             super::events::describe(&super::events::last_exit(exit))
         )
     })
+}
+
+/// Descriptors tend keeps besides those of its instances: its control socket and clients, its
+/// log, lock and state files, its event loop, and what a spawn holds for a moment (the
+/// children's ends of their pipes, the cgroup files they join by).
+const FDS_OWN: u64 = 64;
+
+/// The descriptors tend holds for each instance of `spec` while it runs: the reading ends of
+/// its stdout and stderr pipes (or its terminal) and its two log files, and one more for a
+/// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
+/// probe's. (An instance that printed also has log indexes, but tend opens those only to
+/// write them.)
+fn fds_per_instance(spec: &tend_core::ProcessSpec) -> u64 {
+    let ready = spec
+        .ready
+        .as_ref()
+        .is_some_and(|ready| !matches!(ready.check, tend_core::ReadyCheck::LogLine(_)));
+    4 + u64::from(ready) + u64::from(spec.health.is_some())
+}
+
+impl Driver {
+    /// Why the counts of `plan` (slot, name, from, to) must be refused for want of open
+    /// files, if they must: every instance of every process, after the scale, could not have
+    /// its descriptors under tend's `RLIMIT_NOFILE` (its soft limit, which tend raised to the
+    /// hard one at start). Spawns beyond it fail with EMFILE, one by one, each instance
+    /// restarted and failing again. A scale that needs no more than now is never refused, so
+    /// that a tend with too many instances can always be scaled down.
+    fn beyond_open_files(&self, plan: &[(usize, String, u32, u32)]) -> Option<String> {
+        let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
+        let (mut now, mut after, mut instances) = (FDS_OWN, FDS_OWN, 0u64);
+        for (process, spec) in self.sup.processes() {
+            let per = fds_per_instance(spec);
+            let to = plan
+                .iter()
+                .find(|step| step.0 == process)
+                .map_or(spec.replicas, |step| step.3);
+            now += per * u64::from(spec.replicas);
+            after += per * u64::from(to);
+            instances += u64::from(to);
+        }
+        if after <= limit || after <= now {
+            return None;
+        }
+        let pairs: Vec<String> = plan
+            .iter()
+            .map(|(_, name, _, to)| format!("{name}={to}"))
+            .collect();
+        // With one process named, the most it may have with the others as they are.
+        let fit = match plan {
+            [(process, name, _, to)] => {
+                let per = fds_per_instance(self.sup.process(*process)?);
+                let others = after - per * u64::from(*to);
+                let room = limit.checked_sub(others).map(|room| room / per);
+                room.map(|most| format!("scale to at most {name}={most}, or "))
+            }
+            _ => None,
+        };
+        Some(format!(
+            "{}: {instances} instances in all would need about {after} open files (the pipes \
+             and log files of each, and tend's own), more than tend's limit of {limit} \
+             (RLIMIT_NOFILE); {}raise the limit (`ulimit -n` before `tend up`, or \
+             LimitNOFILE= in its systemd unit) and start tend again",
+            pairs.join(" "),
+            fit.unwrap_or_else(|| "ask for fewer instances, or ".to_owned()),
+        ))
+    }
+}
+
+impl Driver {
+    /// `status`: the named instances (every one, without names), and the processes named
+    /// (every one, without names) that have no instance: scaled to 0, they have no row.
+    fn status(&self, names: &[String]) -> Result<Answer, ErrorBody> {
+        let targets = if names.is_empty() {
+            vec![Target::All]
+        } else {
+            self.targets(names, true)?
+        };
+        let mut body = self.instances_of(&self.instances_in(&targets));
+        body.no_instances = self
+            .sup
+            .processes()
+            .filter(|&(process, spec)| {
+                let asked = targets
+                    .iter()
+                    .any(|t| *t == Target::All || *t == Target::Process(process));
+                // A process a reload removed no longer resolves to its slot.
+                let current = self.sup.resolve(&spec.name) == Some(Target::Process(process));
+                spec.replicas == 0 && asked && current
+            })
+            .map(|(_, spec)| spec.name.clone())
+            .collect();
+        Ok(Answer::Ok(body.into()))
+    }
 }
