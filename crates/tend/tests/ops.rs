@@ -74,6 +74,10 @@ fn scale_adds_and_stops_instances_until_the_next_reload() {
     assert!(up.stdout.contains("until the next reload"), "{up:?}");
     let added = [pid_of(&d, "web.2"), pid_of(&d, "web.3")];
     assert_eq!([pid_of(&d, "web.0"), pid_of(&d, "web.1")], first, "kept");
+    eventually("the scale in tend.log", || {
+        std::fs::read_to_string(d.path(".tend/logs/tend.log"))
+            .is_ok_and(|log| log.contains("scale: web 2 → 4 instances (until the next reload)"))
+    });
 
     let down = d.tend(&["scale", "web=1"]);
     assert_eq!(down.code, Some(0), "{down:?}");

@@ -307,7 +307,14 @@ impl Cgroups {
             for leaf in children(&instance) {
                 if leaf.populated() {
                     swept += 1;
+                    let pids = leaf.pids();
                     kill_leaf(&leaf);
+                    // Gone before the leaf goes: a run of this tend may get its name.
+                    let until = std::time::Instant::now() + SWEEP_PATIENCE;
+                    for pid in pids {
+                        let left = until.saturating_duration_since(std::time::Instant::now());
+                        let _ = tend_os::wait_exit(pid, left);
+                    }
                 }
                 let _ = leaf.remove();
             }
@@ -523,6 +530,9 @@ fn kill_leaf(leaf: &Cgroup) {
         }
     }
 }
+
+/// How long [`Cgroups::sweep`] waits for what it killed to be gone.
+const SWEEP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Rounds of [`kill_leaf`] without `cgroup.kill`.
 const KILL_ROUNDS: usize = 8;

@@ -459,6 +459,13 @@ impl Driver {
         }
         let mut scaled = Vec::new();
         for (process, name, from, to) in plan {
+            // On the terminal and in tend.log, as a reload's plan is.
+            if from != to {
+                self.terminal.notice(format!(
+                    "scale: {name} {from} → {to} instance{} (until the next reload)",
+                    if to == 1 { "" } else { "s" }
+                ));
+            }
             self.feed(Input::ScaleRequested {
                 process,
                 replicas: to,
