@@ -159,6 +159,31 @@ groups = ["users", 4242]
 }
 
 #[test]
+fn a_cwd_the_user_may_not_enter_fails_the_spawn_and_says_so() {
+    if !is_root() {
+        return;
+    }
+    // Root may enter it; nobody may not: the directory is entered as the process's user.
+    let private = tempfile::tempdir().unwrap();
+    fs::set_permissions(private.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    let tend = Tend::up(
+        &format!(
+            "[process.who]\ncommand = [\"pwd\"]\nuser = \"nobody\"\ncwd = \"{}\"\nrestart = \"never\"\n",
+            private.path().display()
+        ),
+        &[],
+    );
+    let line = tend.wait_line("who.0's spawn error", |l| {
+        l.contains("who.0 could not start")
+    });
+    assert!(
+        line.contains(&format!("chdir {}", private.path().display()))
+            && line.contains("Permission denied"),
+        "{line}"
+    );
+}
+
+#[test]
 fn bad_identities_and_limits_are_config_errors_with_their_place() {
     for (config, expected) in [
         (

@@ -1233,9 +1233,12 @@ impl Driver {
             .collect();
         actions.extend(prepared.actions());
         actions.extend(identity_actions(spec));
+        // The working directory last, as the process's user: one it may not enter fails the
+        // spawn, rather than a process running where it cannot look.
+        actions.extend(spec.cwd.as_deref().map(tend_os::ChildAction::Chdir));
         let command = tend_os::Command {
             argv: &spec.argv,
-            cwd: spec.cwd.as_deref(),
+            cwd: None,
             env: &env,
             actions: &actions,
         };

@@ -420,9 +420,11 @@ impl ProbeChildren {
         if let Some(spec) = &ctx.runs_as {
             actions.extend(super::identity_actions(spec));
         }
+        // The working directory last, as that user (as the process's own spawn does).
+        actions.extend(ctx.cwd.as_deref().map(ChildAction::Chdir));
         let cmd = Command {
             argv,
-            cwd: ctx.cwd.as_deref(),
+            cwd: None,
             env: &ctx.env,
             actions: &actions,
         };
