@@ -499,3 +499,61 @@ fn memory_max_can_be_raised_by_a_reload() {
         tend.transcript()
     );
 }
+
+#[test]
+fn a_cpu_max_above_what_v1_allows_tend_is_refused_with_the_reason() {
+    let _pids = sharing_pids();
+    // tend in a v1 cpu cgroup of its own with a quota of 2 CPUs.
+    let Some(cpu_v1) = tend_os::cgroup::Hierarchies::find().cpu_v1 else {
+        eprintln!("skipped: no cgroup v1 cpu hierarchy here");
+        return;
+    };
+    let cage = cpu_v1.join(format!("tend-test-cage-{}", std::process::id()));
+    if let Err(e) = fs::create_dir(&cage) {
+        eprintln!("skipped: cannot make a v1 cpu cgroup: {e}");
+        return;
+    }
+    /// Removes the cgroup tree (deepest first) once its processes are gone.
+    struct Cage(std::path::PathBuf);
+    fn remove_tree(dir: &std::path::Path) -> bool {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                remove_tree(&entry.path());
+            }
+        }
+        fs::remove_dir(dir).is_ok()
+    }
+    impl Drop for Cage {
+        fn drop(&mut self) {
+            for _ in 0..500 {
+                if remove_tree(&self.0) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+    }
+    let cage = Cage(cage);
+    fs::write(cage.0.join("cpu.cfs_quota_us"), "200000").unwrap();
+    let dir = common::project(
+        "[process.spin]\ncommand = [\"sleep\", \"1000\"]\ncpu_max = \"300%\"\nrestart = \"never\"\n",
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec \"$0\" -c tend.toml up",
+            cage.0.display()
+        ))
+        .arg(tend_bin());
+    let tend = Tend::spawn(dir, cmd);
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let line = tend.wait_line("spin's spawn error", |l| {
+        l.contains("spin.0 could not start")
+    });
+    assert!(
+        line.contains("cpu_max 300% is above the 200%") && line.contains("set cpu_max to 200%"),
+        "{line}"
+    );
+}

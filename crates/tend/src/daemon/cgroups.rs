@@ -391,7 +391,7 @@ impl Cgroups {
             let dir = Cgroup::create(&dir)?;
             for ((file, value), required) in limit.files(limiter.v1) {
                 match dir.write(file, &value) {
-                    Err(e) if required => return Err(e),
+                    Err(e) if required => return Err(explain(e, limit, limiter)),
                     _ => {}
                 }
             }
@@ -510,6 +510,44 @@ impl Cgroups {
         .flatten()
         .filter(|l| l.v1)
         .map(|l| &l.dir)
+    }
+}
+
+/// Says why the kernel refused a limit where it can tell: cgroup v1 refuses a CPU quota
+/// above that of the cgroup above (cgroup2 would clamp it).
+fn explain(e: std::io::Error, limit: Limit, limiter: &Limiter) -> std::io::Error {
+    let Limit::Cpu(percent) = limit else {
+        return e;
+    };
+    if !limiter.v1 || e.kind() != std::io::ErrorKind::InvalidInput {
+        return e;
+    }
+    let above = limiter
+        .dir
+        .dir
+        .parent()
+        .and_then(|dir| std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).ok())
+        .and_then(|quota| quota.trim().parse::<i64>().ok())
+        .filter(|&quota| quota > 0)
+        .and_then(|quota| {
+            let period = limiter
+                .dir
+                .dir
+                .parent()
+                .and_then(|dir| std::fs::read_to_string(dir.join("cpu.cfs_period_us")).ok())
+                .and_then(|p| p.trim().parse::<i64>().ok())
+                .filter(|&p| p > 0)?;
+            Some(quota * 100 / period)
+        });
+    match above {
+        Some(most) => std::io::Error::new(
+            e.kind(),
+            format!(
+                "{e}: cpu_max {percent}% is above the {most}% tend's own v1 cpu cgroup may use, \
+                 which cgroup v1 refuses; set cpu_max to {most}% or less"
+            ),
+        ),
+        None => e,
     }
 }
 
