@@ -172,11 +172,7 @@ impl Cgroups {
         if matches!(&handing, Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy)
             && !patience.is_zero()
         {
-            let until = std::time::Instant::now() + patience;
-            for pid in own.pids() {
-                let left = until.saturating_duration_since(std::time::Instant::now());
-                let _ = tend_os::wait_exit(pid, left);
-            }
+            let _ = tend_os::procfs::wait_all_exit(&own.pids(), patience);
             handing = hand_down(&own, &base, &CONTROLLERS);
         }
         let (handed, handing_failed) = match handing {
@@ -310,11 +306,7 @@ impl Cgroups {
                     let pids = leaf.pids();
                     kill_leaf(&leaf);
                     // Gone before the leaf goes: a run of this tend may get its name.
-                    let until = std::time::Instant::now() + SWEEP_PATIENCE;
-                    for pid in pids {
-                        let left = until.saturating_duration_since(std::time::Instant::now());
-                        let _ = tend_os::wait_exit(pid, left);
-                    }
+                    let _ = tend_os::procfs::wait_all_exit(&pids, SWEEP_PATIENCE);
                 }
                 let _ = leaf.remove();
             }
