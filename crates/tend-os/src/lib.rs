@@ -44,7 +44,7 @@ pub use reap::{reap_one, set_child_subreaper, wait_exit};
 pub use regular::{read_regular, ReadError};
 pub use signal::{
     group_alive, reset_signals, signal_from_number, signal_group, signal_name, signal_number,
-    signal_process, InheritedSignals,
+    signal_process, signal_process_if, InheritedSignals,
 };
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};

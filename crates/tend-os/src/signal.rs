@@ -80,6 +80,52 @@ pub fn signal_process(pid: Pid, sig: Signal) -> Result<bool, OsError> {
     }
 }
 
+/// Sends `sig` to the one process `pid` if `still_ours()` holds once that process is pinned:
+/// a pidfd is opened first, so the process `still_ours` vouches for (say, by finding `pid` in
+/// a cgroup again) is the one signalled, even if `pid` was reused between the caller's listing
+/// and this call. `Ok(false)` when it is gone or no longer ours.
+pub fn signal_process_if(
+    pid: Pid,
+    sig: Signal,
+    still_ours: impl FnOnce() -> bool,
+) -> Result<bool, OsError> {
+    checked(pid)?;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+    // passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ESRCH) => Ok(false),
+            _ => Err(OsError::new("pidfd_open", err)),
+        };
+    }
+    // SAFETY: the syscall returned a new fd that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    if !still_ours() {
+        return Ok(false);
+    }
+    // SAFETY: pidfd_send_signal takes a pidfd we own, a signal number, a null siginfo (as
+    // kill(2) would fill it) and no flags; no memory is written.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            signal_number(sig),
+            ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if sent < 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ESRCH) => Ok(false),
+            _ => Err(OsError::new("pidfd_send_signal", err)),
+        };
+    }
+    Ok(true)
+}
+
 /// Whether any process (zombies included) is left in the group `pgid`; `EPERM` counts as alive.
 pub fn group_alive(pgid: Pid) -> bool {
     match checked(pgid) {

@@ -38,3 +38,19 @@ fn signal_group_after_the_group_is_gone_is_ok_false() {
     assert!(!group_alive(child.pid));
     assert!(!signal_group(child.pid, Signal::Kill).expect("killpg"));
 }
+
+#[test]
+fn signal_process_if_signals_only_what_the_check_vouches_for() {
+    let (child, mut guard) = spawn_guarded(&["sleep", "60"]);
+    // Not vouched for: nothing is sent.
+    assert!(!tend_os::signal_process_if(child.pid, Signal::Kill, || false).expect("pidfd"));
+    assert!(group_alive(child.pid), "left alone");
+    // Vouched for: sent, to that very process.
+    assert!(tend_os::signal_process_if(child.pid, Signal::Kill, || true).expect("pidfd"));
+    assert!(matches!(
+        guard.wait(),
+        WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+    ));
+    // Gone (or its pid someone else's, whom the check does not vouch for): nothing sent.
+    assert!(!tend_os::signal_process_if(child.pid, Signal::Kill, || false).expect("gone"));
+}

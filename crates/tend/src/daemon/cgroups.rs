@@ -428,7 +428,7 @@ impl Cgroups {
         for pid in cgroups.leaf.pids() {
             let escaped = tend_os::procfs::stat(pid).is_some_and(|stat| stat.pgid != pgid);
             if escaped {
-                let _ = tend_os::signal_process(pid, signal);
+                let _ = signal_member(&cgroups.leaf, pid, signal);
             }
         }
     }
@@ -439,7 +439,7 @@ impl Cgroups {
     pub fn signal_all(&self, run: RunId, signal: tend_core::Signal) {
         if let Some(cgroups) = self.runs.get(&run) {
             for pid in cgroups.leaf.pids() {
-                let _ = tend_os::signal_process(pid, signal);
+                let _ = signal_member(&cgroups.leaf, pid, signal);
             }
         }
     }
@@ -556,13 +556,23 @@ fn kill_leaf(leaf: &Cgroup) {
             return;
         }
         for pid in pids {
-            let _ = tend_os::signal_process(pid, tend_core::Signal::Kill);
+            let _ = signal_member(leaf, pid, tend_core::Signal::Kill);
         }
     }
 }
 
 /// How long [`Cgroups::sweep`] waits for what it killed to be gone.
 const SWEEP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Sends `signal` to `pid`, listed in `leaf` a moment ago, if it is still there once pinned
+/// by a pidfd: a pid that ended and was reused meanwhile is someone else's.
+fn signal_member(
+    leaf: &Cgroup,
+    pid: i32,
+    signal: tend_core::Signal,
+) -> Result<bool, tend_os::OsError> {
+    tend_os::signal_process_if(pid, signal, || leaf.pids().contains(&pid))
+}
 
 /// Rounds of [`kill_leaf`] without `cgroup.kill`.
 const KILL_ROUNDS: usize = 8;
