@@ -297,11 +297,16 @@ shell = true
     assert!(!gone(escaped), "the escaped process outlives a killed tend");
     let mut cmd = Command::new(tend_bin());
     cmd.arg("-c").arg(&config).arg("up");
-    let second = Tend::spawn(tempfile::tempdir().unwrap(), cmd);
+    let mut second = Tend::spawn(tempfile::tempdir().unwrap(), cmd);
     second.wait_line("the sweep", |l| {
         l.contains("killed what a previous tend left in the cgroups of 1 run")
     });
     eventually("the escaped process to be gone", || gone(escaped));
+    // The second tend's own run (which escapes too) is stopped by it, not left behind by a
+    // kill at the end of the test.
+    second.wait_line("esc started again", |l| l.contains("| escaped "));
+    second.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(second.wait_exit().success(), "{}", second.stderr());
 }
 
 /// CPU time of `pid` (user + system), in clock ticks.
