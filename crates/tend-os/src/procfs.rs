@@ -196,6 +196,23 @@ pub fn ticks_since_boot(t: std::time::SystemTime) -> Option<u64> {
     u64::try_from(since_boot.as_millis() * u128::from(per_second) / 1000).ok()
 }
 
+/// A pidfd of process `pid`: `Ok(None)` when there is no such process. It stays that
+/// process's even if the pid is reused once it is gone.
+pub(crate) fn pidfd_open(pid: Pid) -> Result<Option<OwnedFd>, OsError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
+    // passed.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::ESRCH) => Ok(None),
+            _ => Err(OsError::new("pidfd_open", err)),
+        };
+    }
+    // SAFETY: the syscall returned a new fd that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }))
+}
+
 /// Waits until every process of `pids` has exited (or was never there), for at most
 /// `timeout`: `Ok(true)` when all are gone, `Ok(false)` at the deadline. Each gets a pidfd,
 /// which becomes readable when its process exits: no polling. A pid that exits and is reused
@@ -205,18 +222,7 @@ pub fn wait_all_exit(pids: &[Pid], timeout: Duration) -> Result<bool, OsError> {
     let deadline = Instant::now() + timeout;
     let mut fds = Vec::with_capacity(pids.len());
     for &pid in pids.iter().filter(|&&pid| pid > 0) {
-        // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
-        // passed.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        if fd < 0 {
-            let err = io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::ESRCH) => continue,
-                _ => return Err(OsError::new("pidfd_open", err)),
-            }
-        }
-        // SAFETY: the syscall returned a new fd that nothing else owns.
-        fds.push(unsafe { OwnedFd::from_raw_fd(fd as RawFd) });
+        fds.extend(pidfd_open(pid)?);
     }
     let mut polled: Vec<libc::pollfd> = fds
         .iter()

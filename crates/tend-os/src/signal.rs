@@ -90,18 +90,9 @@ pub fn signal_process_if(
     still_ours: impl FnOnce() -> bool,
 ) -> Result<bool, OsError> {
     checked(pid)?;
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is
-    // passed.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        let err = std::io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::ESRCH) => Ok(false),
-            _ => Err(OsError::new("pidfd_open", err)),
-        };
-    }
-    // SAFETY: the syscall returned a new fd that nothing else owns.
-    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) };
+    let Some(fd) = crate::procfs::pidfd_open(pid)? else {
+        return Ok(false);
+    };
     if !still_ours() {
         return Ok(false);
     }

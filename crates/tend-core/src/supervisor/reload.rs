@@ -114,14 +114,7 @@ impl Supervisor {
                 None => summary.added.push(new.name.clone()),
                 Some(slot) => {
                     let mut keys = changed_keys(&slot.spec, new);
-                    // A run started before its env file was read again (by a restart of
-                    // other instances) has the env it was started with.
-                    let stale = slot
-                        .instances
-                        .values()
-                        .filter_map(|i| i.run())
-                        .find(|run| run.spec.env != new.env);
-                    if let Some(run) = stale {
+                    if let Some(run) = stale_env_run(slot, new) {
                         if !keys.iter().any(|k| k.starts_with("env")) {
                             let as_run = ProcessSpec {
                                 env: run.spec.env.clone(),
@@ -210,18 +203,7 @@ impl Supervisor {
         out: &mut Vec<Effect>,
     ) {
         let slot = self.slots[process].as_mut().expect("a live slot");
-        // A live run started with another env (read again since by a restart of other
-        // instances) restarts too.
-        let stale_env = slot
-            .instances
-            .values()
-            .filter_map(|i| i.run())
-            .any(|run| run.spec.env != new.env);
-        let only_replicas = !stale_env
-            && ProcessSpec {
-                replicas: new.replicas,
-                ..(*slot.spec).clone()
-            } == *new;
+        let only_replicas = only_replicas_change(slot, &new);
         let old_replicas = slot.spec.replicas;
         let active = starts_added(slot, &new);
         let existing: Vec<u32> = slot.instances.keys().copied().collect();
@@ -318,15 +300,31 @@ fn restarts(replica: u32, inst: &Instance, old_replicas: u32, new_replicas: u32)
         && (inst.want_up || inst.state() == State::Failed)
 }
 
+/// A live run of the process of `slot` started with another env than `new`'s: a restart of
+/// other instances read the env file again since, and this one keeps what it got.
+fn stale_env_run<'a>(slot: &'a Slot, new: &ProcessSpec) -> Option<&'a super::instance::Run> {
+    slot.instances
+        .values()
+        .filter_map(Instance::run)
+        .find(|run| run.spec.env != new.env)
+}
+
+/// Whether the change of the process of `slot` to `new` is of `replicas` alone: instances
+/// are added or retired and the others keep running. A live run on another env than `new`'s
+/// makes it a change of settings (it restarts).
+fn only_replicas_change(slot: &Slot, new: &ProcessSpec) -> bool {
+    stale_env_run(slot, new).is_none()
+        && ProcessSpec {
+            replicas: new.replicas,
+            ..(*slot.spec).clone()
+        } == *new
+}
+
 /// Whether a change of the process of `slot` to `new` (other than of `replicas` alone)
 /// leaves it as it is now: it restarts no instance and starts none it adds, so the new
 /// settings take effect at the process's next start. As [`Supervisor::change`] decides.
 fn waits_for_next_start(slot: &Slot, new: &ProcessSpec) -> bool {
-    let only_replicas = ProcessSpec {
-        replicas: new.replicas,
-        ..(*slot.spec).clone()
-    } == *new;
-    if only_replicas {
+    if only_replicas_change(slot, new) {
         return false;
     }
     let old_replicas = slot.spec.replicas;

@@ -97,16 +97,6 @@ impl Limit {
             (Limit::Pids(n), _) => vec![(("pids.max", n.to_string()), true)],
         }
     }
-
-    /// What lifts the limit of this kind on a cgroup2 instance directory: a limit a reload
-    /// removed must not outlive it there (every run's leaf is below that directory).
-    fn lifted(self) -> Setting {
-        match self {
-            Limit::Memory(_) => ("memory.max", "max".to_owned()),
-            Limit::Cpu(_) => ("cpu.max", format!("max {CPU_PERIOD_US}")),
-            Limit::Pids(_) => ("pids.max", "max".to_owned()),
-        }
-    }
 }
 
 /// How long a daemon waits for its parent to leave tend's cgroup (see [`Cgroups::setup`]).
@@ -120,8 +110,11 @@ struct RunCgroups {
     /// Its leaf under `base`.
     leaf: Cgroup,
     /// Its instance's memory cgroup, and the OOM kills counted there before the spawn.
-    memory: Option<(Cgroup, u64)>,
+    memory: Option<MemoryCgroup>,
 }
+
+/// An instance's memory cgroup, and the OOM kills counted there before a run's spawn.
+type MemoryCgroup = (Cgroup, u64);
 
 /// What a spawn needs: the files the child writes `0` to, to join, and what to remember of
 /// them once it runs.
@@ -210,10 +203,10 @@ impl Cgroups {
             None => format!("no {key} (no controller)"),
         })
         .collect();
-        let memory = format!("; {}", said.join(", "));
         let mut notice = format!(
-            "cgroups: a cgroup per instance under {}{memory}",
-            base.dir.display()
+            "cgroups: a cgroup per instance under {}; {}",
+            base.dir.display(),
+            said.join(", ")
         );
         if let Err(e) = &entered {
             notice.push_str(&format!("; tend stays in its own cgroup ({e})"));
@@ -340,33 +333,33 @@ impl Cgroups {
 
     /// Sets the limits of a run whose leaf is `leaf`: the files its child joins, and its
     /// instance's memory cgroup with the OOM kills counted there so far.
-    #[allow(clippy::type_complexity)]
     fn limit(
         &self,
         leaf: &Cgroup,
         instance: &str,
         limits: &Limits,
-    ) -> std::io::Result<(Vec<OwnedFd>, Option<(Cgroup, u64)>)> {
+    ) -> std::io::Result<(Vec<OwnedFd>, Option<MemoryCgroup>)> {
         let mut procs = vec![leaf.procs_for_joining()?];
         let mut memory = None;
+        // Each limit, with what lifts it on a cgroup2 instance directory.
         let requests = [
             (
                 &self.limiters.memory,
-                Limit::Memory(0),
                 limits.memory_max.map(Limit::Memory),
+                ("memory.max", "max".to_owned()),
             ),
             (
                 &self.limiters.cpu,
-                Limit::Cpu(0),
                 limits.cpu_max.map(Limit::Cpu),
+                ("cpu.max", format!("max {CPU_PERIOD_US}")),
             ),
             (
                 &self.limiters.pids,
-                Limit::Pids(0),
                 limits.pids_max.map(Limit::Pids),
+                ("pids.max", "max".to_owned()),
             ),
         ];
-        for (limiter, kind, limit) in requests {
+        for (limiter, limit, (lift_file, lifted)) in requests {
             let Some(limiter) = limiter else {
                 continue;
             };
@@ -375,8 +368,7 @@ impl Cgroups {
                 // A cgroup2 instance directory is above every run's leaf: a limit an earlier
                 // config set there goes. (A v1 one is joined only with a limit.)
                 if !limiter.v1 && dir.is_dir() {
-                    let (file, value) = kind.lifted();
-                    let _ = Cgroup { dir }.write(file, &value);
+                    let _ = Cgroup { dir }.write(lift_file, &lifted);
                 }
                 continue;
             };
@@ -514,23 +506,14 @@ fn explain(e: std::io::Error, limit: Limit, limiter: &Limiter) -> std::io::Error
     if !limiter.v1 || e.kind() != std::io::ErrorKind::InvalidInput {
         return e;
     }
-    let above = limiter
-        .dir
-        .dir
-        .parent()
-        .and_then(|dir| std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).ok())
-        .and_then(|quota| quota.trim().parse::<i64>().ok())
-        .filter(|&quota| quota > 0)
-        .and_then(|quota| {
-            let period = limiter
-                .dir
-                .dir
-                .parent()
-                .and_then(|dir| std::fs::read_to_string(dir.join("cpu.cfs_period_us")).ok())
-                .and_then(|p| p.trim().parse::<i64>().ok())
-                .filter(|&p| p > 0)?;
-            Some(quota * 100 / period)
-        });
+    // The quota of tend's own v1 cpu cgroup, the one above `tend-<id>` (-1: none).
+    let above = limiter.dir.dir.parent().and_then(|own| {
+        let read = |file: &str| -> Option<i64> {
+            let value = std::fs::read_to_string(own.join(file)).ok()?;
+            value.trim().parse().ok().filter(|&n: &i64| n > 0)
+        };
+        Some(read("cpu.cfs_quota_us")? * 100 / read("cpu.cfs_period_us")?)
+    });
     match above {
         Some(most) => std::io::Error::new(
             e.kind(),

@@ -264,9 +264,9 @@ struct Driver {
     by_pid: HashMap<i32, LiveRun>,
     /// PID of each live run.
     by_run: HashMap<RunId, i32>,
-    /// Groups whose leader was reaped while members lived on (the supervisor's leftovers),
-    /// by group id, with their run: watched until empty, which tend notices when it reaps an
-    /// orphan, and reports with [`Input::GroupEmpty`].
+    /// Runs whose leader was reaped while something of them lived on (the supervisor's
+    /// leftovers), with their group id: watched until empty, which tend notices when it reaps
+    /// an orphan, and reports with [`Input::GroupEmpty`].
     groups_left: HashMap<RunId, i32>,
     logs: HashMap<InstanceId, InstanceLogs>,
     drainers: JoinSet<()>,
@@ -1123,13 +1123,7 @@ impl Driver {
     /// Gives one input to the supervisor and carries out everything that follows from it.
     fn feed(&mut self, input: Input) {
         let now = Instant::now().into_std();
-        // A scale down forgets the instances it retires that had no run: their log files
-        // are closed here (those with a run close theirs when it ends).
-        let scaled = matches!(input, Input::ScaleRequested { .. });
         self.effects.extend(self.sup.handle(now, input));
-        if scaled {
-            self.close_forgotten_logs();
-        }
         while let Some(effect) = self.effects.pop_front() {
             match effect {
                 Effect::Spawn {

@@ -476,6 +476,9 @@ impl Driver {
                 to,
             });
         }
+        // The instances it retired without a run are forgotten at once: their log files close
+        // now (those with a run close theirs when it ends).
+        self.close_forgotten_logs();
         Ok(Answer::Ok(Scaled { scaled }.into()))
     }
 
