@@ -14,6 +14,7 @@
 use std::fs;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where tend may make cgroups, found once at start.
@@ -186,6 +187,17 @@ impl Cgroup {
             .write(true)
             .open(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        Ok(OwnedFd::from(file))
+    }
+
+    /// Opens its directory (`O_PATH`), for a child to start in it (see
+    /// [`crate::ChildAction::StartInCgroup`]; cgroup2 only).
+    pub fn open_dir(&self) -> io::Result<OwnedFd> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(&self.dir)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.dir.display())))?;
         Ok(OwnedFd::from(file))
     }
 

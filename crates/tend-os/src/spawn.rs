@@ -90,6 +90,16 @@ pub enum ChildAction<'a> {
     /// tend ([`crate::cgroup::Cgroup::procs_for_joining`]). Before the exec, so everything
     /// the program starts is in it.
     JoinCgroup(BorrowedFd<'a>),
+    /// Starts the child in a cgroup2 cgroup: `dir` is an open fd of its directory (`O_PATH`
+    /// is enough). Where the kernel allows (Linux 5.7, on x86-64), the child is made there
+    /// (`clone3` with `CLONE_INTO_CGROUP`), so it never runs anywhere else and nothing moves
+    /// it: a move (a write to `cgroup.procs`) waits for an RCU grace period, 10–20 ms, unless
+    /// another happened just before. Elsewhere (an older kernel, a seccomp filter that
+    /// refuses `clone3`, as container runtimes' default ones do) the child joins it first
+    /// thing after the clone, as [`ChildAction::JoinCgroup`] does, through its
+    /// `cgroup.procs`. Its place in the list does not matter; at most one per spawn. The
+    /// directory must be a cgroup2 one: `clone3` fails the spawn with `EBADF` for another.
+    StartInCgroup(BorrowedFd<'a>),
     /// Puts `name=<the child's own pid>` in the child's environment, replacing any inherited
     /// or `env` value (systemd's `LISTEN_PID`). The name must not be empty nor contain `=`.
     SetEnvPid {
@@ -262,27 +272,56 @@ fn spawn_inner(cmd: &Command<'_>, stdio: Stdio<'_>) -> Result<Spawned, OsError> 
     // memory). The child unblocks just before its exec. (glibc's pthread_sigmask leaves its
     // two internal signals unblocked; glibc sends them only to tend's own threads.)
     let blocked = SignalsBlocked::new();
-    // SAFETY: `vfork_child` matches clone's callback type. It reads `job` and the memory it
-    // points to, and writes only `job.failed_at`, `job.failed_step`, `job.errno`, slot 1 of
-    // `shell_argv`, the digits of the plan's pid variables and this thread's errno (it shares
-    // our TLS; `clone_error` below is read only when no child ran). All of it is alive until
-    // clone returns: with CLONE_VFORK, this thread is suspended until the child has called
-    // execve or _exit, and nothing is freed before that. The stack is VFORK_STACK_SIZE bytes
-    // we own, `stack_top` is its 16-byte aligned end. SIGCHLD as the exit signal makes the
-    // child an ordinary child for the reaper.
-    let pid = unsafe {
-        libc::clone(
-            vfork_child,
-            stack_top as *mut libc::c_void,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            ptr::addr_of_mut!(job).cast(),
-        )
+    let (pid, clone_error) = match plan.start_in {
+        None => {
+            // SAFETY: `vfork_child` matches clone's callback type. It reads `job` and the
+            // memory it points to, and writes only `job.failed_at`, `job.failed_step`,
+            // `job.errno`, slot 1 of `shell_argv`, the digits of the plan's pid variables and
+            // this thread's errno (it shares our TLS; `clone_error` below is read only when no
+            // child ran). All of it is alive until clone returns: with CLONE_VFORK, this
+            // thread is suspended until the child has called execve or _exit, and nothing is
+            // freed before that. The stack is VFORK_STACK_SIZE bytes we own, `stack_top` is
+            // its 16-byte aligned end. SIGCHLD as the exit signal makes the child an ordinary
+            // child for the reaper.
+            let pid = unsafe {
+                libc::clone(
+                    vfork_child,
+                    stack_top as *mut libc::c_void,
+                    libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                    ptr::addr_of_mut!(job).cast(),
+                )
+            };
+            (pid, io::Error::last_os_error())
+        }
+        // SAFETY: as for clone above: the same callback, job, stack and flags (and
+        // CLONE_INTO_CGROUP), and `dir` is an fd the caller's action borrows.
+        Some(dir) => unsafe {
+            into_cgroup::clone_vfork(
+                vfork_child,
+                stack.as_mut_ptr(),
+                stack_top,
+                ptr::addr_of_mut!(job).cast(),
+                dir,
+            )
+        },
     };
-    let clone_error = io::Error::last_os_error();
     drop(blocked);
     drop(stack);
     if pid < 0 {
-        return Err(OsError::new("clone", clone_error));
+        if plan.start_in.is_some() && into_cgroup::refused(&clone_error) {
+            // This kernel (or a seccomp filter) has no clone3 or no CLONE_INTO_CGROUP: from
+            // now on the child joins its cgroup by itself.
+            drop(child_ends);
+            drop(parent_ends);
+            return spawn_inner(cmd, stdio);
+        }
+        return Err(match plan.start_in {
+            Some(_) => OsError::new("clone3 into a cgroup", clone_error),
+            None => OsError::new("clone", clone_error),
+        });
+    }
+    if plan.start_in.is_some() {
+        into_cgroup::worked();
     }
     // SAFETY: the child wrote these fields, if at all, before it exited; it is gone from our
     // memory now (CLONE_VFORK). Volatile: the compiler did not see the write.
@@ -345,6 +384,10 @@ fn action_error(action: &ChildAction<'_>, err: io::Error) -> OsError {
             format!("cgroup.procs at fd {}", fd.as_raw_fd()).into(),
         ),
         ChildAction::SetEnvPid { name } => ("setenv", name.into()),
+        ChildAction::StartInCgroup(fd) => (
+            "start in a cgroup",
+            format!("the cgroup directory at fd {}", fd.as_raw_fd()).into(),
+        ),
     };
     OsError::with_path(op, about, err)
 }
@@ -403,6 +446,8 @@ enum Step {
         buf: *mut u8,
         at: usize,
     },
+    /// Nothing for the child to do: the clone did it ([`ChildAction::StartInCgroup`]).
+    Nothing,
 }
 
 /// The most digits of a pid (`pid_t` is 32 bits).
@@ -423,6 +468,12 @@ struct Plan {
     /// The names of the `SetEnvPid` variables and the index of their step, which
     /// [`ExecImage::new`] fills in (it makes the buffers, in the environment).
     env_pids: Vec<(OsString, usize)>,
+    /// The cgroup2 directory the clone puts the child in ([`ChildAction::StartInCgroup`]
+    /// with `clone3`), if any.
+    start_in: Option<RawFd>,
+    /// The `cgroup.procs` a [`ChildAction::StartInCgroup`] writes to when the clone cannot
+    /// start the child there (above every `Dup2` target).
+    _joins: Vec<OwnedFd>,
 }
 
 impl Plan {
@@ -444,6 +495,8 @@ impl Plan {
             _texts: Vec::new(),
             _moved: Vec::new(),
             env_pids: Vec::new(),
+            start_in: None,
+            _joins: Vec::new(),
         };
         let mut uid_set = false;
         let mut targets_so_far: Vec<RawFd> = Vec::new();
@@ -533,6 +586,25 @@ impl Plan {
                     plan._texts.push(text);
                     step
                 }
+                ChildAction::StartInCgroup(dir) => {
+                    if plan.start_in.is_some() || !plan._joins.is_empty() {
+                        return Err(invalid("start in a cgroup: at most one"));
+                    }
+                    if into_cgroup::usable() {
+                        plan.start_in = Some(dir.as_raw_fd());
+                        Step::Nothing
+                    } else {
+                        let procs = open_procs_above(dir, highest_target + 1)
+                            .map_err(|err| action_error(action, err))?;
+                        let step = Step::WriteFd {
+                            fd: procs.as_raw_fd(),
+                            text: b"0".as_ptr(),
+                            len: 1,
+                        };
+                        plan._joins.push(procs);
+                        step
+                    }
+                }
                 ChildAction::SetEnvPid { name } => {
                     if name.is_empty() || name.contains('=') || name.contains('\0') {
                         return Err(invalid("setenv: a variable name"));
@@ -560,6 +632,29 @@ fn dup_above(fd: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: `new` was just opened and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
+}
+
+/// The `cgroup.procs` of the cgroup directory `dir`, open for writing, at a number at or above
+/// `min` (`O_CLOEXEC`).
+fn open_procs_above(dir: BorrowedFd<'_>, min: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: openat on a directory fd the borrow keeps open and a NUL-terminated name; it
+    // returns a new fd or -1.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c"cgroup.procs".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nobody else.
+    let procs = unsafe { OwnedFd::from_raw_fd(fd) };
+    if fd >= min {
+        return Ok(procs);
+    }
+    dup_above(procs.as_fd(), min)
 }
 
 /// What the child of [`spawn_inner`] reads, and where it writes how it failed.
@@ -732,6 +827,7 @@ impl Step {
                 }
                 0
             }
+            Step::Nothing => 0,
             Step::EnvPid { buf, at } => {
                 // SAFETY: getpid cannot fail; raw, since this child shares glibc's memory.
                 let pid = unsafe { libc::syscall(libc::SYS_getpid) };
@@ -795,6 +891,162 @@ fn reap_failed(pid: Pid) {
         }
     }
 }
+
+/// `clone3(CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP)`: the vfork-style clone of
+/// [`spawn_inner`], with the child made in a cgroup2 directory ([`ChildAction::StartInCgroup`]),
+/// and whether this kernel allows it. glibc has no public wrapper for a `clone3` that runs a
+/// function on a new stack (posix_spawn uses a private one), so the system call is made here,
+/// in a few instructions that do what glibc's do: in the child, call the function on the new
+/// stack and `_exit` with what it returns, never returning into the caller's frames.
+mod into_cgroup {
+    use std::io;
+    use std::os::fd::RawFd;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// Not tried yet, works, refused (no clone3, no CLONE_INTO_CGROUP, or not on this
+    /// architecture).
+    const UNKNOWN: u8 = 0;
+    const WORKS: u8 = 1;
+    const REFUSED: u8 = 2;
+    static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// `CLONE_INTO_CGROUP` (Linux 5.7), not in every libc.
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+    /// `struct clone_args` up to `cgroup` (`CLONE_ARGS_SIZE_VER2`, 88 bytes).
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+
+    /// Whether a spawn should try the clone into the cgroup (it has not been refused).
+    pub(super) fn usable() -> bool {
+        cfg!(target_arch = "x86_64") && STATE.load(Ordering::Relaxed) != REFUSED
+    }
+
+    /// Whether a failed clone3 says the kernel (or a seccomp filter) does not do it at all,
+    /// rather than that this spawn cannot: then it is not tried again.
+    pub(super) fn refused(err: &io::Error) -> bool {
+        // ENOSYS: no clone3 (before 5.3, or a filter: Docker's default returns ENOSYS for
+        // it); EINVAL: a flag it does not know (5.3 to 5.6); E2BIG: the args' size.
+        let refused = matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSYS | libc::EINVAL | libc::E2BIG | libc::EPERM)
+        ) && STATE.load(Ordering::Relaxed) != WORKS;
+        if refused {
+            STATE.store(REFUSED, Ordering::Relaxed);
+        }
+        refused
+    }
+
+    /// A clone into a cgroup worked: failures from now on are this spawn's own.
+    pub(super) fn worked() {
+        STATE.store(WORKS, Ordering::Relaxed);
+    }
+
+    /// Whether a spawn with [`super::ChildAction::StartInCgroup`] makes its child in the
+    /// cgroup (`Some(true)`), or the child moves itself (`Some(false)`); `None` until one
+    /// has been tried.
+    pub fn starts_in_cgroup() -> Option<bool> {
+        match STATE.load(Ordering::Relaxed) {
+            WORKS => Some(true),
+            REFUSED => Some(false),
+            _ if !cfg!(target_arch = "x86_64") => Some(false),
+            _ => None,
+        }
+    }
+
+    /// Runs `child(arg)` in a new process made by `clone3` with `CLONE_VM | CLONE_VFORK |
+    /// CLONE_INTO_CGROUP` and SIGCHLD as its exit signal, on the stack from `stack` to
+    /// `stack_top` (16-byte aligned), in the cgroup2 directory `cgroup`. Returns the child's
+    /// pid, or -1 and the error; with CLONE_VFORK, once the child has exec'd or exited.
+    ///
+    /// # Safety
+    ///
+    /// As for `libc::clone` with CLONE_VM: `child` must never return into this thread's
+    /// frames (it runs on its own stack and this function `_exit`s with what it returns),
+    /// and everything it reads must stay alive until this returns.
+    #[cfg(target_arch = "x86_64")]
+    pub(super) unsafe fn clone_vfork(
+        child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+        stack: *mut u8,
+        stack_top: usize,
+        arg: *mut libc::c_void,
+        cgroup: RawFd,
+    ) -> (libc::c_int, io::Error) {
+        let args = CloneArgs {
+            flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: stack as u64,
+            stack_size: (stack_top - stack as usize) as u64,
+            tls: 0,
+            set_tid: 0,
+            set_tid_size: 0,
+            cgroup: cgroup as u64,
+        };
+        let ret: libc::c_long;
+        // SAFETY: the clone3 system call. The parent comes back from it with the pid (or
+        // -errno) in rax, having lost only rcx and r11 (and rax), and jumps over the child's
+        // part. The child comes back with 0 in rax and its stack pointer at `stack_top`, the
+        // other registers as the parent's: it clears the frame pointer, calls `child(arg)`
+        // (the stack is 16-byte aligned at the call, as the ABI wants) and exits with its
+        // result, so it never runs the code after this block nor touches the parent's stack.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "xor ebp, ebp",
+                "mov rdi, r12",
+                "call r13",
+                "mov edi, eax",
+                "mov eax, {exit}",
+                "syscall",
+                "ud2",
+                "2:",
+                exit = const libc::SYS_exit,
+                inlateout("rax") libc::SYS_clone3 => ret,
+                in("rdi") &args as *const CloneArgs,
+                in("rsi") std::mem::size_of::<CloneArgs>(),
+                in("r12") arg,
+                in("r13") child,
+                lateout("rcx") _,
+                lateout("r11") _,
+            );
+        }
+        if ret < 0 {
+            return (-1, io::Error::from_raw_os_error(-ret as i32));
+        }
+        (ret as libc::c_int, io::Error::from_raw_os_error(0))
+    }
+
+    /// Never called: [`usable`] is false on other architectures.
+    #[cfg(not(target_arch = "x86_64"))]
+    pub(super) unsafe fn clone_vfork(
+        _child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+        _stack: *mut u8,
+        _stack_top: usize,
+        _arg: *mut libc::c_void,
+        _cgroup: RawFd,
+    ) -> (libc::c_int, io::Error) {
+        (-1, io::Error::from_raw_os_error(libc::ENOSYS))
+    }
+}
+
+pub use into_cgroup::starts_in_cgroup;
 
 /// Blocks every signal in this thread until dropped, then restores the previous mask.
 struct SignalsBlocked {

@@ -1,4 +1,5 @@
-//! cgroups against the real kernel: a child joins its cgroup before its exec, so a process
+//! cgroups against the real kernel: a child starts in its cgroup (`clone3` into it, or, where
+//! that is refused, a write before its exec); a child joins its cgroup before its exec, so a process
 //! that leaves its group and session (`setsid`) is still in it and `cgroup.kill` ends it; v1's
 //! memory controller limits a tree and counts the OOM kill; a cgroup2 controller is handed
 //! down from a cgroup its process must leave first, and handed back. Needs root and a cgroup
@@ -10,7 +11,7 @@ use std::fs;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 
-use common::{argv, wait_for, GroupGuard};
+use common::{argv, probe, run_with_deadline, wait_for, GroupGuard};
 use tend_os::cgroup::{hand_back, hand_down, Cgroup, Hierarchies, SUPERVISOR_LEAF};
 use tend_os::{spawn, ChildAction, Command};
 
@@ -248,4 +249,76 @@ fn a_supervisor_in_its_leaf_hands_controllers_down_and_back() {
     assert!(!outer.subtree_control().iter().any(|c| c == controller));
     outer.enter(pid).unwrap();
     assert!(outer.pids().contains(&supervisor));
+}
+
+/// Whether this kernel and this process allow `clone3(CLONE_INTO_CGROUP)`: Linux 5.7 or later
+/// on x86-64, and no seccomp filter that might refuse `clone3`. `Err` says why not.
+fn clone_into_cgroup_expected() -> Result<(), String> {
+    if !cfg!(target_arch = "x86_64") {
+        return Err("tend-os makes clone3 itself on x86-64 only".into());
+    }
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if version < (5, 7) {
+        return Err(format!(
+            "kernel {} has no CLONE_INTO_CGROUP",
+            release.trim()
+        ));
+    }
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if !status.lines().any(|l| l == "Seccomp:\t0") {
+        return Err("this process runs under a seccomp filter, which may refuse clone3".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_child_starts_in_its_cgroup_by_clone3_and_by_joining_where_clone3_is_refused() {
+    let Some(cgroup) = TestCgroup::new(Hierarchies::find().unified, "cgroup2-start") else {
+        return;
+    };
+    let name = cgroup
+        .0
+        .dir
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dir = cgroup.0.dir.to_string_lossy().into_owned();
+    for (extra, how) in [(None, "true"), (Some("--no-clone3"), "false")] {
+        let mut cmd = probe();
+        cmd.args(["start-in-cgroup", &dir]).args(extra);
+        let run = run_with_deadline(cmd, 20);
+        let out = String::from_utf8_lossy(&run.output.stdout).into_owned();
+        assert!(
+            run.output.status.success(),
+            "{extra:?}: {out}{}",
+            String::from_utf8_lossy(&run.output.stderr)
+        );
+        // The child's own view of its cgroup2 cgroup: the test's.
+        let unified = out.lines().find(|l| l.starts_with("0::")).unwrap_or("");
+        assert!(
+            unified.ends_with(&format!("/{name}")),
+            "{extra:?}: the child is not in {name}: {out}"
+        );
+        let starts_in = out.lines().last().unwrap_or("");
+        match (extra, clone_into_cgroup_expected()) {
+            (None, Err(why)) => eprintln!("not checked that clone3 was used: {why} ({starts_in})"),
+            _ => assert_eq!(starts_in, format!("starts_in {how}"), "{extra:?}: {out}"),
+        }
+    }
+    // A cgroup v1 directory is not one a child can start in: a clear error, nothing runs.
+    if let Some(memory) = Hierarchies::find().memory_v1 {
+        if clone_into_cgroup_expected().is_ok() {
+            let mut cmd = probe();
+            cmd.args(["start-in-cgroup", &memory.to_string_lossy()]);
+            let run = run_with_deadline(cmd, 20);
+            assert!(!run.output.status.success());
+            let err = String::from_utf8_lossy(&run.output.stderr);
+            assert!(err.contains("clone3 into a cgroup"), "{err}");
+        }
+    }
 }

@@ -17,6 +17,11 @@
 //!
 //! `hold-lock` acquires a `LockFile`, prints `locked` and waits to be killed (at most 60 s);
 //! when the lock is held it prints `held <pid or ->` and exits 2.
+//!
+//! `start-in-cgroup DIR [--no-clone3]` spawns `cat /proc/self/cgroup` with
+//! `ChildAction::StartInCgroup(DIR)` and prints what the child printed, then `starts_in
+//! <true|false|unknown>` (`tend_os::starts_in_cgroup`). `--no-clone3` first installs a seccomp
+//! filter that answers `clone3` with ENOSYS, as container runtimes' default filters do.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -38,12 +43,19 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("daemon") => daemon(&args[1..]),
         Some("hold-lock") if args.len() == 2 => hold_lock(&args[1]),
+        Some("start-in-cgroup") if args.len() == 2 => start_in_cgroup(&args[1], false),
+        Some("start-in-cgroup") if args.len() == 3 && args[2] == "--no-clone3" => {
+            start_in_cgroup(&args[1], true)
+        }
         _ => usage(),
     }
 }
 
 fn usage() -> ! {
-    eprintln!("usage: tend-os-probe daemon REPORT [options] | tend-os-probe hold-lock PATH");
+    eprintln!(
+        "usage: tend-os-probe daemon REPORT [options] | tend-os-probe hold-lock PATH | \
+         tend-os-probe start-in-cgroup DIR [--no-clone3]"
+    );
     exit(64);
 }
 
@@ -223,5 +235,90 @@ fn hold_lock(path: &str) -> ! {
             eprintln!("tend-os-probe: {e}");
             exit(1);
         }
+    }
+}
+
+fn start_in_cgroup(dir: &str, no_clone3: bool) -> ! {
+    if no_clone3 {
+        refuse_clone3();
+    }
+    let dir = std::fs::File::open(dir).unwrap_or_else(|e| {
+        eprintln!("tend-os-probe: {dir}: {e}");
+        exit(1)
+    });
+    let argv = ["cat".to_owned(), "/proc/self/cgroup".to_owned()];
+    let child = tend_os::spawn(&tend_os::Command {
+        argv: &argv,
+        cwd: None,
+        env: &[],
+        actions: &[tend_os::ChildAction::StartInCgroup(dir.as_fd())],
+    })
+    .unwrap_or_else(|e| {
+        eprintln!("tend-os-probe: {e}");
+        exit(1)
+    });
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut std::fs::File::from(child.stdout), &mut out)
+        .expect("the child's output");
+    let _ = tend_os::wait_exit(child.pid, WATCHDOG);
+    let starts_in = match tend_os::starts_in_cgroup() {
+        Some(true) => "true",
+        Some(false) => "false",
+        None => "unknown",
+    };
+    println!("{out}starts_in {starts_in}");
+    exit(0)
+}
+
+/// A seccomp filter on this process (and what it spawns) that fails `clone3` with ENOSYS and
+/// allows every other system call, as Docker's default profile does.
+fn refuse_clone3() {
+    let op = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+        code: code as u16,
+        jt,
+        jf,
+        k,
+    };
+    let filter = [
+        // The system call's number (offset 0 of seccomp_data).
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        op(
+            libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+            libc::SYS_clone3 as u32,
+            0,
+            1,
+        ),
+        op(
+            libc::BPF_RET | libc::BPF_K,
+            libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+            0,
+            0,
+        ),
+        op(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let program = libc::sock_fprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: prctl with integer arguments; the seccomp call reads `program`, which points to
+    // `filter`, both alive for the call (the kernel copies the program).
+    let rc = unsafe {
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            -1
+        } else {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                0,
+                &program as *const libc::sock_fprog,
+            ) as i32
+        }
+    };
+    if rc != 0 {
+        eprintln!(
+            "tend-os-probe: installing the seccomp filter: {}",
+            std::io::Error::last_os_error()
+        );
+        exit(1);
     }
 }

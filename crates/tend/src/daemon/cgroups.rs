@@ -119,7 +119,9 @@ type MemoryCgroup = (Cgroup, u64);
 /// What a spawn needs: the files the child writes `0` to, to join, and what to remember of
 /// them once it runs.
 pub struct Joining {
-    /// `cgroup.procs` of each cgroup to join, open for writing.
+    /// The run's leaf (a cgroup2 directory, open), which the child starts in.
+    pub leaf: Option<OwnedFd>,
+    /// `cgroup.procs` of each v1 cgroup the child joins (for a limit), open for writing.
     pub procs: Vec<OwnedFd>,
     run: Option<RunCgroups>,
 }
@@ -313,13 +315,18 @@ impl Cgroups {
     pub fn prepare(&self, instance: &str, run: u64, limits: &Limits) -> std::io::Result<Joining> {
         let Some(base) = &self.base else {
             return Ok(Joining {
+                leaf: None,
                 procs: Vec::new(),
                 run: None,
             });
         };
         let leaf = Cgroup::create(&base.dir.join(instance).join(format!("run-{run}")))?;
-        match self.limit(&leaf, instance, limits) {
-            Ok((procs, memory)) => Ok(Joining {
+        match leaf
+            .open_dir()
+            .and_then(|dir| Ok((dir, self.limit(instance, limits)?)))
+        {
+            Ok((dir, (procs, memory))) => Ok(Joining {
+                leaf: Some(dir),
                 procs,
                 run: Some(RunCgroups { leaf, memory }),
             }),
@@ -331,15 +338,14 @@ impl Cgroups {
         }
     }
 
-    /// Sets the limits of a run whose leaf is `leaf`: the files its child joins, and its
+    /// Sets the limits of a run of `instance`: the v1 cgroups its child joins, and its
     /// instance's memory cgroup with the OOM kills counted there so far.
     fn limit(
         &self,
-        leaf: &Cgroup,
         instance: &str,
         limits: &Limits,
     ) -> std::io::Result<(Vec<OwnedFd>, Option<MemoryCgroup>)> {
-        let mut procs = vec![leaf.procs_for_joining()?];
+        let mut procs = Vec::new();
         let mut memory = None;
         // Each limit, with what lifts it on a cgroup2 instance directory.
         let requests = [

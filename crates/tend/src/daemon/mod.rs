@@ -1219,11 +1219,18 @@ impl Driver {
                 }
             }
         };
-        // Joining first: before an action puts another file at the number of its fd.
+        // The leaf from the clone on; the v1 cgroups joined first: before an action puts
+        // another file at the number of their fd.
         let mut actions: Vec<tend_os::ChildAction<'_>> = joining
-            .procs
+            .leaf
             .iter()
-            .map(|fd| tend_os::ChildAction::JoinCgroup(std::os::fd::AsFd::as_fd(fd)))
+            .map(|dir| tend_os::ChildAction::StartInCgroup(std::os::fd::AsFd::as_fd(dir)))
+            .chain(
+                joining
+                    .procs
+                    .iter()
+                    .map(|fd| tend_os::ChildAction::JoinCgroup(std::os::fd::AsFd::as_fd(fd))),
+            )
             .collect();
         actions.extend(prepared.actions());
         actions.extend(identity_actions(spec));
