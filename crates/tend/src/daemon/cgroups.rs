@@ -310,6 +310,15 @@ impl Cgroups {
         swept
     }
 
+    /// Makes the cgroup of the instance `instance` (`web.0`) ahead of its first run's spawn
+    /// (it waits for its dependencies), so that the spawn makes only the run's leaf. A
+    /// failure is left for that spawn to meet.
+    pub fn prepare_instance(&self, instance: &str) {
+        if let Some(base) = &self.base {
+            let _ = Cgroup::create(&base.dir.join(instance));
+        }
+    }
+
     /// Makes the cgroups of run `run` of the instance `instance` (`web.0`), with its
     /// limits (those that can be enforced), and opens what the child joins.
     pub fn prepare(&self, instance: &str, run: u64, limits: &Limits) -> std::io::Result<Joining> {

@@ -1344,12 +1344,14 @@ impl Driver {
         })
     }
 
-    /// Opens (creates) the log files of an instance that waits for its dependencies, so that
-    /// its spawn, when they are ready, does not wait for the file system. A failure is left
-    /// for the spawn to report.
+    /// Opens (creates) the log files and makes the cgroup of an instance that waits for its
+    /// dependencies, so that its spawn, when they are ready, does not wait for the file
+    /// systems. A failure is left for the spawn to report.
     fn prepare_logs(&mut self, instance: InstanceId) {
         if let Some(spec) = self.sup.process(instance.process).cloned() {
-            let _ = self.instance_logs(instance, &spec);
+            if let Ok(logs) = self.instance_logs(instance, &spec) {
+                self.cgroups.prepare_instance(&logs.name);
+            }
         }
     }
 
