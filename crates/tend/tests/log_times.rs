@@ -130,12 +130,15 @@ fn lines_of_two_processes_and_both_streams_come_in_the_order_they_were_printed()
     assert_eq!(ran.stdout.lines().collect::<Vec<_>>(), tail, "{ran:?}");
 }
 
-/// A process that prints `old`, then `new` once the file `go` exists in its directory (it
-/// gives up after about 20 s).
+/// A process that prints `old`, then `new` 10 ms after the file `go` exists in its directory
+/// (it gives up after about 20 s). The test makes `go` once `old` is in the log, so tend reads
+/// the two lines at least 10 ms apart: read in the same millisecond, `new` would rightly get no
+/// record of its own (the index notes a file's first write of each millisecond only), which a
+/// test that counts records would take for a lost one.
 const OLD_THEN_NEW: &str =
     "[process.s]\ncommand = \"echo old; n=0; until [ -e go ]; do n=$((n+1)); \
-    [ $n -gt 2000 ] && exit 1; sleep 0.01; done; echo new; exec sleep 1000\"\nshell = true\n\
-    cwd = \".\"\n";
+    [ $n -gt 2000 ] && exit 1; sleep 0.01; done; sleep 0.01; echo new; exec sleep 1000\"\n\
+    shell = true\ncwd = \".\"\n";
 
 #[test]
 fn since_leaves_out_older_lines_and_timestamps_print_each_lines_time() {
