@@ -337,6 +337,58 @@ fn scale_of_a_stopped_process_adds_stopped_instances() {
 }
 
 #[test]
+fn scale_up_of_a_failed_or_completed_process_starts_the_new_instances_but_not_of_a_stopped_one() {
+    // Failed, with a retry pending, and failed for good.
+    for retry in [Some(Duration::from_secs(300)), None] {
+        let mut h = Harness::new(vec![crasher(retry)]);
+        let e = h.feed(Input::Up(None));
+        crash_until_it_stays(&mut h, e);
+        assert_eq!(h.sup.instance(id(0, 0)).unwrap().state, State::Failed);
+        let e = h.feed(Input::ScaleRequested {
+            process: 0,
+            replicas: 3,
+        });
+        assert_eq!(spawns(&e).len(), 2, "job.1 and job.2 start ({retry:?})");
+        assert_eq!(
+            h.sup.instance(id(0, 0)).unwrap().state,
+            State::Failed,
+            "the failed one waits for its retry, or for the user"
+        );
+    }
+    // A one-shot that completed.
+    let mut job = proc("migrate");
+    job.restart = RestartPolicy::Never;
+    let mut h = Harness::new(vec![job]);
+    let [run] = h.up()[..] else { panic!() };
+    h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Code(0),
+        group_left: false,
+    });
+    assert_eq!(h.sup.instance(id(0, 0)).unwrap().state, State::Exited);
+    let e = h.feed(Input::ScaleRequested {
+        process: 0,
+        replicas: 2,
+    });
+    assert_eq!(spawns(&e).len(), 1, "migrate.1 runs");
+    // Stopped by the user: the new instances stay stopped with it.
+    let mut h = Harness::new(vec![sleeper("web")]);
+    let [run] = h.up()[..] else { panic!() };
+    let e = h.feed(Input::StopRequested(Target::All));
+    assert_eq!(signals(&e), vec![(run, Signal::Term)]);
+    h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Signaled(15),
+        group_left: false,
+    });
+    let e = h.feed(Input::ScaleRequested {
+        process: 0,
+        replicas: 2,
+    });
+    assert!(spawns(&e).is_empty(), "{e:?}");
+}
+
+#[test]
 fn scale_to_zero_keeps_the_process_and_its_dependents_wait() {
     let mut web = proc("web");
     web.depends_on.push(Dependency {

@@ -281,13 +281,14 @@ impl Supervisor {
 
 /// Whether a change of the process of `slot` to `new` starts the instances it adds (and those
 /// an earlier reload retired that it wants again): an instance of the process is wanted up,
-/// or the change turns `autostart` on, or the process had no instance and is `autostart`.
+/// or ended by itself (failed, or exited and not restarted by its policy: the process is in
+/// use, and only a stop by the user keeps new instances down), or the change turns
+/// `autostart` on, or the process had no instance and is `autostart`.
 fn starts_added(slot: &Slot, new: &ProcessSpec) -> bool {
     let old_replicas = slot.spec.replicas;
-    slot.instances
-        .iter()
-        .any(|(&r, i)| r < old_replicas && i.want_up)
-        || (new.autostart && (!slot.spec.autostart || old_replicas == 0))
+    slot.instances.iter().any(|(&r, i)| {
+        r < old_replicas && (i.want_up || matches!(i.state(), State::Failed | State::Exited))
+    }) || (new.autostart && (!slot.spec.autostart || old_replicas == 0))
 }
 
 /// Whether a change of settings (not of `replicas` alone) from `old_replicas` to
