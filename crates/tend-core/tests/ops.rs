@@ -97,6 +97,42 @@ fn a_failed_instance_is_tried_again_after_retry_after_with_a_fresh_budget() {
 }
 
 #[test]
+fn a_retry_restarts_the_dependents_that_restart_with_it() {
+    let retry = Duration::from_secs(300);
+    let mut db = crasher(Some(retry));
+    db.name = "db".into();
+    db.max_restarts.count = 0; // fails at its first exit
+    let mut web = sleeper("web");
+    web.depends_on.push(Dependency {
+        name: "db".into(),
+        condition: Condition::Started,
+    });
+    web.restart_with = vec!["db".into()];
+    let mut h = Harness::new(vec![db, web]);
+    let e = h.feed(Input::Up(None));
+    let (db_runs, more) = h.spawn_all(&e);
+    let (web_runs, _) = h.spawn_all(&more);
+    let (&[db_run], &[web_run]) = (&db_runs[..], &web_runs[..]) else {
+        panic!("db, then web: {e:?} {more:?}")
+    };
+    let e = h.feed(Input::Exited {
+        run: db_run,
+        status: ExitStatus::Code(1),
+        group_left: false,
+    });
+    assert_eq!(h.state(0, 0), State::Failed);
+    assert!(signals(&e).is_empty(), "web runs on while db is failed");
+    let e = h.advance(retry);
+    assert_eq!(retrying(&e), Some(retry));
+    assert_eq!(spawns(&e).len(), 1, "db again");
+    assert_eq!(
+        signals(&e),
+        vec![(web_run, Signal::Term)],
+        "web restarts with db, as when db restarts by its policy"
+    );
+}
+
+#[test]
 fn without_retry_after_a_failed_instance_stays_failed() {
     let mut h = Harness::new(vec![crasher(None)]);
     let first = h.feed(Input::Up(None));

@@ -654,6 +654,8 @@ impl Supervisor {
                 self.inst_mut(id).restarts += 1;
                 // As `tend start` would: wanted up, with a fresh restart budget and backoff.
                 self.start(id, now, out);
+                // A restart after a pause: what restarts with it does (`restart_with`).
+                self.restart_dependents(id.process, now, out);
             }
         }
     }
