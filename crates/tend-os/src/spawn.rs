@@ -97,8 +97,10 @@ pub enum ChildAction<'a> {
     /// another happened just before. Elsewhere (an older kernel, a seccomp filter that
     /// refuses `clone3`, as container runtimes' default ones do) the child joins it first
     /// thing after the clone, as [`ChildAction::JoinCgroup`] does, through its
-    /// `cgroup.procs`. Its place in the list does not matter; at most one per spawn. The
-    /// directory must be a cgroup2 one: `clone3` fails the spawn with `EBADF` for another.
+    /// `cgroup.procs`, at this action's place in the list: put it first, so that the
+    /// other actions run in the cgroup either way. At most one per spawn. The directory must
+    /// be a cgroup2 one: `clone3` fails the spawn with `EBADF` for another (the write would
+    /// join whatever cgroup it is).
     StartInCgroup(BorrowedFd<'a>),
     /// Puts `name=<the child's own pid>` in the child's environment, replacing any inherited
     /// or `env` value (systemd's `LISTEN_PID`). The name must not be empty nor contain `=`.
@@ -931,7 +933,8 @@ mod into_cgroup {
 
     /// Whether a spawn should try the clone into the cgroup (it has not been refused).
     pub(super) fn usable() -> bool {
-        cfg!(target_arch = "x86_64") && STATE.load(Ordering::Relaxed) != REFUSED
+        cfg!(all(target_arch = "x86_64", target_pointer_width = "64"))
+            && STATE.load(Ordering::Relaxed) != REFUSED
     }
 
     /// Whether a failed clone3 says the kernel (or a seccomp filter) does not do it at all,
@@ -961,7 +964,7 @@ mod into_cgroup {
         match STATE.load(Ordering::Relaxed) {
             WORKS => Some(true),
             REFUSED => Some(false),
-            _ if !cfg!(target_arch = "x86_64") => Some(false),
+            _ if !cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) => Some(false),
             _ => None,
         }
     }
@@ -976,7 +979,7 @@ mod into_cgroup {
     /// As for `libc::clone` with CLONE_VM: `child` must never return into this thread's
     /// frames (it runs on its own stack and this function `_exit`s with what it returns),
     /// and everything it reads must stay alive until this returns.
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", target_pointer_width = "64"))]
     pub(super) unsafe fn clone_vfork(
         child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
         stack: *mut u8,
@@ -1004,11 +1007,17 @@ mod into_cgroup {
         // other registers as the parent's: it clears the frame pointer, calls `child(arg)`
         // (the stack is 16-byte aligned at the call, as the ABI wants) and exits with its
         // result, so it never runs the code after this block nor touches the parent's stack.
+        // As in glibc's clone3.S, the child's code says its return address is unknown, so
+        // that an unwinder (a debugger, a profiler) stops there instead of walking into the
+        // parent's frames from the child's stack; the parent's unwind state is restored at
+        // the label.
         unsafe {
             std::arch::asm!(
                 "syscall",
                 "test rax, rax",
                 "jnz 2f",
+                ".cfi_remember_state",
+                ".cfi_undefined rip",
                 "xor ebp, ebp",
                 "mov rdi, r12",
                 "call r13",
@@ -1017,6 +1026,7 @@ mod into_cgroup {
                 "syscall",
                 "ud2",
                 "2:",
+                ".cfi_restore_state",
                 exit = const libc::SYS_exit,
                 inlateout("rax") libc::SYS_clone3 => ret,
                 in("rdi") &args as *const CloneArgs,
@@ -1034,7 +1044,7 @@ mod into_cgroup {
     }
 
     /// Never called: [`usable`] is false on other architectures.
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(target_arch = "x86_64", target_pointer_width = "64")))]
     pub(super) unsafe fn clone_vfork(
         _child: extern "C" fn(*mut libc::c_void) -> libc::c_int,
         _stack: *mut u8,

@@ -254,7 +254,7 @@ fn a_supervisor_in_its_leaf_hands_controllers_down_and_back() {
 /// Whether this kernel and this process allow `clone3(CLONE_INTO_CGROUP)`: Linux 5.7 or later
 /// on x86-64, and no seccomp filter that might refuse `clone3`. `Err` says why not.
 fn clone_into_cgroup_expected() -> Result<(), String> {
-    if !cfg!(target_arch = "x86_64") {
+    if !cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
         return Err("tend-os makes clone3 itself on x86-64 only".into());
     }
     let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
