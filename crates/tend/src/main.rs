@@ -468,20 +468,7 @@ fn scale_pair(text: &str) -> Result<(String, u32), String> {
     let (name, count) = text
         .split_once('=')
         .ok_or_else(|| format!("{text:?} is not NAME=COUNT, such as web=4"))?;
-    let count = count.trim();
-    if count.is_empty() {
-        return Err(format!("{text:?}: no count after =; such as web=4"));
-    }
-    // A whole number (of any size or sign) out of range, or not a number at all.
-    let count = match count.parse::<i128>() {
-        Ok(n) => u32::try_from(n).ok().filter(|&n| n <= 10_000),
-        Err(_) => {
-            return Err(format!(
-                "{text:?}: {count:?} is not a number; the count is 0 to 10000"
-            ))
-        }
-    }
-    .ok_or_else(|| format!("{text:?}: the count must be 0 to 10000"))?;
+    let count = config::parse_count(text, count.trim())?;
     Ok((name.trim().to_owned(), count))
 }
 

@@ -30,11 +30,7 @@ impl Formation {
                 .split_once('=')
                 .ok_or_else(|| format!("{pair:?} is not NAME=COUNT, such as web=2"))?;
             let (name, count) = (name.trim(), count.trim());
-            let count: u32 = count
-                .parse()
-                .ok()
-                .filter(|&n| n <= MAX_COUNT)
-                .ok_or_else(|| format!("{pair:?}: the count must be 0 to {MAX_COUNT}"))?;
+            let count = parse_count(pair, count)?;
             if name == "all" {
                 formation.all = Some(count);
             } else if formation.counts.iter().any(|(n, _)| n == name) {
@@ -109,6 +105,24 @@ impl Formation {
     }
 }
 
+/// The COUNT of `pair` (`NAME=COUNT`, of `--formation` or `tend scale`): a whole number from 0
+/// to 10000, or an error that says which of the two it is not.
+pub fn parse_count(pair: &str, count: &str) -> Result<u32, String> {
+    if count.is_empty() {
+        return Err(format!("{pair:?}: no count after =; such as web=2"));
+    }
+    // A whole number (of any size or sign) out of range, or not a number at all.
+    match count.parse::<i128>() {
+        Ok(n) => u32::try_from(n)
+            .ok()
+            .filter(|&n| n <= MAX_COUNT)
+            .ok_or_else(|| format!("{pair:?}: the count must be 0 to {MAX_COUNT}")),
+        Err(_) => Err(format!(
+            "{pair:?}: {count:?} is not a number; the count is 0 to {MAX_COUNT}"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,8 +141,13 @@ mod tests {
     fn refuses_what_it_cannot_mean() {
         for (text, why) in [
             ("web", "is not NAME=COUNT"),
-            ("web=x", "the count must be 0 to 10000"),
+            ("web=x", "\"x\" is not a number; the count is 0 to 10000"),
+            ("web=", "no count after ="),
             ("web=-1", "the count must be 0 to 10000"),
+            (
+                "web=99999999999999999999999",
+                "the count must be 0 to 10000",
+            ),
             ("web=10001", "the count must be 0 to 10000"),
             ("web=1,web=2", "web is given twice"),
             ("", "empty"),

@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use tend_core::Spec;
 
 pub use error::ConfigError;
-pub use formation::Formation;
+pub use formation::{parse_count, Formation};
 pub use http::{parse_listen, remote_refusal, HttpSpec};
 pub use units::{format_duration, format_size, parse_duration};
 
