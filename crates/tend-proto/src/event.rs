@@ -140,6 +140,10 @@ pub enum EventKind {
         /// variable names only, `replicas 2 → 4`). Absent when none.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         keys: BTreeMap<String, Vec<String>>,
+        /// The processes of `changed` that were not restarted (no instance wanted up or
+        /// failed): their new settings take effect at their next start. Absent when none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_running: Vec<String>,
     },
 }
 

@@ -587,6 +587,15 @@ fn the_reload_plan_tells_a_restart_from_a_change_that_waits_for_the_next_start()
         "{reload:?}"
     );
     assert!(reload.stdout.ends_with(expected), "{reload:?}");
+    // And so does its event, in tend.log (and `not_running` in its JSON).
+    eventually("the reload in tend.log", || {
+        std::fs::read_to_string(d.path(".tend/logs/tend.log"))
+            .unwrap_or_default()
+            .contains(
+                "changed web (command), worker (command), job (command), off (command) \
+                 (worker, job, off not running: takes effect at its next start); unchanged none",
+            )
+    });
     // As the plan said: web restarted, the others left as they were.
     eventually("web restarted", || {
         d.instance("web.0")["pid"]

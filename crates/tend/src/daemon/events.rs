@@ -163,6 +163,7 @@ pub fn of_reload(summary: &ReloadSummary, now: SystemTime) -> Event {
             changed: summary.changed.clone(),
             unchanged: summary.unchanged.clone(),
             keys: summary.keys.clone(),
+            not_running: summary.not_running.clone(),
         },
     }
 }
@@ -261,6 +262,7 @@ pub fn render(event: &Event) -> String {
             changed,
             unchanged,
             keys,
+            not_running,
         } => {
             let list = |names: &[String]| {
                 if names.is_empty() {
@@ -269,8 +271,16 @@ pub fn render(event: &Event) -> String {
                     names.join(", ")
                 }
             };
+            let later = if not_running.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} not running: takes effect at its next start)",
+                    not_running.join(", ")
+                )
+            };
             format!(
-                "reloaded: added {}; removed {}; changed {}; unchanged {}",
+                "reloaded: added {}; removed {}; changed {}{later}; unchanged {}",
                 list(added),
                 list(removed),
                 list(&with_keys(changed, keys)),
