@@ -347,14 +347,9 @@ fn scale_refuses_a_name_given_twice_and_a_count_that_is_not_a_number() {
     assert_eq!(names(&d), ["web.0"], "nothing changed");
 }
 
-/// `tend up -d` of `config`, started by a shell that set the open-files limit (soft and hard)
-/// to `nofile` first.
-fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
-    let mut d = Daemon {
-        dir: project(config),
-        pid: 0,
-        runtime_dir: None,
-    };
+/// `tend up -d` of `config` in `d`'s directory, started by a shell that set the open-files
+/// limit (soft and hard) to `nofile` first.
+fn up_with_nofile(d: &Daemon, nofile: u32) -> common::Ran {
     let up = d.command(&["up", "-d"]);
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
@@ -364,7 +359,17 @@ fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
         .args(up.get_args())
         .current_dir(d.dir.path())
         .env_remove("TEND_CONFIG");
-    let ran = run_with_deadline(cmd);
+    run_with_deadline(cmd)
+}
+
+/// [`up_with_nofile`] of `config`, which must start.
+fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
+    let mut d = Daemon {
+        dir: project(config),
+        pid: 0,
+        runtime_dir: None,
+    };
+    let ran = up_with_nofile(&d, nofile);
     assert_eq!(ran.code, Some(0), "tend up -d failed: {ran:?}");
     d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
         .unwrap()
@@ -411,6 +416,54 @@ fn scale_refuses_more_instances_than_the_open_files_limit_holds() {
     // Down is never refused.
     let down = d.tend(&["scale", "web=1"]);
     assert_eq!(down.code, Some(0), "{down:?}");
+}
+
+#[test]
+fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
+    // Before, `tend up` started 46 of 100 and the rest failed their spawns with "Too many
+    // open files", again and again.
+    let d = Daemon {
+        dir: project("[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n"),
+        pid: 0,
+        runtime_dir: None,
+    };
+    let refused = up_with_nofile(&d, 200);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    for what in [
+        "cannot start this config: its 100 instances would need about 464 open files",
+        "more than tend's limit of 200 (RLIMIT_NOFILE)",
+        "at most about 34 instances",
+        "`ulimit -n` before `tend up`, or LimitNOFILE=",
+    ] {
+        assert!(refused.stderr.contains(what), "{what:?}: {refused:?}");
+    }
+    let status = d.tend(&["status"]);
+    assert_eq!(status.code, Some(3), "no tend runs: {status:?}");
+    let logs: Vec<_> = std::fs::read_dir(d.path(".tend/logs"))
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(
+        !logs.iter().any(|f| f.to_string_lossy().starts_with("web.")),
+        "no instance was started: {logs:?}"
+    );
+
+    // Under the limit, it starts; a reload past it is refused and changes nothing.
+    let d = start_with_nofile("[process.web]\ncommand = [\"sleep\", \"1000\"]\n", 200);
+    pid_of(&d, "web.0");
+    std::fs::write(
+        d.config(),
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n",
+    )
+    .unwrap();
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(78), "{reload:?}");
+    assert!(
+        reload
+            .stderr
+            .contains("cannot reload this config: its 100 instances would need about 464"),
+        "{reload:?}"
+    );
+    assert_eq!(names(&d), ["web.0"], "nothing changed");
 }
 
 const DB_AND_WEB: &str = r#"

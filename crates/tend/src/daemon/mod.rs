@@ -513,6 +513,11 @@ fn start(
 ) -> Result<Started> {
     tend_os::ensure_std_fds_open().context("checking tend's standard file descriptors")?;
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
+    // All or nothing: not some instances running and the others failing their spawns.
+    let processes = sup.processes().map(|(_, p)| &**p);
+    if let Some(why) = requests::beyond_open_files_limit(processes, "start this config") {
+        anyhow::bail!("{why}");
+    }
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;
     logfile::prepare_log_dir(&sup.settings().log_dir)?;
     check_socket_dir(&options.paths.socket)?;

@@ -208,6 +208,15 @@ impl Driver {
         tokio::task::spawn_blocking(move || {
             let loaded = crate::config::load_with(&path, &formation).and_then(|(spec, _)| {
                 start_only_settings(&settings, &spec.supervisor, &path)?;
+                let processes = spec.processes.iter().map(|p| &**p);
+                if let Some(why) = beyond_open_files_limit(processes, "reload this config") {
+                    return Err(crate::config::ConfigError {
+                        file: Some(path.clone()),
+                        line_col: None,
+                        key: None,
+                        message: why,
+                    });
+                }
                 Ok(spec)
             });
             let _ = events.send(Event::Loaded(loaded));
@@ -1097,6 +1106,38 @@ const FDS_OWN: u64 = 64;
 /// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
 /// probe's. (An instance that printed also has log indexes, but tend opens those only to
 /// write them.)
+/// The open files tend needs for every instance of `processes` at once, and for itself.
+pub(super) fn open_files_needed<'a>(
+    processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
+) -> (u64, u64) {
+    processes
+        .into_iter()
+        .fold((FDS_OWN, 0), |(fds, instances), spec| {
+            let n = u64::from(spec.replicas);
+            (fds + fds_per_instance(spec) * n, instances + n)
+        })
+}
+
+/// Why a config of `processes` cannot run under tend's open-files limit, if it cannot: what
+/// it needs, the limit, and what to do. `doing` is the action refused (`start`, `reload`).
+pub(super) fn beyond_open_files_limit<'a>(
+    processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
+    doing: &str,
+) -> Option<String> {
+    let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
+    let (needed, instances) = open_files_needed(processes);
+    (needed > limit).then(|| {
+        format!(
+            "cannot {doing}: its {instances} instances would need about {needed} open files \
+             (the pipes and log files of each, and tend's own), more than tend's limit of \
+             {limit} (RLIMIT_NOFILE); lower their replicas (at most about {} instances of 4 \
+             files each fit), or raise the limit (`ulimit -n` before `tend up`, or \
+             LimitNOFILE= in its systemd unit)",
+            limit.saturating_sub(FDS_OWN) / 4
+        )
+    })
+}
+
 fn fds_per_instance(spec: &tend_core::ProcessSpec) -> u64 {
     let ready = spec
         .ready
