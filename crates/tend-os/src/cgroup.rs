@@ -143,12 +143,21 @@ fn unescape(field: &str) -> String {
 }
 
 /// The directory of cgroup `path` (as /proc/self/cgroup names it) under `mount`, if the
-/// mount shows it (a mount of a sub-hierarchy shows only what is below its root).
+/// mount shows it: a mount of a sub-hierarchy shows only what is below its root (`/docker/x`
+/// shows `/docker/x/tend`, not `/docker/xy`), and a cgroup outside the process's cgroup
+/// namespace is named with `..` (`/../other`), which no mount of the namespace shows.
 fn join_under(mount: &CgroupMount, path: &str) -> Option<PathBuf> {
+    if path.split('/').any(|part| part == "..") {
+        return None;
+    }
     let relative = if mount.root == "/" {
         path
     } else {
-        path.strip_prefix(mount.root.as_str())?
+        let below = path.strip_prefix(mount.root.as_str())?;
+        if !(below.is_empty() || below.starts_with('/')) {
+            return None;
+        }
+        below
     };
     let relative = relative.trim_start_matches('/');
     Some(if relative.is_empty() {
@@ -447,6 +456,14 @@ mod tests {
         let mounts = "30 25 0:26 /docker/x /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
         let found = Hierarchies::from_texts(mounts, "0::/docker/x/tend\n");
         assert_eq!(found.unified, Some(PathBuf::from("/sys/fs/cgroup/tend")));
+        // Not below the mount's root, though its name begins the same: not shown there.
+        let found = Hierarchies::from_texts(mounts, "0::/docker/xy/tend\n");
+        assert_eq!(found.unified, None);
+        // A cgroup outside the namespace (tend moved out of it, or entered from outside):
+        // `..`, never a directory under the mount's parent.
+        let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let found = Hierarchies::from_texts(mounts, "0::/../../user.slice/x\n");
+        assert_eq!(found.unified, None);
         // No cgroup file system: nothing.
         assert_eq!(
             Hierarchies::from_texts("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", "0::/\n"),

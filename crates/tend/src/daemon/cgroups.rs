@@ -139,7 +139,8 @@ impl Cgroups {
         let Some(unified) = &found.unified else {
             return (
                 Cgroups::default(),
-                "cgroups: no cgroup2 hierarchy here; stopping reaches each process group only"
+                "cgroups: no cgroup2 hierarchy here that shows tend's own cgroup; stopping reaches \
+                 each process group only"
                     .to_owned(),
             );
         };
