@@ -123,6 +123,29 @@ fn bad_configs_exit_78_with_position_and_key_and_start_nothing() {
 }
 
 #[test]
+fn more_groups_than_a_process_may_have_exit_78_at_groups() {
+    let most: usize = std::fs::read_to_string("/proc/sys/kernel/ngroups_max")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(65536);
+    let groups = vec!["\"root\""; most + 1].join(",");
+    let dir = project(&format!(
+        "[process.a]\ncommand = \"touch started\"\nshell = true\ngroups = [{groups}]\n"
+    ));
+    for verb in ["check", "up"] {
+        let (code, _, stderr) = run(&dir, verb);
+        assert_eq!(code, Some(78), "{verb}: {stderr}");
+        let said = format!(
+            "{} groups, more than a process may have here ({most}",
+            most + 1
+        );
+        assert!(stderr.contains("tend.toml:4:10"), "{verb}: {stderr}");
+        assert!(stderr.contains(&said), "{verb}: {stderr}");
+        assert!(!dir.path().join("started").exists(), "nothing started");
+    }
+}
+
+#[test]
 fn missing_config_says_where_it_looked() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(tend_bin());

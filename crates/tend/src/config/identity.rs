@@ -61,8 +61,17 @@ pub(super) fn identity(table: &Table<'_>) -> Result<Option<Identity>> {
     };
     let groups = match &groups_field {
         Some(f) => {
+            let items = f.array()?;
+            let most = ngroups_max();
+            if items.len() > most {
+                return Err(f.error(format!(
+                    "{} groups, more than a process may have here ({most}, \
+                     /proc/sys/kernel/ngroups_max); list fewer",
+                    items.len()
+                )));
+            }
             let mut gids = Vec::new();
-            for item in f.array()? {
+            for item in items {
                 let name = id_text(&item)?;
                 let group = tend_os::users::group_by_name(&name)
                     .map_err(|e| item.error(format!("looking up group {name:?}: {e}")))?
@@ -112,6 +121,14 @@ pub(super) fn identity(table: &Table<'_>) -> Result<Option<Identity>> {
         gid: gid_value,
         groups,
     }))
+}
+
+/// The most supplementary groups a process may have (`NGROUPS_MAX`, 65536 on Linux since 2.6.4).
+fn ngroups_max() -> usize {
+    std::fs::read_to_string("/proc/sys/kernel/ngroups_max")
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(65536)
 }
 
 /// tend's own group id.
