@@ -283,7 +283,7 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             "group = \"users\"",
             "not root, so it cannot set another group",
         ),
-        ("nice = -5", "a negative nice value needs root"),
+        ("nice = -5", "nice -5 is below tend's own (0)"),
         (
             "oom_score_adj = -100",
             "a negative oom_score_adj needs root",
@@ -330,6 +330,29 @@ fn tend_not_root_refuses_what_only_root_may_do() {
         .gid(65534);
     let ran = run_with_deadline(cmd);
     assert_eq!(ran.code, Some(0), "{ran:?}");
+    // A tend started with nice 5 may not give a process 3 (it passed the config before, and
+    // every spawn failed with EPERM); 5 and up are fine.
+    for (nice, code) in [(3, 78), (5, 0)] {
+        let text = format!("[process.p]\ncommand = \"sleep 1\"\nnice = {nice}\n");
+        fs::write(dir.path().join("tend.toml"), text).unwrap();
+        let mut cmd = Command::new("nice");
+        cmd.args(["-n", "5"])
+            .arg(&tend_copy)
+            .arg("check")
+            .current_dir(dir.path())
+            .uid(65534)
+            .gid(65534)
+            .env("HOME", "/nonexistent");
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(code), "nice {nice}: {ran:?}");
+        if code == 78 {
+            assert!(
+                ran.stderr.contains("nice 3 is below tend's own (5)")
+                    && ran.stderr.contains("use 5 to 19"),
+                "{ran:?}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -284,13 +284,34 @@ fn show(limit: u64) -> String {
     }
 }
 
-/// `nice = 10`: -20 (most favoured) to 19; lowering it below tend's needs root.
+/// `nice = 10`: -20 (most favoured) to 19; lowering it below tend's own needs root, or an
+/// `RLIMIT_NICE` that allows it (`20 - limit` is the lowest it allows).
 pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
     let n = i32::try_from(f.integer(-20..=19)?).expect("in range");
-    if n < 0 && tend_os::users::effective_uid() != 0 {
-        return Err(f.error("a negative nice value needs root; use 0 to 19, or run tend as root"));
+    if tend_os::users::effective_uid() == 0 {
+        return Ok(n);
+    }
+    let own = own_nice().unwrap_or(0);
+    let by_limit = tend_os::current_limit(tend_os::Resource::RLIMIT_NICE)
+        .map_or(20, |(soft, _)| {
+            20 - i64::try_from(soft.min(40)).unwrap_or(40)
+        });
+    let lowest = i64::from(own).min(by_limit).max(-20);
+    if i64::from(n) < lowest {
+        return Err(f.error(format!(
+            "nice {n} is below tend's own ({own}), which only root (or an RLIMIT_NICE that allows \
+             it) may set; use {lowest} to 19, or run tend as root"
+        )));
     }
     Ok(n)
+}
+
+/// tend's own nice value: field 19 of `/proc/self/stat`.
+fn own_nice() -> Option<i32> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (field 2, in parentheses): field N is at N - 3.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19 - 3)?.parse().ok()
 }
 
 /// `oom_score_adj = 500`: -1000 (never killed) to 1000 (killed first); a negative value
