@@ -430,7 +430,7 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
     let refused = up_with_nofile(&d, 200);
     assert_eq!(refused.code, Some(1), "{refused:?}");
     for what in [
-        "cannot start this config: its 100 instances would need about 464 open files",
+        "cannot start this config: the 100 instances it starts would need about 464 open files",
         "more than tend's limit of 200 (RLIMIT_NOFILE)",
         "at most about 34 instances",
         "`ulimit -n` before `tend up`, or LimitNOFILE=",
@@ -447,6 +447,30 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
         "no instance was started: {logs:?}"
     );
 
+    // What `tend up` does not start is not counted: the same 100 with autostart off start
+    // (a `tend start web` then meets the limit, spawn by spawn); pulled in as the dependency
+    // of one that starts, they count again.
+    let lazy = start_with_nofile(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\nautostart = false\n",
+        200,
+    );
+    assert_eq!(lazy.tend(&["down"]).code, Some(0));
+    let pulled = Daemon {
+        dir: project(
+            "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n\
+             autostart = false\n\n[process.proxy]\ncommand = [\"sleep\", \"1000\"]\n\
+             depends_on = [\"web\"]\n",
+        ),
+        pid: 0,
+        runtime_dir: None,
+    };
+    let ran = up_with_nofile(&pulled, 200);
+    assert_eq!(ran.code, Some(1), "{ran:?}");
+    assert!(
+        ran.stderr.contains("the 101 instances it starts"),
+        "{ran:?}"
+    );
+
     // Under the limit, it starts; a reload past it is refused and changes nothing.
     let d = start_with_nofile("[process.web]\ncommand = [\"sleep\", \"1000\"]\n", 200);
     pid_of(&d, "web.0");
@@ -458,9 +482,9 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
     let reload = d.tend(&["reload"]);
     assert_eq!(reload.code, Some(78), "{reload:?}");
     assert!(
-        reload
-            .stderr
-            .contains("cannot reload this config: its 100 instances would need about 464"),
+        reload.stderr.contains(
+            "cannot reload this config: the 100 instances it starts would need about 464"
+        ),
         "{reload:?}"
     );
     assert_eq!(names(&d), ["web.0"], "nothing changed");

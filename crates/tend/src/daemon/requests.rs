@@ -1118,17 +1118,45 @@ pub(super) fn open_files_needed<'a>(
         })
 }
 
-/// Why a config of `processes` cannot run under tend's open-files limit, if it cannot: what
-/// it needs, the limit, and what to do. `doing` is the action refused (`start`, `reload`).
+/// Of `processes`, those `tend up` starts: the `autostart` ones and what they depend on,
+/// transitively.
+fn started_by_up<'a>(processes: &[&'a tend_core::ProcessSpec]) -> Vec<&'a tend_core::ProcessSpec> {
+    let mut wanted: std::collections::HashSet<&str> = processes
+        .iter()
+        .filter(|p| p.autostart)
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut todo: Vec<&str> = wanted.iter().copied().collect();
+    while let Some(name) = todo.pop() {
+        let Some(p) = processes.iter().find(|p| p.name == name) else {
+            continue;
+        };
+        for dep in &p.depends_on {
+            if wanted.insert(dep.name.as_str()) {
+                todo.push(dep.name.as_str());
+            }
+        }
+    }
+    processes
+        .iter()
+        .copied()
+        .filter(|p| wanted.contains(p.name.as_str()))
+        .collect()
+}
+
+/// Why a config of `processes` cannot start under tend's open-files limit, if it cannot: what
+/// the instances `tend up` starts need, the limit, and what to do. `doing` is the action
+/// refused (`start`, `reload`).
 pub(super) fn beyond_open_files_limit<'a>(
     processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
     doing: &str,
 ) -> Option<String> {
     let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
-    let (needed, instances) = open_files_needed(processes);
+    let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
+    let (needed, instances) = open_files_needed(started_by_up(&processes));
     (needed > limit).then(|| {
         format!(
-            "cannot {doing}: its {instances} instances would need about {needed} open files \
+            "cannot {doing}: the {instances} instances it starts would need about {needed} open files \
              (the pipes and log files of each, and tend's own), more than tend's limit of \
              {limit} (RLIMIT_NOFILE); lower their replicas (at most about {} instances of 4 \
              files each fit), or raise the limit (`ulimit -n` before `tend up`, or \
