@@ -407,7 +407,41 @@ fn scale_up_of_a_failed_or_completed_process_starts_the_new_instances_but_not_of
         replicas: 2,
     });
     assert_eq!(spawns(&e).len(), 1, "migrate.1 runs");
-    // Stopped by the user: the new instances stay stopped with it.
+    // Failed, or completed, then stopped by the user (it stays failed or exited): the new
+    // instances stay down with it; a start lifts that.
+    let mut h = Harness::new(vec![crasher(Some(Duration::from_secs(300)))]);
+    let e = h.feed(Input::Up(None));
+    crash_until_it_stays(&mut h, e);
+    h.feed(Input::StopRequested(Target::All));
+    assert_eq!(h.sup.instance(id(0, 0)).unwrap().state, State::Failed);
+    let e = h.feed(Input::ScaleRequested {
+        process: 0,
+        replicas: 2,
+    });
+    assert!(spawns(&e).is_empty(), "the user stopped it: {e:?}");
+    let e = h.feed(Input::StartRequested(Target::Instance(id(0, 0))));
+    h.spawn_all(&e);
+    let e = h.feed(Input::ScaleRequested {
+        process: 0,
+        replicas: 3,
+    });
+    assert_eq!(spawns(&e).len(), 1, "started again: job.2 starts");
+    let mut job = proc("migrate");
+    job.restart = RestartPolicy::Never;
+    let mut h = Harness::new(vec![job]);
+    let [run] = h.up()[..] else { panic!() };
+    h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Code(0),
+        group_left: false,
+    });
+    h.feed(Input::StopRequested(Target::All));
+    let e = h.feed(Input::ScaleRequested {
+        process: 0,
+        replicas: 2,
+    });
+    assert!(spawns(&e).is_empty(), "the user stopped it: {e:?}");
+    // Stopped by the user while running: the new instances stay stopped with it.
     let mut h = Harness::new(vec![sleeper("web")]);
     let [run] = h.up()[..] else { panic!() };
     let e = h.feed(Input::StopRequested(Target::All));

@@ -133,6 +133,9 @@ pub(super) struct Instance {
     pub(super) last_exit_oom: bool,
     /// Processes of its runs the OOM killer killed, over the instance's whole life.
     pub(super) oom_kills: u64,
+    /// The user stopped it (`tend stop`) and has not started it since: a failed or exited
+    /// instance the user stopped keeps the instances a scale adds down too.
+    pub(super) stopped_by_user: bool,
 }
 
 impl Instance {
@@ -146,6 +149,7 @@ impl Instance {
             last_exit: None,
             last_exit_oom: false,
             oom_kills: 0,
+            stopped_by_user: false,
         }
     }
 
@@ -293,7 +297,9 @@ impl Supervisor {
             return;
         }
         let initial = self.spec_of(id).backoff.initial;
-        self.inst_mut(id).want_up = true;
+        let inst = self.inst_mut(id);
+        inst.want_up = true;
+        inst.stopped_by_user = false;
         match self.inst(id).status {
             Status::Starting { .. }
             | Status::Running { .. }
@@ -349,7 +355,9 @@ impl Supervisor {
             | Status::Ready { .. }
             | Status::Stopping { .. } => {
                 self.begin_stop(id, now, out);
-                self.inst_mut(id).want_up = true;
+                let inst = self.inst_mut(id);
+                inst.want_up = true;
+                inst.stopped_by_user = false;
                 self.set_then(id, Then::Restart);
             }
             Status::Backoff { .. }

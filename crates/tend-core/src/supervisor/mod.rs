@@ -715,6 +715,7 @@ impl Supervisor {
             Input::StopRequested(target) => {
                 for id in self.targets(&target) {
                     self.stop(id, now, &mut out);
+                    self.inst_mut(id).stopped_by_user = true;
                 }
             }
             Input::RestartRequested(target) => {

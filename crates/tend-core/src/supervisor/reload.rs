@@ -287,7 +287,9 @@ impl Supervisor {
 fn starts_added(slot: &Slot, new: &ProcessSpec) -> bool {
     let old_replicas = slot.spec.replicas;
     slot.instances.iter().any(|(&r, i)| {
-        r < old_replicas && (i.want_up || matches!(i.state(), State::Failed | State::Exited))
+        let ended_by_itself =
+            matches!(i.state(), State::Failed | State::Exited) && !i.stopped_by_user;
+        r < old_replicas && (i.want_up || ended_by_itself)
     }) || (new.autostart && (!slot.spec.autostart || old_replicas == 0))
 }
 
