@@ -488,6 +488,29 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
         "{reload:?}"
     );
     assert_eq!(names(&d), ["web.0"], "nothing changed");
+
+    // A tend already past its limit (lowered under it by prlimit) may still reload to fewer:
+    // never refused for needing less than now, as a scale down is not.
+    let d = start_with_nofile(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 30\n",
+        200,
+    );
+    for n in 0..30 {
+        pid_of(&d, &format!("web.{n}"));
+    }
+    let mut lower = Command::new("prlimit");
+    lower
+        .arg(format!("--pid={}", d.pid))
+        .arg("--nofile=170:170");
+    assert_eq!(run_with_deadline(lower).code, Some(0));
+    std::fs::write(
+        d.config(),
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 28\n",
+    )
+    .unwrap();
+    let reload = d.tend(&["reload"]);
+    assert_eq!(reload.code, Some(0), "{reload:?}");
+    eventually("web.28 and web.29 retired", || names(&d).len() == 28);
 }
 
 const DB_AND_WEB: &str = r#"

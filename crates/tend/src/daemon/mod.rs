@@ -515,7 +515,7 @@ fn start(
     tend_os::raise_nofile_limit().context("raising the open-files limit")?;
     // All or nothing: not some instances running and the others failing their spawns.
     let processes = sup.processes().map(|(_, p)| &**p);
-    if let Some(why) = requests::beyond_open_files_limit(processes, "start this config") {
+    if let Some(why) = requests::beyond_open_files_limit(processes, "start this config", 0) {
         anyhow::bail!("{why}");
     }
     tend_os::set_child_subreaper().context("becoming a child subreaper")?;

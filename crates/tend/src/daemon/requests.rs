@@ -205,11 +205,14 @@ impl Driver {
         // What the new config is compared with: reads are one at a time, and only applying
         // one changes the settings, so these are still tend's when the read is done.
         let settings = self.sup.settings().clone();
+        let needed_now = open_files_at_up(self.sup.processes().map(|(_, p)| &**p));
         tokio::task::spawn_blocking(move || {
             let loaded = crate::config::load_with(&path, &formation).and_then(|(spec, _)| {
                 start_only_settings(&settings, &spec.supervisor, &path)?;
                 let processes = spec.processes.iter().map(|p| &**p);
-                if let Some(why) = beyond_open_files_limit(processes, "reload this config") {
+                if let Some(why) =
+                    beyond_open_files_limit(processes, "reload this config", needed_now)
+                {
                     return Err(crate::config::ConfigError {
                         file: Some(path.clone()),
                         line_col: None,
@@ -1101,13 +1104,9 @@ fn last_exit_text(view: &InstanceView<'_>) -> String {
 /// children's ends of their pipes, the cgroup files they join by).
 const FDS_OWN: u64 = 64;
 
-/// The descriptors tend holds for each instance of `spec` while it runs: the reading ends of
-/// its stdout and stderr pipes (or its terminal) and its two log files, and one more for a
-/// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
-/// probe's. (An instance that printed also has log indexes, but tend opens those only to
-/// write them.)
-/// The open files tend needs for every instance of `processes` at once, and for itself.
-pub(super) fn open_files_needed<'a>(
+/// The open files tend needs for every instance of `processes` at once, and for itself; and
+/// how many instances that is.
+fn open_files_needed<'a>(
     processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
 ) -> (u64, u64) {
     processes
@@ -1144,28 +1143,43 @@ fn started_by_up<'a>(processes: &[&'a tend_core::ProcessSpec]) -> Vec<&'a tend_c
         .collect()
 }
 
+/// The open files the instances that `tend up` starts of `processes` need, with tend's own.
+pub(super) fn open_files_at_up<'a>(
+    processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
+) -> u64 {
+    let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
+    open_files_needed(started_by_up(&processes)).0
+}
+
 /// Why a config of `processes` cannot start under tend's open-files limit, if it cannot: what
 /// the instances `tend up` starts need, the limit, and what to do. `doing` is the action
-/// refused (`start`, `reload`).
+/// refused (`start this config`, `reload this config`); a config that needs no more than
+/// `needed_now` (what the one it replaces needs) is never refused, as a scale down is not.
 pub(super) fn beyond_open_files_limit<'a>(
     processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
     doing: &str,
+    needed_now: u64,
 ) -> Option<String> {
     let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
     let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
     let (needed, instances) = open_files_needed(started_by_up(&processes));
-    (needed > limit).then(|| {
+    (needed > limit && needed > needed_now).then(|| {
         format!(
-            "cannot {doing}: the {instances} instances it starts would need about {needed} open files \
-             (the pipes and log files of each, and tend's own), more than tend's limit of \
-             {limit} (RLIMIT_NOFILE); lower their replicas (at most about {} instances of 4 \
-             files each fit), or raise the limit (`ulimit -n` before `tend up`, or \
-             LimitNOFILE= in its systemd unit)",
+            "cannot {doing}: the {instances} instances it starts would need about {needed} \
+             open files (the pipes and log files of each, and tend's own), more than tend's \
+             limit of {limit} (RLIMIT_NOFILE); lower their replicas (at most about {} \
+             instances fit at 4 files each, fewer with readiness or health probes), or raise \
+             the limit (`ulimit -n` before `tend up`, or LimitNOFILE= in its systemd unit)",
             limit.saturating_sub(FDS_OWN) / 4
         )
     })
 }
 
+/// The descriptors tend holds for each instance of `spec` while it runs: the reading ends of
+/// its stdout and stderr pipes (or its terminal) and its two log files, and one more for a
+/// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
+/// probe's. (An instance that printed also has log indexes, but tend opens those only to
+/// write them.)
 fn fds_per_instance(spec: &tend_core::ProcessSpec) -> u64 {
     let ready = spec
         .ready
