@@ -286,7 +286,7 @@ fn tend_not_root_refuses_what_only_root_may_do() {
         ("nice = -5", "nice -5 is below tend's own (0)"),
         (
             "oom_score_adj = -100",
-            "a negative oom_score_adj needs root",
+            "a negative oom_score_adj needs CAP_SYS_RESOURCE, which tend lacks",
         ),
         (
             "rlimits = { nofile = \"unlimited\" }",
@@ -330,6 +330,34 @@ fn tend_not_root_refuses_what_only_root_may_do() {
         .gid(65534);
     let ran = run_with_deadline(cmd);
     assert_eq!(ran.code, Some(0), "{ran:?}");
+    // Root without CAP_SYS_NICE (a container's default set) may not lower it either: the
+    // capability decides, as in the kernel.
+    let text = "[process.p]\ncommand = \"sleep 1\"\nnice = -5\n";
+    fs::write(dir.path().join("tend.toml"), text).unwrap();
+    if common::have("setpriv (util-linux)", "setpriv", &["--version"]) {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--inh-caps", "-sys_nice", "--bounding-set", "-sys_nice"])
+            .arg(tend_bin())
+            .arg("check")
+            .current_dir(dir.path());
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(78), "{ran:?}");
+        assert!(ran.stderr.contains("needs CAP_SYS_NICE"), "{ran:?}");
+        let status = fs::read_to_string("/proc/self/status").unwrap();
+        let caps = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap();
+        if u64::from_str_radix(caps.trim(), 16).unwrap() >> 23 & 1 == 1 {
+            let mut cmd = Command::new(tend_bin());
+            cmd.arg("check").current_dir(dir.path());
+            assert_eq!(
+                run_with_deadline(cmd).code,
+                Some(0),
+                "root with CAP_SYS_NICE"
+            );
+        }
+    }
     // A tend started with nice 5 may not give a process 3 (it passed the config before, and
     // every spawn failed with EPERM); 5 and up are fine.
     for (nice, code) in [(3, 78), (5, 0)] {

@@ -288,7 +288,7 @@ fn show(limit: u64) -> String {
 /// `RLIMIT_NICE` that allows it (`20 - limit` is the lowest it allows).
 pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
     let n = i32::try_from(f.integer(-20..=19)?).expect("in range");
-    if tend_os::users::effective_uid() == 0 {
+    if has_capability(CAP_SYS_NICE) {
         return Ok(n);
     }
     let own = own_nice().unwrap_or(0);
@@ -299,8 +299,9 @@ pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
     let lowest = i64::from(own).min(by_limit).max(-20);
     if i64::from(n) < lowest {
         return Err(f.error(format!(
-            "nice {n} is below tend's own ({own}), which only root (or an RLIMIT_NICE that allows \
-             it) may set; use {lowest} to 19, or run tend as root"
+            "nice {n} is below tend's own ({own}), which needs CAP_SYS_NICE, which tend lacks \
+             (root has it, unless its container drops it), or an RLIMIT_NICE that allows it; \
+             use {lowest} to 19"
         )));
     }
     Ok(n)
@@ -315,16 +316,34 @@ fn own_nice() -> Option<i32> {
 }
 
 /// `oom_score_adj = 500`: -1000 (never killed) to 1000 (killed first); a negative value
-/// needs root (CAP_SYS_RESOURCE).
+/// needs CAP_SYS_RESOURCE.
 pub(super) fn oom_score_adj(f: &Field<'_>) -> Result<i32> {
     let n = i32::try_from(f.integer(-1000..=1000)?).expect("in range");
-    if n < 0 && tend_os::users::effective_uid() != 0 {
+    if n < 0 && !has_capability(CAP_SYS_RESOURCE) {
         return Err(f.error(
-            "a negative oom_score_adj needs root (CAP_SYS_RESOURCE); use 0 to 1000, or run \
-             tend as root",
+            "a negative oom_score_adj needs CAP_SYS_RESOURCE, which tend lacks (root has it, \
+             unless its container drops it); use 0 to 1000",
         ));
     }
     Ok(n)
+}
+
+/// `CAP_SYS_NICE`: lowering a nice value.
+const CAP_SYS_NICE: u32 = 23;
+/// `CAP_SYS_RESOURCE`: a negative `oom_score_adj`, among others.
+const CAP_SYS_RESOURCE: u32 = 24;
+
+/// Whether tend has capability `bit` in its effective set (`CapEff` of `/proc/self/status`),
+/// as the kernel checks it: root in a container may lack one, and a non-root tend may have
+/// one (systemd's `AmbientCapabilities=`).
+fn has_capability(bit: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|set| set >> bit & 1 == 1)
 }
 
 /// The `setrlimit` resource of a limit.
