@@ -147,9 +147,6 @@ fn unescape(field: &str) -> String {
 /// shows `/docker/x/tend`, not `/docker/xy`), and a cgroup outside the process's cgroup
 /// namespace is named with `..` (`/../other`), which no mount of the namespace shows.
 fn join_under(mount: &CgroupMount, path: &str) -> Option<PathBuf> {
-    if path.split('/').any(|part| part == "..") {
-        return None;
-    }
     let relative = if mount.root == "/" {
         path
     } else {
@@ -159,6 +156,11 @@ fn join_under(mount: &CgroupMount, path: &str) -> Option<PathBuf> {
         }
         below
     };
+    // Below the mount's root (which may itself be named with `..`: a mount made outside the
+    // namespace), a `..` would leave the mount.
+    if relative.split('/').any(|part| part == "..") {
+        return None;
+    }
     let relative = relative.trim_start_matches('/');
     Some(if relative.is_empty() {
         mount.point.clone()
@@ -464,6 +466,10 @@ mod tests {
         let mounts = "30 25 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
         let found = Hierarchies::from_texts(mounts, "0::/../../user.slice/x\n");
         assert_eq!(found.unified, None);
+        // A mount whose root is itself outside the namespace shows what is below it.
+        let mounts = "30 25 0:26 /.. /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
+        let found = Hierarchies::from_texts(mounts, "0::/../c\n");
+        assert_eq!(found.unified, Some(PathBuf::from("/sys/fs/cgroup/c")));
         // No cgroup file system: nothing.
         assert_eq!(
             Hierarchies::from_texts("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n", "0::/\n"),
