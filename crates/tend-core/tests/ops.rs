@@ -372,6 +372,20 @@ fn scale_of_a_stopped_process_adds_stopped_instances() {
     assert!(h.sup.instances().all(|v| v.state == State::Stopped));
 }
 
+/// A one-shot `migrate` (restart never) that ran and exited 0.
+fn completed_one_shot() -> Harness {
+    let mut job = proc("migrate");
+    job.restart = RestartPolicy::Never;
+    let mut h = Harness::new(vec![job]);
+    let [run] = h.up()[..] else { panic!() };
+    h.feed(Input::Exited {
+        run,
+        status: ExitStatus::Code(0),
+        group_left: false,
+    });
+    h
+}
+
 #[test]
 fn scale_up_of_a_failed_or_completed_process_starts_the_new_instances_but_not_of_a_stopped_one() {
     // Failed, with a retry pending, and failed for good.
@@ -392,15 +406,7 @@ fn scale_up_of_a_failed_or_completed_process_starts_the_new_instances_but_not_of
         );
     }
     // A one-shot that completed.
-    let mut job = proc("migrate");
-    job.restart = RestartPolicy::Never;
-    let mut h = Harness::new(vec![job]);
-    let [run] = h.up()[..] else { panic!() };
-    h.feed(Input::Exited {
-        run,
-        status: ExitStatus::Code(0),
-        group_left: false,
-    });
+    let mut h = completed_one_shot();
     assert_eq!(h.sup.instance(id(0, 0)).unwrap().state, State::Exited);
     let e = h.feed(Input::ScaleRequested {
         process: 0,
@@ -426,15 +432,7 @@ fn scale_up_of_a_failed_or_completed_process_starts_the_new_instances_but_not_of
         replicas: 3,
     });
     assert_eq!(spawns(&e).len(), 1, "started again: job.2 starts");
-    let mut job = proc("migrate");
-    job.restart = RestartPolicy::Never;
-    let mut h = Harness::new(vec![job]);
-    let [run] = h.up()[..] else { panic!() };
-    h.feed(Input::Exited {
-        run,
-        status: ExitStatus::Code(0),
-        group_left: false,
-    });
+    let mut h = completed_one_shot();
     h.feed(Input::StopRequested(Target::All));
     let e = h.feed(Input::ScaleRequested {
         process: 0,
