@@ -513,6 +513,35 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
     eventually("web.28 and web.29 retired", || names(&d).len() == 28);
 }
 
+#[test]
+fn start_refuses_more_instances_than_the_open_files_limit_holds() {
+    // 100 instances that `tend up` leaves stopped: starting them all would need 464 open
+    // files under a limit of 200. Before, the spawns past the limit failed again and again.
+    let d = start_with_nofile(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\nautostart = false\n\
+         start_secs = \"100ms\"\n",
+        200,
+    );
+    let refused = d.tend(&["start", "web"]);
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    for what in [
+        "starting web.0 web.1 web.2 and 97 more would make 100 instances run",
+        "about 464 open files",
+        "more than tend's limit of 200 (RLIMIT_NOFILE)",
+    ] {
+        assert!(refused.stderr.contains(what), "{what:?}: {refused:?}");
+    }
+    assert!(
+        d.status().iter().all(|i| i["state"] == "stopped"),
+        "nothing started"
+    );
+    // What fits starts, and runs.
+    let fits = d.tend(&["start", "web.0", "web.1"]);
+    assert_eq!(fits.code, Some(0), "{fits:?}");
+    pid_of(&d, "web.0");
+    pid_of(&d, "web.1");
+}
+
 const DB_AND_WEB: &str = r#"
 [process.db]
 command = ["sleep", "1000"]

@@ -510,6 +510,13 @@ impl Driver {
             return;
         }
         let ids = self.instances_in(&targets);
+        if goal == Goal::Up {
+            if let Some(why) = self.start_beyond_open_files(&ids, no_deps) {
+                let error = ErrorBody::new(ErrorCode::BadRequest, why);
+                let _ = reply.send(Reply::Answer(Answer::Error(error)));
+                return;
+            }
+        }
         let instances = ids
             .iter()
             .map(|&id| (id, self.sup.instance(id).and_then(|v| v.run)))
@@ -1195,6 +1202,51 @@ impl Driver {
     /// hard one at start). Spawns beyond it fail with EMFILE, one by one, each instance
     /// restarted and failing again. A scale that needs no more than now is never refused, so
     /// that a tend with too many instances can always be scaled down.
+    /// Why starting `ids` (and what they depend on, unless `no_deps`) would take tend past
+    /// its open-files limit, if it would: the instances up or wanted up, with those, against
+    /// the limit. A start that needs no more than tend holds now is never refused.
+    fn start_beyond_open_files(&self, ids: &[InstanceId], no_deps: bool) -> Option<String> {
+        let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
+        let mut starting: HashSet<InstanceId> = ids.iter().copied().collect();
+        if !no_deps {
+            for name in self.dependencies_of(ids) {
+                if let Some(target) = self.sup.resolve(&name) {
+                    starting.extend(self.sup.targets(&target));
+                }
+            }
+        }
+        let (mut now, mut after, mut instances) = (FDS_OWN, FDS_OWN, 0u64);
+        for view in self.sup.instances() {
+            let per = fds_per_instance(view.spec);
+            let up = view.run.is_some() || view.want_up;
+            if up {
+                now += per;
+            }
+            if up || starting.contains(&view.id) {
+                after += per;
+                instances += 1;
+            }
+        }
+        (after > limit && after > now).then(|| {
+            let mut named: Vec<String> = ids
+                .iter()
+                .take(3)
+                .map(|&id| self.sup.instance_name(id))
+                .collect();
+            if ids.len() > 3 {
+                named.push(format!("and {} more", ids.len() - 3));
+            }
+            format!(
+                "starting {} would make {instances} instances run, which need about {after} \
+                 open files (the pipes and log files of each, and tend's own), more than tend's \
+                 limit of {limit} (RLIMIT_NOFILE); start fewer, stop others, or raise the limit \
+                 (`ulimit -n` before `tend up`, or LimitNOFILE= in its systemd unit) and start \
+                 tend again",
+                named.join(" ")
+            )
+        })
+    }
+
     fn beyond_open_files(&self, plan: &[(usize, String, u32, u32)]) -> Option<String> {
         let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
         let (mut now, mut after, mut instances) = (FDS_OWN, FDS_OWN, 0u64);
