@@ -128,8 +128,8 @@ pub struct InstanceStatus {
     #[serde(flatten)]
     pub usage: Option<Usage>,
     /// Bytes of the instance's output written to its log files since tend opened them (at its
-    /// start, or the reload that changed the process): all runs, both streams, rotated files
-    /// included, timestamps not counted. Absent when 0.
+    /// start, or the reload that changed the process's `log` settings): all runs, both
+    /// streams, rotated files included, timestamps not counted. Absent when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub log_bytes: u64,
     /// Writes to its log files that failed since tend opened them (each is retried until it

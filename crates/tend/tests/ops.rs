@@ -542,6 +542,30 @@ fn start_refuses_more_instances_than_the_open_files_limit_holds() {
     pid_of(&d, "web.1");
 }
 
+#[test]
+fn a_scale_keeps_the_log_counters_and_files_of_the_instances_it_keeps() {
+    let d = Daemon::start(
+        "[process.web]\ncommand = \"echo hello; exec sleep 1000\"\nshell = true\n\
+         start_secs = \"100ms\"\n",
+    );
+    let first = pid_of(&d, "web.0");
+    eventually("hello counted", || d.instance("web.0")["log_bytes"] == 6);
+    assert_eq!(d.tend(&["scale", "web=2"]).code, Some(0));
+    assert_eq!(d.tend(&["restart", "web.0"]).code, Some(0));
+    eventually("web.0 restarted", || {
+        d.instance("web.0")["pid"]
+            .as_u64()
+            .is_some_and(|pid| pid != first)
+    });
+    // Before, the restart after the scale reopened web.0's log files: the count began again
+    // at 6, and the file had a second writer while the first one's drainer was still there.
+    eventually("both hellos counted", || {
+        d.instance("web.0")["log_bytes"] == 12
+    });
+    let log = std::fs::read_to_string(d.path(".tend/logs/web.0.log")).unwrap();
+    assert_eq!(log, "hello\nhello\n");
+}
+
 const DB_AND_WEB: &str = r#"
 [process.db]
 command = ["sleep", "1000"]

@@ -199,7 +199,8 @@ struct InstanceLogs {
     prefix: Arc<str>,
     /// The instance's name, for `logs -f`.
     name: Arc<str>,
-    /// The spec and directory the files were opened for; a reload that changes them reopens.
+    /// The spec and directory the files were opened for; a reload that changes the log
+    /// settings or the directory reopens them.
     spec: Arc<tend_core::ProcessSpec>,
     dir: PathBuf,
 }
@@ -1367,7 +1368,9 @@ impl Driver {
     ) -> Result<InstanceLogs> {
         let dir = &self.sup.settings().log_dir;
         if let Some(logs) = self.logs.get(&instance) {
-            if std::ptr::eq(&*logs.spec, spec) && logs.dir == *dir {
+            // Kept across changes of other settings (a scale, an env read, a reload of the
+            // command): the counters go on, and no second writer of the same files is made.
+            if logs.spec.log == spec.log && logs.dir == *dir {
                 return Ok(logs.clone());
             }
         }
