@@ -329,6 +329,12 @@ fn run(cli: Cli, inherited: InheritedSignals) -> Result<u8, Failure> {
         Verb::Check { json, formation } => {
             let path = config::discover(cli.config.as_deref())?;
             let (spec, http) = config::load_with(&path, &formation.unwrap_or_default())?;
+            // Valid, but too big for this shell's limits: said, and still exit 0 (tend may be
+            // started elsewhere, under another limit).
+            let processes = spec.processes.iter().map(|p| &**p);
+            if let Some(why) = daemon::open_files_beyond_hard_limit(processes) {
+                eprintln!("tend: warning: {why}");
+            }
             if json {
                 use std::io::Write as _;
                 let _ = std::io::stdout().write_all(&config::describe_json(

@@ -427,6 +427,23 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
         pid: 0,
         runtime_dir: None,
     };
+    // `tend check` from the same shell says so, and still validates the config.
+    let mut check = Command::new("sh");
+    check
+        .arg("-c")
+        .arg("ulimit -n 200 && exec \"$0\" check")
+        .arg(tend_bin())
+        .current_dir(d.dir.path())
+        .env_remove("TEND_CONFIG");
+    let checked = run_with_deadline(check);
+    assert_eq!(checked.code, Some(0), "{checked:?}");
+    assert!(
+        checked.stderr.contains(
+            "tend: warning: the 100 instances `tend up` starts would need about 464 open files, \
+             more than the hard RLIMIT_NOFILE here (200)"
+        ),
+        "{checked:?}"
+    );
     let refused = up_with_nofile(&d, 200);
     assert_eq!(refused.code, Some(1), "{refused:?}");
     for what in [

@@ -24,6 +24,7 @@ pub mod logindex;
 pub mod output;
 pub mod probe;
 mod requests;
+pub use requests::open_files_beyond_hard_limit;
 pub mod survivors;
 #[cfg(test)]
 mod tests;

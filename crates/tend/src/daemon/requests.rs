@@ -1182,6 +1182,25 @@ pub(super) fn beyond_open_files_limit<'a>(
     })
 }
 
+/// For `tend check`: why `tend up` of `processes` from this shell would be refused for open
+/// files, if it would (against the hard `RLIMIT_NOFILE`, which `tend up` raises its soft one
+/// to).
+pub fn open_files_beyond_hard_limit<'a>(
+    processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
+) -> Option<String> {
+    let (_, hard) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
+    let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
+    let (needed, instances) = open_files_needed(started_by_up(&processes));
+    (needed > hard).then(|| {
+        format!(
+            "the {instances} instances `tend up` starts would need about {needed} open files, \
+             more than the hard RLIMIT_NOFILE here ({hard}): `tend up` from this shell would \
+             refuse to start; lower their replicas, or raise the limit (`ulimit -Hn`, or \
+             LimitNOFILE= in tend's systemd unit)"
+        )
+    })
+}
+
 /// The descriptors tend holds for each instance of `spec` while it runs: the reading ends of
 /// its stdout and stderr pipes (or its terminal) and its two log files, and one more for a
 /// notify socket, a notify fd's pipe or a readiness probe's connection, and for a health
