@@ -358,6 +358,22 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             );
         }
     }
+    // A tend that is not root with another group than its user's (started by `sg`): `user`
+    // of itself keeps tend's group, which is all it may set (it set the user's, and every
+    // spawn failed with EPERM).
+    if common::have("setpriv (util-linux)", "setpriv", &["--version"]) {
+        let text = "[process.p]\ncommand = \"sleep 1\"\nuser = \"nobody\"\n";
+        fs::write(dir.path().join("tend.toml"), text).unwrap();
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", "65534", "--regid", "100", "--clear-groups"])
+            .arg(&tend_copy)
+            .arg("check")
+            .current_dir(dir.path())
+            .env("HOME", "/nonexistent");
+        let ran = run_with_deadline(cmd);
+        assert_eq!(ran.code, Some(0), "{ran:?}");
+        assert!(ran.stdout.contains("(uid 65534), gid 100,"), "{ran:?}");
+    }
     // A tend started with nice 5 may not give a process 3 (it passed the config before, and
     // every spawn failed with EPERM); 5 and up are fine.
     for (nice, code) in [(3, 78), (5, 0)] {
