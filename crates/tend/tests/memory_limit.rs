@@ -17,8 +17,16 @@ fn hog(mib: u32) -> String {
 
 #[test]
 fn a_tree_above_its_memory_limit_is_restarted_and_one_below_is_not() {
+    // Measured over each run's cgroup where tend makes them (root here), and over /proc by
+    // process group without.
+    for supervisor in ["", "[supervisor]\ncgroups = false\n"] {
+        tree_above_its_memory_limit(supervisor);
+    }
+}
+
+fn tree_above_its_memory_limit(supervisor: &str) {
     let config = format!(
-        r#"
+        r#"{supervisor}
 [process.hog]
 command = '''{}'''
 shell = true

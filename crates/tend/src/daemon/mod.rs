@@ -857,12 +857,22 @@ impl Driver {
             .filter(|view| view.spec.memory_limit.is_some())
             .filter_map(|view| Some((view.run?, i32::try_from(view.pid?).ok()?)))
             .collect();
-        let groups: HashSet<i32> = limited.iter().map(|&(_, pgid)| pgid).collect();
-        let mut usage = tend_os::procfs::group_usage(&groups);
+        // A run with a cgroup is summed over its cgroup's processes; only the others need a
+        // pass over every process of /proc, and with none of those there is none.
+        let mut usage = HashMap::new();
+        let mut by_group = HashSet::new();
         for &(run, pgid) in &limited {
-            if let Some(tree) = self.cgroups.usage(run) {
-                usage.insert(pgid, tree);
+            match self.cgroups.usage(run) {
+                Some(tree) => {
+                    usage.insert(pgid, tree);
+                }
+                None => {
+                    by_group.insert(pgid);
+                }
             }
+        }
+        if !by_group.is_empty() {
+            usage.extend(tend_os::procfs::group_usage(&by_group));
         }
         for (run, pgid) in limited {
             if let Some(group) = usage.get(&pgid) {
