@@ -49,8 +49,8 @@ pub use signal::{
 pub use sigwait::SignalWaiter;
 pub use socket::{bind_listener, check_dir_is_ours, current_uid, peer_uid, runtime_dir};
 pub use spawn::{
-    spawn, spawn_on_terminal, spawn_with_stdin, starts_in_cgroup, Child, ChildAction, Command,
-    Resource,
+    probe_start_in_cgroup, spawn, spawn_on_terminal, spawn_with_stdin, starts_in_cgroup, Child,
+    ChildAction, Command, Resource,
 };
 
 /// A process id, as the kernel's `pid_t`. The pid of a spawned child is also its process group id.

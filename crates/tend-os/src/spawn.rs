@@ -957,9 +957,39 @@ mod into_cgroup {
         STATE.store(WORKS, Ordering::Relaxed);
     }
 
+    /// Asks the kernel, without making a process, whether a spawn with
+    /// [`super::ChildAction::StartInCgroup`] can make its child in the cgroup: `clone3` is
+    /// there and not filtered (a `clone3` of no arguments is refused for its size, `EINVAL`,
+    /// where a seccomp filter or a kernel before 5.3 answers `ENOSYS` or `EPERM`), the kernel
+    /// is 5.7 or later (`CLONE_INTO_CGROUP`), and tend-os makes the clone itself on this
+    /// architecture. When it cannot, spawns join their cgroup by a write from the start.
+    pub fn probe_start_in_cgroup() -> bool {
+        if !cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
+            return false;
+        }
+        // SAFETY: clone3 with a null argument pointer and a size of 0: the kernel refuses the
+        // size before it reads anything or makes a process.
+        let rc = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<CloneArgs>(), 0usize) };
+        let clone3 = rc == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL);
+        let usable = clone3 && kernel_at_least(5, 7);
+        if !usable {
+            STATE.store(REFUSED, Ordering::Relaxed);
+        }
+        usable
+    }
+
+    /// Whether the running kernel's release is `major.minor` or later.
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut numbers = release
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u32>().ok());
+        (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
+    }
+
     /// Whether a spawn with [`super::ChildAction::StartInCgroup`] makes its child in the
     /// cgroup (`Some(true)`), or the child moves itself (`Some(false)`); `None` until one
-    /// has been tried.
+    /// has been tried (or [`probe_start_in_cgroup`] asked).
     pub fn starts_in_cgroup() -> Option<bool> {
         match STATE.load(Ordering::Relaxed) {
             WORKS => Some(true),
@@ -1056,7 +1086,7 @@ mod into_cgroup {
     }
 }
 
-pub use into_cgroup::starts_in_cgroup;
+pub use into_cgroup::{probe_start_in_cgroup, starts_in_cgroup};
 
 /// Blocks every signal in this thread until dropped, then restores the previous mask.
 struct SignalsBlocked {

@@ -305,9 +305,14 @@ fn a_child_starts_in_its_cgroup_by_clone3_and_by_joining_where_clone3_is_refused
             "{extra:?}: the child is not in {name}: {out}"
         );
         let starts_in = out.lines().last().unwrap_or("");
+        // The probe (no process made) says what the spawn then did.
+        let probe = out.lines().rev().nth(1).unwrap_or("");
         match (extra, clone_into_cgroup_expected()) {
             (None, Err(why)) => eprintln!("not checked that clone3 was used: {why} ({starts_in})"),
-            _ => assert_eq!(starts_in, format!("starts_in {how}"), "{extra:?}: {out}"),
+            _ => {
+                assert_eq!(starts_in, format!("starts_in {how}"), "{extra:?}: {out}");
+                assert_eq!(probe, format!("probe {how}"), "{extra:?}: {out}");
+            }
         }
     }
     // A cgroup v1 directory is not one a child can start in: a clear error, nothing runs.

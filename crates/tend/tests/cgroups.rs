@@ -612,3 +612,39 @@ depends_on = { a = "ready" }
         0
     );
 }
+
+#[test]
+fn under_a_seccomp_filter_that_refuses_clone3_children_still_start_in_their_cgroup() {
+    let _pids = sharing_pids();
+    // tend-os's helper installs the filter Docker's default profile has for clone3 (ENOSYS)
+    // and executes tend; `cargo test --workspace` builds it beside tend.
+    let helper = std::path::Path::new(tend_bin()).with_file_name("tend-os-probe");
+    if !helper.exists() {
+        eprintln!(
+            "skipped: {} is not built (`cargo test --workspace` builds it)",
+            helper.display()
+        );
+        return;
+    }
+    let dir = common::project(
+        "[process.a]\ncommand = \"grep ^0:: /proc/self/cgroup; exec sleep 1000\"\nshell = true\n",
+    );
+    let config = dir.path().join("tend.toml");
+    let mut cmd = Command::new(&helper);
+    cmd.arg("exec-without-clone3")
+        .arg(tend_bin())
+        .arg("-c")
+        .arg(&config)
+        .arg("up");
+    let tend = Tend::spawn(dir, cmd);
+    if !has_cgroups(&tend) {
+        return;
+    }
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    assert!(
+        notice.contains("each child joins its cgroup by a write before its exec (clone3 into a cgroup is refused here"),
+        "{notice}"
+    );
+    let line = tend.wait_line("a's cgroup", |l| l.contains("a.0  | 0::"));
+    assert!(line.ends_with("/a.0/run-1"), "{line}");
+}

@@ -19,8 +19,12 @@
 //! when the lock is held it prints `held <pid or ->` and exits 2.
 //!
 //! `start-in-cgroup DIR [--no-clone3]` spawns `cat /proc/self/cgroup` with
-//! `ChildAction::StartInCgroup(DIR)` and prints what the child printed, then `starts_in
-//! <true|false|unknown>` (`tend_os::starts_in_cgroup`). `--no-clone3` first installs a seccomp
+//! `ChildAction::StartInCgroup(DIR)` and prints what the child printed, then `probe
+//! <true|false>` (`tend_os::probe_start_in_cgroup`, asked after the spawn) and `starts_in
+//! <true|false|unknown>` (`tend_os::starts_in_cgroup`).
+//!
+//! `exec-without-clone3 PROGRAM [ARGS...]` installs that filter and executes PROGRAM: tend
+//! itself as it runs in a container whose seccomp profile refuses `clone3`. `--no-clone3` first installs a seccomp
 //! filter that answers `clone3` with ENOSYS, as container runtimes' default filters do.
 
 use std::fmt::Write as _;
@@ -47,6 +51,7 @@ fn main() {
         Some("start-in-cgroup") if args.len() == 3 && args[2] == "--no-clone3" => {
             start_in_cgroup(&args[1], true)
         }
+        Some("exec-without-clone3") if args.len() >= 2 => exec_without_clone3(&args[1..]),
         _ => usage(),
     }
 }
@@ -54,7 +59,8 @@ fn main() {
 fn usage() -> ! {
     eprintln!(
         "usage: tend-os-probe daemon REPORT [options] | tend-os-probe hold-lock PATH | \
-         tend-os-probe start-in-cgroup DIR [--no-clone3]"
+         tend-os-probe start-in-cgroup DIR [--no-clone3] | \
+         tend-os-probe exec-without-clone3 PROGRAM [ARGS...]"
     );
     exit(64);
 }
@@ -266,8 +272,19 @@ fn start_in_cgroup(dir: &str, no_clone3: bool) -> ! {
         Some(false) => "false",
         None => "unknown",
     };
-    println!("{out}starts_in {starts_in}");
+    // After the spawn, so that a refused clone3 was met by the spawn itself (and fell back).
+    let probed = tend_os::probe_start_in_cgroup();
+    println!("{out}probe {probed}\nstarts_in {starts_in}");
     exit(0)
+}
+
+fn exec_without_clone3(argv: &[String]) -> ! {
+    refuse_clone3();
+    let err = std::os::unix::process::CommandExt::exec(
+        std::process::Command::new(&argv[0]).args(&argv[1..]),
+    );
+    eprintln!("tend-os-probe: {}: {err}", argv[0]);
+    exit(127)
 }
 
 /// A seccomp filter on this process (and what it spawns) that fails `clone3` with ENOSYS and

@@ -217,6 +217,14 @@ impl Cgroups {
         if let Some(e) = handing_failed {
             notice.push_str(&format!("; cgroup2 controllers not used: {e}"));
         }
+        if !tend_os::probe_start_in_cgroup() {
+            // Correct either way; slower this way (docs/architecture.md).
+            notice.push_str(
+                "; each child joins its cgroup by a write before its exec (clone3 into a cgroup \
+                 is refused here: a seccomp filter, or Linux before 5.7), so a spawn after an \
+                 idle spell waits for the kernel, about 10 ms",
+            );
+        }
         let cgroups = Cgroups {
             base: Some(base),
             limiters,
