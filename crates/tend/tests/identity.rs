@@ -358,22 +358,6 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             );
         }
     }
-    // A tend that is not root with another group than its user's (started by `sg`): `user`
-    // of itself keeps tend's group, which is all it may set (it set the user's, and every
-    // spawn failed with EPERM).
-    if common::have("setpriv (util-linux)", "setpriv", &["--version"]) {
-        let text = "[process.p]\ncommand = \"sleep 1\"\nuser = \"nobody\"\n";
-        fs::write(dir.path().join("tend.toml"), text).unwrap();
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid", "65534", "--regid", "100", "--clear-groups"])
-            .arg(&tend_copy)
-            .arg("check")
-            .current_dir(dir.path())
-            .env("HOME", "/nonexistent");
-        let ran = run_with_deadline(cmd);
-        assert_eq!(ran.code, Some(0), "{ran:?}");
-        assert!(ran.stdout.contains("(uid 65534), gid 100,"), "{ran:?}");
-    }
     // A tend started with nice 5 may not give a process 3 (it passed the config before, and
     // every spawn failed with EPERM); 5 and up are fine.
     for (nice, code) in [(3, 78), (5, 0)] {
@@ -397,6 +381,58 @@ fn tend_not_root_refuses_what_only_root_may_do() {
             );
         }
     }
+}
+
+#[test]
+fn a_tend_that_is_not_root_runs_its_own_user_with_its_own_group() {
+    if !is_root() {
+        return;
+    }
+    // tend as nobody, but with group 100 (as `sg users tend up` gives it), `user = "nobody"`:
+    // nobody's primary group (65534) is one tend may not set; before, every spawn failed with
+    // EPERM. The process runs with tend's own group.
+    let (dir, tend_copy) = tend_for_nobody();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    let config = dir.path().join("tend.toml");
+    fs::write(
+        &config,
+        "[process.p]\ncommand = [\"id\", \"-g\"]\nuser = \"nobody\"\nrestart = \"never\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&config, fs::Permissions::from_mode(0o644)).unwrap();
+    let runtime = dir.path().join("run");
+    fs::create_dir(&runtime).unwrap();
+    fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&runtime, Some(65534), Some(100)).unwrap();
+    let mut cmd = Command::new(&tend_copy);
+    cmd.arg("-c")
+        .arg(&config)
+        .arg("up")
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("HOME", "/nonexistent")
+        .uid(65534)
+        .gid(100);
+    let holder = tempfile::tempdir().unwrap();
+    let tend = Tend::spawn(holder, cmd);
+    let line = tend.wait_line("p's group", |l| l.starts_with("p.0") && l.contains("| "));
+    assert!(line.ends_with("| 100"), "{line}");
+    tend.wait_line("p exited", |l| l.contains("p.0 exited with status 0"));
+    // What a unit exported for systemd (which starts it as root) gets is the user's group.
+    let mut export = Command::new(tend_bin());
+    export
+        .arg("-c")
+        .arg(&config)
+        .args(["export", "systemd"])
+        .arg(dir.path().join("units"));
+    let ran = run_with_deadline(export);
+    assert_eq!(ran.code, Some(0), "{ran:?}");
+    let unit = fs::read_dir(dir.path().join("units"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().ends_with("-p.service"))
+        .map(|e| fs::read_to_string(e.path()).unwrap())
+        .expect("the unit of p");
+    assert!(unit.contains("\nUser=nobody\nGroup=65534\n"), "{unit}");
 }
 
 #[test]

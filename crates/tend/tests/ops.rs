@@ -548,6 +548,13 @@ fn start_refuses_more_instances_than_the_open_files_limit_holds() {
     ] {
         assert!(refused.stderr.contains(what), "{what:?}: {refused:?}");
     }
+    // A restart starts what is not up: refused the same way.
+    let restart = d.tend(&["restart", "--no-wait", "web"]);
+    assert_eq!(restart.code, Some(2), "{restart:?}");
+    assert!(
+        restart.stderr.contains("would make 100 instances run"),
+        "{restart:?}"
+    );
     assert!(
         d.status().iter().all(|i| i["state"] == "stopped"),
         "nothing started"

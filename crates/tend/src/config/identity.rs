@@ -96,12 +96,9 @@ pub(super) fn identity(table: &Table<'_>) -> Result<Option<Identity>> {
             )));
         }
     }
-    // Without `group`: the user's primary group, when tend may set it (root); a tend that is
-    // not root runs the process as itself (its own user, checked above) and keeps its own
-    // group, which it could not change anyway (tend started by `sg`, or set-gid).
     let gid_value = gid
         .map(|(gid, _)| gid)
-        .or(user.as_ref().filter(|_| euid == 0).map(|u| u.gid))
+        .or(user.as_ref().map(|u| u.gid))
         .unwrap_or_else(current_gid);
     let groups = match (groups, &user) {
         (Some(groups), _) => groups,

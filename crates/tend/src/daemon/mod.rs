@@ -113,12 +113,16 @@ fn identity_actions(spec: &tend_core::ProcessSpec) -> Vec<tend_os::ChildAction<'
         actions.push(ChildAction::OomScoreAdj(adj));
     }
     if let Some(identity) = &spec.identity {
-        // Only root may set groups; the config refuses groups to anyone else, and lets a
-        // user or group through only when it is tend's own.
-        if tend_os::users::effective_uid() == 0 {
+        // Only root may set groups and ids; the config refuses groups to anyone else, and
+        // lets a user or group through only when it is tend's own. So a tend that is not
+        // root runs the process as itself, with its own group: the user's primary group is
+        // another only when tend was started with another (by `sg`, or set-gid), and it could
+        // not set that one (EPERM at every spawn).
+        let root = tend_os::users::effective_uid() == 0;
+        if root {
             actions.push(ChildAction::SetGroups(&identity.groups));
+            actions.push(ChildAction::SetGid(identity.gid));
         }
-        actions.push(ChildAction::SetGid(identity.gid));
         if let Some(user) = &identity.user {
             actions.push(ChildAction::SetUid(user.uid));
         }

@@ -510,7 +510,9 @@ impl Driver {
             return;
         }
         let ids = self.instances_in(&targets);
-        if goal == Goal::Up {
+        if matches!(goal, Goal::Up | Goal::Restarted) {
+            // A restart starts what is not up (without what it depends on) as a start does.
+            let no_deps = no_deps || goal == Goal::Restarted;
             if let Some(why) = self.start_beyond_open_files(&ids, no_deps) {
                 let error = ErrorBody::new(ErrorCode::BadRequest, why);
                 let _ = reply.send(Reply::Answer(Answer::Error(error)));
@@ -1215,12 +1217,6 @@ fn fds_per_instance(spec: &tend_core::ProcessSpec) -> u64 {
 }
 
 impl Driver {
-    /// Why the counts of `plan` (slot, name, from, to) must be refused for want of open
-    /// files, if they must: every instance of every process, after the scale, could not have
-    /// its descriptors under tend's `RLIMIT_NOFILE` (its soft limit, which tend raised to the
-    /// hard one at start). Spawns beyond it fail with EMFILE, one by one, each instance
-    /// restarted and failing again. A scale that needs no more than now is never refused, so
-    /// that a tend with too many instances can always be scaled down.
     /// Why starting `ids` (and what they depend on, unless `no_deps`) would take tend past
     /// its open-files limit, if it would: the instances up or wanted up, with those, against
     /// the limit. A start that needs no more than tend holds now is never refused.
@@ -1266,6 +1262,12 @@ impl Driver {
         })
     }
 
+    /// Why the counts of `plan` (slot, name, from, to) must be refused for want of open
+    /// files, if they must: every instance of every process, after the scale, could not have
+    /// its descriptors under tend's `RLIMIT_NOFILE` (its soft limit, which tend raised to the
+    /// hard one at start). Spawns beyond it fail with EMFILE, one by one, each instance
+    /// restarted and failing again. A scale that needs no more than now is never refused, so
+    /// that a tend with too many instances can always be scaled down.
     fn beyond_open_files(&self, plan: &[(usize, String, u32, u32)]) -> Option<String> {
         let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
         let (mut now, mut after, mut instances) = (FDS_OWN, FDS_OWN, 0u64);
