@@ -31,6 +31,8 @@ pub struct ProcStat {
     pub cpu_ticks: u64,
     /// Its resident set, in pages.
     pub rss_pages: u64,
+    /// Its nice value (-20 to 19).
+    pub nice: i32,
 }
 
 /// What the processes of one process group use, summed.
@@ -176,6 +178,7 @@ fn parse_stat(pid: Pid, line: &str) -> Option<ProcStat> {
             .map(|n| ticks(n).unwrap_or(0))
             .fold(0u64, u64::saturating_add),
         rss_pages: ticks(24).unwrap_or(0),
+        nice: field(19).and_then(|v| i32::try_from(v).ok()).unwrap_or(0),
     })
 }
 
@@ -260,7 +263,7 @@ mod tests {
 
     #[test]
     fn a_stat_line_with_a_hostile_command_name_parses() {
-        let line = "4242 (a) b (c)) S 1 4242 4200 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 \
+        let line = "4242 (a) b (c)) S 1 4242 4200 0 -1 4194560 100 0 0 0 1 2 0 0 25 5 1 0 \
                     987654 1000 100 18446744073709551615";
         let stat = parse_stat(4242, line).unwrap();
         assert_eq!(stat.state, 'S');
@@ -269,6 +272,7 @@ mod tests {
         assert_eq!(stat.start_ticks, 987654);
         assert_eq!(stat.cpu_ticks, 1 + 2, "utime + stime");
         assert_eq!(stat.rss_pages, 100);
+        assert_eq!(stat.nice, 5);
         assert!(!stat.exited());
         assert_eq!(parse_stat(1, "garbage"), None);
     }

@@ -912,6 +912,10 @@ mod into_cgroup {
     const REFUSED: u8 = 2;
     static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
 
+    /// Whether tend-os makes the clone3 itself here: x86-64 (not x32), the one architecture
+    /// [`clone_vfork`] has instructions for.
+    const CLONES_ITSELF: bool = cfg!(all(target_arch = "x86_64", target_pointer_width = "64"));
+
     /// `CLONE_INTO_CGROUP` (Linux 5.7), not in every libc.
     const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
@@ -933,8 +937,7 @@ mod into_cgroup {
 
     /// Whether a spawn should try the clone into the cgroup (it has not been refused).
     pub(super) fn usable() -> bool {
-        cfg!(all(target_arch = "x86_64", target_pointer_width = "64"))
-            && STATE.load(Ordering::Relaxed) != REFUSED
+        CLONES_ITSELF && STATE.load(Ordering::Relaxed) != REFUSED
     }
 
     /// Whether a failed clone3 says the kernel (or a seccomp filter) does not do it at all,
@@ -964,7 +967,7 @@ mod into_cgroup {
     /// is 5.7 or later (`CLONE_INTO_CGROUP`), and tend-os makes the clone itself on this
     /// architecture. When it cannot, spawns join their cgroup by a write from the start.
     pub fn probe_start_in_cgroup() -> bool {
-        if !cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) {
+        if !CLONES_ITSELF {
             return false;
         }
         // SAFETY: clone3 with a null argument pointer and a size of 0: the kernel refuses the
@@ -994,7 +997,7 @@ mod into_cgroup {
         match STATE.load(Ordering::Relaxed) {
             WORKS => Some(true),
             REFUSED => Some(false),
-            _ if !cfg!(all(target_arch = "x86_64", target_pointer_width = "64")) => Some(false),
+            _ if !CLONES_ITSELF => Some(false),
             _ => None,
         }
     }

@@ -581,26 +581,15 @@ depends_on = { a = "ready" }
     if !has_cgroups(&tend) {
         return;
     }
-    let line = tend.wait_line("a started", |l| l.contains("a.0 started"));
-    let pid = started_pid(&line).unwrap();
+    // `cgroups: a cgroup per instance under <tend-id>; …`: b's cgroup is made there.
+    let notice = tend.wait_line("the cgroups notice", |l| l.contains("cgroups: "));
+    let base = notice
+        .split_once(" under ")
+        .and_then(|(_, rest)| rest.split_once(';'))
+        .map(|(base, _)| std::path::PathBuf::from(base))
+        .unwrap_or_else(|| panic!("{notice}"));
     tend.wait_line("b waiting", |l| l.contains("b.0 waiting for a"));
-    // a's leaf, `<mount>/…/tend-<id>/a.0/run-N`: b's cgroup is beside a's.
-    let own = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let leaf = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-    let test_own = fs::read_to_string("/proc/self/cgroup").unwrap();
-    let test_leaf = test_own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .unwrap();
-    let test_dir = tend_os::cgroup::Hierarchies::find().unified.unwrap();
-    let mount = test_dir
-        .to_str()
-        .unwrap()
-        .strip_suffix(test_leaf.trim_end_matches('/'))
-        .unwrap()
-        .to_owned();
-    let a_leaf = std::path::PathBuf::from(format!("{mount}{leaf}"));
-    let b_instance = a_leaf.parent().unwrap().parent().unwrap().join("b.0");
+    let b_instance = base.join("b.0");
     eventually("b's cgroup, made while it waits", || b_instance.is_dir());
     // Made for its spawn, not a run of its own yet.
     assert_eq!(

@@ -362,13 +362,18 @@ fn up_with_nofile(d: &Daemon, nofile: u32) -> common::Ran {
     run_with_deadline(cmd)
 }
 
-/// [`up_with_nofile`] of `config`, which must start.
-fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
-    let mut d = Daemon {
+/// A project of `config` with no tend started yet (its `pid` is set by whoever starts one).
+fn not_started(config: &str) -> Daemon {
+    Daemon {
         dir: project(config),
         pid: 0,
         runtime_dir: None,
-    };
+    }
+}
+
+/// [`up_with_nofile`] of `config`, which must start.
+fn start_with_nofile(config: &str, nofile: u32) -> Daemon {
+    let mut d = not_started(config);
     let ran = up_with_nofile(&d, nofile);
     assert_eq!(ran.code, Some(0), "tend up -d failed: {ran:?}");
     d.pid = std::fs::read_to_string(d.path("tend.sock.lock"))
@@ -422,11 +427,7 @@ fn scale_refuses_more_instances_than_the_open_files_limit_holds() {
 fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
     // Before, `tend up` started 46 of 100 and the rest failed their spawns with "Too many
     // open files", again and again.
-    let d = Daemon {
-        dir: project("[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n"),
-        pid: 0,
-        runtime_dir: None,
-    };
+    let d = not_started("[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n");
     // `tend check` from the same shell says so, and still validates the config.
     let mut check = Command::new("sh");
     check
@@ -472,15 +473,11 @@ fn up_and_reload_refuse_more_instances_than_the_open_files_limit_holds() {
         200,
     );
     assert_eq!(lazy.tend(&["down"]).code, Some(0));
-    let pulled = Daemon {
-        dir: project(
-            "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n\
-             autostart = false\n\n[process.proxy]\ncommand = [\"sleep\", \"1000\"]\n\
-             depends_on = [\"web\"]\n",
-        ),
-        pid: 0,
-        runtime_dir: None,
-    };
+    let pulled = not_started(
+        "[process.web]\ncommand = [\"sleep\", \"1000\"]\nreplicas = 100\n\
+         autostart = false\n\n[process.proxy]\ncommand = [\"sleep\", \"1000\"]\n\
+         depends_on = [\"web\"]\n",
+    );
     let ran = up_with_nofile(&pulled, 200);
     assert_eq!(ran.code, Some(1), "{ran:?}");
     assert!(

@@ -21,11 +21,12 @@
 //! `start-in-cgroup DIR [--no-clone3]` spawns `cat /proc/self/cgroup` with
 //! `ChildAction::StartInCgroup(DIR)` and prints what the child printed, then `probe
 //! <true|false>` (`tend_os::probe_start_in_cgroup`, asked after the spawn) and `starts_in
-//! <true|false|unknown>` (`tend_os::starts_in_cgroup`).
+//! <true|false|unknown>` (`tend_os::starts_in_cgroup`). `--no-clone3` first installs a
+//! seccomp filter that answers `clone3` with ENOSYS, as container runtimes' default filters
+//! do.
 //!
 //! `exec-without-clone3 PROGRAM [ARGS...]` installs that filter and executes PROGRAM: tend
-//! itself as it runs in a container whose seccomp profile refuses `clone3`. `--no-clone3` first installs a seccomp
-//! filter that answers `clone3` with ENOSYS, as container runtimes' default filters do.
+//! itself as it runs in a container whose seccomp profile refuses `clone3`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;

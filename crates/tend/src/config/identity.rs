@@ -134,13 +134,18 @@ fn ngroups_max() -> usize {
 /// tend's own group id.
 fn current_gid() -> u32 {
     // Read from /proc so that this module needs no unsafe: the Gid line's effective id.
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("Gid:"))?;
-            line.split_whitespace().nth(2)?.parse().ok()
-        })
+    own_status("Gid")
+        .and_then(|ids| ids.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(u32::MAX)
+}
+
+/// The value of line `key` of `/proc/self/status` (`Gid`, `CapEff`), trimmed.
+fn own_status(key: &str) -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix(':')?;
+        Some(value.trim().to_owned())
+    })
 }
 
 /// A user or group given as a name or a number.
@@ -291,7 +296,7 @@ pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
     if has_capability(CAP_SYS_NICE) {
         return Ok(n);
     }
-    let own = own_nice().unwrap_or(0);
+    let own = tend_os::procfs::stat(std::process::id() as tend_os::Pid).map_or(0, |s| s.nice);
     let by_limit = tend_os::current_limit(tend_os::Resource::RLIMIT_NICE)
         .map_or(20, |(soft, _)| {
             20 - i64::try_from(soft.min(40)).unwrap_or(40)
@@ -305,14 +310,6 @@ pub(super) fn nice(f: &Field<'_>) -> Result<i32> {
         )));
     }
     Ok(n)
-}
-
-/// tend's own nice value: field 19 of `/proc/self/stat`.
-fn own_nice() -> Option<i32> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (field 2, in parentheses): field N is at N - 3.
-    let after = stat.rsplit_once(')')?.1;
-    after.split_whitespace().nth(19 - 3)?.parse().ok()
 }
 
 /// `oom_score_adj = 500`: -1000 (never killed) to 1000 (killed first); a negative value
@@ -337,12 +334,8 @@ const CAP_SYS_RESOURCE: u32 = 24;
 /// as the kernel checks it: root in a container may lack one, and a non-root tend may have
 /// one (systemd's `AmbientCapabilities=`).
 fn has_capability(bit: u32) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
-            u64::from_str_radix(hex.trim(), 16).ok()
-        })
+    own_status("CapEff")
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
         .is_some_and(|set| set >> bit & 1 == 1)
 }
 

@@ -204,9 +204,9 @@ struct InstanceLogs {
     prefix: Arc<str>,
     /// The instance's name, for `logs -f`.
     name: Arc<str>,
-    /// The spec and directory the files were opened for; a reload that changes the log
-    /// settings or the directory reopens them.
-    spec: Arc<tend_core::ProcessSpec>,
+    /// The log settings and directory the files were opened with; a reload that changes
+    /// either reopens them.
+    log: tend_core::LogSpec,
     dir: PathBuf,
 }
 
@@ -1167,7 +1167,7 @@ impl Driver {
                     let event = events::of_notice(&self.sup, &notice, std::time::SystemTime::now());
                     self.publish(event);
                     if let tend_core::Notice::Waiting { instance, .. } = notice {
-                        self.prepare_logs(instance);
+                        self.prepare_waiting(instance);
                     }
                 }
                 Effect::Reloaded(summary) => {
@@ -1368,7 +1368,7 @@ impl Driver {
     /// Opens (creates) the log files and makes the cgroup of an instance that waits for its
     /// dependencies, so that its spawn, when they are ready, does not wait for the file
     /// systems. A failure is left for the spawn to report.
-    fn prepare_logs(&mut self, instance: InstanceId) {
+    fn prepare_waiting(&mut self, instance: InstanceId) {
         if let Some(spec) = self.sup.process(instance.process).cloned() {
             if let Ok(logs) = self.instance_logs(instance, &spec) {
                 self.cgroups.prepare_instance(&logs.name);
@@ -1385,7 +1385,7 @@ impl Driver {
         if let Some(logs) = self.logs.get(&instance) {
             // Kept across changes of other settings (a scale, an env read, a reload of the
             // command): the counters go on, and no second writer of the same files is made.
-            if logs.spec.log == spec.log && logs.dir == *dir {
+            if logs.log == spec.log && logs.dir == *dir {
                 return Ok(logs.clone());
             }
         }
@@ -1400,11 +1400,7 @@ impl Driver {
             stderr: open(dir.join(log_file_name(&name, tend_proto::Stream::Stderr)))?,
             prefix: self.terminal.prefix(&spec.name, &name),
             name: name.as_str().into(),
-            spec: self
-                .sup
-                .process(instance.process)
-                .cloned()
-                .context("the process of a spawn is supervised")?,
+            log: spec.log,
             dir: dir.clone(),
         };
         for (log, stream) in [

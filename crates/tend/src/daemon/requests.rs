@@ -205,7 +205,7 @@ impl Driver {
         // What the new config is compared with: reads are one at a time, and only applying
         // one changes the settings, so these are still tend's when the read is done.
         let settings = self.sup.settings().clone();
-        let needed_now = open_files_at_up(self.sup.processes().map(|(_, p)| &**p));
+        let (needed_now, _) = open_files_at_up(self.sup.processes().map(|(_, p)| &**p));
         tokio::task::spawn_blocking(move || {
             let loaded = crate::config::load_with(&path, &formation).and_then(|(spec, _)| {
                 start_only_settings(&settings, &spec.supervisor, &path)?;
@@ -1152,13 +1152,18 @@ fn started_by_up<'a>(processes: &[&'a tend_core::ProcessSpec]) -> Vec<&'a tend_c
         .collect()
 }
 
-/// The open files the instances that `tend up` starts of `processes` need, with tend's own.
-pub(super) fn open_files_at_up<'a>(
+/// The open files the instances that `tend up` starts of `processes` need, with tend's own;
+/// and how many instances that is.
+fn open_files_at_up<'a>(
     processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
-) -> u64 {
+) -> (u64, u64) {
     let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
-    open_files_needed(started_by_up(&processes)).0
+    open_files_needed(started_by_up(&processes))
 }
+
+/// What to do about an open-files limit that is too low, in every refusal that meets one.
+const RAISE_NOFILE: &str =
+    "raise the limit (`ulimit -n` before `tend up`, or LimitNOFILE= in its systemd unit)";
 
 /// Why a config of `processes` cannot start under tend's open-files limit, if it cannot: what
 /// the instances `tend up` starts need, the limit, and what to do. `doing` is the action
@@ -1170,15 +1175,14 @@ pub(super) fn beyond_open_files_limit<'a>(
     needed_now: u64,
 ) -> Option<String> {
     let (limit, _) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
-    let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
-    let (needed, instances) = open_files_needed(started_by_up(&processes));
+    let (needed, instances) = open_files_at_up(processes);
     (needed > limit && needed > needed_now).then(|| {
         format!(
             "cannot {doing}: the {instances} instances it starts would need about {needed} \
              open files (the pipes and log files of each, and tend's own), more than tend's \
              limit of {limit} (RLIMIT_NOFILE); lower their replicas (at most about {} \
-             instances fit at 4 files each, fewer with readiness or health probes), or raise \
-             the limit (`ulimit -n` before `tend up`, or LimitNOFILE= in its systemd unit)",
+             instances fit at 4 files each, fewer with readiness or health probes), or \
+             {RAISE_NOFILE}",
             limit.saturating_sub(FDS_OWN) / 4
         )
     })
@@ -1191,8 +1195,7 @@ pub fn open_files_beyond_hard_limit<'a>(
     processes: impl IntoIterator<Item = &'a tend_core::ProcessSpec>,
 ) -> Option<String> {
     let (_, hard) = tend_os::current_limit(tend_os::Resource::RLIMIT_NOFILE)?;
-    let processes: Vec<&tend_core::ProcessSpec> = processes.into_iter().collect();
-    let (needed, instances) = open_files_needed(started_by_up(&processes));
+    let (needed, instances) = open_files_at_up(processes);
     (needed > hard).then(|| {
         format!(
             "the {instances} instances `tend up` starts would need about {needed} open files, \
@@ -1254,9 +1257,8 @@ impl Driver {
             format!(
                 "starting {} would make {instances} instances run, which need about {after} \
                  open files (the pipes and log files of each, and tend's own), more than tend's \
-                 limit of {limit} (RLIMIT_NOFILE); start fewer, stop others, or raise the limit \
-                 (`ulimit -n` before `tend up`, or LimitNOFILE= in its systemd unit) and start \
-                 tend again",
+                 limit of {limit} (RLIMIT_NOFILE); start fewer, stop others, or {RAISE_NOFILE} \
+                 and start tend again",
                 named.join(" ")
             )
         })
@@ -1301,8 +1303,7 @@ impl Driver {
         Some(format!(
             "{}: {instances} instances in all would need about {after} open files (the pipes \
              and log files of each, and tend's own), more than tend's limit of {limit} \
-             (RLIMIT_NOFILE); {}raise the limit (`ulimit -n` before `tend up`, or \
-             LimitNOFILE= in its systemd unit) and start tend again",
+             (RLIMIT_NOFILE); {}{RAISE_NOFILE} and start tend again",
             pairs.join(" "),
             fit.unwrap_or_else(|| "ask for fewer instances, or ".to_owned()),
         ))

@@ -568,6 +568,7 @@ mod tests {
             start_ticks,
             cpu_ticks: 0,
             rss_pages: 0,
+            nice: 0,
         };
         let rec = record(100, "web.0");
         // The leader lives, with its start time: the group and its younger members count.
